@@ -1,0 +1,54 @@
+# netrca: `make demo` runs the pipeline on built-in defaults; `make test` runs lint + tests.
+# Both create .venv on first use. PYTHON can point at any Python >= 3.11.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+EXTRAS ?= dev
+PYTEST_ARGS ?=
+
+.PHONY: all demo test lint format bench bench-quality clean distclean help
+
+all: test
+
+help:
+	@echo "make demo           simulate traffic, detect, explain -> ./data"
+	@echo "make test           ruff + mypy + pytest"
+	@echo "make lint           ruff + mypy only"
+	@echo "make bench          speed benchmarks (not part of make test)"
+	@echo "make bench-quality  detection/RCA quality on real and simulated data"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/netrca run --output data
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+test: lint
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py speed
+
+bench-quality: $(STAMP)
+	$(BIN)/python benchmarks/run.py quality
+
+clean:
+	rm -rf data .pytest_cache .mypy_cache .ruff_cache benchmarks/out
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) src/*.egg-info
