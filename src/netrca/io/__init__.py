@@ -1,0 +1,94 @@
+"""Readers (one per format) that yield canonical flows plus rejects, and atomic writers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from netrca.config import Settings
+from netrca.errors import InputError
+from netrca.io._source import read_source
+from netrca.io.canonical import REJECT_COLUMNS, ReadResult, empty_rejects, require_rows
+from netrca.io.delimited import CsvReader
+from netrca.io.jsonl import JsonLinesReader
+from netrca.io.parquet import ParquetReader
+from netrca.io.writers import atomic_path, write_csv, write_json, write_parquet
+from netrca.io.zeek import ZeekConnReader
+
+__all__ = [
+    "FORMATS",
+    "REJECT_COLUMNS",
+    "CsvReader",
+    "JsonLinesReader",
+    "ParquetReader",
+    "ReadResult",
+    "ZeekConnReader",
+    "atomic_path",
+    "empty_rejects",
+    "read_flows",
+    "sniff_format",
+    "write_csv",
+    "write_json",
+    "write_parquet",
+]
+
+#: Formats ``read_flows`` accepts (``auto`` sniffs).
+FORMATS: tuple[str, ...] = ("auto", "csv", "parquet", "jsonl", "zeek")
+
+
+def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
+    """Guess the format of ``path`` from its first bytes."""
+    p = Path(path)
+    if p.is_dir():
+        return "parquet"
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    with p.open("rb") as fh:
+        head = fh.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    data = read_source(p, max_bytes=max_bytes) if head[:2] == b"\x1f\x8b" else None
+    if data is None:
+        with p.open("rb") as fh:
+            data = fh.read(65536)
+    text = data[:65536].lstrip(b"\xef\xbb\xbf")
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith((b"#separator", b"#fields", b"#path")):
+            return "zeek"
+        if line.startswith(b"{"):
+            return "zeek" if b'"id.orig_h"' in line else "jsonl"
+        return "csv"
+    return "csv"
+
+
+def read_flows(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    mapping: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+) -> ReadResult:
+    """Read ``path`` into canonical flows and rejects.
+
+    Raises :class:`~netrca.errors.InputError` for a missing file, an unknown format, a
+    missing required column, or a file without a single usable row.
+    """
+    settings = settings or Settings()
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "auto":
+        fmt = sniff_format(path, max_bytes=settings.max_input_bytes)
+    max_bytes, max_line = settings.max_input_bytes, settings.max_line_bytes
+    reader: CsvReader | JsonLinesReader | ParquetReader | ZeekConnReader
+    if fmt == "csv":
+        reader = CsvReader(mapping=mapping, max_bytes=max_bytes, max_line_bytes=max_line)
+    elif fmt == "jsonl":
+        reader = JsonLinesReader(mapping=mapping, max_bytes=max_bytes, max_line_bytes=max_line)
+    elif fmt == "parquet":
+        reader = ParquetReader(mapping=mapping)
+    else:
+        reader = ZeekConnReader(max_bytes=max_bytes, max_line_bytes=max_line)
+    return require_rows(reader.read(path))

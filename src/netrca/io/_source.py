@@ -1,0 +1,73 @@
+"""Open an input file as bytes: missing files, gzip and size limits handled once."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+from netrca.errors import InputError
+
+__all__ = ["looks_binary", "read_source"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_source(path: str | Path, *, max_bytes: int) -> bytes:
+    """Return the file's bytes, gunzipped when compressed, refusing more than ``max_bytes``."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, expected a file")
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"{p}: {size} bytes exceeds the input limit of {max_bytes} bytes")
+        with p.open("rb") as fh:
+            head = fh.read(2)
+            fh.seek(0)
+            if head == _GZIP_MAGIC:
+                return _gunzip(fh.read(), p, max_bytes)
+            return fh.read()
+    except PermissionError as exc:
+        raise InputError(f"{p}: permission denied") from exc
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _gunzip(data: bytes, path: Path, max_bytes: int) -> bytes:
+    """Decompress in bounded steps so a compression bomb stops at ``max_bytes``."""
+    out = bytearray()
+    d = zlib.decompressobj(wbits=31)
+    buf = data
+    try:
+        while buf:
+            chunk = d.decompress(buf, max(1, max_bytes + 1 - len(out)))
+            out += chunk
+            if len(out) > max_bytes:
+                raise InputError(
+                    f"{path}: decompresses to more than the input limit of {max_bytes} bytes"
+                )
+            buf = d.unconsumed_tail
+            if d.eof:
+                rest = d.unused_data
+                if rest.startswith(_GZIP_MAGIC):  # concatenated gzip members
+                    d = zlib.decompressobj(wbits=31)
+                    buf = rest
+                else:
+                    break
+    except (zlib.error, gzip.BadGzipFile, EOFError) as exc:
+        raise InputError(f"{path}: corrupt gzip data ({exc})") from exc
+    if not d.eof:
+        raise InputError(f"{path}: truncated gzip data")
+    return bytes(out)
+
+
+def looks_binary(sample: bytes) -> bool:
+    """True when ``sample`` (the file's head) is clearly not text: NULs or control bytes."""
+    head = sample[:4096]
+    if not head:
+        return False
+    ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return ctrl > 0.02 * len(head)

@@ -1,0 +1,370 @@
+"""Turn raw columns from any reader into canonical, validated flows plus rejects."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from netrca.errors import InputError, SchemaError
+from netrca.schema import (
+    CANONICAL_COLUMNS,
+    FLOAT_COLUMNS,
+    GROUND_TRUTH_COLUMNS,
+    INT_COLUMNS,
+    REQUIRED_COLUMNS,
+)
+
+__all__ = [
+    "COLUMN_ALIASES",
+    "REJECT_COLUMNS",
+    "ReadResult",
+    "canonicalize",
+    "epoch_seconds",
+    "normalise_name",
+]
+
+#: Columns of ``rejects.csv``.
+REJECT_COLUMNS: tuple[str, ...] = ("file", "line", "reason", "raw")
+
+#: Common alternative header names, matched after lower-casing and removing
+#: spaces, dots, dashes and underscores.
+COLUMN_ALIASES: dict[str, str] = {
+    "timestamp": "timestamp",
+    "time": "timestamp",
+    "ts": "timestamp",
+    "datetime": "timestamp",
+    "starttime": "timestamp",
+    "sourceip": "source_ip",
+    "srcip": "source_ip",
+    "srcaddr": "source_ip",
+    "src": "source_ip",
+    "saddr": "source_ip",
+    "destinationip": "destination_ip",
+    "dstip": "destination_ip",
+    "destip": "destination_ip",
+    "dstaddr": "destination_ip",
+    "dst": "destination_ip",
+    "daddr": "destination_ip",
+    "sourceport": "source_port",
+    "srcport": "source_port",
+    "sport": "source_port",
+    "destinationport": "destination_port",
+    "dstport": "destination_port",
+    "destport": "destination_port",
+    "dport": "destination_port",
+    "protocol": "protocol",
+    "proto": "protocol",
+    "bytessent": "bytes_sent",
+    "sentbytes": "bytes_sent",
+    "bytesout": "bytes_sent",
+    "bytesreceived": "bytes_received",
+    "receivedbytes": "bytes_received",
+    "bytesin": "bytes_received",
+    "packetssent": "packets_sent",
+    "packetsreceived": "packets_received",
+    "duration": "duration",
+    "status": "status",
+    "latency": "latency",
+    "latencyms": "latency",
+    "errorcode": "error_code",
+    "error": "error_code",
+    "label": "label",
+    "rootcause": "root_cause",
+}
+
+_NULL_TOKENS = ("", "-", "(empty)", "null", "NULL", "None", "none", "NaN", "nan", "N/A", "n/a")
+_SUCCESS = {"SUCCESS", "OK", "SUCCEEDED", "SUCCESSFUL", "ESTABLISHED", "ALLOWED", "PASS"}
+_FAILED = {"FAILED", "FAIL", "FAILURE", "ERROR", "DENIED", "BLOCKED", "DROP", "DROPPED"}
+_NO_ERROR = {"", "NONE", "NULL", "NAN", "N/A", "0", "-", "OK", "NO_ERROR", "SUCCESS"}
+
+
+def normalise_name(name: str) -> str:
+    """Lower-case a header name and strip separators, for alias matching."""
+    return "".join(ch for ch in name.strip().lower() if ch.isalnum())
+
+
+@dataclass
+class ReadResult:
+    """Canonical flows (input order) and the rows that could not be read."""
+
+    flows: pd.DataFrame
+    rejects: pd.DataFrame
+    source: str
+    fmt: str
+    line_numbers: np.ndarray
+
+    @property
+    def n_read(self) -> int:
+        """Rows accepted plus rows rejected."""
+        return len(self.flows) + len(self.rejects)
+
+
+def empty_rejects() -> pd.DataFrame:
+    """An empty rejects frame with the documented columns."""
+    return pd.DataFrame({c: pd.Series([], dtype="object") for c in REJECT_COLUMNS})
+
+
+def epoch_seconds(ts: pd.Series) -> np.ndarray:
+    """Seconds since the Unix epoch as float64, whatever the datetime unit."""
+    values = pd.to_datetime(ts, utc=True)
+    delta = values - pd.Timestamp(0, tz="UTC")
+    return np.asarray(delta.dt.total_seconds(), dtype=np.float64)
+
+
+class _Rejector:
+    """Collects the first reason a row is rejected, vectorised."""
+
+    def __init__(self, n: int) -> None:
+        self.reason = np.full(n, None, dtype=object)
+
+    def flag(self, mask: np.ndarray, column: str, values: pd.Series, what: str) -> None:
+        mask = np.asarray(mask, dtype=bool) & pd.isna(self.reason)
+        if not mask.any():
+            return
+        shown = values[mask].astype(str).str.slice(0, 60)
+        self.reason[mask] = (f"{column}: {what}: '" + shown + "'").to_numpy()
+
+    @property
+    def bad(self) -> np.ndarray:
+        return np.asarray(pd.notna(self.reason))
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """String view of a column with the null tokens turned into NA."""
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        t = s.astype("string").str.strip()
+        return t.mask(t.isin(_NULL_TOKENS))
+    return s.astype("string")
+
+
+def rename_aliases(columns: list[str], mapping: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Map input column names to canonical names (explicit mapping first, then aliases)."""
+    rename: dict[str, str] = {}
+    taken: set[str] = set()
+    explicit = dict(mapping or {})
+    inverse = {src: dst for dst, src in explicit.items()}
+    for col in columns:
+        if col in inverse:
+            rename[col] = inverse[col]
+            taken.add(inverse[col])
+    for col in columns:
+        if col in rename:
+            continue
+        target = col if col in CANONICAL_COLUMNS or col in GROUND_TRUTH_COLUMNS else None
+        if target is None:
+            target = COLUMN_ALIASES.get(normalise_name(col))
+        if target is not None and target not in taken and target not in columns:
+            rename[col] = target
+            taken.add(target)
+        elif target == col:
+            taken.add(col)
+    return rename
+
+
+def _parse_timestamp(text: pd.Series, rej: _Rejector) -> pd.Series:
+    num = pd.to_numeric(text, errors="coerce")
+    is_num = num.notna().to_numpy()
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    if is_num.any():
+        vals = num[is_num].astype(float)
+        scale = _epoch_scale(float(np.nanmedian(np.abs(vals.to_numpy()))))
+        finite = np.isfinite(vals.to_numpy()) & (np.abs(vals.to_numpy()) / scale < 4e9)
+        secs = vals.where(finite)
+        out.loc[is_num] = pd.to_datetime(secs / scale, unit="s", utc=True, errors="coerce")
+    rest = ~is_num & text.notna().to_numpy()
+    if rest.any():
+        parsed = pd.to_datetime(text[rest], format="ISO8601", utc=True, errors="coerce")
+        out.loc[rest] = parsed
+    out = out.dt.round("us")
+    rej.flag(text.isna().to_numpy(), "timestamp", text.fillna(""), "missing")
+    rej.flag(out.isna().to_numpy(), "timestamp", text, "not ISO 8601 or epoch seconds")
+    return out
+
+
+def _epoch_scale(median: float) -> float:
+    """Guess the unit of numeric timestamps: seconds, ms, µs or ns."""
+    if median > 1e17:
+        return 1e9
+    if median > 1e14:
+        return 1e6
+    if median > 1e11:
+        return 1e3
+    return 1.0
+
+
+def _valid_ips(text: pd.Series) -> pd.Series:
+    """Normalised IP text, or NA where the value is not an IPv4/IPv6 address."""
+    uniq = pd.unique(text.dropna())
+    lookup: dict[str, str | None] = {}
+    for value in uniq:
+        try:
+            lookup[value] = str(ipaddress.ip_address(value))
+        except ValueError:
+            lookup[value] = None
+    return text.map(lookup, na_action="ignore").astype("string")
+
+
+def _parse_int(column: str, text: pd.Series, rej: _Rejector) -> pd.Series:
+    lo, hi = INT_COLUMNS[column]
+    num = pd.to_numeric(text, errors="coerce").astype("float64")
+    present = text.notna().to_numpy()
+    arr = num.to_numpy()
+    with np.errstate(invalid="ignore"):
+        not_num = present & ~np.isfinite(arr)
+        not_int = present & np.isfinite(arr) & (np.floor(arr) != arr)
+        out_of_range = present & np.isfinite(arr) & ((arr < lo) | (arr > hi))
+    rej.flag(not_num, column, text, "not a number")
+    rej.flag(not_int, column, text, "not an integer")
+    rej.flag(out_of_range, column, text, f"outside {lo}..{hi}")
+    good = np.where(present & ~(not_num | not_int | out_of_range), arr, np.nan)
+    return pd.Series(good, index=text.index).astype("Int64")
+
+
+def _parse_float(column: str, text: pd.Series, rej: _Rejector) -> pd.Series:
+    num = pd.to_numeric(text, errors="coerce").astype("float64")
+    present = text.notna().to_numpy()
+    arr = num.to_numpy()
+    with np.errstate(invalid="ignore"):
+        not_num = present & ~np.isfinite(arr)
+        negative = present & np.isfinite(arr) & (arr < 0)
+    rej.flag(not_num, column, text, "not a finite number")
+    rej.flag(negative, column, text, "negative")
+    return pd.Series(np.where(present & ~(not_num | negative), arr, np.nan), index=text.index)
+
+
+def _normalise_status(status: pd.Series | None, error: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Return (status, error_code) with status in {SUCCESS, FAILED} and NONE for no error."""
+    err = error.fillna("NONE").astype("string").str.upper().str.strip()
+    err = err.mask(err.isin(_NO_ERROR), "NONE")
+    derived = pd.Series(np.where(err.to_numpy() == "NONE", "SUCCESS", "FAILED"), index=err.index)
+    if status is None:
+        return derived.astype("string"), err
+    up = status.astype("string").str.upper().str.strip()
+    success = up.isin(_SUCCESS).to_numpy(dtype=bool, na_value=False)
+    failed = up.isin(_FAILED).to_numpy(dtype=bool, na_value=False)
+    out = pd.Series(
+        np.where(success, "SUCCESS", np.where(failed, "FAILED", np.asarray(None, dtype=object))),
+        index=up.index,
+        dtype="object",
+    )
+    out = out.fillna(derived)
+    err = err.mask((out == "FAILED") & (err == "NONE"), "UNKNOWN")
+    return out.astype("string"), err
+
+
+def canonicalize(
+    raw: pd.DataFrame,
+    line_numbers: np.ndarray,
+    raw_text: Callable[[np.ndarray], list[str]],
+    source: str,
+    fmt: str,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+    header_line: int | None = None,
+) -> ReadResult:
+    """Validate ``raw`` columns into canonical flows; bad rows go to rejects.
+
+    ``raw_text(idx)`` returns the original text of the rows at positions ``idx``.
+    """
+    rename = rename_aliases(list(raw.columns), mapping)
+    df = raw.rename(columns=rename)
+    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if dupes:
+        raise SchemaError(f"{source}: duplicate column(s) in header: {', '.join(dupes)}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        where = f" (header at line {header_line})" if header_line else ""
+        have = ", ".join(map(str, list(raw.columns)[:12])) or "no columns"
+        hint = ""
+        if len(raw.columns) == 1 and any(d in str(raw.columns[0]) for d in ";|\t,"):
+            hint = " - is the delimiter wrong?"
+        raise SchemaError(
+            f"{source}: missing required column(s) {', '.join(missing)}{where}; found: {have}{hint}"
+        )
+    n = len(df)
+    rej = _Rejector(n)
+    df = df.reset_index(drop=True)
+    out: dict[str, pd.Series] = {}
+    text = {c: _as_text(df[c]) for c in df.columns if c in CANONICAL_COLUMNS}
+
+    out["timestamp"] = _parse_timestamp(text["timestamp"], rej)
+    for col in ("source_ip", "destination_ip"):
+        ips = _valid_ips(text[col])
+        rej.flag(text[col].isna().to_numpy(), col, text[col].fillna(""), "missing")
+        rej.flag(ips.isna().to_numpy(), col, text[col], "not an IP address")
+        out[col] = ips
+    for col in INT_COLUMNS:
+        if col in text:
+            out[col] = _parse_int(col, text[col], rej)
+        else:
+            out[col] = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    if "protocol" in text:
+        out["protocol"] = text["protocol"].str.upper().fillna("UNKNOWN")
+    else:
+        out["protocol"] = pd.Series("UNKNOWN", index=df.index, dtype="string")
+    for col in FLOAT_COLUMNS:
+        if col in text:
+            out[col] = _parse_float(col, text[col], rej)
+        else:
+            out[col] = pd.Series(np.nan, index=df.index, dtype="float64")
+    error = text.get("error_code", pd.Series(pd.NA, index=df.index, dtype="string"))
+    out["status"], out["error_code"] = _normalise_status(text.get("status"), error)
+
+    flows = pd.DataFrame({c: out[c] for c in CANONICAL_COLUMNS})
+    extras = [c for c in df.columns if c not in CANONICAL_COLUMNS]
+    for c in extras:
+        flows[c] = df[c]
+    bad = rej.bad
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        rejects = pd.DataFrame(
+            {
+                "file": source,
+                "line": line_numbers[idx],
+                "reason": rej.reason[idx],
+                "raw": raw_text(idx),
+            }
+        )
+        flows = flows.loc[~bad].reset_index(drop=True)
+        kept_lines = line_numbers[~bad]
+    else:
+        rejects = empty_rejects()
+        kept_lines = line_numbers
+    return ReadResult(flows=flows, rejects=rejects, source=source, fmt=fmt, line_numbers=kept_lines)
+
+
+def merge_rejects(
+    source: str, parsed: list[tuple[int, str, str]], rejects: pd.DataFrame
+) -> pd.DataFrame:
+    """Combine parser-level rejects (line, reason, raw) with value-level rejects, by line."""
+    if not parsed:
+        return rejects
+    early = pd.DataFrame(
+        {
+            "file": source,
+            "line": [p[0] for p in parsed],
+            "reason": [p[1] for p in parsed],
+            "raw": [p[2] for p in parsed],
+        }
+    )
+    frames = [f for f in (early, rejects) if len(f)]
+    merged = pd.concat(frames, ignore_index=True)
+    return merged.sort_values("line", kind="stable").reset_index(drop=True)
+
+
+def require_rows(result: ReadResult) -> ReadResult:
+    """Raise :class:`InputError` when nothing usable was read."""
+    if len(result.flows) == 0:
+        if len(result.rejects):
+            first = result.rejects.iloc[0]
+            raise InputError(
+                f"{result.source}: no usable row; {len(result.rejects)} row(s) rejected "
+                f"(first at line {first['line']}: {first['reason']})"
+            )
+        raise InputError(f"{result.source}: no data rows")
+    return result

@@ -1,0 +1,64 @@
+"""Reader for canonical flows stored as Parquet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from netrca.errors import InputError
+from netrca.io.canonical import ReadResult, canonicalize
+from netrca.schema import REQUIRED_COLUMNS
+
+__all__ = ["ParquetReader"]
+
+
+class ParquetReader:
+    """Read canonical flows from a Parquet file (or a folder of Parquet parts).
+
+    Rejected rows report their 1-based row number in the ``line`` column.
+    """
+
+    fmt = "parquet"
+
+    def __init__(
+        self,
+        *,
+        mapping: Mapping[str, str] | None = None,
+        required: tuple[str, ...] = REQUIRED_COLUMNS,
+    ) -> None:
+        self.mapping = dict(mapping or {})
+        self.required = required
+
+    def read(self, path: str | Path) -> ReadResult:
+        """Parse ``path``; raises :class:`InputError` when the file is unusable."""
+        source = str(path)
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"{source}: no such file")
+        try:
+            table = pq.read_table(p)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InputError(f"{source}: not a readable Parquet file ({exc})") from exc
+        frame = table.to_pandas()
+        if len(frame) == 0:
+            raise InputError(f"{source}: no data rows")
+        line_numbers = np.arange(1, len(frame) + 1, dtype=np.int64)
+
+        def raw_text(idx: np.ndarray) -> list[str]:
+            rows = frame.iloc[idx].astype(str).to_dict(orient="records")
+            return [json.dumps(r, sort_keys=True) for r in rows]
+
+        return canonicalize(
+            frame,
+            line_numbers,
+            raw_text,
+            source,
+            self.fmt,
+            mapping=self.mapping,
+            required=self.required,
+        )

@@ -1,0 +1,235 @@
+"""Reader for Zeek conn.log, in its TSV form (``#fields`` header) and its JSON form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from netrca.errors import InputError
+from netrca.io._source import looks_binary, read_source
+from netrca.io._text import Lines, RejectedLine, parse_delimited, split_lines
+from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
+
+__all__ = ["ZEEK_FIELD_MAP", "ZeekConnReader", "map_conn_state"]
+
+#: Zeek conn.log fields that map one-to-one onto canonical columns.
+ZEEK_FIELD_MAP: dict[str, str] = {
+    "ts": "timestamp",
+    "id.orig_h": "source_ip",
+    "id.resp_h": "destination_ip",
+    "id.orig_p": "source_port",
+    "id.resp_p": "destination_port",
+    "orig_bytes": "bytes_sent",
+    "resp_bytes": "bytes_received",
+    "orig_pkts": "packets_sent",
+    "resp_pkts": "packets_received",
+    "duration": "duration",
+}
+
+#: conn_state → (status, error_code). States not listed count as SUCCESS/NONE.
+_CONN_STATE: dict[str, tuple[str, str]] = {
+    "S0": ("FAILED", "TIMEOUT"),  # attempt seen, no reply
+    "REJ": ("FAILED", "CONNECTION_REFUSED"),  # attempt rejected
+    "RSTOS0": ("FAILED", "RESET"),  # SYN then RST from originator, no SYN-ACK
+    "RSTRH": ("FAILED", "RESET"),  # responder SYN-ACK then RST, no originator SYN
+    "SH": ("FAILED", "NO_HANDSHAKE"),  # SYN then FIN, no SYN-ACK
+    "SHR": ("FAILED", "NO_HANDSHAKE"),  # responder SYN-ACK then FIN, no SYN
+    "RSTO": ("SUCCESS", "RESET"),  # established, originator aborted
+    "RSTR": ("SUCCESS", "RESET"),  # established, responder aborted
+}
+
+_SERVICE_NAMES: dict[str, str] = {
+    "ssl": "TLS",
+    "http": "HTTP",
+    "dns": "DNS",
+    "ssh": "SSH",
+    "ftp": "FTP",
+    "ftp-data": "FTP",
+    "smtp": "SMTP",
+    "dhcp": "DHCP",
+    "ntp": "NTP",
+    "krb": "KERBEROS",
+    "krb_tcp": "KERBEROS",
+    "smb": "SMB",
+    "rdp": "RDP",
+    "irc": "IRC",
+    "mysql": "MYSQL",
+    "snmp": "SNMP",
+    "sip": "SIP",
+    "quic": "QUIC",
+}
+
+
+def map_conn_state(state: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Vectorised conn_state → (status, error_code)."""
+    s = state.astype("string").str.upper()
+    status = s.map({k: v[0] for k, v in _CONN_STATE.items()}).fillna("SUCCESS")
+    error = s.map({k: v[1] for k, v in _CONN_STATE.items()}).fillna("NONE")
+    return status.astype("string"), error.astype("string")
+
+
+def _protocol(service: pd.Series | None, proto: pd.Series | None, dport: pd.Series) -> pd.Series:
+    """Application protocol from ``service`` (first of a set), else the transport ``proto``."""
+    n = len(dport)
+    base = (
+        proto.astype("string").str.upper()
+        if proto is not None
+        else pd.Series(pd.NA, index=dport.index, dtype="string")
+    )
+    if service is None:
+        return base.fillna("UNKNOWN")
+    svc = service.astype("string").str.split(",").str[0].str.strip().str.lower()
+    app = svc.map(_SERVICE_NAMES, na_action="ignore")
+    app = app.fillna(svc.str.upper())
+    port = pd.to_numeric(dport, errors="coerce")
+    https = (app == "TLS") & port.isin([443, 8443]).to_numpy()
+    app = app.mask(https, "HTTPS")
+    out = app.fillna(base).fillna("UNKNOWN")
+    assert len(out) == n
+    return out.astype("string")
+
+
+def _to_canonical_names(df: pd.DataFrame) -> pd.DataFrame:
+    """Add canonical protocol/status/error_code columns and rename mapped fields."""
+    dport = df["id.resp_p"] if "id.resp_p" in df else pd.Series(pd.NA, index=df.index)
+    df = df.copy()
+    df["protocol"] = _protocol(df.get("service"), df.get("proto"), dport)
+    if "conn_state" in df:
+        df["status"], df["error_code"] = map_conn_state(df["conn_state"])
+    return df.rename(columns={k: v for k, v in ZEEK_FIELD_MAP.items() if k in df.columns})
+
+
+class ZeekConnReader:
+    """Read a Zeek conn.log (TSV with ``#fields`` header, or JSON lines).
+
+    ``-`` (unset) becomes null; ``(empty)`` becomes an empty value. All fields that do
+    not map onto canonical columns (``uid``, ``conn_state``, ``history``, labels…)
+    are kept as extra columns. Latency is not in conn.log and stays null.
+    """
+
+    fmt = "zeek"
+
+    def __init__(self, *, max_bytes: int = 20 * 2**30, max_line_bytes: int = 2**20) -> None:
+        self.max_bytes = max_bytes
+        self.max_line_bytes = max_line_bytes
+
+    def read(self, path: str | Path) -> ReadResult:
+        """Parse ``path``; raises :class:`InputError` when the file is unusable."""
+        source = str(path)
+        data = read_source(path, max_bytes=self.max_bytes)
+        if not data.strip():
+            raise InputError(f"{source}: file is empty")
+        if looks_binary(data[:65536]):
+            raise InputError(f"{source}: binary data, not a Zeek log")
+        lines = split_lines(data)
+        first = lines.first_byte()
+        nonempty = np.flatnonzero(first >= 0)
+        if len(nonempty) and first[nonempty[0]] == ord("{"):
+            return self._read_json(source, lines)
+        return self._read_tsv(source, lines, first)
+
+    # -- TSV ---------------------------------------------------------------------------
+    def _read_tsv(self, source: str, lines: Lines, first: np.ndarray) -> ReadResult:
+        comments = np.flatnonzero(first == ord("#"))
+        fields: list[str] | None = None
+        fields_line = 0
+        unset, empty, sep = "-", "(empty)", "\t"
+        for i in comments:
+            text = lines.text(int(i), 100000)
+            if text.startswith("#separator"):
+                token = text.split(" ", 1)[-1].strip()
+                sep = token.encode().decode("unicode_escape") if token.startswith("\\x") else token
+            elif text.startswith("#unset_field"):
+                unset = text.split(sep, 1)[-1]
+            elif text.startswith("#empty_field"):
+                empty = text.split(sep, 1)[-1]
+            elif text.startswith("#fields"):
+                names = text.split(sep)[1:]
+                if fields is not None and names != fields:
+                    raise InputError(
+                        f"{source}: line {int(i) + 1}: a second #fields header differs from the "
+                        f"first (line {fields_line}); split the file at that line"
+                    )
+                fields, fields_line = names, int(i) + 1
+        if fields is None:
+            raise InputError(f"{source}: no '#fields' header line; is this a Zeek TSV log?")
+        if len(sep) != 1:
+            raise InputError(f"{source}: unsupported #separator {sep!r}")
+        body = np.flatnonzero(first != ord("#"))
+        body = body[body > comments[0]] if len(comments) else body
+        parsed = parse_delimited(
+            lines, body, fields, sep, quoted=False, max_line_bytes=self.max_line_bytes
+        )
+        frame = parsed.frame
+        for col in frame.columns:
+            s = frame[col]
+            frame[col] = s.mask(s == unset).mask(s == empty, "")
+        return self._finish(source, frame, parsed.line_numbers, lines, parsed.rejected, fields_line)
+
+    # -- JSON --------------------------------------------------------------------------
+    def _read_json(self, source: str, lines: Lines) -> ReadResult:
+        records: list[dict[str, object]] = []
+        line_numbers: list[int] = []
+        rejected: list[RejectedLine] = []
+        for i in range(len(lines)):
+            start, end = int(lines.starts[i]), int(lines.ends[i])
+            if start == end:
+                continue
+            if end - start > self.max_line_bytes:
+                rejected.append(
+                    RejectedLine(i + 1, f"line longer than {self.max_line_bytes} bytes", "")
+                )
+                continue
+            try:
+                obj = json.loads(lines.data[start:end])
+            except (ValueError, UnicodeDecodeError) as exc:
+                rejected.append(RejectedLine(i + 1, f"invalid JSON: {exc}", lines.text(i)))
+                continue
+            if not isinstance(obj, dict):
+                rejected.append(RejectedLine(i + 1, "JSON value is not an object", lines.text(i)))
+                continue
+            records.append(obj)
+            line_numbers.append(i + 1)
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        for col in frame.columns:
+            if frame[col].dtype == object:
+                frame[col] = frame[col].map(_json_scalar, na_action="ignore")
+        return self._finish(
+            source, frame, np.asarray(line_numbers, dtype=np.int64), lines, rejected, None
+        )
+
+    def _finish(
+        self,
+        source: str,
+        frame: pd.DataFrame,
+        line_numbers: np.ndarray,
+        lines: Lines,
+        rejected: list[RejectedLine],
+        header_line: int | None,
+    ) -> ReadResult:
+        if frame.shape[1] == 0:
+            frame = pd.DataFrame({"ts": [], "id.orig_h": [], "id.resp_h": []}, dtype="object")
+        frame = _to_canonical_names(frame)
+
+        def raw_text(idx: np.ndarray) -> list[str]:
+            return [lines.text(int(line_numbers[i]) - 1) for i in idx]
+
+        result = canonicalize(
+            frame, line_numbers, raw_text, source, self.fmt, header_line=header_line
+        )
+        result.rejects = merge_rejects(
+            source, [(r.line, r.reason, r.raw) for r in rejected], result.rejects
+        )
+        return result
+
+
+def _json_scalar(v: object) -> object:
+    """Zeek JSON sets/vectors become comma-joined text like in TSV."""
+    if isinstance(v, list):
+        return ",".join(map(str, v))
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True)
+    return v

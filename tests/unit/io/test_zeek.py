@@ -1,0 +1,124 @@
+"""The Zeek conn.log reader (TSV and JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from netrca.errors import InputError
+from netrca.io import ZeekConnReader, read_flows, sniff_format
+
+FIELDS = [
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "proto",
+    "service",
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "conn_state",
+    "orig_pkts",
+    "resp_pkts",
+    "label",
+]
+HEAD = (
+    "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n"
+    "#fields\t" + "\t".join(FIELDS) + "\n#types\t" + "\t".join(["string"] * len(FIELDS)) + "\n"
+)
+ROWS = [
+    "1655071198.444458\tC1\t10.0.0.5\t62771\t40.74.108.123\t443\ttcp\tssl\t1.13\t1596\t4039\tSF\t14\t16\tBenign",
+    "1655071231.749548\tC2\t193.201.9.232\t46563\t10.0.0.5\t3933\ttcp\t-\t0.00001\t0\t0\tS0\t2\t0\tMalicious",
+    "1655071240.0\tC3\t10.0.0.5\t5353\t224.0.0.251\t5353\tudp\tdns\t-\t-\t-\tS0\t1\t0\t(empty)",
+    "1655071250.0\tC4\t10.0.0.6\t40000\t10.0.0.7\t22\ttcp\tssh\t0.5\t10\t20\tREJ\t1\t1\tBenign",
+]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "conn.log"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_tsv_fields_map_to_canonical(tmp_path: Path) -> None:
+    p = write(tmp_path, HEAD + "\n".join(ROWS) + "\n#close\t2022-06-13\n")
+    assert sniff_format(p) == "zeek"
+    r = read_flows(p)
+    f = r.flows
+    assert len(f) == 4 and len(r.rejects) == 0
+    assert f["protocol"].tolist() == ["HTTPS", "TCP", "DNS", "SSH"]
+    assert f["status"].tolist() == ["SUCCESS", "FAILED", "FAILED", "FAILED"]
+    assert f["error_code"].tolist() == ["NONE", "TIMEOUT", "TIMEOUT", "CONNECTION_REFUSED"]
+    assert f["conn_state"].tolist() == ["SF", "S0", "S0", "REJ"]  # raw state kept
+    assert f["bytes_sent"].isna().tolist() == [False, False, True, False]  # '-' is null
+    assert f["latency"].isna().all()  # conn.log has no latency
+    assert f["uid"].tolist() == ["C1", "C2", "C3", "C4"]
+    assert f["label"].tolist() == ["Benign", "Malicious", "", "Benign"]  # (empty) → ""
+
+
+def test_truncated_file_rejects_only_the_cut_line(tmp_path: Path) -> None:
+    text = HEAD + "\n".join(ROWS) + "\n" + ROWS[0][:30]
+    r = read_flows(write(tmp_path, text))
+    assert len(r.flows) == 4
+    assert r.rejects["line"].tolist() == [12]
+    assert "expected 15 fields" in r.rejects["reason"].iloc[0]
+
+
+def test_bad_values_go_to_rejects(tmp_path: Path) -> None:
+    bad = ROWS[0].replace("1596", "-3").replace("C1", "C9")
+    r = read_flows(write(tmp_path, HEAD + ROWS[1] + "\n" + bad + "\n"))
+    assert len(r.flows) == 1
+    assert r.rejects["line"].tolist() == [9]
+
+
+def test_missing_fields_header(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="#fields"):
+        ZeekConnReader().read(write(tmp_path, "#separator \\x09\n" + ROWS[0] + "\n"))
+
+
+def test_conflicting_headers(tmp_path: Path) -> None:
+    other = HEAD.replace("\tlabel\n", "\tlabel2\n")
+    with pytest.raises(InputError, match="second #fields"):
+        read_flows(write(tmp_path, HEAD + ROWS[0] + "\n" + other + ROWS[0] + "\n"))
+
+
+def test_json_form(tmp_path: Path) -> None:
+    recs = [
+        {
+            "ts": 1664462456.75,
+            "uid": "C1",
+            "id.orig_h": "172.16.1.11",
+            "id.orig_p": 40042,
+            "id.resp_h": "8.8.8.8",
+            "id.resp_p": 53,
+            "proto": "udp",
+            "service": "dns",
+            "orig_bytes": 40,
+            "resp_bytes": 111,
+            "conn_state": "SF",
+            "local_orig": True,
+        },
+        {
+            "ts": 1664462457.0,
+            "uid": "C2",
+            "id.orig_h": "172.16.1.11",
+            "id.orig_p": 1,
+            "id.resp_h": "172.16.1.30",
+            "id.resp_p": 3,
+            "proto": "icmp",
+            "conn_state": "OTH",
+        },
+    ]
+    text = "\n".join(json.dumps(r) for r in recs) + "\n{not json\n"
+    p = write(tmp_path, text)
+    assert sniff_format(p) == "zeek"
+    r = read_flows(p)
+    assert r.flows["protocol"].tolist() == ["DNS", "ICMP"]
+    assert r.flows["bytes_sent"].isna().tolist() == [False, True]
+    assert r.rejects["line"].tolist() == [3]
+    assert "invalid JSON" in r.rejects["reason"].iloc[0]
