@@ -1,0 +1,341 @@
+"""Per-flow and windowed per-host features; fitted state is learned once and reused."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from netrca.config import DEFAULT_INTERNAL_NETWORKS
+from netrca.io.canonical import epoch_seconds
+from netrca.netaddr import internal_mask, parse_networks, subnet_key
+
+__all__ = [
+    "EXPECTED_PORTS",
+    "FeatureBuilder",
+    "FeatureState",
+    "FlowContext",
+    "flow_context",
+]
+
+#: Ports where each application protocol is expected (protocol/port mismatch feature).
+EXPECTED_PORTS: dict[str, frozenset[int]] = {
+    "HTTP": frozenset({80, 8080, 8000, 8008, 8888, 3128}),
+    "HTTPS": frozenset({443, 8443, 4443}),
+    "DNS": frozenset({53, 5353, 5355}),
+    "SSH": frozenset({22, 2222}),
+    "FTP": frozenset({20, 21}),
+    "SMTP": frozenset({25, 465, 587}),
+    "NTP": frozenset({123}),
+    "MYSQL": frozenset({3306}),
+    "RDP": frozenset({3389}),
+    "SMB": frozenset({445, 139}),
+    "LDAP": frozenset({389, 636}),
+    "DHCP": frozenset({67, 68, 546, 547}),
+    "SNMP": frozenset({161, 162}),
+    "TELNET": frozenset({23}),
+    "POP3": frozenset({110, 995}),
+    "IMAP": frozenset({143, 993}),
+}
+
+_FAILED_CODES_UNANSWERED = ("TIMEOUT", "NO_HANDSHAKE", "HOST_UNREACHABLE")
+
+
+@dataclass
+class FlowContext:
+    """Columns every later stage needs, computed once per frame (vectorised)."""
+
+    ts: np.ndarray  # epoch seconds
+    src: np.ndarray  # int codes of source_ip
+    dst: np.ndarray  # int codes of destination_ip
+    dport: np.ndarray  # float, NaN when absent
+    failed: np.ndarray  # bool
+    unanswered: np.ndarray  # bool: attempt with no reply (timeouts, S0)
+    refused: np.ndarray  # bool: actively rejected or reset before established
+    src_internal: np.ndarray
+    dst_internal: np.ndarray
+    sent: np.ndarray  # float, NaN→0
+    received: np.ndarray
+    latency: np.ndarray  # float, NaN when absent
+    protocol: np.ndarray  # str
+    mismatch: np.ndarray  # bool: protocol on a port that is not its own
+    src_names: np.ndarray  # code → address
+    dst_names: np.ndarray
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values.astype(str), sort=False)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowContext:
+    """Build the shared per-flow arrays for ``flows`` (canonical columns)."""
+    nets = parse_networks(internal_networks)
+    src, src_names = _codes(flows["source_ip"])
+    dst, dst_names = _codes(flows["destination_ip"])
+    status = flows["status"].astype(str).to_numpy()
+    error = flows["error_code"].astype(str).to_numpy()
+    failed = status == "FAILED"
+    conn_state = flows["conn_state"].astype(str).to_numpy() if "conn_state" in flows else None
+    unanswered = failed & np.isin(error, _FAILED_CODES_UNANSWERED)
+    refused = failed & np.isin(error, ("CONNECTION_REFUSED", "RESET"))
+    if conn_state is not None:
+        unanswered |= np.isin(conn_state, ("S0", "SH", "OTH")) & (
+            flows["bytes_received"].fillna(0).to_numpy(dtype=float) == 0
+        )
+        refused |= np.isin(conn_state, ("REJ", "RSTOS0", "RSTRH"))
+    protocol = flows["protocol"].astype(str).str.upper().to_numpy()
+    dport = flows["destination_port"].astype("float64").to_numpy()
+    mismatch = np.zeros(len(flows), dtype=bool)
+    for proto, ports in EXPECTED_PORTS.items():
+        m = protocol == proto
+        if m.any():
+            mismatch[m] = ~np.isin(dport[m], list(ports)) & ~np.isnan(dport[m])
+    return FlowContext(
+        ts=epoch_seconds(flows["timestamp"]),
+        src=src,
+        dst=dst,
+        dport=dport,
+        failed=failed,
+        unanswered=unanswered,
+        refused=refused,
+        src_internal=internal_mask(flows["source_ip"], nets, flows.get("local_orig")),
+        dst_internal=internal_mask(flows["destination_ip"], nets, flows.get("local_resp")),
+        sent=flows["bytes_sent"].astype("float64").fillna(0.0).to_numpy(),
+        received=flows["bytes_received"].astype("float64").fillna(0.0).to_numpy(),
+        latency=flows["latency"].astype("float64").to_numpy(),
+        protocol=protocol,
+        mismatch=mismatch,
+        src_names=src_names,
+        dst_names=dst_names,
+    )
+
+
+def group_stat(keys: list[np.ndarray], values: np.ndarray | None, how: str) -> np.ndarray:
+    """Per-row value of a group aggregate (``count``, ``nunique``, ``sum``, ``mean``)."""
+    frame = pd.DataFrame({f"k{i}": k for i, k in enumerate(keys)})
+    names = list(frame.columns)
+    if values is None:
+        return frame.groupby(names, sort=False)[names[0]].transform("size").to_numpy(float)
+    frame["v"] = values
+    return frame.groupby(names, sort=False)["v"].transform(how).to_numpy(float)
+
+
+def interarrival_cv(pair: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row (coefficient of variation of inter-arrival gaps, gap count) of its group."""
+    order = np.lexsort((ts, pair))
+    p, t = pair[order], ts[order]
+    gaps = np.diff(t)
+    same = p[1:] == p[:-1]
+    g = pd.DataFrame({"p": p[1:][same], "gap": gaps[same]})
+    stats = g.groupby("p")["gap"].agg(["mean", "std", "size"])
+    mean = stats["mean"].reindex(pair).to_numpy()
+    std = stats["std"].reindex(pair).to_numpy()
+    size = stats["size"].reindex(pair).fillna(0).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv = np.where(mean > 0, std / mean, np.nan)
+    return cv, size
+
+
+@dataclass
+class FeatureState:
+    """Everything :class:`FeatureBuilder` learns in ``fit`` (JSON-serialisable)."""
+
+    window_seconds: float
+    internal_networks: list[str]
+    protocols: list[str] = field(default_factory=list)
+    error_codes: list[str] = field(default_factory=list)
+    port_counts: dict[str, int] = field(default_factory=dict)
+    n_train: int = 0
+    latency_baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency_global: float = float("nan")
+    feature_names: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureState:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+class FeatureBuilder:
+    """Turn canonical flows into a numeric feature matrix.
+
+    ``fit`` learns category vocabularies, port frequencies and per-destination latency
+    baselines; ``transform`` reuses them unchanged, so scoring new traffic never
+    re-learns anything.
+
+    Parameters
+    ----------
+    window_seconds : float
+        Width of the tumbling windows for per-source and per-destination aggregates.
+    internal_networks : list of str
+        CIDRs treated as internal when the log has no local flags.
+    """
+
+    def __init__(
+        self,
+        *,
+        window_seconds: float = 300.0,
+        internal_networks: list[str] | None = None,
+        max_categories: int = 20,
+    ) -> None:
+        self.window_seconds = window_seconds
+        self.internal_networks = list(internal_networks or DEFAULT_INTERNAL_NETWORKS)
+        self.max_categories = max_categories
+
+    def fit(self, flows: pd.DataFrame) -> FeatureBuilder:
+        """Learn the vocabularies and baselines from ``flows``; returns self."""
+        state = FeatureState(self.window_seconds, self.internal_networks)
+        state.protocols = _top(flows["protocol"], self.max_categories)
+        state.error_codes = _top(flows["error_code"], self.max_categories)
+        ports = flows["destination_port"].dropna().astype("int64")
+        state.port_counts = {str(k): int(v) for k, v in ports.value_counts().head(5000).items()}
+        state.n_train = len(flows)
+        ctx = flow_context(flows, self.internal_networks)
+        ok = ~ctx.failed & ~np.isnan(ctx.latency)
+        if ok.any():
+            lat = pd.DataFrame(
+                {
+                    "latency": ctx.latency[ok],
+                    **{name: key[ok] for name, key in _latency_keys(flows, ctx).items()},
+                }
+            )
+            state.latency_global = float(lat["latency"].median())
+            for name in _LATENCY_LEVELS:
+                stats = lat.groupby(name)["latency"].agg(["median", "size"])
+                stats = stats[stats["size"] >= 3].sort_values("size", ascending=False)
+                state.latency_baselines[name] = {
+                    str(k): float(v) for k, v in stats["median"].head(200_000).items()
+                }
+        self.state_ = state
+        state.feature_names = list(self.transform(flows.head(50)).columns)
+        return self
+
+    @classmethod
+    def from_state(cls, state: FeatureState) -> FeatureBuilder:
+        """A fitted builder from saved state."""
+        fb = cls(window_seconds=state.window_seconds, internal_networks=state.internal_networks)
+        fb.state_ = state
+        return fb
+
+    def latency_baseline(self, flows: pd.DataFrame, ctx: FlowContext | None = None) -> np.ndarray:
+        """Expected latency (ms) per flow from the most specific baseline that exists.
+
+        Levels, most specific first: source /24 to destination, destination, destination
+        /24, direction (internal/external on both ends), then the global median.
+        """
+        st = self.state_
+        ctx = ctx or flow_context(flows, st.internal_networks)
+        keys = _latency_keys(flows, ctx)
+        base = np.full(len(flows), np.nan)
+        for name in _LATENCY_LEVELS:
+            todo = np.isnan(base)
+            if not todo.any():
+                break
+            table = st.latency_baselines.get(name, {})
+            if table:
+                base[todo] = pd.Series(keys[name][todo]).map(table).to_numpy(dtype=float)
+        return np.where(np.isnan(base), st.latency_global, base)
+
+    def transform(self, flows: pd.DataFrame, ctx: FlowContext | None = None) -> pd.DataFrame:
+        """Feature matrix (one row per flow, float64, no NaN)."""
+        st = self.state_
+        ctx = ctx or flow_context(flows, st.internal_networks)
+        n = len(flows)
+        f: dict[str, np.ndarray] = {}
+        sent, recv = ctx.sent, ctx.received
+        f["log_bytes_sent"] = np.log1p(sent)
+        f["log_bytes_received"] = np.log1p(recv)
+        f["log_bytes_ratio"] = f["log_bytes_sent"] - f["log_bytes_received"]
+        for col in ("packets_sent", "packets_received"):
+            f[f"log_{col}"] = np.log1p(flows[col].astype("float64").fillna(0.0).to_numpy())
+        f["log_duration"] = np.log1p(flows["duration"].astype("float64").fillna(0.0).to_numpy())
+        base = self.latency_baseline(flows, ctx)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.log((ctx.latency + 1.0) / (base + 1.0))
+        f["log_latency_ratio"] = np.nan_to_num(ratio, nan=0.0)
+        f["failed"] = ctx.failed.astype(float)
+        f["unanswered"] = ctx.unanswered.astype(float)
+        f["refused"] = ctx.refused.astype(float)
+        err = flows["error_code"].astype(str).to_numpy()
+        for code in st.error_codes:
+            if code != "NONE":
+                f[f"error={code}"] = (err == code).astype(float)
+        for proto in st.protocols:
+            f[f"protocol={proto}"] = (ctx.protocol == proto).astype(float)
+        dport = ctx.dport
+        f["dport_wellknown"] = (dport < 1024).astype(float)
+        f["dport_ephemeral"] = (dport >= 49152).astype(float)
+        table = {float(k): float(v) for k, v in st.port_counts.items()}
+        counts = pd.Series(dport).map(table).fillna(0.0).to_numpy(float)
+        f["dport_rarity"] = -np.log((counts + 1.0) / (st.n_train + 1.0))
+        f["src_internal"] = ctx.src_internal.astype(float)
+        f["dst_internal"] = ctx.dst_internal.astype(float)
+        f["proto_port_mismatch"] = ctx.mismatch.astype(float)
+        f.update(self._windowed(ctx, n))
+        out = pd.DataFrame(f)
+        if st.feature_names:
+            out = out.reindex(columns=st.feature_names, fill_value=0.0)
+        return out.astype("float64").fillna(0.0)
+
+    def _windowed(self, ctx: FlowContext, n: int) -> dict[str, np.ndarray]:
+        win = np.floor(ctx.ts / self.state_.window_seconds).astype(np.int64)
+        dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
+        f: dict[str, np.ndarray] = {}
+        f["src_win_flows"] = np.log1p(group_stat([ctx.src, win], None, "size"))
+        f["src_win_distinct_dst"] = np.log1p(group_stat([ctx.src, win], ctx.dst, "nunique"))
+        f["src_win_distinct_dport"] = np.log1p(group_stat([ctx.src, win], dport, "nunique"))
+        f["src_win_fail_ratio"] = group_stat([ctx.src, win], ctx.failed.astype(float), "mean")
+        f["src_win_log_bytes_sent"] = np.log1p(group_stat([ctx.src, win], ctx.sent, "sum"))
+        f["dst_win_flows"] = np.log1p(group_stat([ctx.dst, win], None, "size"))
+        f["dst_win_distinct_src"] = np.log1p(group_stat([ctx.dst, win], ctx.src, "nunique"))
+        f["dst_win_fail_ratio"] = group_stat([ctx.dst, win], ctx.failed.astype(float), "mean")
+        f["pair_win_flows"] = np.log1p(group_stat([ctx.src, ctx.dst, dport, win], None, "size"))
+        pair = ctx.src * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
+        cv, gaps = interarrival_cv(pair, ctx.ts)
+        f["pair_log_flows"] = np.log1p(gaps + 1)
+        f["pair_interarrival_cv"] = np.where(gaps >= 3, np.nan_to_num(cv, nan=1.0), 1.0)
+        f["pair_sent_cv"] = _cv_by(pair, ctx.sent, gaps >= 3)
+        return f
+
+
+def _cv_by(key: np.ndarray, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    frame = pd.DataFrame({"k": key, "v": values})
+    g = frame.groupby("k")["v"]
+    mean = g.transform("mean").to_numpy()
+    std = g.transform("std").to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv = np.where(mean > 0, std / mean, 0.0)
+    return np.where(valid, np.nan_to_num(cv, nan=1.0), 1.0)
+
+
+_LATENCY_LEVELS = ("path", "dst", "dst_net", "direction")
+
+
+def _latency_keys(flows: pd.DataFrame, ctx: FlowContext) -> dict[str, np.ndarray]:
+    """Grouping keys for the latency baseline levels (most specific first).
+
+    Every level below ``path`` includes whether the source is internal, so that remote
+    clients of a local server are not compared with its local clients.
+    """
+    dst = flows["destination_ip"].astype(str).to_numpy(dtype=object)
+    dst_net = subnet_key(flows["destination_ip"].astype(str)).to_numpy(dtype=object)
+    src_net = subnet_key(flows["source_ip"].astype(str)).to_numpy(dtype=object)
+    side = np.where(ctx.src_internal, "i>", "e>").astype(object)
+    direction = side + np.where(ctx.dst_internal, "i", "e").astype(object)
+    return {
+        "path": src_net + ">" + dst,
+        "dst": side + dst,
+        "dst_net": side + dst_net,
+        "direction": direction,
+    }
+
+
+def _top(series: pd.Series, k: int) -> list[str]:
+    return [str(v) for v in series.astype(str).value_counts().head(k).index]
