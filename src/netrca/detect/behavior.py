@@ -1,0 +1,346 @@
+"""Behavioural detectors: one score in [0, 1] per flow for each taxonomy behaviour.
+
+Each detector encodes how an analyst recognises a category (the Slips/RITA style of
+evidence), comparing a host's behaviour with domain minimums and with the traffic's own
+baseline, never with labels:
+
+- ``scan``: many distinct ports on one host (vertical) or hosts on one port
+  (horizontal) from one source, counted over *unestablished* probes only.
+- ``unsolicited``: external sources trying internal ports that never serve anyone.
+- ``flood``: a destination service receiving far more connections than its baseline.
+- ``brute_force``: one source repeatedly connecting to one login service, with
+  authentication failures or near-identical attempts.
+- ``exfiltration``: uploads to external hosts far above the outbound baseline.
+- ``beacon``: RITA-style periodicity: regular intervals, regular sizes, coverage.
+- ``outage``: a service that normally answers now failing for many clients.
+- ``congestion``: latency far above the path baseline for a whole group of flows.
+- ``mismatch``: an application protocol on a port that belongs to another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from netrca.features import FlowContext
+from netrca.groups import Groups
+from netrca.netaddr import subnet_key
+
+__all__ = [
+    "AUTH_PORTS",
+    "DETECTORS",
+    "BehaviourBaseline",
+    "beacon_scores",
+    "ramp",
+    "score_behaviour",
+]
+
+#: Detector names, in report order.
+DETECTORS: tuple[str, ...] = (
+    "scan",
+    "unsolicited",
+    "flood",
+    "brute_force",
+    "exfiltration",
+    "beacon",
+    "outage",
+    "congestion",
+    "mismatch",
+)
+
+#: Ports of services that authenticate users (brute-force targets).
+AUTH_PORTS = frozenset(
+    {21, 22, 23, 25, 110, 143, 389, 445, 465, 587, 993, 995, 1433, 3306, 3389, 5432, 5900, 8080}
+)
+_AUTH_PROTOCOLS = frozenset(
+    {
+        "SSH",
+        "FTP",
+        "RDP",
+        "TELNET",
+        "SMTP",
+        "POP3",
+        "IMAP",
+        "LDAP",
+        "SMB",
+        "MYSQL",
+        "VNC",
+        "MSSQL",
+        "POSTGRES",
+    }
+)
+
+
+def ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, linear between (NaN → 0)."""
+    return np.nan_to_num(np.clip((np.asarray(x, dtype=float) - lo) / (hi - lo), 0.0, 1.0))
+
+
+def _lramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """:func:`ramp` in log space."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ramp(np.log(np.maximum(x, 1e-12)), np.log(lo), np.log(hi))
+
+
+@dataclass
+class BehaviourBaseline:
+    """What normal looks like, learned in ``fit`` (JSON-serialisable)."""
+
+    window_seconds: float
+    served: list[str] = field(default_factory=list)  # "ip|port" answered at least once
+    key_rate_median: dict[str, float] = field(default_factory=dict)  # "ip|port" → flows/window
+    global_rate_p95: float = 10.0
+    dst_fail_ratio: dict[str, float] = field(default_factory=dict)  # "ip|port" → ratio
+    outbound_log_sent_median: float = 7.0
+    outbound_log_sent_mad: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BehaviourBaseline:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+def _service_keys(ctx: FlowContext) -> np.ndarray:
+    dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64).astype(str)
+    return ctx.dst_names[ctx.dst].astype(str) + "|" + dport.astype(object)
+
+
+def _probe_like(ctx: FlowContext) -> np.ndarray:
+    """Connection attempts that exchanged (almost) nothing: the stuff of scans."""
+    return ctx.failed | ctx.unanswered | ctx.refused | ((ctx.sent + ctx.received) < 120)
+
+
+def fit_baseline(
+    ctx: FlowContext, window_seconds: float, max_keys: int = 200_000
+) -> BehaviourBaseline:
+    """Learn the behaviour baseline from (mostly normal) traffic."""
+    base = BehaviourBaseline(window_seconds=window_seconds)
+    keys = _service_keys(ctx)
+    answered = ~ctx.failed & (ctx.received > 0)
+    served = pd.unique(keys[answered])
+    base.served = [str(s) for s in served[:max_keys]]
+    win = np.floor(ctx.ts / window_seconds).astype(np.int64)
+    frame = pd.DataFrame({"k": keys, "w": win, "f": ctx.failed.astype(float)})
+    per_win = frame.groupby(["k", "w"], sort=False).size()
+    if len(per_win):
+        base.global_rate_p95 = float(max(5.0, np.percentile(per_win.to_numpy(), 95)))
+        by_key = per_win.groupby(level=0).agg(["median", "size"])
+        by_key = by_key[by_key["size"] >= 4].sort_values("size", ascending=False).head(max_keys)
+        base.key_rate_median = {str(k): float(v) for k, v in by_key["median"].items()}
+        fail = frame.groupby("k", sort=False)["f"].agg(["mean", "size"])
+        fail = fail[fail["size"] >= 5].sort_values("size", ascending=False).head(max_keys)
+        base.dst_fail_ratio = {str(k): float(v) for k, v in fail["mean"].items()}
+    out = ~ctx.dst_internal & ~ctx.failed & (ctx.sent > 0)
+    if out.sum() >= 20:
+        ls = np.log1p(ctx.sent[out])
+        med = float(np.median(ls))
+        base.outbound_log_sent_median = med
+        base.outbound_log_sent_mad = float(max(np.median(np.abs(ls - med)) * 1.4826, 0.5))
+    return base
+
+
+def scan_score(ctx: FlowContext, win: np.ndarray) -> np.ndarray:
+    """Vertical/horizontal scan evidence over unestablished probes, per window and overall."""
+    probe = _probe_like(ctx)
+    n = len(ctx.ts)
+    if not probe.any():
+        return np.zeros(n)
+    dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
+    idx = np.flatnonzero(probe)
+    src, dst, port, w = ctx.src[idx], ctx.dst[idx], dport[idx], win[idx]
+    vertical = Groups(src, dst, w).nunique(port)
+    horizontal = Groups(src, port, w).nunique(dst)
+    targets = Groups(src, w).nunique(dst * (int(port.max(initial=0)) + 2) + port)
+    overall = Groups(src).nunique(dst * (int(port.max(initial=0)) + 2) + port)
+    s = np.maximum.reduce(
+        [
+            _lramp(vertical, 5, 25),
+            _lramp(horizontal, 5, 25),
+            _lramp(targets, 10, 50),
+            _lramp(overall, 20, 100),
+        ]
+    )
+    # share of the source's flows that are probes: scanners barely complete anything
+    share = Groups(ctx.src).mean(probe.astype(float))[idx]
+    out = np.zeros(n)
+    out[idx] = s * (0.4 + 0.6 * ramp(share, 0.3, 0.8))
+    return out
+
+
+def unsolicited_score(ctx: FlowContext, served: set[str]) -> np.ndarray:
+    """Unanswered external attempts at internal ports that serve no one."""
+    cand = ~ctx.src_internal & ctx.dst_internal & (ctx.unanswered | ctx.refused)
+    out = np.zeros(len(ctx.ts))
+    if not cand.any():
+        return out
+    keys = _service_keys(ctx)
+    idx = np.flatnonzero(cand)
+    not_served = ~pd.Series(keys[idx]).isin(served).to_numpy()
+    targets = Groups(ctx.src[idx]).nunique(keys[idx])
+    out[idx] = not_served * (0.7 + 0.25 * _lramp(targets, 1, 10))
+    return out
+
+
+def flood_score(ctx: FlowContext, win: np.ndarray, base: BehaviourBaseline) -> np.ndarray:
+    """Connections to one service far above its usual rate, with strain (failures/latency)."""
+    keys = _service_keys(ctx)
+    g = Groups(keys, win)
+    count = g.count()
+    typical = pd.Series(keys).map(base.key_rate_median).to_numpy(dtype=float)
+    typical = np.where(np.isnan(typical), base.global_rate_p95, typical)
+    ratio = count / np.maximum(typical, 1.0)
+    sources = g.nunique(ctx.src)
+    fail = g.mean(ctx.failed.astype(float))
+    rate = _lramp(ratio, 3, 20) * _lramp(count, 30, 150)
+    strain = np.maximum(ramp(fail, 0.1, 0.5), _lramp(sources, 3, 20))
+    return rate * (0.6 + 0.4 * strain)
+
+
+def brute_force_score(ctx: FlowContext, win: np.ndarray, error_code: np.ndarray) -> np.ndarray:
+    """Many attempts from one source at one login service, failing or near-identical."""
+    dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
+    auth = np.isin(dport, list(AUTH_PORTS)) | np.isin(ctx.protocol, list(_AUTH_PROTOCOLS))
+    is_auth_fail = np.char.find(error_code.astype(str), "AUTH") >= 0
+    logs = np.log1p(ctx.sent)
+    best = np.zeros(len(ctx.ts))
+    # per window pair (burst) and over the whole capture (slow, persistent guessing)
+    for g, lo, hi in (
+        (Groups(ctx.src, ctx.dst, dport, win // 2), 6, 24),
+        (Groups(ctx.src, ctx.dst, dport), 30, 150),
+    ):
+        auth_fail = g.mean(is_auth_fail.astype(float))
+        regular = 1.0 - ramp(g.std(logs), 0.05, 0.5)
+        evidence = np.maximum(ramp(auth_fail, 0.2, 0.6), regular)
+        best = np.maximum(best, _lramp(g.count(), lo, hi) * evidence)
+    return best * np.where(auth, 1.0, 0.5)
+
+
+def exfiltration_score(ctx: FlowContext, base: BehaviourBaseline) -> np.ndarray:
+    """Uploads to external hosts far above the outbound baseline, per flow and per pair."""
+    out_flow = ~ctx.dst_internal & ~ctx.failed
+    z = (np.log1p(ctx.sent) - base.outbound_log_sent_median) / base.outbound_log_sent_mad
+    ratio = np.log1p(ctx.sent) - np.log1p(ctx.received)
+    flow = ramp(z, 3.0, 6.0) * _lramp(ctx.sent, 1e6, 1e7) * ramp(ratio, 0.0, 2.3)
+    g = Groups(ctx.src, ctx.dst)
+    total = g.sum(ctx.sent * out_flow)
+    pair_ratio = np.log1p(total) - np.log1p(g.sum(ctx.received * out_flow))
+    pair = _lramp(total, 2e7, 2e8) * ramp(pair_ratio, 0.0, 2.3) * ramp(z, 1.0, 3.0)
+    return np.where(out_flow, np.maximum(flow, pair), 0.0)
+
+
+def beacon_scores(ctx: FlowContext, min_flows: int = 8) -> np.ndarray:
+    """RITA-style beacon score per flow (its src→dst pair's score; 0 for small pairs)."""
+    n = len(ctx.ts)
+    pair = ctx.src.astype(np.int64) * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
+    order = np.lexsort((ctx.ts, pair))
+    p, t, size = pair[order], ctx.ts[order], ctx.sent[order]
+    same = p[1:] == p[:-1]
+    gaps = pd.DataFrame({"p": p[1:][same], "gap": np.diff(t)[same]})
+    q = gaps.groupby("p")["gap"].quantile([0.25, 0.5, 0.75]).unstack()
+    if q.empty:
+        return np.zeros(n)
+    q.columns = ["q1", "q2", "q3"]
+    gaps = gaps.join(q["q2"], on="p")
+    madm = (gaps["gap"] - gaps["q2"]).abs().groupby(gaps["p"]).median()
+    sizes = pd.DataFrame({"p": p, "s": size})
+    sq = sizes.groupby("p")["s"].quantile([0.25, 0.5, 0.75]).unstack()
+    sq.columns = ["q1", "q2", "q3"]
+    sizes = sizes.join(sq["q2"], on="p")
+    smadm = (sizes["s"] - sizes["q2"]).abs().groupby(sizes["p"]).median()
+    span = pd.Series(t).groupby(p).agg(["min", "max", "size"])
+    stats = q.join(madm.rename("madm")).join(span)
+    stats = stats.join(sq.add_prefix("s_")).join(smadm.rename("smadm"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iqr = stats["q3"] - stats["q1"]
+        skew = np.where(iqr > 0, (stats["q3"] + stats["q1"] - 2 * stats["q2"]) / iqr, 0.0)
+        ts_reg = 0.5 * (1 - np.abs(skew)) + 0.5 * (1 - np.clip(stats["madm"] / stats["q2"], 0, 1))
+        siqr = stats["s_q3"] - stats["s_q1"]
+        sskew = np.where(siqr > 0, (stats["s_q3"] + stats["s_q1"] - 2 * stats["s_q2"]) / siqr, 0.0)
+        ds_reg = 0.5 * (1 - np.abs(sskew)) + 0.5 * (
+            1 - np.clip(stats["smadm"] / np.maximum(stats["s_q2"], 1.0), 0, 1)
+        )
+        total_span = max(float(ctx.ts.max() - ctx.ts.min()), 1.0)
+        coverage = np.clip((stats["max"] - stats["min"]) / total_span, 0, 1)
+    score = 0.55 * np.nan_to_num(ts_reg) + 0.35 * np.nan_to_num(ds_reg) + 0.1 * coverage
+    score = ramp(score, 0.6, 0.8) * _lramp(stats["size"].to_numpy(float), min_flows, 3 * min_flows)
+    per_pair = pd.Series(np.asarray(score, dtype=float), index=stats.index)
+    out = per_pair.reindex(pair).fillna(0.0).to_numpy()
+    return np.where(ctx.dst_internal & ctx.src_internal, 0.5 * out, out)
+
+
+def outage_score(
+    ctx: FlowContext, win: np.ndarray, base: BehaviourBaseline, served: set[str]
+) -> np.ndarray:
+    """A normally answering service failing for its clients in a window."""
+    keys = _service_keys(ctx)
+    is_served = pd.Series(keys).isin(served).to_numpy()
+    g = Groups(keys, win)
+    fail = g.mean(ctx.failed.astype(float))
+    count = g.count()
+    clients = g.nunique(ctx.src)
+    usual = pd.Series(keys).map(base.dst_fail_ratio).fillna(0.0).to_numpy(dtype=float)
+    jump = fail - usual
+    s = ramp(jump, 0.3, 0.7) * _lramp(count, 2, 8) * np.where(clients >= 2, 1.0, 0.6)
+    return np.where(ctx.failed & is_served, s, 0.0)
+
+
+def congestion_score(ctx: FlowContext, win: np.ndarray, latency_ratio: np.ndarray) -> np.ndarray:
+    """Latency far above the path baseline, shared by many flows on the same path."""
+    if np.all(np.isnan(ctx.latency)):
+        return np.zeros(len(ctx.ts))
+    r = np.nan_to_num(latency_ratio, nan=1.0)
+    src_net = subnet_key(pd.Series(ctx.src_names)).to_numpy(dtype=object)[ctx.src]
+    dst_net = subnet_key(pd.Series(ctx.dst_names)).to_numpy(dtype=object)[ctx.dst]
+    lr = np.log(np.maximum(r, 1e-6))
+    ok = ~ctx.failed
+    lr_ok = np.where(ok, lr, np.nan)  # failed flows have no meaningful latency
+    shared = np.zeros(len(r))
+    for g in (
+        Groups(src_net, ctx.dst_internal, win),
+        Groups(src_net, ctx.dst_internal, win // 4),
+        Groups(dst_net, win),
+        Groups(dst_net, win // 4),
+    ):
+        med = np.exp(g.median(lr_ok))
+        size = g.sum(ok.astype(float))
+        shared = np.maximum(shared, _lramp(med, 1.8, 4.0) * ramp(size, 2, 6))
+    flow = np.where(ok, _lramp(r, 2.0, 5.0), 0.8)
+    return flow * shared
+
+
+def mismatch_score(ctx: FlowContext) -> np.ndarray:
+    """Protocol/port mismatches, stronger when a source repeats them."""
+    if not ctx.mismatch.any():
+        return np.zeros(len(ctx.ts))
+    repeats = Groups(ctx.src).sum(ctx.mismatch.astype(float))
+    return np.where(ctx.mismatch, 0.55 + 0.4 * _lramp(repeats, 1, 10), 0.0)
+
+
+def score_behaviour(
+    ctx: FlowContext,
+    base: BehaviourBaseline,
+    error_code: np.ndarray,
+    latency_ratio: np.ndarray,
+) -> pd.DataFrame:
+    """All detector scores, one column per detector in :data:`DETECTORS`."""
+    win = np.floor(ctx.ts / base.window_seconds).astype(np.int64)
+    served = set(base.served)
+    cols = {
+        "scan": scan_score(ctx, win),
+        "unsolicited": unsolicited_score(ctx, served),
+        "flood": flood_score(ctx, win, base),
+        "brute_force": brute_force_score(ctx, win, error_code),
+        "exfiltration": exfiltration_score(ctx, base),
+        "beacon": beacon_scores(ctx),
+        "outage": outage_score(ctx, win, base, served),
+        "congestion": congestion_score(ctx, win, latency_ratio),
+        "mismatch": mismatch_score(ctx),
+    }
+    return pd.DataFrame(cols).clip(0.0, 1.0)

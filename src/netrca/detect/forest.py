@@ -1,0 +1,198 @@
+"""A fitted Isolation Forest flattened into contiguous arrays, with a vectorised scorer.
+
+scikit-learn fits the forest; :class:`FlatForest` copies each tree's split features,
+thresholds, children and leaf path lengths (depth + c(n_leaf) - 1, the correction
+folded in) into flat arrays. Scoring walks all rows through a tree one level at a time
+(no Python loop over rows) and reproduces ``IsolationForest.score_samples`` exactly,
+including the float32 cast scikit-learn applies to its input. The arrays are plain
+numbers, so they can be saved and loaded without executing code, and bounds-checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import IsolationForest
+
+from netrca.errors import ModelError
+
+__all__ = ["FlatForest", "average_path_length"]
+
+_LEAF = -1
+
+
+def average_path_length(n: np.ndarray | float) -> np.ndarray:
+    """c(n): average path length of an unsuccessful BST search over ``n`` samples."""
+    n_arr = np.atleast_1d(np.asarray(n, dtype=np.float64))
+    out = np.zeros_like(n_arr)
+    two = n_arr == 2
+    big = n_arr > 2
+    out[two] = 1.0
+    out[big] = (
+        2.0 * (np.log(n_arr[big] - 1.0) + np.euler_gamma) - 2.0 * (n_arr[big] - 1.0) / n_arr[big]
+    )
+    return out
+
+
+@dataclass
+class FlatForest:
+    """Flattened isolation trees.
+
+    Node ``i`` of tree ``t`` lives at ``offsets[t] + i``; children indices are local to
+    their tree. ``leaf_value`` holds, for leaves, the path length contribution.
+    """
+
+    feature: np.ndarray  # int32, -1 at leaves
+    threshold: np.ndarray  # float64
+    left: np.ndarray  # int32, local child index, -1 at leaves
+    right: np.ndarray  # int32
+    missing_left: np.ndarray  # uint8, NaN goes left when 1
+    leaf_value: np.ndarray  # float64
+    offsets: np.ndarray  # int64, start of each tree; len = n_trees + 1
+    tree_features: np.ndarray  # int32 (n_trees, n_used): columns each tree sees
+    n_features: int
+    max_samples: int
+
+    @property
+    def n_trees(self) -> int:
+        """Number of trees."""
+        return len(self.offsets) - 1
+
+    @classmethod
+    def from_sklearn(cls, forest: IsolationForest) -> FlatForest:
+        """Copy the fitted trees of ``forest``."""
+        feats, thrs, lefts, rights, miss, leafv, offsets = [], [], [], [], [], [], [0]
+        tree_features = []
+        for est, cols, depth, avg in zip(
+            forest.estimators_,
+            forest.estimators_features_,
+            forest._decision_path_lengths,
+            forest._average_path_length_per_tree,
+            strict=True,
+        ):
+            tree = est.tree_
+            is_leaf = tree.children_left == _LEAF
+            feats.append(np.where(is_leaf, -1, tree.feature).astype(np.int32))
+            thrs.append(tree.threshold.astype(np.float64))
+            lefts.append(tree.children_left.astype(np.int32))
+            rights.append(tree.children_right.astype(np.int32))
+            m = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count, dtype=np.uint8))
+            miss.append(np.asarray(m, dtype=np.uint8))
+            leafv.append(np.where(is_leaf, depth + avg - 1.0, 0.0).astype(np.float64))
+            offsets.append(offsets[-1] + tree.node_count)
+            tree_features.append(np.asarray(cols, dtype=np.int32))
+        return cls(
+            feature=np.concatenate(feats),
+            threshold=np.concatenate(thrs),
+            left=np.concatenate(lefts),
+            right=np.concatenate(rights),
+            missing_left=np.concatenate(miss),
+            leaf_value=np.concatenate(leafv),
+            offsets=np.asarray(offsets, dtype=np.int64),
+            tree_features=np.stack(tree_features),
+            n_features=int(forest.n_features_in_),
+            max_samples=int(forest.max_samples_),
+        )
+
+    def validate(self) -> None:
+        """Raise :class:`ModelError` unless every index is in bounds (safe to score)."""
+        n = len(self.feature)
+        arrays = (self.threshold, self.left, self.right, self.missing_left, self.leaf_value)
+        if any(len(a) != n for a in arrays):
+            raise ModelError("forest arrays have different lengths")
+        if self.offsets[0] != 0 or self.offsets[-1] != n or np.any(np.diff(self.offsets) < 1):
+            raise ModelError("forest tree offsets are inconsistent")
+        if self.tree_features.shape[0] != self.n_trees:
+            raise ModelError("forest tree_features does not match the number of trees")
+        if np.any(self.tree_features < 0) or np.any(self.tree_features >= self.n_features):
+            raise ModelError("forest refers to a feature index out of range")
+        sizes = np.repeat(np.diff(self.offsets), np.diff(self.offsets))
+        leaf = self.feature < 0
+        inner = ~leaf
+        used = self.tree_features.shape[1]
+        if np.any(self.feature[inner] >= used):
+            raise ModelError("forest node refers to a feature out of range")
+        for child in (self.left, self.right):
+            if np.any(child[inner] < 1) or np.any(child[inner] >= sizes[inner]):
+                raise ModelError("forest node has a child index out of range")
+        local = np.arange(n) - np.repeat(self.offsets[:-1], np.diff(self.offsets))
+        if np.any(self.left[inner] <= local[inner]) or np.any(self.right[inner] <= local[inner]):
+            raise ModelError("forest children must come after their parent (no cycles)")
+        if not np.all(np.isfinite(self.leaf_value)):
+            raise ModelError("forest leaf values are not finite")
+
+    def path_lengths(self, X: np.ndarray) -> np.ndarray:
+        """Sum over trees of each row's path length (depth + leaf correction)."""
+        X = np.asarray(X, dtype=np.float32).astype(np.float64)
+        n = X.shape[0]
+        total = np.zeros(n, dtype=np.float64)
+        rows = np.arange(n)
+        for t in range(self.n_trees):
+            off = self.offsets[t]
+            cols = self.tree_features[t]
+            node = np.zeros(n, dtype=np.int64)
+            active = rows
+            while active.size:
+                g = node[active] + off
+                f = self.feature[g]
+                leaf = f < 0
+                if leaf.any():
+                    done = active[leaf]
+                    total[done] += self.leaf_value[node[done] + off]
+                    active, g, f = active[~leaf], g[~leaf], f[~leaf]
+                    if not active.size:
+                        break
+                x = X[active, cols[f]]
+                go_left = np.where(np.isnan(x), self.missing_left[g] == 1, x <= self.threshold[g])
+                node[active] = np.where(go_left, self.left[g], self.right[g])
+        return total
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        """Anomaly score in (0, 1]; higher = more anomalous (= -sklearn score_samples)."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ModelError(
+                f"expected {self.n_features} features, got {X.shape[1] if X.ndim == 2 else X.shape}"
+            )
+        depth = self.path_lengths(X)
+        denom = self.n_trees * float(average_path_length(self.max_samples)[0])
+        if denom == 0:
+            return np.ones(X.shape[0])
+        return np.asarray(2.0 ** (-depth / denom))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Named arrays for saving."""
+        return {
+            "feature": self.feature,
+            "threshold": self.threshold,
+            "left": self.left,
+            "right": self.right,
+            "missing_left": self.missing_left,
+            "leaf_value": self.leaf_value,
+            "offsets": self.offsets,
+            "tree_features": self.tree_features,
+            "shape": np.asarray([self.n_features, self.max_samples], dtype=np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> FlatForest:
+        """Inverse of :meth:`to_arrays`; validates before returning."""
+        try:
+            shape = arrays["shape"]
+            forest = cls(
+                feature=np.asarray(arrays["feature"], dtype=np.int32),
+                threshold=np.asarray(arrays["threshold"], dtype=np.float64),
+                left=np.asarray(arrays["left"], dtype=np.int32),
+                right=np.asarray(arrays["right"], dtype=np.int32),
+                missing_left=np.asarray(arrays["missing_left"], dtype=np.uint8),
+                leaf_value=np.asarray(arrays["leaf_value"], dtype=np.float64),
+                offsets=np.asarray(arrays["offsets"], dtype=np.int64),
+                tree_features=np.asarray(arrays["tree_features"], dtype=np.int32),
+                n_features=int(shape[0]),
+                max_samples=int(shape[1]),
+            )
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise ModelError(f"forest arrays are incomplete or malformed ({exc})") from exc
+        forest.validate()
+        return forest

@@ -1,0 +1,134 @@
+"""Save and load a fitted Detector in a safe format: plain arrays plus JSON, no pickle.
+
+File layout (``.npz``, a zip archive read with ``allow_pickle=False``):
+
+- ``meta``: UTF-8 JSON as a uint8 array: format name and version, netrca version,
+  schema version, constructor parameters, feature state, behaviour baseline,
+  calibration, threshold, and a SHA-256 digest of all the other arrays.
+- ``forest/*``: the flattened trees (:class:`~netrca.detect.forest.FlatForest`),
+  bounds-checked on load before any scoring.
+- ``feature_center``, ``feature_scale``: per-feature robust statistics.
+
+Loading never executes code from the file. A truncated or edited file fails its
+digest or structure checks with :class:`~netrca.errors.ModelError`; a model written by
+an incompatible netrca (other major.minor) or schema version is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netrca import __version__
+from netrca.detect._detector import Detector
+from netrca.detect.behavior import BehaviourBaseline
+from netrca.detect.forest import FlatForest
+from netrca.errors import ModelError
+from netrca.features import FeatureBuilder, FeatureState
+from netrca.io.writers import atomic_path
+from netrca.schema import SCHEMA_VERSION
+
+__all__ = ["FORMAT", "load_detector", "save_detector"]
+
+FORMAT = "netrca-detector"
+FORMAT_VERSION = 1
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_detector(detector: Detector, path: str | Path) -> None:
+    """Write ``detector`` atomically to ``path`` (conventionally ``*.npz``)."""
+    detector._check_fitted()
+    arrays = {f"forest/{k}": v for k, v in detector.forest_.to_arrays().items()}
+    arrays["feature_center"] = np.asarray(detector.feature_center_, dtype=np.float64)
+    arrays["feature_scale"] = np.asarray(detector.feature_scale_, dtype=np.float64)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "netrca_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "params": detector.get_params(),
+        "feature_state": detector.features_.state_.to_dict(),
+        "behaviour": detector.behaviour_.to_dict(),
+        "if_center": detector.if_center_,
+        "if_scale": detector.if_scale_,
+        "threshold": detector.threshold_,
+        "train_score_quantiles": detector.train_score_quantiles_,
+        "digest": _digest(arrays),
+    }
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+
+
+def _compatible(version: str) -> bool:
+    return version.split(".")[:2] == __version__.split(".")[:2]
+
+
+def load_detector(path: str | Path) -> Detector:
+    """Load a detector saved by :func:`save_detector`, verifying integrity and versions."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p}: no such model file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        raise ModelError(f"{p}: not a readable netrca model (truncated or corrupt: {exc})") from exc
+    if "meta" not in arrays:
+        raise ModelError(f"{p}: not a netrca model (no metadata)")
+    try:
+        meta: dict[str, Any] = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{p}: model metadata is corrupt") from exc
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{p}: not a {FORMAT} v{FORMAT_VERSION} file")
+    if meta.get("digest") != _digest(arrays):
+        raise ModelError(f"{p}: model content does not match its digest (tampered or damaged)")
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise ModelError(
+            f"{p}: trained with schema {meta.get('schema_version')}, this netrca uses "
+            f"{SCHEMA_VERSION}; refit the model"
+        )
+    if not _compatible(str(meta.get("netrca_version", ""))):
+        raise ModelError(
+            f"{p}: written by netrca {meta.get('netrca_version')}, incompatible with "
+            f"{__version__}; refit the model"
+        )
+    try:
+        det = Detector(**meta["params"])
+        det.forest_ = FlatForest.from_arrays(
+            {k.removeprefix("forest/"): v for k, v in arrays.items() if k.startswith("forest/")}
+        )
+        det.features_ = FeatureBuilder.from_state(FeatureState.from_dict(meta["feature_state"]))
+        det.behaviour_ = BehaviourBaseline.from_dict(meta["behaviour"])
+        det.if_center_ = float(meta["if_center"])
+        det.if_scale_ = float(meta["if_scale"])
+        det.threshold_ = float(meta["threshold"])
+        det.train_score_quantiles_ = list(meta["train_score_quantiles"])
+        det.feature_center_ = arrays["feature_center"]
+        det.feature_scale_ = arrays["feature_scale"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{p}: model file is missing or has malformed fields ({exc})") from exc
+    det.feature_names_in_ = list(det.features_.state_.feature_names)
+    det.n_features_in_ = len(det.feature_names_in_)
+    if (
+        det.forest_.n_features != det.n_features_in_
+        or len(det.feature_center_) != det.n_features_in_
+    ):
+        raise ModelError(f"{p}: forest and feature state disagree on the number of features")
+    return det

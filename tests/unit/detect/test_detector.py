@@ -1,0 +1,93 @@
+"""The Detector: scikit-learn-style API, one score direction, seeded, honest threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from netrca.detect import Detector
+from netrca.errors import ConfigError, ModelError
+
+
+@pytest.fixture(scope="module")
+def fitted(sim_flows: pd.DataFrame) -> Detector:
+    return Detector(random_state=3).fit(sim_flows)
+
+
+def test_scores_in_unit_interval_and_rank_anomalies_higher(
+    fitted: Detector, sim_flows: pd.DataFrame
+) -> None:
+    s = fitted.score_samples(sim_flows)
+    assert s.shape == (len(sim_flows),)
+    assert (s >= 0).all() and (s <= 1).all()
+    assert roc_auc_score(sim_flows["label"].astype(int), s) > 0.9
+
+
+def test_predict_uses_threshold(fitted: Detector, sim_flows: pd.DataFrame) -> None:
+    assert np.array_equal(
+        fitted.predict(sim_flows), fitted.score_samples(sim_flows) >= fitted.threshold_
+    )
+    assert fitted.threshold_ == 0.5
+
+
+def test_contamination_and_absolute_threshold(sim_flows: pd.DataFrame) -> None:
+    det = Detector(contamination=0.2).fit(sim_flows)
+    share = det.predict(sim_flows).mean()
+    assert 0.15 < share < 0.3
+    det = Detector(threshold=0.9).fit(sim_flows)
+    assert det.threshold_ == 0.9
+
+
+def test_same_seed_same_scores_and_column_order_irrelevant(sim_flows: pd.DataFrame) -> None:
+    a = Detector(random_state=5).fit(sim_flows).score_samples(sim_flows)
+    b = Detector(random_state=5).fit(sim_flows).score_samples(sim_flows)
+    shuffled = sim_flows[list(reversed(sim_flows.columns))]
+    c = Detector(random_state=5).fit(shuffled).score_samples(shuffled)
+    assert np.array_equal(a, b)
+    assert np.array_equal(a, c)
+
+
+def test_nothing_learned_at_score_time(fitted: Detector, sim_flows: pd.DataFrame) -> None:
+    before = fitted.features_.state_.to_dict(), fitted.behaviour_.to_dict(), fitted.if_center_
+    fitted.score_samples(sim_flows.head(100))
+    assert (
+        fitted.features_.state_.to_dict(),
+        fitted.behaviour_.to_dict(),
+        fitted.if_center_,
+    ) == before
+
+
+def test_reasons_name_the_evidence(fitted: Detector, sim_flows: pd.DataFrame) -> None:
+    scores = fitted.score(sim_flows)
+    scan = (sim_flows["root_cause"] == "port_scan").to_numpy() & (scores.score >= 0.5)
+    assert all(
+        r.split(";")[0].split(":")[0] in {"scan", "unsolicited"}
+        for r in np.asarray(scores.reasons)[scan]
+    )
+    quiet = scores.score < 0.25
+    assert all(r == "" for r in np.asarray(scores.reasons)[quiet])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_estimators": 0},
+        {"contamination": 0.9},
+        {"contamination": "high"},
+        {"threshold": 2.0},
+        {"trim": 0.7},
+        {"window_seconds": 0},
+    ],
+)
+def test_bad_parameters(params: dict[str, object], sim_flows: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError):
+        Detector(**params).fit(sim_flows)  # type: ignore[arg-type]
+
+
+def test_unfitted_and_tiny_inputs(sim_flows: pd.DataFrame) -> None:
+    with pytest.raises(ModelError, match="not fitted"):
+        Detector().score_samples(sim_flows)
+    with pytest.raises(ModelError, match="at least 2"):
+        Detector().fit(sim_flows.head(1))
