@@ -1,0 +1,168 @@
+"""Metrics against ground truth: detection (ROC/PR-AUC, F1, FPR) and root-cause accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from netrca.errors import InputError
+
+__all__ = ["evaluate_predictions", "ground_truth", "truth_categories"]
+
+_NEGATIVE = {
+    "0",
+    "false",
+    "no",
+    "n",
+    "normal",
+    "benign",
+    "background",
+    "legitimate",
+    "good",
+    "none",
+    "clean",
+    "0.0",
+}
+_POSITIVE = {
+    "1",
+    "true",
+    "yes",
+    "y",
+    "anomaly",
+    "anomalous",
+    "attack",
+    "malicious",
+    "malware",
+    "bad",
+    "abnormal",
+    "1.0",
+    "suspicious",
+}
+
+
+def ground_truth(
+    flows: pd.DataFrame, label_column: str = "label", category_column: str = "root_cause"
+) -> np.ndarray | None:
+    """Boolean truth per flow (True = anomalous), or None when the frame has no labels.
+
+    ``label`` values: numbers (non-zero = anomalous) or words (normal/benign/background
+    are negative; anything else, e.g. an attack name, is positive). Without a label
+    column, a root-cause column other than ``normal`` marks anomalies.
+    """
+    if label_column in flows.columns:
+        raw = flows[label_column]
+        num = pd.to_numeric(raw, errors="coerce")
+        text = raw.astype(str).str.strip().str.lower()
+        truth = np.where(num.notna(), num.fillna(0).to_numpy() != 0, ~text.isin(_NEGATIVE))
+        missing = raw.isna().to_numpy() | text.isin({"", "nan", "<na>", "-"}).to_numpy()
+        if missing.all():
+            return None
+        return np.asarray(truth & ~missing, dtype=bool)
+    if category_column in flows.columns:
+        cat = flows[category_column].astype(str).str.strip().str.lower()
+        return ~cat.isin(_NEGATIVE | {"", "nan"}).to_numpy()
+    return None
+
+
+def truth_categories(flows: pd.DataFrame, category_column: str = "root_cause") -> np.ndarray | None:
+    """Ground-truth category per flow (lower-case), or None without a category column."""
+    if category_column not in flows.columns:
+        return None
+    cat = flows[category_column].astype(str).str.strip().str.lower()
+    return cat.mask(cat.isin(_NEGATIVE | {"", "nan"}), "normal").to_numpy(dtype=object)
+
+
+def _safe(fn: Any, y: np.ndarray, s: np.ndarray) -> float | None:
+    if len(np.unique(y)) < 2:
+        return None
+    return float(fn(y, s))
+
+
+def evaluate_predictions(
+    truth: np.ndarray,
+    score: np.ndarray,
+    predicted: np.ndarray,
+    *,
+    threshold: float,
+    true_category: np.ndarray | None = None,
+    predicted_category: np.ndarray | None = None,
+    incident_id: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Detection metrics at ``threshold`` and, with categories, root-cause accuracy."""
+    y = np.asarray(truth, dtype=bool)
+    p = np.asarray(predicted, dtype=bool)
+    if len(y) != len(p) or len(y) != len(score):
+        raise InputError("truth, scores and predictions have different lengths")
+    tp = int((y & p).sum())
+    fp = int((~y & p).sum())
+    fn = int((y & ~p).sum())
+    tn = int((~y & ~p).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    out: dict[str, Any] = {
+        "n_flows": len(y),
+        "n_anomalous_truth": int(y.sum()),
+        "n_flagged": int(p.sum()),
+        "threshold": threshold,
+        "roc_auc": _safe(roc_auc_score, y, score),
+        "pr_auc": _safe(average_precision_score, y, score),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "false_positive_rate": fp / (fp + tn) if fp + tn else 0.0,
+        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+    }
+    if true_category is not None and predicted_category is not None:
+        out["root_cause"] = _rca_metrics(y, p, true_category, predicted_category, incident_id)
+    return out
+
+
+def _rca_metrics(
+    y: np.ndarray,
+    p: np.ndarray,
+    truth: np.ndarray,
+    pred: np.ndarray,
+    incident_id: np.ndarray | None,
+) -> dict[str, Any]:
+    truth = np.asarray(truth, dtype=object)
+    pred = np.asarray(pred, dtype=object)
+    pred = np.where(p, pred, "normal")
+    detected = y & p & (truth != "normal")
+    correct = truth == pred
+    cats = sorted(set(truth[y]) | set(pred[p]))
+    confusion = pd.crosstab(
+        pd.Series(truth[y | p], name="truth"), pd.Series(pred[y | p], name="predicted")
+    )
+    per_cat = {}
+    for c in sorted(set(truth[y]) - {"normal"}):
+        m = truth == c
+        per_cat[c] = {
+            "flows": int(m.sum()),
+            "detected": float(p[m].mean()),
+            "rca_accuracy_detected": float(correct[m & p].mean()) if (m & p).any() else None,
+        }
+    out: dict[str, Any] = {
+        "accuracy": float(correct[detected].mean()) if detected.any() else None,
+        "accuracy_definition": "share of detected truly anomalous flows whose incident category "
+        "equals their ground-truth root_cause",
+        "accuracy_all_anomalies": float(correct[y & (truth != "normal")].mean())
+        if (y & (truth != "normal")).any()
+        else None,
+        "categories": cats,
+        "per_category": per_cat,
+        "confusion_matrix": {
+            str(r): {str(c): int(v) for c, v in row.items()} for r, row in confusion.iterrows()
+        },
+    }
+    if incident_id is not None:
+        inc = pd.DataFrame({"inc": incident_id, "truth": truth, "pred": pred})
+        inc = inc[p & (inc["inc"].astype(str) != "")]
+        if len(inc):
+            major = inc.groupby("inc")["truth"].agg(lambda s: s.value_counts().index[0])
+            cat = inc.groupby("inc")["pred"].first()
+            out["incident_accuracy"] = float((major == cat).mean())
+            out["n_incidents"] = len(major)
+    return out

@@ -1,0 +1,248 @@
+"""Evidence packs: the computed facts about each incident that every analyzer consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from netrca.detect.behavior import AUTH_PORTS, DETECTORS
+from netrca.rca.incidents import Incident
+
+__all__ = ["EvidencePack", "ScoredFlows", "build_evidence"]
+
+_SAMPLE_COLUMNS = (
+    "timestamp",
+    "source_ip",
+    "source_port",
+    "destination_ip",
+    "destination_port",
+    "protocol",
+    "bytes_sent",
+    "bytes_received",
+    "duration",
+    "status",
+    "latency",
+    "error_code",
+)
+
+
+@dataclass
+class ScoredFlows:
+    """Flows with what detection computed for them (arrays aligned with ``flows`` rows)."""
+
+    flows: pd.DataFrame
+    ts: np.ndarray
+    score: np.ndarray
+    is_anomaly: np.ndarray
+    reasons: list[str]
+    behaviour: pd.DataFrame  # capped detector scores
+    rarity: np.ndarray
+    latency_baseline: np.ndarray
+    src_internal: np.ndarray
+    dst_internal: np.ndarray
+    failed: np.ndarray
+    probe: np.ndarray
+    mismatch: np.ndarray
+    top_feature: list[str]
+    threshold: float
+    service_failure_baseline: dict[str, float] = field(default_factory=dict)
+    outbound_sent_baseline: float = float("nan")
+
+
+@dataclass
+class EvidencePack:
+    """Facts about one incident, each computed from its flows."""
+
+    incident: Incident
+    facts: dict[str, Any]
+    reasons: dict[str, float]  # detector → mean capped score over the incident
+    sample: list[dict[str, Any]]
+    history: dict[str, Any]
+    flow_ids: list[int]
+
+    @property
+    def incident_id(self) -> str:
+        """The incident's id."""
+        return self.incident.incident_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (used by LLM prompts and caches)."""
+        return {
+            "incident_id": self.incident_id,
+            "grouped_by": f"{self.incident.pivot}={self.incident.key}",
+            "facts": self.facts,
+            "detector_reasons": self.reasons,
+            "sample_flows": self.sample,
+            "entity_history": self.history,
+        }
+
+
+def _cv(x: np.ndarray) -> float:
+    if len(x) < 2:
+        return float("nan")
+    m = float(np.mean(x))
+    return float(np.std(x) / m) if m > 0 else float("nan")
+
+
+def _top(values: pd.Series, k: int = 5) -> list[Any]:
+    vc = values.dropna().value_counts(sort=True)
+    return [v.item() if hasattr(v, "item") else v for v in vc.index[:k]]
+
+
+def _iso(t: float) -> str:
+    return (
+        pd.Timestamp(round(t, 6), unit="s", tz="UTC").round("us").isoformat().replace("+00:00", "Z")
+    )
+
+
+def _facts(sf: ScoredFlows, inc: Incident) -> tuple[dict[str, Any], dict[str, float]]:
+    r = inc.rows
+    f = sf.flows.iloc[r]
+    ts = sf.ts[r]
+    sent = f["bytes_sent"].astype("float64").fillna(0).to_numpy()
+    recv = f["bytes_received"].astype("float64").fillna(0).to_numpy()
+    port = f["destination_port"].astype("float64").to_numpy()
+    err = f["error_code"].astype(str).to_numpy()
+    lat = f["latency"].astype("float64").to_numpy()
+    base = sf.latency_baseline[r]
+    order = np.argsort(ts, kind="stable")
+    gaps = np.diff(ts[order])
+    failed = sf.failed[r]
+    auth_fail = np.char.find(err.astype(str), "AUTH") >= 0
+    minute = np.floor(ts / 60.0)
+    _, per_minute = np.unique(minute, return_counts=True)
+    top_src = _top(f["source_ip"].astype(str))
+    top_dst = _top(f["destination_ip"].astype(str))
+    top_ports = [int(p) for p in _top(f["destination_port"].astype("Int64"))]
+    top_proto = _top(f["protocol"].astype(str), 1)
+    errs = f["error_code"].astype(str)
+    top_err = _top(errs[errs != "NONE"], 1)
+    key = f"{top_dst[0]}:{top_ports[0]}" if top_dst and top_ports else ""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lat_ratio = np.nanmedian((lat + 1.0) / (base + 1.0)) if np.isfinite(lat).any() else np.nan
+    facts: dict[str, Any] = {
+        "flow_count": len(r),
+        "distinct_sources": int(f["source_ip"].nunique()),
+        "distinct_destinations": int(f["destination_ip"].nunique()),
+        "distinct_dst_ports": int(f["destination_port"].nunique()),
+        "distinct_targets": int(
+            (f["destination_ip"].astype(str) + ":" + f["destination_port"].astype(str)).nunique()
+        ),
+        "top_sources": top_src,
+        "top_destinations": top_dst,
+        "top_ports": top_ports,
+        "top_source": top_src[0] if top_src else "",
+        "top_destination": top_dst[0] if top_dst else "",
+        "top_port": top_ports[0] if top_ports else -1,
+        "top_protocol": top_proto[0] if top_proto else "UNKNOWN",
+        "top_error": top_err[0] if top_err else "NONE",
+        "failure_ratio": float(failed.mean()),
+        "probe_ratio": float(sf.probe[r].mean()),
+        "auth_failure_ratio": float(auth_fail.mean()),
+        "auth_port_ratio": float(np.isin(port, list(AUTH_PORTS)).mean()),
+        "success_count": int((~failed).sum()),
+        "answered_count": int((recv > 0).sum()),
+        "success_after_failures": int(bool(auth_fail.any() and (~failed & ~auth_fail).any())),
+        "bytes_sent_total": float(sent.sum()),
+        "bytes_received_total": float(recv.sum()),
+        "bytes_per_flow": float((sent + recv).mean()),
+        "upload_ratio": float(np.log10((sent.sum() + 1.0) / (recv.sum() + 1.0))),
+        "latency_median": float(np.nanmedian(lat)) if np.isfinite(lat).any() else None,
+        "latency_baseline": float(np.nanmedian(base)) if np.isfinite(base).any() else None,
+        "latency_ratio": float(lat_ratio) if np.isfinite(lat_ratio) else None,
+        "start": _iso(float(ts.min())),
+        "end": _iso(float(ts.max())),
+        "duration_seconds": float(ts.max() - ts.min()),
+        "peak_flows_per_minute": int(per_minute.max()),
+        "median_interval_seconds": float(np.median(gaps)) if len(gaps) else None,
+        "interval_cv": _cv(gaps) if len(gaps) >= 2 else None,
+        "size_cv": _cv(sent),
+        "mismatch_ratio": float(sf.mismatch[r].mean()),
+        "src_internal_ratio": float(sf.src_internal[r].mean()),
+        "dst_internal_ratio": float(sf.dst_internal[r].mean()),
+        "score_max": float(sf.score[r].max()),
+        "score_mean": float(sf.score[r].mean()),
+        "top_feature": _top(pd.Series([sf.top_feature[i] for i in r]), 1)[0],
+        "grouped_by": inc.pivot,
+        "group_key": inc.key,
+        "baseline_failure_ratio": sf.service_failure_baseline.get(key),
+        "baseline_bytes_sent": sf.outbound_sent_baseline,
+    }
+    reasons = {d: float(sf.behaviour[d].to_numpy()[r].mean()) for d in DETECTORS}
+    reasons["rarity"] = float(sf.rarity[r].mean())
+    for d, v in reasons.items():
+        facts[f"det_{d}"] = v
+    return facts, reasons
+
+
+def _sample(sf: ScoredFlows, inc: Incident, k: int = 5) -> list[dict[str, Any]]:
+    r = inc.rows
+    pick = r[np.argsort(-sf.score[r], kind="stable")[:k]]
+    cols = [c for c in _SAMPLE_COLUMNS if c in sf.flows.columns]
+    out = []
+    for i in np.sort(pick):
+        row = sf.flows.iloc[int(i)]
+        item: dict[str, Any] = {"flow_id": int(i)}
+        for c in cols:
+            v = row[c]
+            if pd.isna(v):
+                item[c] = None
+            elif isinstance(v, pd.Timestamp):
+                item[c] = v.isoformat().replace("+00:00", "Z")
+            elif hasattr(v, "item"):
+                item[c] = v.item()
+            else:
+                item[c] = v
+        item["anomaly_score"] = round(float(sf.score[i]), 4)
+        item["reasons"] = sf.reasons[int(i)]
+        out.append(item)
+    return out
+
+
+def _history(
+    sf: ScoredFlows, facts: dict[str, Any], src_index: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """What the top source did in the whole run: before the incident and during it."""
+    src = str(facts["top_source"])
+    rows = src_index.get(src, np.zeros(0, dtype=np.int64))
+    t = sf.ts[rows]
+    start = pd.Timestamp(facts["start"]).timestamp()
+    end = pd.Timestamp(facts["end"]).timestamp()
+    before = rows[t < start]
+    during = rows[(t >= start) & (t <= end)]
+    return {
+        "entity": src,
+        "flows_before": len(before),
+        "anomalous_before": int(sf.is_anomaly[before].sum()),
+        "flows_during": len(during),
+        "anomalous_during": int(sf.is_anomaly[during].sum()),
+        "first_seen": _iso(float(t.min())) if len(t) else None,
+        "seen_before_incident": bool(len(before)),
+    }
+
+
+def build_evidence(sf: ScoredFlows, incidents: list[Incident]) -> list[EvidencePack]:
+    """One :class:`EvidencePack` per incident, in incident order."""
+    if not incidents:
+        return []
+    src_codes, src_uniques = pd.factorize(sf.flows["source_ip"].astype(str))
+    order = np.argsort(src_codes, kind="stable")
+    bounds = np.searchsorted(src_codes[order], np.arange(len(src_uniques) + 1))
+    src_index = {str(u): order[bounds[i] : bounds[i + 1]] for i, u in enumerate(src_uniques)}
+    packs = []
+    for inc in incidents:
+        facts, reasons = _facts(sf, inc)
+        packs.append(
+            EvidencePack(
+                incident=inc,
+                facts=facts,
+                reasons=reasons,
+                sample=_sample(sf, inc),
+                history=_history(sf, facts, src_index),
+                flow_ids=[int(i) for i in inc.rows],
+            )
+        )
+    return packs

@@ -1,0 +1,54 @@
+"""Ground-truth parsing and metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from netrca.evaluate import evaluate_predictions, ground_truth, truth_categories
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ([0, 1, 0], [False, True, False]),
+        (["normal", "anomaly", "Normal"], [False, True, False]),
+        (["Benign", "Malicious", "Background"], [False, True, False]),
+        (["normal", "neptune", "smurf"], [False, True, True]),
+        (["false", "true", "0"], [False, True, False]),
+    ],
+)
+def test_label_forms(labels: list[object], expected: list[bool]) -> None:
+    assert ground_truth(pd.DataFrame({"label": labels})).tolist() == expected
+
+
+def test_root_cause_only_and_no_labels() -> None:
+    df = pd.DataFrame({"root_cause": ["normal", "port_scan", "benign"]})
+    assert ground_truth(df).tolist() == [False, True, False]
+    assert truth_categories(df).tolist() == ["normal", "port_scan", "normal"]
+    assert ground_truth(pd.DataFrame({"x": [1]})) is None
+
+
+def test_metrics_on_a_known_case() -> None:
+    y = np.array([1, 1, 0, 0, 0, 1], bool)
+    s = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3])
+    p = s >= 0.5
+    cats = np.array(["dos_flood", "port_scan", "normal", "normal", "normal", "port_scan"], object)
+    pred = np.array(["dos_flood", "dos_flood", "dos_flood", "normal", "normal", "normal"], object)
+    m = evaluate_predictions(
+        y,
+        s,
+        p,
+        threshold=0.5,
+        true_category=cats,
+        predicted_category=pred,
+        incident_id=np.array(["A", "A", "A", "", "", ""], object),
+    )
+    assert m["confusion"] == {"tp": 2, "fp": 1, "fn": 1, "tn": 2}
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["false_positive_rate"] == pytest.approx(1 / 3)
+    assert m["roc_auc"] == pytest.approx(8 / 9)
+    assert m["root_cause"]["accuracy"] == pytest.approx(0.5)
+    assert m["root_cause"]["accuracy_all_anomalies"] == pytest.approx(1 / 3)
+    assert m["root_cause"]["confusion_matrix"]["port_scan"]["dos_flood"] == 1
