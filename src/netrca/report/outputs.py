@@ -1,0 +1,107 @@
+"""Run folders written all-or-nothing: staged files, moved into place, manifest last."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from netrca import __version__
+from netrca.io.writers import write_json
+
+__all__ = ["MANIFEST", "RunWriter", "predictions_frame", "read_manifest"]
+
+#: Written last: its presence with ``"status": "complete"`` means the folder is whole.
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class RunWriter:
+    """Stage a run's outputs in a hidden folder and publish them together.
+
+    Until :meth:`commit` finishes, ``DIR/manifest.json`` is absent, so readers (and
+    ``netrca evaluate``) can tell an interrupted run from a complete one.
+    """
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        manifest = self.dir / MANIFEST
+        if manifest.exists():
+            manifest.unlink()
+        for old in self.dir.glob(".staging-*"):
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+        self.stage = self.dir / f".staging-{uuid.uuid4().hex[:12]}"
+        self.stage.mkdir()
+        self.files: list[str] = []
+
+    def path(self, name: str) -> Path:
+        """Where to write output ``name`` now (inside the staging folder)."""
+        if name not in self.files:
+            self.files.append(name)
+        return self.stage / name
+
+    def commit(self, info: dict[str, Any]) -> Path:
+        """Move staged files into the run folder, then write the manifest.
+
+        The manifest lists every file in the folder (those of earlier steps too) with
+        its size and SHA-256, so a later check can tell a whole folder from a damaged one.
+        """
+        for name in self.files:
+            src = self.stage / name
+            if src.exists():
+                os.replace(src, self.dir / name)
+        shutil.rmtree(self.stage, ignore_errors=True)
+        entries = {
+            p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted(self.dir.iterdir())
+            if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
+        }
+        manifest = {
+            "status": "complete",
+            "netrca_version": __version__,
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": entries,
+            **info,
+        }
+        write_json(self.dir / MANIFEST, manifest)
+        return self.dir / MANIFEST
+
+    def abort(self) -> None:
+        """Discard everything staged."""
+        shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run folder's manifest, or None when the run is incomplete."""
+    p = Path(run_dir) / MANIFEST
+    if not p.exists():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(p.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if data.get("status") == "complete" else None
+
+
+def predictions_frame(flows: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``flows`` with timestamps rendered as ISO 8601 (UTC, 'Z')."""
+    out = flows.copy()
+    if "timestamp" in out and pd.api.types.is_datetime64_any_dtype(out["timestamp"]):
+        out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return out

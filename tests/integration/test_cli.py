@@ -1,0 +1,193 @@
+"""The real CLI on simulated and real files: output contracts, exit codes, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from netrca.cli import main
+from netrca.report import read_manifest
+from netrca.schema import OUTPUT_COLUMNS, Analysis
+from tests.conftest import CTU_NJRAT, CTU_NORMAL, NMAP, need
+
+OUTPUT_FILES = {
+    "network_logs.csv",
+    "network_logs_with_predictions.csv",
+    "network_logs_with_predictions.parquet",
+    "rejects.csv",
+    "anomaly_detector.npz",
+    "root_cause_analyses.json",
+    "analysis_summary.json",
+    "manifest.json",
+}
+
+
+def cli(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def netrca(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "netrca", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def check_contract(out: Path, n_input: int) -> tuple[pd.DataFrame, list[Analysis]]:
+    assert {p.name for p in out.iterdir()} >= OUTPUT_FILES
+    assert read_manifest(out) is not None
+    preds = pd.read_csv(out / "network_logs_with_predictions.csv", low_memory=False)
+    assert len(preds) == n_input
+    assert set(OUTPUT_COLUMNS) <= set(preds.columns)
+    assert preds["flow_id"].tolist() == list(range(n_input))
+    assert preds["anomaly_score"].between(0, 1).all()
+    parquet = pd.read_parquet(out / "network_logs_with_predictions.parquet")
+    assert len(parquet) == n_input and list(parquet.columns) == list(preds.columns)
+    analyses = [
+        Analysis.model_validate(a)
+        for a in json.loads((out / "root_cause_analyses.json").read_text())
+    ]
+    flagged = preds.loc[preds["is_anomaly"], "flow_id"].tolist()
+    assert sorted(f for a in analyses for f in a.flow_ids) == flagged
+    assert preds.loc[~preds["is_anomaly"], "incident_id"].isna().all()
+    by_id = {a.incident_id: a.category.value for a in analyses}
+    sub = preds[preds["is_anomaly"]]
+    assert (sub["incident_id"].map(by_id) == sub["predicted_category"]).all()
+    summary = json.loads((out / "analysis_summary.json").read_text())
+    assert summary["incidents"] == len(analyses)
+    assert summary["anomalous_flows"] == len(flagged)
+    return preds, analyses
+
+
+def test_run_on_simulated_defaults(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert cli("run", "--output", str(out), "--flows", "4000", "--seed", "1", "--quiet") == 0
+    _, analyses = check_contract(out, len(pd.read_csv(out / "network_logs.csv")))
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["roc_auc"] > 0.9 and ev["root_cause"]["accuracy"] > 0.8
+    assert {a.category.value for a in analyses} >= {"port_scan", "brute_force"}
+
+
+def test_simulate_fit_detect_analyze_evaluate(tmp_path: Path) -> None:
+    base, new = tmp_path / "base.csv", tmp_path / "new.csv"
+    assert cli("simulate", "-n", "3000", "--seed", "2", "-o", str(base), "--anomalies", "") == 0
+    assert cli("simulate", "-n", "3000", "--seed", "3", "-o", str(new)) == 0
+    assert pd.read_csv(base)["label"].sum() == 0
+    model = tmp_path / "m.npz"
+    assert cli("fit", "--input", str(base), "--output", str(model), "--quiet") == 0
+    out = tmp_path / "out"
+    assert (
+        cli("detect", "--input", str(new), "--model", str(model), "--output", str(out), "--quiet")
+        == 0
+    )
+    check_contract(out, len(pd.read_csv(new)))
+    summary = json.loads((out / "analysis_summary.json").read_text())
+    assert summary["run"]["mode"] == "baseline"
+    assert cli("analyze", str(out), "--quiet") == 0
+    check_contract(out, len(pd.read_csv(new)))
+    assert cli("evaluate", str(out)) == 0
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["roc_auc"] > 0.85
+
+
+@pytest.mark.parametrize("path", [CTU_NORMAL, CTU_NJRAT, NMAP], ids=["ctu_normal", "njrat", "nmap"])
+def test_run_on_real_zeek_logs(tmp_path: Path, path: Path) -> None:
+    need(path)
+    out = tmp_path / "out"
+    assert cli("run", "--input", str(path), "--output", str(out), "--quiet") == 0
+    preds, analyses = check_contract(
+        out, sum(1 for line in path.open() if not line.startswith("#"))
+    )
+    assert {"uid", "conn_state"} <= set(preds.columns)  # Zeek extras kept
+    if path == NMAP:
+        top = preds.groupby("source_ip")["anomaly_score"].mean().idxmax()
+        assert top == "172.16.1.11"
+        scanner = [a for a in analyses if "172.16.1.11" in a.entities.sources]
+        assert max(scanner, key=lambda a: a.flow_count).category.value == "port_scan"
+    if path == CTU_NORMAL:
+        ev = json.loads((out / "evaluation.json").read_text())
+        assert ev["roc_auc"] > 0.9
+
+
+BAD_INPUTS = {
+    "empty.csv": b"",
+    "header_only.csv": b"timestamp,source_ip,destination_ip\n",
+    "junk.bin": bytes(range(256)) * 50,
+    "missing_column.csv": b"a,b\n1,2\n",
+    "all_negative.csv": b"timestamp,source_ip,destination_ip,bytes_sent\n1,10.0.0.1,10.0.0.2,-5\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, name: str) -> None:
+    p = tmp_path / name
+    p.write_bytes(BAD_INPUTS[name])
+    res = netrca("run", "--input", str(p), "--output", str(tmp_path / "out"), "--quiet")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("netrca: error:") and str(p) in lines[0]
+    assert "Traceback" not in res.stderr
+    assert read_manifest(tmp_path / "out") is None
+
+
+def test_missing_file_and_usage_errors(tmp_path: Path) -> None:
+    res = netrca("run", "--input", str(tmp_path / "nope.csv"), "--quiet")
+    assert res.returncode == 2 and "no such file" in res.stderr and "Traceback" not in res.stderr
+    res = netrca("run", "--contamination", "lots")
+    assert res.returncode == 2 and "contamination" in res.stderr
+    res = netrca("frobnicate")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_partly_bad_file_keeps_every_good_row(tmp_path: Path, sim_csv: Path) -> None:
+    lines = sim_csv.read_text().splitlines()
+    header, body = lines[0], lines[1:801]
+    bad = {
+        5: body[5].replace(",SUCCESS,", ",SUCCESS,extra,"),
+        17: "garbage",
+        42: body[42].replace("10.", "999.", 1),
+    }
+    for i, text in bad.items():
+        body[i] = text
+    p = tmp_path / "mixed.csv"
+    p.write_text("\n".join([header, *body]) + "\n")
+    out = tmp_path / "out"
+    assert cli("run", "--input", str(p), "--output", str(out), "--quiet") == 0
+    rejects = pd.read_csv(out / "rejects.csv")
+    assert sorted(rejects["line"].tolist()) == sorted(i + 2 for i in bad)
+    preds = pd.read_csv(out / "network_logs_with_predictions.csv")
+    assert len(preds) == 800 - len(bad)
+
+
+def test_truncated_zeek_keeps_every_complete_row(tmp_path: Path) -> None:
+    p = need(CTU_NORMAL)
+    text = p.read_text()
+    cut = tmp_path / "cut.log"
+    cut.write_text(text[: len(text) // 2])
+    out = tmp_path / "out"
+    assert cli("run", "--input", str(cut), "--output", str(out), "--quiet") == 0
+    rejects = pd.read_csv(out / "rejects.csv")
+    assert len(rejects) <= 1
+    preds = pd.read_csv(out / "network_logs_with_predictions.csv", low_memory=False)
+    assert len(preds) + len(rejects) == sum(
+        1 for line in cut.read_text().splitlines() if not line.startswith("#")
+    )
+
+
+def test_version_and_help() -> None:
+    res = netrca("--help")
+    assert res.returncode == 0 and "simulate" in res.stdout and "evaluate" in res.stdout
+    res = netrca("version")
+    assert res.returncode == 0 and res.stdout.strip().count(".") == 2
