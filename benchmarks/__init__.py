@@ -1,0 +1,1 @@
+"""Benchmarks (run with `make bench` / `make bench-quality`; not part of `make test`)."""

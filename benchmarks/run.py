@@ -1,0 +1,31 @@
+"""Benchmark entry point: ``python benchmarks/run.py quality|speed [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import quality
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("suite", choices=["quality", "speed"])
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    ap.add_argument("--seeds", type=int, default=5)
+    args = ap.parse_args()
+    if args.suite == "quality":
+        result = quality.run(args.out / "quality", range(args.seeds))
+        print(f"machine: {result['machine']}")
+        print(quality.render(result))
+    else:
+        from benchmarks import speed
+
+        print(speed.render(speed.run(args.out / "speed")))
+
+
+if __name__ == "__main__":
+    main()
