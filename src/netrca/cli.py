@@ -28,7 +28,26 @@ InputOpt = Annotated[
     Path | None, typer.Option("--input", "-i", help="Flow log to read (omit to simulate).")
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", "-f", help="auto, csv, parquet, jsonl or zeek.")
+    str, typer.Option("--format", "-f", help="auto, csv, parquet, jsonl, zeek or table.")
+]
+MapFileOpt = Annotated[
+    Path | None,
+    typer.Option("--map-file", help="JSON or TOML object {canonical: column} (see --map)."),
+]
+LabelOpt = Annotated[str | None, typer.Option(help="Ground-truth label column (default: label).")]
+CategoryOpt = Annotated[
+    str | None, typer.Option(help="Ground-truth category column (default: root_cause).")
+]
+ExtraOpt = Annotated[
+    str,
+    typer.Option(
+        help="Extra feature columns: auto (all eligible columns of a feature table), "
+        "none, or a comma-separated list."
+    ),
+]
+TargetFprOpt = Annotated[
+    float | None,
+    typer.Option(help="Set the threshold so about this share of the fitted flows alert."),
 ]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Output folder (default ./data).")
@@ -51,14 +70,35 @@ def _parse_contamination(value: str) -> str | float:
         raise ConfigError(f"--contamination must be 'auto' or a number, got {value!r}") from exc
 
 
-def _parse_map(items: list[str] | None) -> dict[str, str]:
+def _parse_map(items: list[str] | None, map_file: Path | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
+    if map_file is not None:
+        out.update(_read_map_file(map_file))
     for item in items or []:
         if "=" not in item:
             raise ConfigError(f"--map expects CANONICAL=INPUT, got {item!r}")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
+
+
+def _read_map_file(path: Path) -> dict[str, str]:
+    import tomllib
+
+    try:
+        text = path.read_text("utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the column mapping ({exc})") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ConfigError(f"{path}: the mapping must be an object of canonical name -> column")
+    return {str(k): v for k, v in data.items()}
+
+
+def _parse_extra(value: str) -> str | list[str]:
+    if value in ("auto", "none"):
+        return value
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def _print_json(obj: Any) -> None:
@@ -78,6 +118,11 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed for simulation and fitting.")] = 0,
     flows: Annotated[int, typer.Option(help="Flows to simulate when no input.")] = 20000,
     mapping: MapOpt = None,
+    map_file: MapFileOpt = None,
+    label_column: LabelOpt = None,
+    category_column: CategoryOpt = None,
+    extra_features: ExtraOpt = "auto",
+    target_fpr: TargetFprOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole pipeline: read (or simulate) → detect → analyse → write outputs."""
@@ -93,7 +138,11 @@ def run(
         seed=seed,
         n_flows=flows,
         quiet=quiet,
-        mapping=_parse_map(mapping),
+        mapping=_parse_map(mapping, map_file),
+        label_column=label_column,
+        category_column=category_column,
+        extra_features=_parse_extra(extra_features),
+        target_fpr=target_fpr,
     )
     if not quiet:
         typer.echo(f"outputs: {result.output_dir}", err=True)
@@ -141,22 +190,46 @@ def fit(
     contamination: Annotated[str, typer.Option(help="'auto' or share to flag.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     mapping: MapOpt = None,
+    map_file: MapFileOpt = None,
+    label_column: LabelOpt = None,
+    category_column: CategoryOpt = None,
+    extra_features: ExtraOpt = "auto",
+    target_fpr: TargetFprOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Learn a baseline detector from traffic and save it (safe format, no pickle)."""
     from netrca.config import Settings
     from netrca.detect.persist import save_detector
+    from netrca.detect.threshold import baseline_rate
     from netrca.io import read_flows
-    from netrca.pipeline import fit_model
+    from netrca.pipeline import fit_model, ground_truth_columns
 
     settings = Settings()
-    read = read_flows(input, fmt, mapping=_parse_map(mapping), settings=settings)
+    read = read_flows(
+        input,
+        fmt,
+        mapping=_parse_map(mapping, map_file),
+        settings=settings,
+        label_column=label_column,
+        category_column=category_column,
+    )
     det = fit_model(
-        read.flows, settings, contamination=_parse_contamination(contamination), random_state=seed
+        read.flows,
+        settings,
+        contamination=_parse_contamination(contamination),
+        random_state=seed,
+        extra_features=_parse_extra(extra_features),
+        exclude=ground_truth_columns(read),
+        target_fpr=target_fpr,
     )
     save_detector(det, output)
     if not quiet:
-        typer.echo(f"fitted on {len(read.flows):,} flows; model written to {output}", err=True)
+        rate = baseline_rate(det.train_score_quantiles_, det.threshold_)
+        typer.echo(
+            f"fitted on {len(read.flows):,} flows ({det.mode_} mode); threshold "
+            f"{det.threshold_:.3f} alerts on {100 * rate:.2f}% of them; model written to {output}",
+            err=True,
+        )
 
 
 @app.command()
@@ -166,13 +239,28 @@ def detect(
     output: OutputOpt = None,
     fmt: FormatOpt = "auto",
     mapping: MapOpt = None,
+    map_file: MapFileOpt = None,
+    label_column: LabelOpt = None,
+    category_column: CategoryOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Score new traffic with a saved baseline model, then analyse and write outputs."""
+    """Score new traffic with a saved baseline model, then analyse and write outputs.
+
+    Reports the expected alert volume (measured on the baseline the model was fitted on)
+    next to this run's; with ground truth, evaluation.json holds the precision/recall
+    trade-off at neighbouring thresholds ("threshold_tradeoff").
+    """
     from netrca.pipeline import run as run_pipeline
 
     result = run_pipeline(
-        input, fmt=fmt, output=output, model=model, quiet=quiet, mapping=_parse_map(mapping)
+        input,
+        fmt=fmt,
+        output=output,
+        model=model,
+        quiet=quiet,
+        mapping=_parse_map(mapping, map_file),
+        label_column=label_column,
+        category_column=category_column,
     )
     if not quiet:
         typer.echo(f"outputs: {result.output_dir}", err=True)
@@ -195,10 +283,8 @@ def analyze(
 @app.command()
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="Output folder of a previous run.")],
-    label_column: Annotated[str, typer.Option(help="Ground-truth label column.")] = "label",
-    category_column: Annotated[
-        str, typer.Option(help="Ground-truth category column.")
-    ] = "root_cause",
+    label_column: LabelOpt = None,
+    category_column: CategoryOpt = None,
 ) -> None:
     """Compute metrics against ground truth; write evaluation.json and print it."""
     from netrca.pipeline import evaluate_run

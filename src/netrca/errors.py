@@ -4,7 +4,8 @@
 
     NetrcaError                 base; carries one human-readable line
      ├── InputError             a file cannot be read or holds no usable row
-     │    └── SchemaError       required columns missing / wrong types in a header
+     │    └── SchemaError       a header that does not fit the canonical schema
+     │         └── MissingColumnsError   required columns absent
      ├── ModelError             a model file is missing, tampered, or incompatible
      ├── ConfigError            an option or setting has an invalid value
      └── AnalyzerError          a root-cause analyzer failed (LLM transport, reply)
@@ -18,6 +19,7 @@ __all__ = [
     "AnalyzerError",
     "ConfigError",
     "InputError",
+    "MissingColumnsError",
     "ModelError",
     "NetrcaError",
     "SchemaError",
@@ -34,6 +36,10 @@ class InputError(NetrcaError):
 
 class SchemaError(InputError):
     """The input's columns do not satisfy the canonical schema."""
+
+
+class MissingColumnsError(SchemaError):
+    """Required canonical columns are absent from the input."""
 
 
 class ModelError(NetrcaError):

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 
 from netrca.config import DEFAULT_INTERNAL_NETWORKS
+from netrca.errors import ConfigError
 from netrca.io.canonical import epoch_seconds
 from netrca.netaddr import internal_mask, parse_networks, subnet_key
+from netrca.schema import CANONICAL_COLUMNS, GROUND_TRUTH_COLUMNS
 
 __all__ = [
     "EXPECTED_PORTS",
@@ -24,7 +26,7 @@ __all__ = [
 EXPECTED_PORTS: dict[str, frozenset[int]] = {
     "HTTP": frozenset({80, 8080, 8000, 8008, 8888, 3128}),
     "HTTPS": frozenset({443, 8443, 4443}),
-    "DNS": frozenset({53, 5353, 5355}),
+    "DNS": frozenset({53, 5353, 5355, 137}),  # Zeek labels NetBIOS name service as dns
     "SSH": frozenset({22, 2222}),
     "FTP": frozenset({20, 21}),
     "SMTP": frozenset({25, 465, 587}),
@@ -66,7 +68,9 @@ class FlowContext:
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(values.astype(str), sort=False)
+    codes, uniques = pd.factorize(
+        values.astype("string").fillna("").to_numpy(dtype=object), sort=False
+    )
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
@@ -93,8 +97,11 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         m = protocol == proto
         if m.any():
             mismatch[m] = ~np.isin(dport[m], list(ports)) & ~np.isnan(dport[m])
+    ts = epoch_seconds(flows["timestamp"]) if len(flows) else np.zeros(0)
+    if np.isnan(ts).any():  # feature tables: row order stands in for time
+        ts = np.where(np.isnan(ts), np.arange(len(flows), dtype=np.float64), ts)
     return FlowContext(
-        ts=epoch_seconds(flows["timestamp"]),
+        ts=ts,
         src=src,
         dst=dst,
         dport=dport,
@@ -152,6 +159,10 @@ class FeatureState:
     latency_baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_global: float = float("nan")
     feature_names: list[str] = field(default_factory=list)
+    #: "flows" (timestamps and hosts: windowed features on) or "table" (feature tables).
+    mode: str = "flows"
+    extra_numeric: dict[str, dict[str, float]] = field(default_factory=dict)
+    extra_categorical: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -184,14 +195,20 @@ class FeatureBuilder:
         window_seconds: float = 300.0,
         internal_networks: list[str] | None = None,
         max_categories: int = 20,
+        extra_features: str | list[str] = "auto",
+        exclude: tuple[str, ...] = (),
     ) -> None:
         self.window_seconds = window_seconds
         self.internal_networks = list(internal_networks or DEFAULT_INTERNAL_NETWORKS)
         self.max_categories = max_categories
+        self.extra_features = extra_features
+        self.exclude = exclude
 
     def fit(self, flows: pd.DataFrame) -> FeatureBuilder:
         """Learn the vocabularies and baselines from ``flows``; returns self."""
         state = FeatureState(self.window_seconds, self.internal_networks)
+        state.mode = detect_mode(flows)
+        self._fit_extras(flows, state)
         state.protocols = _top(flows["protocol"], self.max_categories)
         state.error_codes = _top(flows["error_code"], self.max_categories)
         ports = flows["destination_port"].dropna().astype("int64")
@@ -221,6 +238,11 @@ class FeatureBuilder:
     def from_state(cls, state: FeatureState) -> FeatureBuilder:
         """A fitted builder from saved state."""
         fb = cls(window_seconds=state.window_seconds, internal_networks=state.internal_networks)
+        fb.extra_features = (
+            "none"
+            if not (state.extra_numeric or state.extra_categorical)
+            else [*state.extra_numeric, *state.extra_categorical]
+        )
         fb.state_ = state
         return fb
 
@@ -242,6 +264,54 @@ class FeatureBuilder:
             if table:
                 base[todo] = pd.Series(keys[name][todo]).map(table).to_numpy(dtype=float)
         return np.where(np.isnan(base), st.latency_global, base)
+
+    def _fit_extras(self, flows: pd.DataFrame, state: FeatureState) -> None:
+        """Choose and fit the extra (non-canonical) feature columns."""
+        if self.extra_features == "none":
+            return
+        if self.extra_features == "auto":
+            if state.mode != "table":
+                return  # flow logs: extra columns are mostly identifiers; opt in by name
+            names = eligible_extras(flows, self.exclude)
+        else:
+            missing = [c for c in self.extra_features if c not in flows.columns]
+            if missing:
+                raise ConfigError(f"extra feature column(s) not in the data: {', '.join(missing)}")
+            names = list(self.extra_features)
+        for name in names:
+            col = flows[name]
+            num = pd.to_numeric(col, errors="coerce")
+            present = col.notna() & (col.astype(str).str.strip() != "")
+            if present.sum() and num[present].notna().mean() >= 0.99:
+                values = num.astype("float64")
+                lo, hi = float(values.min()), float(values.max())
+                if not np.isfinite([lo, hi]).all() or lo == hi:
+                    continue
+                log = hi - lo > 2.0
+                tv = _signed_log(values) if log else values
+                state.extra_numeric[name] = {"log": float(log), "fill": float(tv.median())}
+            else:
+                vc = col.astype(str).value_counts()
+                if 2 <= len(vc) <= 500:
+                    state.extra_categorical[name] = [
+                        str(v) for v in vc.index[: self.max_categories]
+                    ]
+
+    def _extras(self, flows: pd.DataFrame) -> dict[str, np.ndarray]:
+        st = self.state_
+        f: dict[str, np.ndarray] = {}
+        for name, spec in st.extra_numeric.items():
+            if name not in flows:
+                f[f"x:{name}"] = np.full(len(flows), spec["fill"])
+                continue
+            values = pd.to_numeric(flows[name], errors="coerce").astype("float64")
+            tv = _signed_log(values) if spec["log"] else values
+            f[f"x:{name}"] = tv.fillna(spec["fill"]).to_numpy()
+        for name, cats in st.extra_categorical.items():
+            col = flows[name].astype(str).to_numpy() if name in flows else np.full(len(flows), "")
+            for c in cats:
+                f[f"x:{name}={c}"] = (col == c).astype(float)
+        return f
 
     def transform(self, flows: pd.DataFrame, ctx: FlowContext | None = None) -> pd.DataFrame:
         """Feature matrix (one row per flow, float64, no NaN)."""
@@ -278,7 +348,9 @@ class FeatureBuilder:
         f["src_internal"] = ctx.src_internal.astype(float)
         f["dst_internal"] = ctx.dst_internal.astype(float)
         f["proto_port_mismatch"] = ctx.mismatch.astype(float)
-        f.update(self._windowed(ctx, n))
+        if st.mode == "flows":
+            f.update(self._windowed(ctx, n))
+        f.update(self._extras(flows))
         out = pd.DataFrame(f)
         if st.feature_names:
             out = out.reindex(columns=st.feature_names, fill_value=0.0)
@@ -324,9 +396,9 @@ def _latency_keys(flows: pd.DataFrame, ctx: FlowContext) -> dict[str, np.ndarray
     Every level below ``path`` includes whether the source is internal, so that remote
     clients of a local server are not compared with its local clients.
     """
-    dst = flows["destination_ip"].astype(str).to_numpy(dtype=object)
-    dst_net = subnet_key(flows["destination_ip"].astype(str)).to_numpy(dtype=object)
-    src_net = subnet_key(flows["source_ip"].astype(str)).to_numpy(dtype=object)
+    dst = flows["destination_ip"].astype("string").fillna("").to_numpy(dtype=object)
+    dst_net = subnet_key(flows["destination_ip"]).to_numpy(dtype=object)
+    src_net = subnet_key(flows["source_ip"]).to_numpy(dtype=object)
     side = np.where(ctx.src_internal, "i>", "e>").astype(object)
     direction = side + np.where(ctx.dst_internal, "i", "e").astype(object)
     return {
@@ -335,6 +407,39 @@ def _latency_keys(flows: pd.DataFrame, ctx: FlowContext) -> dict[str, np.ndarray
         "dst_net": side + dst_net,
         "direction": direction,
     }
+
+
+def detect_mode(flows: pd.DataFrame) -> str:
+    """ "flows" when most rows have a timestamp and both addresses, else "table"."""
+    if len(flows) == 0:
+        return "flows"
+    has_time = flows["timestamp"].notna().mean() >= 0.5
+    has_hosts = (
+        min(flows["source_ip"].notna().mean(), flows["destination_ip"].notna().mean()) >= 0.5
+    )
+    return "flows" if has_time and has_hosts else "table"
+
+
+_ID_LIKE = ("id", "uid", "index", "rowid", "flowid", "no", "number")
+
+
+def eligible_extras(flows: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Non-canonical columns usable as features: not ground truth, not identifiers."""
+    from netrca.io.canonical import normalise_name
+    from netrca.io.table import LABEL_LIKE
+
+    skip = set(exclude) | set(GROUND_TRUTH_COLUMNS) | {"conn_state"}
+    out = []
+    for name in flows.columns:
+        norm = normalise_name(str(name))
+        if name in CANONICAL_COLUMNS or name in skip or norm in LABEL_LIKE or norm in _ID_LIKE:
+            continue
+        out.append(str(name))
+    return out
+
+
+def _signed_log(values: pd.Series) -> pd.Series:
+    return np.sign(values) * np.log1p(np.abs(values))
 
 
 def _top(series: pd.Series, k: int) -> list[str]:

@@ -40,7 +40,8 @@ def internal_mask(
     ips: pd.Series, networks: Sequence[Network], flags: pd.Series | None = None
 ) -> np.ndarray:
     """True where an address is internal: Zeek's local flag when set, else CIDR membership."""
-    uniq = pd.unique(ips.astype(str))
+    text = _text(ips)
+    uniq = pd.unique(text)
     lookup = {}
     for u in uniq:
         try:
@@ -49,7 +50,7 @@ def internal_mask(
             lookup[u] = False
             continue
         lookup[u] = any(addr.version == n.version and addr in n for n in networks)
-    by_cidr = ips.astype(str).map(lookup).to_numpy(dtype=bool)
+    by_cidr = text.map(lookup).to_numpy(dtype=bool)
     if flags is None:
         return by_cidr
     flag = _flag(flags)
@@ -58,7 +59,8 @@ def internal_mask(
 
 def subnet_key(ips: pd.Series) -> pd.Series:
     """/24 for IPv4 and /64 for IPv6, as text (for grouping paths)."""
-    uniq = pd.unique(ips.astype(str))
+    text = _text(ips)
+    uniq = pd.unique(text)
     lookup = {}
     for u in uniq:
         try:
@@ -68,4 +70,9 @@ def subnet_key(ips: pd.Series) -> pd.Series:
             continue
         prefix = 24 if addr.version == 4 else 64
         lookup[u] = str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
-    return ips.astype(str).map(lookup)
+    return text.map(lookup)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Addresses as plain Python strings, missing ones as ""."""
+    return pd.Series(values.astype("string").fillna("").to_numpy(dtype=object), index=values.index)

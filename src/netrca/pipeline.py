@@ -18,10 +18,11 @@ from netrca import __version__
 from netrca.config import Settings
 from netrca.detect import Detector
 from netrca.detect.persist import load_detector, save_detector
+from netrca.detect.threshold import threshold_advice
 from netrca.errors import InputError, NetrcaError
 from netrca.evaluate import evaluate_predictions, ground_truth, truth_categories
 from netrca.features import flow_context
-from netrca.io import ReadResult, empty_rejects, read_flows
+from netrca.io import CsvReader, ParquetReader, ReadResult, empty_rejects, read_flows
 from netrca.io.canonical import canonicalize
 from netrca.io.writers import write_json
 from netrca.rca import RuleAnalyzer, ScoredFlows, build_evidence, group_incidents
@@ -100,10 +101,19 @@ def load_or_simulate(
     seed: int = 0,
     n_flows: int = 20000,
     mapping: Mapping[str, str] | None = None,
+    label_column: str | None = None,
+    category_column: str | None = None,
 ) -> ReadResult:
     """Read ``input_path``, or simulate the default scenario when it is None."""
     if input_path is not None:
-        return read_flows(input_path, fmt, mapping=mapping, settings=settings)
+        return read_flows(
+            input_path,
+            fmt,
+            mapping=mapping,
+            settings=settings,
+            label_column=label_column,
+            category_column=category_column,
+        )
     frame = simulate(Scenario(n_flows=n_flows), seed=seed)
     lines = np.arange(2, len(frame) + 2, dtype=np.int64)
     result = canonicalize(
@@ -125,6 +135,15 @@ def fit_model(flows: pd.DataFrame, settings: Settings, **params: Any) -> Detecto
     }
     args.update({k: v for k, v in params.items() if v is not None})
     return Detector(**args).fit(flows)
+
+
+def ground_truth_columns(read: ReadResult) -> tuple[str, ...]:
+    """Columns that must never become features: ground truth and label-derived metadata."""
+    return tuple(
+        dict.fromkeys(
+            (read.label_column, read.category_column, "label", "root_cause", *read.excluded)
+        )
+    )
 
 
 def score_flows(flows: pd.DataFrame, detector: Detector) -> ScoredFlows:
@@ -156,6 +175,9 @@ def score_flows(flows: pd.DataFrame, detector: Detector) -> ScoredFlows:
         threshold=detector.threshold_,
         service_failure_baseline=base.dst_fail_ratio,
         outbound_sent_baseline=float(np.expm1(base.outbound_log_sent_median)),
+        unanswered=ctx.unanswered,
+        refused=ctx.refused,
+        has_time=detector.mode_ == "flows",
     )
 
 
@@ -242,6 +264,10 @@ def run(
     mapping: Mapping[str, str] | None = None,
     write: bool = True,
     on_stage: Callable[[str], None] | None = None,
+    label_column: str | None = None,
+    category_column: str | None = None,
+    extra_features: str | list[str] = "auto",
+    target_fpr: float | None = None,
 ) -> RunResult:
     """Run the whole pipeline and (unless ``write=False``) write the output folder.
 
@@ -255,12 +281,24 @@ def run(
     try:
         with rep.stage("read flows" if input_path else "simulate flows"):
             read = load_or_simulate(
-                input_path, fmt, settings, seed=seed, n_flows=n_flows, mapping=mapping
+                input_path,
+                fmt,
+                settings,
+                seed=seed,
+                n_flows=n_flows,
+                mapping=mapping,
+                label_column=label_column,
+                category_column=category_column,
             )
         flows = read.flows
         if on_stage:
             on_stage("read")
-        rep.info(f"  {len(flows):,} flows, {len(read.rejects):,} rejected")
+        for note in read.notes:
+            rep.info(f"  note: {note}")
+        rep.info(
+            f"  {len(flows):,} flows, {len(read.rejects):,} rejected"
+            + ("  (feature table)" if read.fmt == "table" else "")
+        )
         if model is not None:
             with rep.stage("load model"):
                 detector = load_detector(model)
@@ -272,6 +310,9 @@ def run(
                     contamination=contamination,
                     threshold=threshold,
                     random_state=seed or settings.random_state,
+                    extra_features=extra_features,
+                    exclude=ground_truth_columns(read),
+                    target_fpr=target_fpr,
                 )
         with rep.stage("score flows"):
             scored = score_flows(flows, detector)
@@ -290,11 +331,27 @@ def run(
             on_stage("analyze")
         rep.info(f"  {len(analyses):,} incidents")
         predictions = _predictions(flows, scored, incident_id, category)
-        evaluation = _evaluate(flows, scored, category, incident_id)
+        evaluation = _evaluate(
+            flows, scored, category, incident_id, read.label_column, read.category_column
+        )
+        truth = ground_truth(flows, read.label_column, read.category_column)
+        advice = threshold_advice(
+            detector.train_score_quantiles_, detector.threshold_, scored.score, truth
+        )
+        rep.info(
+            f"  expected alert rate on the fitted baseline "
+            f"{100 * advice['expected_alert_rate']:.2f}%, "
+            f"this run {100 * advice['alert_rate']:.2f}%"
+        )
+        if evaluation is not None:
+            evaluation["threshold_tradeoff"] = advice["grid"]
         metadata = {
             "netrca_version": __version__,
             "input": str(input_path) if input_path else read.source,
             "format": read.fmt,
+            "label_column": read.label_column,
+            "category_column": read.category_column,
+            "feature_mode": detector.mode_,
             "rows_read": read.n_read,
             "rows_rejected": len(read.rejects),
             "seed": seed,
@@ -306,6 +363,15 @@ def run(
             "timings_seconds": rep.timings,
         }
         summary = build_summary(flows, scored.is_anomaly, analyses, metadata)
+        summary["threshold_advice"] = {k: v for k, v in advice.items() if k != "grid"}
+        summary["threshold_advice"]["grid"] = [
+            {
+                k: v
+                for k, v in row.items()
+                if k in ("threshold", "alerts", "alert_rate", "expected_alert_rate")
+            }
+            for row in advice["grid"]
+        ]
         if writer is not None:
             with rep.stage("write outputs"):
                 _write_outputs(writer, read, predictions, analyses, summary, evaluation, detector)
@@ -382,7 +448,11 @@ def _load_run(run_dir: str | Path, settings: Settings) -> tuple[ReadResult, pd.D
         path = d / f"{PREDICTIONS}.csv"
     if not path.exists():
         raise InputError(f"{d}: no {PREDICTIONS}.parquet or .csv")
-    read = read_flows(path, "auto", settings=settings)
+    reader = ParquetReader(required=()) if path.suffix == ".parquet" else CsvReader(required=())
+    read = reader.read(path)
+    meta = _run_metadata(d)
+    read.label_column = str(meta.get("label_column") or "label")
+    read.category_column = str(meta.get("category_column") or "root_cause")
     missing = [c for c in ("flow_id", "anomaly_score", "is_anomaly") if c not in read.flows]
     if missing:
         raise InputError(f"{path}: missing prediction column(s) {', '.join(missing)}")
@@ -392,6 +462,17 @@ def _load_run(run_dir: str | Path, settings: Settings) -> tuple[ReadResult, pd.D
     preds["anomaly_score"] = pd.to_numeric(preds["anomaly_score"], errors="coerce").fillna(0.0)
     read.flows = read.flows.drop(columns=[c for c in OUTPUT_COLUMNS if c in read.flows.columns])
     return read, preds
+
+
+def _run_metadata(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "analysis_summary.json"
+    if not path.exists():
+        return {}
+    try:
+        run: dict[str, Any] = json.loads(path.read_text("utf-8")).get("run", {})
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return run
 
 
 def reanalyze(
@@ -421,11 +502,10 @@ def reanalyze(
             scored, analyzer, gap_seconds=settings.incident_gap_seconds
         )
     predictions = _predictions(read.flows, scored, incident_id, category)
-    evaluation = _evaluate(read.flows, scored, category, incident_id)
-    old_summary = d / "analysis_summary.json"
-    meta: dict[str, Any] = {}
-    if old_summary.exists():
-        meta = json.loads(old_summary.read_text("utf-8")).get("run", {})
+    evaluation = _evaluate(
+        read.flows, scored, category, incident_id, read.label_column, read.category_column
+    )
+    meta = _run_metadata(d)
     meta["analyzer"] = analyzer.name
     summary = build_summary(read.flows, scored.is_anomaly, analyses, meta)
     writer = RunWriter(d)
@@ -455,14 +535,19 @@ def reanalyze(
 def evaluate_run(
     run_dir: str | Path,
     *,
-    label_column: str = "label",
-    category_column: str = "root_cause",
+    label_column: str | None = None,
+    category_column: str | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a finished run against the ground truth in its flows; writes evaluation.json."""
+    """Metrics of a finished run against the ground truth in its flows; writes evaluation.json.
+
+    The label and category columns default to those the run was read with.
+    """
     settings = settings or Settings()
     d = Path(run_dir)
     read, preds = _load_run(d, settings)
+    label_column = label_column or read.label_column
+    category_column = category_column or read.category_column
     truth = ground_truth(read.flows, label_column, category_column)
     if truth is None:
         raise InputError(

@@ -13,11 +13,12 @@ from netrca.config import DEFAULT_INTERNAL_NETWORKS
 from netrca.detect.behavior import (
     DETECTORS,
     BehaviourBaseline,
+    failure_rate_columns,
     fit_baseline,
-    ramp,
     score_behaviour,
 )
 from netrca.detect.forest import FlatForest
+from netrca.detect.threshold import QUANTILE_LEVELS, threshold_for_fpr
 from netrca.errors import ConfigError, ModelError
 from netrca.features import FeatureBuilder, flow_context
 
@@ -35,11 +36,14 @@ DETECTOR_CAPS: dict[str, float] = {
     "outage": 0.9,
     "congestion": 0.9,
     "mismatch": 0.8,
+    "failures": 0.9,
 }
 #: Highest score rarity alone (the Isolation Forest) can give: rare is not malicious.
 IF_CAP = 0.7
-#: Robust z-scores of the forest score that map to 0 and to IF_CAP.
-_IF_Z = (3.0, 9.0)
+#: Rarity calibration: a robust z-score of the raw score (vs the trimmed training scores)
+#: goes through a logistic curve centred at Z0 with width TAU. It is strictly increasing,
+#: so ranking among ordinary flows is kept (no ties at zero).
+_Z0, _TAU = 6.0, 1.5
 
 
 @dataclass
@@ -70,7 +74,10 @@ class Detector:
         ``"auto"``: flag scores >= 0.5. A float in (0, 0.5]: flag that share of the
         training flows (the threshold is their score quantile).
     threshold : float, optional
-        Absolute score threshold; overrides ``contamination``.
+        Absolute score threshold; overrides ``contamination`` and ``target_fpr``.
+    target_fpr : float, optional
+        Fit on known-good traffic and alert on about this share of it: the threshold is
+        the training scores' (1 - target_fpr) quantile. Overrides ``contamination``.
     trim : float
         Robust fit: the share of the most anomalous training rows dropped before the
         forest is refitted, so clustered attacks do not shape "normal".
@@ -78,6 +85,15 @@ class Detector:
         Window of the per-host aggregates.
     internal_networks : list of str, optional
         CIDRs counted as internal when logs carry no local flags.
+    extra_features : "auto", "none" or list of str
+        Non-canonical columns used as features. ``"auto"``: every eligible column of a
+        feature table (never ground truth, label-like or identifier columns), none for
+        flow logs.
+    exclude : tuple of str
+        Columns never used as features (ground-truth columns, label-derived metadata).
+    novelty : "auto", "knn" or "none"
+        Add a k-nearest-neighbour distance to the rarity score. ``"auto"``: for feature
+        tables only (flow logs rely on the behavioural detectors, and kNN costs time).
 
     Examples
     --------
@@ -99,6 +115,10 @@ class Detector:
         window_seconds: float = 300.0,
         internal_networks: list[str] | None = None,
         random_state: int = 0,
+        extra_features: str | list[str] = "auto",
+        exclude: tuple[str, ...] = (),
+        novelty: str = "auto",
+        target_fpr: float | None = None,
     ) -> None:
         self.n_estimators = n_estimators
         self.max_samples = max_samples
@@ -108,6 +128,10 @@ class Detector:
         self.window_seconds = window_seconds
         self.internal_networks = internal_networks
         self.random_state = random_state
+        self.extra_features = extra_features
+        self.exclude = tuple(exclude)
+        self.novelty = novelty
+        self.target_fpr = target_fpr
 
     # -- fitting -------------------------------------------------------------------------
     def _validate_params(self) -> None:
@@ -124,6 +148,10 @@ class Detector:
             raise ConfigError(f"trim must be in [0, 0.5), got {self.trim!r}")
         if self.window_seconds <= 0:
             raise ConfigError(f"window_seconds must be positive, got {self.window_seconds!r}")
+        if self.target_fpr is not None and not 0 < float(self.target_fpr) <= 0.5:
+            raise ConfigError(f"target_fpr must be in (0, 0.5], got {self.target_fpr!r}")
+        if self.novelty not in ("auto", "knn", "none"):
+            raise ConfigError(f"novelty must be 'auto', 'knn' or 'none', got {self.novelty!r}")
 
     def fit(self, flows: pd.DataFrame) -> Detector:
         """Learn features, baselines and the forest from canonical ``flows``."""
@@ -131,12 +159,27 @@ class Detector:
         if len(flows) < 2:
             raise ModelError(f"need at least 2 flows to fit, got {len(flows)}")
         nets = list(self.internal_networks or DEFAULT_INTERNAL_NETWORKS)
-        self.features_ = FeatureBuilder(window_seconds=self.window_seconds, internal_networks=nets)
+        self.features_ = FeatureBuilder(
+            window_seconds=self.window_seconds,
+            internal_networks=nets,
+            extra_features=self.extra_features,
+            exclude=self.exclude,
+        )
         self.features_.fit(flows)
+        self.mode_ = self.features_.state_.mode
         ctx = flow_context(flows, nets)
         X = self.features_.transform(flows, ctx).to_numpy(dtype=np.float64)
         self.behaviour_ = fit_baseline(ctx, self.window_seconds)
-        forest = self._fit_forest(X)
+        self.failure_columns_ = (
+            [
+                c
+                for c in failure_rate_columns([str(c) for c in flows.columns])
+                if c not in self.exclude
+            ]
+            if self.mode_ == "table"
+            else []
+        )
+        self._fit_forest(X)
         raw = self.forest_.score_samples(X)
         keep = raw <= np.quantile(raw, 1.0 - self.trim) if self.trim else np.ones(len(raw), bool)
         self.if_center_ = float(np.median(raw[keep]))
@@ -148,13 +191,15 @@ class Detector:
         self.feature_scale_ = np.where(spread > 1e-9, spread, np.maximum(std, 1e-3))
         self.n_features_in_ = X.shape[1]
         self.feature_names_in_ = list(self.features_.state_.feature_names)
-        train = self._combine(raw, self._behaviour(flows, ctx)).max(axis=1)
-        self.train_score_quantiles_ = np.quantile(train, np.linspace(0, 1, 101)).tolist()
+        use_knn = self.novelty == "knn" or (self.novelty == "auto" and self.mode_ == "table")
+        self.knn_ = _KnnNovelty.fit(X[keep], self.random_state) if use_knn else None
+        knn = self.knn_.score(X) if self.knn_ is not None else None
+        train = self._combine(raw, self._behaviour(flows, ctx), knn).max(axis=1)
+        self.train_score_quantiles_ = np.quantile(train, QUANTILE_LEVELS).tolist()
         self.threshold_ = self._pick_threshold(train)
-        del forest
         return self
 
-    def _fit_forest(self, X: np.ndarray) -> IsolationForest:
+    def _fit_forest(self, X: np.ndarray) -> None:
         forest = IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=min(self.max_samples, len(X)),
@@ -170,11 +215,12 @@ class Detector:
             ).fit(X[keep])
         self.forest_ = FlatForest.from_sklearn(forest)
         self.sklearn_forest_ = forest
-        return forest
 
     def _pick_threshold(self, train: np.ndarray) -> float:
         if self.threshold is not None:
             return float(self.threshold)
+        if self.target_fpr is not None:
+            return threshold_for_fpr(train, float(self.target_fpr))
         if self.contamination == "auto":
             return 0.5
         return float(np.quantile(train, 1.0 - float(self.contamination)))
@@ -188,18 +234,31 @@ class Detector:
         base = self.features_.latency_baseline(flows, ctx)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = (ctx.latency + 1.0) / (base + 1.0)
-        return score_behaviour(ctx, self.behaviour_, flows["error_code"].to_numpy(str), ratio)
+        return score_behaviour(
+            ctx,
+            self.behaviour_,
+            flows["error_code"].to_numpy(str),
+            ratio,
+            mode=self.mode_,
+            flows=flows,
+            failure_columns=[c for c in self.failure_columns_ if c in flows.columns],
+        )
 
-    def rarity(self, raw: np.ndarray) -> np.ndarray:
-        """Calibrate raw forest scores: robust z against the trimmed training scores."""
-        z = (raw - self.if_center_) / self.if_scale_
-        return IF_CAP * ramp(z, *_IF_Z)
+    def rarity(self, raw: np.ndarray, knn: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated rarity in (0, IF_CAP): the forest's robust z-score through a logistic
+        curve, averaged with the kNN novelty's when that is on."""
+        p = _logistic((raw - self.if_center_) / self.if_scale_)
+        if knn is not None and self.knn_ is not None:
+            p = 0.5 * (p + _logistic(self.knn_.z(knn)))
+        return IF_CAP * p
 
-    def _combine(self, raw: np.ndarray, behaviour: pd.DataFrame) -> pd.DataFrame:
+    def _combine(
+        self, raw: np.ndarray, behaviour: pd.DataFrame, knn: np.ndarray | None = None
+    ) -> pd.DataFrame:
         capped = behaviour.copy()
         for name in DETECTORS:
             capped[name] = capped[name].to_numpy() * DETECTOR_CAPS[name]
-        capped["rarity"] = self.rarity(raw)
+        capped["rarity"] = self.rarity(raw, knn)
         return capped
 
     def score(self, flows: pd.DataFrame) -> Scores:
@@ -207,10 +266,12 @@ class Detector:
         self._check_fitted()
         ctx = flow_context(flows, self.features_.state_.internal_networks)
         feats = self.features_.transform(flows, ctx)
-        raw = self.forest_.score_samples(feats.to_numpy(dtype=np.float64))
-        parts = self._combine(raw, self._behaviour(flows, ctx))
+        X = feats.to_numpy(dtype=np.float64)
+        raw = self.forest_.score_samples(X)
+        knn = self.knn_.score(X) if self.knn_ is not None else None
+        parts = self._combine(raw, self._behaviour(flows, ctx), knn)
         score = parts.max(axis=1).to_numpy()
-        reasons = self._reasons(parts, feats.to_numpy(dtype=np.float64))
+        reasons = self._reasons(parts, X)
         return Scores(
             score=score,
             forest=raw,
@@ -265,9 +326,63 @@ class Detector:
             "window_seconds": self.window_seconds,
             "internal_networks": self.internal_networks,
             "random_state": self.random_state,
+            "extra_features": self.extra_features,
+            "exclude": list(self.exclude),
+            "novelty": self.novelty,
+            "target_fpr": self.target_fpr,
         }
 
     def behaviour_baseline(self) -> BehaviourBaseline:
         """The fitted behaviour baseline."""
         self._check_fitted()
         return self.behaviour_
+
+
+def _logistic(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-(np.asarray(z, dtype=float) - _Z0) / _TAU)))
+
+
+@dataclass
+class _KnnNovelty:
+    """Mean distance to the k nearest of a sample of (trimmed) training rows."""
+
+    reference: np.ndarray  # standardised training rows
+    center: np.ndarray
+    scale: np.ndarray
+    z_center: float
+    z_scale: float
+    k: int = 5
+
+    @classmethod
+    def fit(cls, X: np.ndarray, random_state: int, size: int = 4000, k: int = 5) -> _KnnNovelty:
+        center = X.mean(axis=0)
+        scale = X.std(axis=0)
+        scale = np.where(scale > 1e-9, scale, 1.0)
+        rng = np.random.default_rng(random_state)
+        idx = rng.choice(len(X), size=min(size, len(X)), replace=False)
+        ref = ((X[np.sort(idx)] - center) / scale).astype(np.float32)
+        model = cls(ref, center, scale, 0.0, 1.0, k)
+        loo = model._distances(ref, exclude_self=True)
+        med = float(np.median(loo))
+        model.z_center = med
+        model.z_scale = max(float(np.median(np.abs(loo - med)) * 1.4826), 1e-6)
+        return model
+
+    def _distances(self, Z: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+        from sklearn.neighbors import NearestNeighbors
+
+        k = min(self.k + int(exclude_self), len(self.reference))
+        nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(self.reference)
+        out = np.empty(len(Z))
+        for start in range(0, len(Z), 20000):
+            d, _ = nn.kneighbors(Z[start : start + 20000])
+            out[start : start + 20000] = (d[:, 1:] if exclude_self else d).mean(axis=1)
+        return out
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Raw novelty: mean distance to the k nearest reference rows."""
+        return self._distances(((X - self.center) / self.scale).astype(np.float32))
+
+    def z(self, distance: np.ndarray) -> np.ndarray:
+        """Robust z-score of distances against the reference's own (leave-one-out)."""
+        return (distance - self.z_center) / self.z_scale

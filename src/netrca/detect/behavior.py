@@ -15,6 +15,9 @@ baseline, never with labels:
 - ``outage``: a service that normally answers now failing for many clients.
 - ``congestion``: latency far above the path baseline for a whole group of flows.
 - ``mismatch``: an application protocol on a port that belongs to another.
+- ``failures``: feature tables only (no hosts or times to group by): a connection that
+  failed, in a table whose own windowed error-rate columns (e.g. NSL-KDD's
+  ``serror_rate``) say most connections around it failed too.
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ from netrca.netaddr import subnet_key
 __all__ = [
     "AUTH_PORTS",
     "DETECTORS",
+    "FAILURE_RATE_HINTS",
     "BehaviourBaseline",
     "beacon_scores",
+    "failure_rate_columns",
+    "failure_score",
     "ramp",
     "score_behaviour",
 ]
@@ -49,7 +55,11 @@ DETECTORS: tuple[str, ...] = (
     "outage",
     "congestion",
     "mismatch",
+    "failures",
 )
+
+#: Normalised column-name fragments that mark a windowed failure/error rate in a table.
+FAILURE_RATE_HINTS = ("serror", "rerror", "errorrate", "failrate", "failratio", "failurerate")
 
 #: Ports of services that authenticate users (brute-force targets).
 AUTH_PORTS = frozenset(
@@ -208,6 +218,8 @@ def brute_force_score(ctx: FlowContext, win: np.ndarray, error_code: np.ndarray)
     dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
     auth = np.isin(dport, list(AUTH_PORTS)) | np.isin(ctx.protocol, list(_AUTH_PROTOCOLS))
     is_auth_fail = np.char.find(error_code.astype(str), "AUTH") >= 0
+    # a login attempt needs a session: unanswered probes are scanning, not guessing
+    session = (~_probe_like(ctx) | is_auth_fail).astype(float)
     logs = np.log1p(ctx.sent)
     best = np.zeros(len(ctx.ts))
     # per window pair (burst) and over the whole capture (slow, persistent guessing)
@@ -218,7 +230,8 @@ def brute_force_score(ctx: FlowContext, win: np.ndarray, error_code: np.ndarray)
         auth_fail = g.mean(is_auth_fail.astype(float))
         regular = 1.0 - ramp(g.std(logs), 0.05, 0.5)
         evidence = np.maximum(ramp(auth_fail, 0.2, 0.6), regular)
-        best = np.maximum(best, _lramp(g.count(), lo, hi) * evidence)
+        sessions = ramp(g.mean(session), 0.3, 0.7)
+        best = np.maximum(best, _lramp(g.count(), lo, hi) * evidence * sessions)
     return best * np.where(auth, 1.0, 0.5)
 
 
@@ -272,7 +285,24 @@ def beacon_scores(ctx: FlowContext, min_flows: int = 8) -> np.ndarray:
     score = ramp(score, 0.6, 0.8) * _lramp(stats["size"].to_numpy(float), min_flows, 3 * min_flows)
     per_pair = pd.Series(np.asarray(score, dtype=float), index=stats.index)
     out = per_pair.reindex(pair).fillna(0.0).to_numpy()
+    # multicast, broadcast and link-local peers are periodic by design (neighbour
+    # discovery, name service announcements) and cannot be a command server
+    infra = pd.Series(ctx.dst_names).map(_is_infrastructure).to_numpy(dtype=bool)[ctx.dst]
+    out = np.where(infra, 0.0, out)
     return np.where(ctx.dst_internal & ctx.src_internal, 0.5 * out, out)
+
+
+def _is_infrastructure(address: object) -> bool:
+    """Multicast, broadcast, link-local or unspecified addresses."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(str(address))
+    except ValueError:
+        return False
+    if ip.is_multicast or ip.is_link_local or ip.is_unspecified:
+        return True
+    return ip.version == 4 and (str(ip) == "255.255.255.255" or str(ip).endswith(".255"))
 
 
 def outage_score(
@@ -323,13 +353,46 @@ def mismatch_score(ctx: FlowContext) -> np.ndarray:
     return np.where(ctx.mismatch, 0.55 + 0.4 * _lramp(repeats, 1, 10), 0.0)
 
 
+def failure_rate_columns(names: list[str]) -> list[str]:
+    """Columns whose names mark a windowed failure/error rate (see FAILURE_RATE_HINTS)."""
+    from netrca.io.canonical import normalise_name
+
+    return [n for n in names if any(h in normalise_name(n) for h in FAILURE_RATE_HINTS)]
+
+
+def failure_score(ctx: FlowContext, flows: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Table-mode failure evidence: the table's own error rates, and the flow's outcome."""
+    own = 0.5 * (ctx.unanswered | ctx.refused).astype(float)
+    if not columns:
+        return own
+    rates = flows[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    scale = np.where(np.nanmax(np.abs(rates), axis=0, initial=0.0) > 1.0, 100.0, 1.0)
+    top = np.nan_to_num(np.nanmax(np.abs(rates) / scale, axis=1, initial=0.0))
+    return np.maximum(ramp(top, 0.5, 0.9), own)
+
+
 def score_behaviour(
     ctx: FlowContext,
     base: BehaviourBaseline,
     error_code: np.ndarray,
     latency_ratio: np.ndarray,
+    *,
+    mode: str = "flows",
+    flows: pd.DataFrame | None = None,
+    failure_columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """All detector scores, one column per detector in :data:`DETECTORS`."""
+    """All detector scores, one column per detector in :data:`DETECTORS`.
+
+    In ``"table"`` mode (no hosts or timestamps) only the detectors that need neither run
+    (``mismatch``, ``failures``); the others score 0.
+    """
+    n = len(ctx.ts)
+    if mode == "table":
+        cols = {d: np.zeros(n) for d in DETECTORS}
+        cols["mismatch"] = mismatch_score(ctx)
+        if flows is not None:
+            cols["failures"] = failure_score(ctx, flows, failure_columns or [])
+        return pd.DataFrame(cols).clip(0.0, 1.0)
     win = np.floor(ctx.ts / base.window_seconds).astype(np.int64)
     served = set(base.served)
     cols = {
@@ -342,5 +405,6 @@ def score_behaviour(
         "outage": outage_score(ctx, win, base, served),
         "congestion": congestion_score(ctx, win, latency_ratio),
         "mismatch": mismatch_score(ctx),
+        "failures": np.zeros(n),
     }
     return pd.DataFrame(cols).clip(0.0, 1.0)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from netrca import __version__
-from netrca.detect._detector import Detector
+from netrca.detect._detector import Detector, _KnnNovelty
 from netrca.detect.behavior import BehaviourBaseline
 from netrca.detect.forest import FlatForest
 from netrca.errors import ModelError
@@ -56,6 +56,11 @@ def save_detector(detector: Detector, path: str | Path) -> None:
     arrays = {f"forest/{k}": v for k, v in detector.forest_.to_arrays().items()}
     arrays["feature_center"] = np.asarray(detector.feature_center_, dtype=np.float64)
     arrays["feature_scale"] = np.asarray(detector.feature_scale_, dtype=np.float64)
+    knn = detector.knn_
+    if knn is not None:
+        arrays["knn/reference"] = knn.reference
+        arrays["knn/center"] = knn.center
+        arrays["knn/scale"] = knn.scale
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -67,6 +72,11 @@ def save_detector(detector: Detector, path: str | Path) -> None:
         "if_center": detector.if_center_,
         "if_scale": detector.if_scale_,
         "threshold": detector.threshold_,
+        "mode": detector.mode_,
+        "failure_columns": detector.failure_columns_,
+        "knn": None
+        if knn is None
+        else {"z_center": knn.z_center, "z_scale": knn.z_scale, "k": knn.k},
         "train_score_quantiles": detector.train_score_quantiles_,
         "digest": _digest(arrays),
     }
@@ -122,6 +132,21 @@ def load_detector(path: str | Path) -> Detector:
         det.train_score_quantiles_ = list(meta["train_score_quantiles"])
         det.feature_center_ = arrays["feature_center"]
         det.feature_scale_ = arrays["feature_scale"]
+        det.mode_ = str(meta["mode"])
+        det.failure_columns_ = [str(c) for c in meta["failure_columns"]]
+        det.knn_ = None
+        if meta["knn"] is not None:
+            det.knn_ = _KnnNovelty(
+                reference=np.asarray(arrays["knn/reference"], dtype=np.float32),
+                center=np.asarray(arrays["knn/center"], dtype=np.float64),
+                scale=np.asarray(arrays["knn/scale"], dtype=np.float64),
+                z_center=float(meta["knn"]["z_center"]),
+                z_scale=float(meta["knn"]["z_scale"]),
+                k=int(meta["knn"]["k"]),
+            )
+            n_feat = len(det.feature_center_)
+            if det.knn_.reference.ndim != 2 or det.knn_.reference.shape[1] != n_feat:
+                raise ModelError(f"{p}: kNN reference does not match the feature count")
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{p}: model file is missing or has malformed fields ({exc})") from exc
     det.feature_names_in_ = list(det.features_.state_.feature_names)

@@ -6,12 +6,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from netrca.config import Settings
-from netrca.errors import InputError
+from netrca.errors import InputError, MissingColumnsError
 from netrca.io._source import read_source
 from netrca.io.canonical import REJECT_COLUMNS, ReadResult, empty_rejects, require_rows
 from netrca.io.delimited import CsvReader
 from netrca.io.jsonl import JsonLinesReader
 from netrca.io.parquet import ParquetReader
+from netrca.io.table import (
+    FeatureTableReader,
+    detect_profile,
+    looks_like_header,
+    recognised_columns,
+)
 from netrca.io.writers import atomic_path, write_csv, write_json, write_parquet
 from netrca.io.zeek import ZeekConnReader
 
@@ -19,6 +25,7 @@ __all__ = [
     "FORMATS",
     "REJECT_COLUMNS",
     "CsvReader",
+    "FeatureTableReader",
     "JsonLinesReader",
     "ParquetReader",
     "ReadResult",
@@ -33,7 +40,7 @@ __all__ = [
 ]
 
 #: Formats ``read_flows`` accepts (``auto`` sniffs).
-FORMATS: tuple[str, ...] = ("auto", "csv", "parquet", "jsonl", "zeek")
+FORMATS: tuple[str, ...] = ("auto", "csv", "parquet", "jsonl", "zeek", "table")
 
 
 def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
@@ -60,6 +67,9 @@ def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
             return "zeek"
         if line.startswith(b"{"):
             return "zeek" if b'"id.orig_h"' in line else "jsonl"
+        first = line.decode("utf-8", errors="replace")
+        if detect_profile(first) is not None:
+            return "table"
         return "csv"
     return "csv"
 
@@ -70,8 +80,14 @@ def read_flows(
     *,
     mapping: Mapping[str, str] | None = None,
     settings: Settings | None = None,
+    label_column: str | None = None,
+    category_column: str | None = None,
 ) -> ReadResult:
     """Read ``path`` into canonical flows and rejects.
+
+    With ``fmt="auto"`` the format is sniffed; a CSV that lacks the flow identity columns
+    (timestamp, source_ip, destination_ip) but has recognisable flow features is read as
+    a feature table (``fmt="table"``) and a note says so.
 
     Raises :class:`~netrca.errors.InputError` for a missing file, an unknown format, a
     missing required column, or a file without a single usable row.
@@ -79,16 +95,54 @@ def read_flows(
     settings = settings or Settings()
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if fmt == "auto":
+    auto = fmt == "auto"
+    if auto:
         fmt = sniff_format(path, max_bytes=settings.max_input_bytes)
     max_bytes, max_line = settings.max_input_bytes, settings.max_line_bytes
-    reader: CsvReader | JsonLinesReader | ParquetReader | ZeekConnReader
+    reader: CsvReader | JsonLinesReader | ParquetReader | ZeekConnReader | FeatureTableReader
+    table = FeatureTableReader(
+        mapping=mapping,
+        label_column=label_column,
+        category_column=category_column,
+        max_bytes=max_bytes,
+        max_line_bytes=max_line,
+    )
     if fmt == "csv":
         reader = CsvReader(mapping=mapping, max_bytes=max_bytes, max_line_bytes=max_line)
     elif fmt == "jsonl":
         reader = JsonLinesReader(mapping=mapping, max_bytes=max_bytes, max_line_bytes=max_line)
     elif fmt == "parquet":
         reader = ParquetReader(mapping=mapping)
+    elif fmt == "table":
+        reader = table
     else:
         reader = ZeekConnReader(max_bytes=max_bytes, max_line_bytes=max_line)
-    return require_rows(reader.read(path))
+    try:
+        result = reader.read(path)
+    except MissingColumnsError as exc:
+        if not (auto and fmt == "csv" and _table_like(path, settings)):
+            raise
+        result = table.read(path)
+        result.notes.append(
+            f"{path}: no timestamp/source_ip/destination_ip columns ({exc}); "
+            "read as a feature table (host and time behaviour detectors are off)"
+        )
+    if fmt != "table":
+        result.label_column = label_column or result.label_column
+        result.category_column = category_column or result.category_column
+    return require_rows(result)
+
+
+def _table_like(path: str | Path, settings: Settings) -> bool:
+    """A headed CSV with at least two recognisable flow-feature or label columns."""
+    import csv as _csv
+
+    from netrca.io.delimited import sniff_delimiter
+
+    with Path(path).open("rb") as fh:
+        head = fh.read(65536)
+    if head[:2] == b"\x1f\x8b":
+        head = read_source(path, max_bytes=settings.max_input_bytes)[:65536]
+    first = next((ln for ln in head.decode("utf-8", "replace").splitlines() if ln.strip()), "")
+    fields = next(_csv.reader((first,), delimiter=sniff_delimiter(first)), [])
+    return looks_like_header(fields) and recognised_columns(fields) >= 2

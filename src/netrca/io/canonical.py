@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from netrca.errors import InputError, SchemaError
+from netrca.errors import InputError, MissingColumnsError, SchemaError
+from netrca.io.connstate import map_conn_state
 from netrca.schema import (
     CANONICAL_COLUMNS,
     FLOAT_COLUMNS,
@@ -67,6 +68,12 @@ COLUMN_ALIASES: dict[str, str] = {
     "packetssent": "packets_sent",
     "packetsreceived": "packets_received",
     "duration": "duration",
+    "dur": "duration",
+    "sbytes": "bytes_sent",
+    "dbytes": "bytes_received",
+    "spkts": "packets_sent",
+    "dpkts": "packets_received",
+    "dsport": "destination_port",
     "status": "status",
     "latency": "latency",
     "latencyms": "latency",
@@ -96,6 +103,12 @@ class ReadResult:
     source: str
     fmt: str
     line_numbers: np.ndarray
+    #: Ground-truth columns and label-derived metadata: never used as features.
+    label_column: str = "label"
+    category_column: str = "root_cause"
+    excluded: tuple[str, ...] = ()
+    #: Things the reader wants the user to know (shown on stderr by the pipeline).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_read(self) -> int:
@@ -165,7 +178,7 @@ def rename_aliases(columns: list[str], mapping: Mapping[str, str] | None = None)
     return rename
 
 
-def _parse_timestamp(text: pd.Series, rej: _Rejector) -> pd.Series:
+def _parse_timestamp(text: pd.Series, rej: _Rejector, required: bool = True) -> pd.Series:
     num = pd.to_numeric(text, errors="coerce")
     is_num = num.notna().to_numpy()
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
@@ -180,8 +193,11 @@ def _parse_timestamp(text: pd.Series, rej: _Rejector) -> pd.Series:
         parsed = pd.to_datetime(text[rest], format="ISO8601", utc=True, errors="coerce")
         out.loc[rest] = parsed
     out = out.dt.round("us")
-    rej.flag(text.isna().to_numpy(), "timestamp", text.fillna(""), "missing")
-    rej.flag(out.isna().to_numpy(), "timestamp", text, "not ISO 8601 or epoch seconds")
+    if required:
+        rej.flag(text.isna().to_numpy(), "timestamp", text.fillna(""), "missing")
+    rej.flag(
+        (out.isna() & text.notna()).to_numpy(), "timestamp", text, "not ISO 8601 or epoch seconds"
+    )
     return out
 
 
@@ -283,7 +299,7 @@ def canonicalize(
         hint = ""
         if len(raw.columns) == 1 and any(d in str(raw.columns[0]) for d in ";|\t,"):
             hint = " - is the delimiter wrong?"
-        raise SchemaError(
+        raise MissingColumnsError(
             f"{source}: missing required column(s) {', '.join(missing)}{where}; found: {have}{hint}"
         )
     n = len(df)
@@ -292,11 +308,18 @@ def canonicalize(
     out: dict[str, pd.Series] = {}
     text = {c: _as_text(df[c]) for c in df.columns if c in CANONICAL_COLUMNS}
 
-    out["timestamp"] = _parse_timestamp(text["timestamp"], rej)
+    if "timestamp" in text:
+        out["timestamp"] = _parse_timestamp(text["timestamp"], rej, "timestamp" in required)
+    else:
+        out["timestamp"] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
     for col in ("source_ip", "destination_ip"):
+        if col not in text:
+            out[col] = pd.Series(pd.NA, index=df.index, dtype="string")
+            continue
         ips = _valid_ips(text[col])
-        rej.flag(text[col].isna().to_numpy(), col, text[col].fillna(""), "missing")
-        rej.flag(ips.isna().to_numpy(), col, text[col], "not an IP address")
+        if col in required:
+            rej.flag(text[col].isna().to_numpy(), col, text[col].fillna(""), "missing")
+        rej.flag((ips.isna() & text[col].notna()).to_numpy(), col, text[col], "not an IP address")
         out[col] = ips
     for col in INT_COLUMNS:
         if col in text:
@@ -313,7 +336,11 @@ def canonicalize(
         else:
             out[col] = pd.Series(np.nan, index=df.index, dtype="float64")
     error = text.get("error_code", pd.Series(pd.NA, index=df.index, dtype="string"))
-    out["status"], out["error_code"] = _normalise_status(text.get("status"), error)
+    if "status" not in text and "conn_state" in df.columns:
+        out["status"], error = map_conn_state(_as_text(df["conn_state"]))
+        out["error_code"] = error
+    else:
+        out["status"], out["error_code"] = _normalise_status(text.get("status"), error)
 
     flows = pd.DataFrame({c: out[c] for c in CANONICAL_COLUMNS})
     extras = [c for c in df.columns if c not in CANONICAL_COLUMNS]

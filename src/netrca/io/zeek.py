@@ -12,6 +12,7 @@ from netrca.errors import InputError
 from netrca.io._source import looks_binary, read_source
 from netrca.io._text import Lines, RejectedLine, parse_delimited, split_lines
 from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
+from netrca.io.connstate import map_conn_state
 
 __all__ = ["ZEEK_FIELD_MAP", "ZeekConnReader", "map_conn_state"]
 
@@ -27,18 +28,6 @@ ZEEK_FIELD_MAP: dict[str, str] = {
     "orig_pkts": "packets_sent",
     "resp_pkts": "packets_received",
     "duration": "duration",
-}
-
-#: conn_state → (status, error_code). States not listed count as SUCCESS/NONE.
-_CONN_STATE: dict[str, tuple[str, str]] = {
-    "S0": ("FAILED", "TIMEOUT"),  # attempt seen, no reply
-    "REJ": ("FAILED", "CONNECTION_REFUSED"),  # attempt rejected
-    "RSTOS0": ("FAILED", "RESET"),  # SYN then RST from originator, no SYN-ACK
-    "RSTRH": ("FAILED", "RESET"),  # responder SYN-ACK then RST, no originator SYN
-    "SH": ("FAILED", "NO_HANDSHAKE"),  # SYN then FIN, no SYN-ACK
-    "SHR": ("FAILED", "NO_HANDSHAKE"),  # responder SYN-ACK then FIN, no SYN
-    "RSTO": ("SUCCESS", "RESET"),  # established, originator aborted
-    "RSTR": ("SUCCESS", "RESET"),  # established, responder aborted
 }
 
 _SERVICE_NAMES: dict[str, str] = {
@@ -61,14 +50,6 @@ _SERVICE_NAMES: dict[str, str] = {
     "sip": "SIP",
     "quic": "QUIC",
 }
-
-
-def map_conn_state(state: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Vectorised conn_state → (status, error_code)."""
-    s = state.astype("string").str.upper()
-    status = s.map({k: v[0] for k, v in _CONN_STATE.items()}).fillna("SUCCESS")
-    error = s.map({k: v[1] for k, v in _CONN_STATE.items()}).fillna("NONE")
-    return status.astype("string"), error.astype("string")
 
 
 def _protocol(service: pd.Series | None, proto: pd.Series | None, dport: pd.Series) -> pd.Series:

@@ -50,6 +50,10 @@ class ScoredFlows:
     threshold: float
     service_failure_baseline: dict[str, float] = field(default_factory=dict)
     outbound_sent_baseline: float = float("nan")
+    unanswered: np.ndarray | None = None
+    refused: np.ndarray | None = None
+    #: False for feature tables: ``ts`` is then the row order, not time.
+    has_time: bool = True
 
 
 @dataclass
@@ -81,10 +85,14 @@ class EvidencePack:
 
 
 def _cv(x: np.ndarray) -> float:
+    """Coefficient of variation; 0 for a constant series (even all zeros)."""
     if len(x) < 2:
         return float("nan")
     m = float(np.mean(x))
-    return float(np.std(x) / m) if m > 0 else float("nan")
+    sd = float(np.std(x))
+    if sd == 0.0:
+        return 0.0
+    return sd / m if m > 0 else float("nan")
 
 
 def _top(values: pd.Series, k: int = 5) -> list[Any]:
@@ -114,13 +122,13 @@ def _facts(sf: ScoredFlows, inc: Incident) -> tuple[dict[str, Any], dict[str, fl
     auth_fail = np.char.find(err.astype(str), "AUTH") >= 0
     minute = np.floor(ts / 60.0)
     _, per_minute = np.unique(minute, return_counts=True)
-    top_src = _top(f["source_ip"].astype(str))
-    top_dst = _top(f["destination_ip"].astype(str))
+    top_src = _top(f["source_ip"].astype("string"))
+    top_dst = _top(f["destination_ip"].astype("string"))
     top_ports = [int(p) for p in _top(f["destination_port"].astype("Int64"))]
     top_proto = _top(f["protocol"].astype(str), 1)
     errs = f["error_code"].astype(str)
     top_err = _top(errs[errs != "NONE"], 1)
-    key = f"{top_dst[0]}:{top_ports[0]}" if top_dst and top_ports else ""
+    key = f"{top_dst[0]}|{top_ports[0]}" if top_dst and top_ports else ""
     with np.errstate(invalid="ignore", divide="ignore"):
         lat_ratio = np.nanmedian((lat + 1.0) / (base + 1.0)) if np.isfinite(lat).any() else np.nan
     facts: dict[str, Any] = {
@@ -141,6 +149,8 @@ def _facts(sf: ScoredFlows, inc: Incident) -> tuple[dict[str, Any], dict[str, fl
         "top_error": top_err[0] if top_err else "NONE",
         "failure_ratio": float(failed.mean()),
         "probe_ratio": float(sf.probe[r].mean()),
+        "unanswered_ratio": float(sf.unanswered[r].mean()) if sf.unanswered is not None else None,
+        "refused_ratio": float(sf.refused[r].mean()) if sf.refused is not None else None,
         "auth_failure_ratio": float(auth_fail.mean()),
         "auth_port_ratio": float(np.isin(port, list(AUTH_PORTS)).mean()),
         "success_count": int((~failed).sum()),
@@ -153,12 +163,12 @@ def _facts(sf: ScoredFlows, inc: Incident) -> tuple[dict[str, Any], dict[str, fl
         "latency_median": float(np.nanmedian(lat)) if np.isfinite(lat).any() else None,
         "latency_baseline": float(np.nanmedian(base)) if np.isfinite(base).any() else None,
         "latency_ratio": float(lat_ratio) if np.isfinite(lat_ratio) else None,
-        "start": _iso(float(ts.min())),
-        "end": _iso(float(ts.max())),
-        "duration_seconds": float(ts.max() - ts.min()),
-        "peak_flows_per_minute": int(per_minute.max()),
-        "median_interval_seconds": float(np.median(gaps)) if len(gaps) else None,
-        "interval_cv": _cv(gaps) if len(gaps) >= 2 else None,
+        "start": _iso(float(ts.min())) if sf.has_time else f"row {int(r.min()) + 1}",
+        "end": _iso(float(ts.max())) if sf.has_time else f"row {int(r.max()) + 1}",
+        "duration_seconds": float(ts.max() - ts.min()) if sf.has_time else None,
+        "peak_flows_per_minute": int(per_minute.max()) if sf.has_time else None,
+        "median_interval_seconds": float(np.median(gaps)) if len(gaps) and sf.has_time else None,
+        "interval_cv": _cv(gaps) if len(gaps) >= 2 and sf.has_time else None,
         "size_cv": _cv(sent),
         "mismatch_ratio": float(sf.mismatch[r].mean()),
         "src_internal_ratio": float(sf.src_internal[r].mean()),
@@ -207,6 +217,8 @@ def _history(
 ) -> dict[str, Any]:
     """What the top source did in the whole run: before the incident and during it."""
     src = str(facts["top_source"])
+    if not src or not sf.has_time:
+        return {"entity": src or None, "available": False}
     rows = src_index.get(src, np.zeros(0, dtype=np.int64))
     t = sf.ts[rows]
     start = pd.Timestamp(facts["start"]).timestamp()

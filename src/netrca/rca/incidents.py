@@ -22,6 +22,7 @@ PIVOTS: dict[str, str] = {
     "outage": "service",
     "congestion": "path",
     "mismatch": "source",
+    "failures": "source",
     "rarity": "source",
 }
 
@@ -44,12 +45,23 @@ def pivot_of(reasons: list[str] | pd.Series) -> np.ndarray:
     return top.mask(top == "", "rarity").to_numpy(dtype=object)
 
 
+def _text(values: pd.Series) -> np.ndarray:
+    """Values as Python strings; missing ones as ""."""
+    return values.astype("string").fillna("").to_numpy(dtype=object)
+
+
 def _entity_keys(flows: pd.DataFrame, rows: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     sub = flows.iloc[rows]
-    src = sub["source_ip"].astype(str).to_numpy(dtype=object)
-    dst = sub["destination_ip"].astype(str).to_numpy(dtype=object)
-    port = sub["destination_port"].astype("Int64").astype(str).to_numpy(dtype=object)
-    src_net = subnet_key(sub["source_ip"].astype(str)).to_numpy(dtype=object)
+    src = _text(sub["source_ip"])
+    dst = _text(sub["destination_ip"])
+    port = _text(sub["destination_port"].astype("Int64").astype("string"))
+    src_net = subnet_key(sub["source_ip"]).to_numpy(dtype=object)
+    # feature tables have no addresses: fall back to the protocol/service as the entity
+    no_ip = sub["source_ip"].isna().to_numpy() | sub["destination_ip"].isna().to_numpy()
+    proto_col = sub["protocol"] if "protocol" in sub else pd.Series("unknown", index=sub.index)
+    proto = "service " + _text(proto_col)
+    src = np.where(no_ip, proto, src)
+    dst = np.where(no_ip, proto, dst)
     keys = np.empty(len(rows), dtype=object)
     table = {
         "source": src,

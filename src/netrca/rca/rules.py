@@ -30,6 +30,8 @@ def render_view(facts: dict[str, Any], kb: KnowledgeBase) -> dict[str, str]:
         "auth_failure_ratio",
         "mismatch_ratio",
         "baseline_failure_ratio",
+        "unanswered_ratio",
+        "refused_ratio",
     ):
         view[k.replace("_ratio", "_pct")] = format_value(facts.get(k), "ratio")
     view["duration"] = format_value(facts.get("duration_seconds"), "seconds")
@@ -39,6 +41,29 @@ def render_view(facts: dict[str, Any], kb: KnowledgeBase) -> dict[str, str]:
     view["baseline_bytes_sent"] = format_value(facts.get("baseline_bytes_sent"), "bytes")
     view["latency_ratio"] = format_value(facts.get("latency_ratio"), "x")
     view["path"] = str(facts.get("group_key", "")).replace(">*", "")
+    port = facts.get("top_port")
+    view["top_port"] = str(port) if isinstance(port, int) and port >= 0 else "n/a"
+    view["top_ports"] = ", ".join(str(p) for p in facts.get("top_ports", []))
+    n_src = facts.get("distinct_sources", 1)
+    top_src = str(facts.get("top_source") or "")
+    if not top_src:
+        view["sources_phrase"] = "unidentified sources"
+    elif isinstance(n_src, int) and n_src > 1:
+        view["sources_phrase"] = f"{n_src:,} sources (most active {top_src})"
+    else:
+        view["sources_phrase"] = top_src
+    dst = str(facts.get("top_destination") or "")
+    proto = str(facts.get("top_protocol") or "")
+    view["target"] = f"{dst}:{view['top_port']} ({proto})" if dst else f"the {proto} service"
+    view["top_source"] = top_src or "unidentified sources"
+    view["top_destination"] = dst or f"the {proto} service"
+    if facts.get("duration_seconds") is None:
+        view["duration"] = "an untimed table slice"
+    if facts.get("distinct_targets") and dst:
+        ports, hosts = view["distinct_dst_ports"], view["distinct_destinations"]
+        view["scan_scope"] = f"probed {ports} port(s) on {hosts} host(s)"
+    else:
+        view["scan_scope"] = f"made repeated connection attempts to the {proto} service"
     return view
 
 
