@@ -54,6 +54,7 @@ class FlowContext:
     dst: np.ndarray  # int codes of destination_ip
     dport: np.ndarray  # float, NaN when absent
     failed: np.ndarray  # bool
+    service_failed: np.ndarray  # bool: failed for a reason other than authentication
     unanswered: np.ndarray  # bool: attempt with no reply (timeouts, S0)
     refused: np.ndarray  # bool: actively rejected or reset before established
     src_internal: np.ndarray
@@ -106,6 +107,7 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         dst=dst,
         dport=dport,
         failed=failed,
+        service_failed=failed & (np.char.find(error.astype(str), "AUTH") < 0),
         unanswered=unanswered,
         refused=refused,
         src_internal=internal_mask(flows["source_ip"], nets, flows.get("local_orig")),

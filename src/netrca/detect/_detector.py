@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,10 +192,14 @@ class Detector:
         self.feature_scale_ = np.where(spread > 1e-9, spread, np.maximum(std, 1e-3))
         self.n_features_in_ = X.shape[1]
         self.feature_names_in_ = list(self.features_.state_.feature_names)
+        self.extremes_ = _Extremes.fit(
+            self.feature_names_in_, X[keep], ctx.failed[keep], ctx.protocol[keep], ctx.src[keep]
+        )
         use_knn = self.novelty == "knn" or (self.novelty == "auto" and self.mode_ == "table")
         self.knn_ = _KnnNovelty.fit(X[keep], self.random_state) if use_knn else None
         knn = self.knn_.score(X) if self.knn_ is not None else None
-        train = self._combine(raw, self._behaviour(flows, ctx), knn).max(axis=1)
+        ext = self.extremes_.score(X, ctx.failed, ctx.protocol)
+        train = self._combine(raw, self._behaviour(flows, ctx), knn, ext).max(axis=1)
         self.train_score_quantiles_ = np.quantile(train, QUANTILE_LEVELS).tolist()
         self.threshold_ = self._pick_threshold(train)
         return self
@@ -244,21 +249,35 @@ class Detector:
             failure_columns=[c for c in self.failure_columns_ if c in flows.columns],
         )
 
-    def rarity(self, raw: np.ndarray, knn: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated rarity in (0, IF_CAP): the forest's robust z-score through a logistic
-        curve, averaged with the kNN novelty's when that is on."""
+    def rarity(
+        self, raw: np.ndarray, knn: np.ndarray | None = None, extreme: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Calibrated rarity in (0, IF_CAP).
+
+        The forest's robust z-score through a logistic curve (averaged with the kNN
+        novelty's when that is on), or the largest one-sided robust z-score of a key
+        per-flow quantity (bytes, latency vs path baseline, duration) through the same
+        curve, whichever is higher: a forest over many features dilutes an anomaly that
+        is extreme in one of them.
+        """
         p = _logistic((raw - self.if_center_) / self.if_scale_)
         if knn is not None and self.knn_ is not None:
             p = 0.5 * (p + _logistic(self.knn_.z(knn)))
+        if extreme is not None:
+            p = np.maximum(p, _logistic(extreme))
         return IF_CAP * p
 
     def _combine(
-        self, raw: np.ndarray, behaviour: pd.DataFrame, knn: np.ndarray | None = None
+        self,
+        raw: np.ndarray,
+        behaviour: pd.DataFrame,
+        knn: np.ndarray | None = None,
+        extreme: np.ndarray | None = None,
     ) -> pd.DataFrame:
         capped = behaviour.copy()
         for name in DETECTORS:
             capped[name] = capped[name].to_numpy() * DETECTOR_CAPS[name]
-        capped["rarity"] = self.rarity(raw, knn)
+        capped["rarity"] = self.rarity(raw, knn, extreme)
         return capped
 
     def score(self, flows: pd.DataFrame) -> Scores:
@@ -269,7 +288,8 @@ class Detector:
         X = feats.to_numpy(dtype=np.float64)
         raw = self.forest_.score_samples(X)
         knn = self.knn_.score(X) if self.knn_ is not None else None
-        parts = self._combine(raw, self._behaviour(flows, ctx), knn)
+        ext = self.extremes_.score(X, ctx.failed, ctx.protocol)
+        parts = self._combine(raw, self._behaviour(flows, ctx), knn, ext)
         score = parts.max(axis=1).to_numpy()
         reasons = self._reasons(parts, X)
         return Scores(
@@ -336,6 +356,123 @@ class Detector:
         """The fitted behaviour baseline."""
         self._check_fitted()
         return self.behaviour_
+
+
+#: Per-flow quantities whose extremes count as rarity on their own (upper tail): upload
+#: size and latency against the path baseline. Durations and download sizes are left out:
+#: in real traffic they are heavy-tailed by nature (long-lived sessions, big downloads).
+EXTREME_FEATURES = ("log_bytes_sent", "log_latency_ratio")
+#: Smallest robust scale per feature (log units): an upload must be ~1,600x its protocol's
+#: median to be extreme on its own (z 7.4 at a scale of 1.0); latency is already a ratio to
+#: the path's baseline, so a tighter floor applies.
+_EXTREME_FLOOR = {"log_bytes_sent": 1.0, "log_latency_ratio": 0.25}
+
+
+@dataclass
+class _Extremes:
+    """One-sided robust z-scores of a few key per-flow features, against the same
+    protocol's flows (uploads of SMTP are large, DNS queries small): max over them."""
+
+    columns: list[int]
+    center: dict[str, list[float]]  # protocol ("*" for all) -> per-column median
+    scale: dict[str, list[float]]
+    latency_col: int  # position in ``columns`` of the latency ratio, or -1
+
+    MIN_FLOWS = 30
+
+    @classmethod
+    def fit(
+        cls,
+        names: list[str],
+        X: np.ndarray,
+        failed: np.ndarray,
+        protocol: np.ndarray,
+        source: np.ndarray | None = None,
+    ) -> _Extremes:
+        cols = [names.index(f) for f in EXTREME_FEATURES if f in names]
+        lat = names.index("log_latency_ratio") if "log_latency_ratio" in names else -1
+        lat_pos = cols.index(lat) if lat in cols else -1
+        # normal sizes and durations are learned from established connections: failed
+        # attempts (probes, floods) carry no payload and would define "normal" as empty
+        ok = ~failed
+        if ok.sum() >= cls.MIN_FLOWS:
+            X, failed, protocol = X[ok], failed[ok], protocol[ok]
+            source = source[ok] if source is not None else None
+        E = cls._matrix(X, cols, lat_pos, failed)
+        center: dict[str, list[float]] = {}
+        scale: dict[str, list[float]] = {}
+        groups = [("*", np.ones(len(E), dtype=bool))]
+        values, counts = np.unique(protocol.astype(str), return_counts=True)
+        for v, c in zip(values, counts, strict=True):
+            mask = protocol == v
+            if c < cls.MIN_FLOWS:
+                continue
+            if source is not None:  # one busy host (an attacker) must not define normal
+                _, per_src = np.unique(source[mask], return_counts=True)
+                if per_src.max() > 0.5 * c:
+                    continue
+            groups.append((str(v), mask))
+        global_scale = None
+        floor = np.asarray([_EXTREME_FLOOR[names[c]] for c in cols], dtype=float)
+        for name, mask in groups:
+            sub = E[mask]
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(sub, axis=0) if sub.size else np.zeros(len(cols))
+                mad = np.nanmedian(np.abs(sub - med), axis=0) * 1.4826
+                # zero-inflated quantities (ICMP payloads) have MAD 0: the upper spread
+                # (90th percentile over the median, in normal-sigma units) keeps them sane
+                upper = (np.nanpercentile(sub, 90, axis=0) - med) / 1.2816 if sub.size else mad
+                mad = np.fmax(mad, upper)
+            # a floor keeps near-constant quantities (fixed-size DNS) from exploding
+            mad = np.nan_to_num(mad, nan=1.0)
+            if global_scale is None:
+                global_scale = mad
+            center[name] = np.nan_to_num(med).tolist()
+            scale[name] = np.maximum(np.maximum(mad, 0.5 * global_scale), floor).tolist()
+        return cls(cols, center, scale, lat_pos)
+
+    @staticmethod
+    def _matrix(X: np.ndarray, cols: list[int], lat_pos: int, failed: np.ndarray) -> np.ndarray:
+        E = X[:, cols].astype(float)
+        if lat_pos >= 0:  # a failed connection's latency is a timeout, not a measurement
+            E[failed, lat_pos] = np.nan
+        return E
+
+    def score(self, X: np.ndarray, failed: np.ndarray, protocol: np.ndarray) -> np.ndarray:
+        """Largest upper-tail robust z-score per row; 0 for protocols without a baseline of
+        their own (too few flows, or dominated by one host) and when nothing is measured."""
+        out = np.zeros(len(X))
+        if not self.columns:
+            return out
+        E = self._matrix(X, self.columns, self.latency_col, failed)
+        proto = protocol.astype(str)
+        for name, c in self.center.items():
+            m = proto == name
+            if name == "*" or not m.any():
+                continue
+            z = (E[m] - np.asarray(c)) / np.asarray(self.scale[name])
+            out[m] = np.nan_to_num(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "columns": self.columns,
+            "center": self.center,
+            "scale": self.scale,
+            "latency_col": self.latency_col,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> _Extremes:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            [int(c) for c in d["columns"]],
+            {str(k): [float(x) for x in v] for k, v in d["center"].items()},
+            {str(k): [float(x) for x in v] for k, v in d["scale"].items()},
+            int(d["latency_col"]),
+        )
 
 
 def _logistic(z: np.ndarray) -> np.ndarray:

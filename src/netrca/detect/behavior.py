@@ -106,6 +106,7 @@ class BehaviourBaseline:
     dst_fail_ratio: dict[str, float] = field(default_factory=dict)  # "ip|port" → ratio
     outbound_log_sent_median: float = 7.0
     outbound_log_sent_mad: float = 1.0
+    failure_rate: float = 0.02
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -147,13 +148,22 @@ def fit_baseline(
         fail = frame.groupby("k", sort=False)["f"].agg(["mean", "size"])
         fail = fail[fail["size"] >= 5].sort_values("size", ascending=False).head(max_keys)
         base.dst_fail_ratio = {str(k): float(v) for k, v in fail["mean"].items()}
-    out = ~ctx.dst_internal & ~ctx.failed & (ctx.sent > 0)
+    if len(ctx.failed):
+        base.failure_rate = float(ctx.service_failed.mean())
+    out = _outbound(ctx) & ~ctx.failed & (ctx.sent > 0)
     if out.sum() >= 20:
         ls = np.log1p(ctx.sent[out])
         med = float(np.median(ls))
         base.outbound_log_sent_median = med
         base.outbound_log_sent_mad = float(max(np.median(np.abs(ls - med)) * 1.4826, 0.5))
     return base
+
+
+def _outbound(ctx: FlowContext) -> np.ndarray:
+    """Flows leaving the network. When a capture has (almost) no external destinations,
+    internal/external carries no information and every flow counts."""
+    external = ~ctx.dst_internal
+    return external if external.mean() >= 0.01 else np.ones(len(external), dtype=bool)
 
 
 def scan_score(ctx: FlowContext, win: np.ndarray) -> np.ndarray:
@@ -169,18 +179,16 @@ def scan_score(ctx: FlowContext, win: np.ndarray) -> np.ndarray:
     horizontal = Groups(src, port, w).nunique(dst)
     targets = Groups(src, w).nunique(dst * (int(port.max(initial=0)) + 2) + port)
     overall = Groups(src).nunique(dst * (int(port.max(initial=0)) + 2) + port)
-    s = np.maximum.reduce(
-        [
-            _lramp(vertical, 5, 25),
-            _lramp(horizontal, 5, 25),
-            _lramp(targets, 10, 50),
-            _lramp(overall, 20, 100),
-        ]
-    )
     # share of the source's flows that are probes: scanners barely complete anything
     share = Groups(ctx.src).mean(probe.astype(float))[idx]
+    burst = np.maximum.reduce(
+        [_lramp(vertical, 5, 25), _lramp(horizontal, 5, 25), _lramp(targets, 10, 50)]
+    )
+    # slow scans: many distinct failed targets over the whole capture, from a source that
+    # does little else (a busy host collects failed connections over a day too)
+    slow = _lramp(overall, 10, 50) * ramp(share, 0.6, 0.9)
     out = np.zeros(n)
-    out[idx] = s * (0.4 + 0.6 * ramp(share, 0.3, 0.8))
+    out[idx] = np.maximum(burst * (0.4 + 0.6 * ramp(share, 0.3, 0.8)), slow)
     return out
 
 
@@ -231,13 +239,16 @@ def brute_force_score(ctx: FlowContext, win: np.ndarray, error_code: np.ndarray)
         regular = 1.0 - ramp(g.std(logs), 0.05, 0.5)
         evidence = np.maximum(ramp(auth_fail, 0.2, 0.6), regular)
         sessions = ramp(g.mean(session), 0.3, 0.7)
-        best = np.maximum(best, _lramp(g.count(), lo, hi) * evidence * sessions)
+        count = g.count()
+        best = np.maximum(best, _lramp(count, lo, hi) * evidence * sessions)
+        # failed logins are the strongest evidence: fewer of them suffice, however slow
+        best = np.maximum(best, _lramp(count, 5, 25) * ramp(auth_fail, 0.5, 0.8))
     return best * np.where(auth, 1.0, 0.5)
 
 
 def exfiltration_score(ctx: FlowContext, base: BehaviourBaseline) -> np.ndarray:
     """Uploads to external hosts far above the outbound baseline, per flow and per pair."""
-    out_flow = ~ctx.dst_internal & ~ctx.failed
+    out_flow = _outbound(ctx) & ~ctx.failed
     z = (np.log1p(ctx.sent) - base.outbound_log_sent_median) / base.outbound_log_sent_mad
     ratio = np.log1p(ctx.sent) - np.log1p(ctx.received)
     flow = ramp(z, 3.0, 6.0) * _lramp(ctx.sent, 1e6, 1e7) * ramp(ratio, 0.0, 2.3)
@@ -289,7 +300,8 @@ def beacon_scores(ctx: FlowContext, min_flows: int = 8) -> np.ndarray:
     # discovery, name service announcements) and cannot be a command server
     infra = pd.Series(ctx.dst_names).map(_is_infrastructure).to_numpy(dtype=bool)[ctx.dst]
     out = np.where(infra, 0.0, out)
-    return np.where(ctx.dst_internal & ctx.src_internal, 0.5 * out, out)
+    internal_pair = ctx.dst_internal & ctx.src_internal & (~ctx.dst_internal).any()
+    return np.where(internal_pair, 0.5 * out, out)
 
 
 def _is_infrastructure(address: object) -> bool:
@@ -312,13 +324,29 @@ def outage_score(
     keys = _service_keys(ctx)
     is_served = pd.Series(keys).isin(served).to_numpy()
     g = Groups(keys, win)
-    fail = g.mean(ctx.failed.astype(float))
+    fail = g.mean(ctx.service_failed.astype(float))
     count = g.count()
     clients = g.nunique(ctx.src)
     usual = pd.Series(keys).map(base.dst_fail_ratio).fillna(0.0).to_numpy(dtype=float)
     jump = fail - usual
     s = ramp(jump, 0.3, 0.7) * _lramp(count, 2, 8) * np.where(clients >= 2, 1.0, 0.6)
-    return np.where(ctx.failed & is_served, s, 0.0)
+    # over the whole capture: failures on this service far above the baseline failure
+    # rate (binomial z), which finds outages whose failures are not bunched in a window.
+    # Windows the test above already explains are left out, so the background failures of
+    # a service that had one bunched outage are not blamed on it.
+    rest = ~(s >= 0.3)
+    p0 = min(max(base.failure_rate, 0.005), 0.5)
+    excess = np.zeros(len(keys))
+    # per service, and per host (a host that is down fails on every port it serves)
+    for key in (keys, ctx.dst):
+        whole = Groups(key)
+        n_key = whole.sum(rest.astype(float))
+        f_key = whole.sum((ctx.service_failed & rest).astype(float))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = (f_key - n_key * p0) / np.sqrt(n_key * p0 * (1.0 - p0))
+        excess = np.maximum(excess, ramp(np.nan_to_num(z), 4.0, 8.0) * _lramp(f_key, 5, 20))
+    excess = np.where(rest, excess, 0.0)
+    return np.where(ctx.service_failed & is_served, np.maximum(s, excess), 0.0)
 
 
 def congestion_score(ctx: FlowContext, win: np.ndarray, latency_ratio: np.ndarray) -> np.ndarray:
@@ -349,8 +377,16 @@ def mismatch_score(ctx: FlowContext) -> np.ndarray:
     """Protocol/port mismatches, stronger when a source repeats them."""
     if not ctx.mismatch.any():
         return np.zeros(len(ctx.ts))
-    repeats = Groups(ctx.src).sum(ctx.mismatch.astype(float))
-    return np.where(ctx.mismatch, 0.55 + 0.4 * _lramp(repeats, 1, 10), 0.0)
+    idx = np.flatnonzero(ctx.mismatch)
+    g = Groups(ctx.src[idx])
+    repeats = g.count()
+    # a tunnel keeps to one port; a source whose mismatches spread over many ports is
+    # probing (the scan detector's job), so its mismatch evidence is discounted
+    spread = g.nunique(np.nan_to_num(ctx.dport[idx], nan=-1))
+    consistent = 1.0 - 0.7 * _lramp(spread, 3, 10)
+    out = np.zeros(len(ctx.ts))
+    out[idx] = (0.55 + 0.4 * _lramp(repeats, 1, 10)) * consistent
+    return out
 
 
 def failure_rate_columns(names: list[str]) -> list[str]:

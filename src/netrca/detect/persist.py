@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from netrca import __version__
-from netrca.detect._detector import Detector, _KnnNovelty
+from netrca.detect._detector import Detector, _Extremes, _KnnNovelty
 from netrca.detect.behavior import BehaviourBaseline
 from netrca.detect.forest import FlatForest
 from netrca.errors import ModelError
@@ -73,6 +73,7 @@ def save_detector(detector: Detector, path: str | Path) -> None:
         "if_scale": detector.if_scale_,
         "threshold": detector.threshold_,
         "mode": detector.mode_,
+        "extremes": detector.extremes_.to_dict(),
         "failure_columns": detector.failure_columns_,
         "knn": None
         if knn is None
@@ -133,6 +134,12 @@ def load_detector(path: str | Path) -> Detector:
         det.feature_center_ = arrays["feature_center"]
         det.feature_scale_ = arrays["feature_scale"]
         det.mode_ = str(meta["mode"])
+        det.extremes_ = _Extremes.from_dict(meta["extremes"])
+        ext = det.extremes_
+        if any(c < 0 or c >= len(det.feature_center_) for c in ext.columns) or any(
+            len(v) != len(ext.columns) for v in [*ext.center.values(), *ext.scale.values()]
+        ):
+            raise ModelError(f"{p}: extreme-value columns out of range")
         det.failure_columns_ = [str(c) for c in meta["failure_columns"]]
         det.knn_ = None
         if meta["knn"] is not None:
