@@ -26,6 +26,7 @@ from netrca.io.canonical import canonicalize
 from netrca.io.writers import write_json
 from netrca.rca import RuleAnalyzer, ScoredFlows, build_evidence, group_incidents
 from netrca.report import RunWriter, build_summary, predictions_frame, read_manifest
+from netrca.report.html import rebuild_report, write_report
 from netrca.schema import OUTPUT_COLUMNS, Analysis
 from netrca.simulate import Scenario, simulate
 
@@ -365,6 +366,7 @@ def _write_outputs(
     write_json(writer.path("analysis_summary.json"), summary)
     if evaluation is not None:
         write_json(writer.path("evaluation.json"), evaluation)
+    write_report(writer, predictions, analyses, summary, evaluation)
 
 
 PREDICTIONS = "network_logs_with_predictions"
@@ -439,6 +441,7 @@ def reanalyze(
         write_json(writer.path("analysis_summary.json"), summary)
         if evaluation is not None:
             write_json(writer.path("evaluation.json"), evaluation)
+        write_report(writer, predictions, analyses, summary, evaluation)
         writer.commit(
             {
                 "rows": len(read.flows),
@@ -498,4 +501,5 @@ def evaluate_run(
     except BaseException:
         writer.abort()
         raise
+    rebuild_report(d, evaluation=result)
     return result
