@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from netrca import __version__
+from netrca.cli_view import register as register_view_commands
 from netrca.errors import ConfigError, NetrcaError
 
 __all__ = ["app", "main"]
@@ -28,7 +29,12 @@ InputOpt = Annotated[
     Path | None, typer.Option("--input", "-i", help="Flow log to read (omit to simulate).")
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", "-f", help="auto, csv, parquet, jsonl or zeek.")
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="auto, csv, parquet, jsonl, zeek, suricata, nfdump, cicflowmeter or pcap.",
+    ),
 ]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Output folder (default ./data).")
@@ -97,6 +103,7 @@ def run(
     )
     if not quiet:
         typer.echo(f"outputs: {result.output_dir}", err=True)
+        typer.echo(f"report: {Path(str(result.output_dir)) / 'report.html'}", err=True)
 
 
 @app.command()
@@ -176,6 +183,7 @@ def detect(
     )
     if not quiet:
         typer.echo(f"outputs: {result.output_dir}", err=True)
+        typer.echo(f"report: {Path(str(result.output_dir)) / 'report.html'}", err=True)
 
 
 @app.command()
@@ -210,6 +218,9 @@ def evaluate(
 def version() -> None:
     """Print the netrca version."""
     typer.echo(__version__)
+
+
+register_view_commands(app)
 
 
 def main(argv: list[str] | None = None) -> None:
