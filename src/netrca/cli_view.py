@@ -21,9 +21,12 @@ def report(run_dir: RunDir) -> None:
 
 def serve(
     run_dir: Annotated[Path, typer.Argument(help="A run folder or a folder of run folders.")],
-    port: Annotated[int, typer.Option(help="TCP port; 0 takes a free one (the URL is printed).")] = 8050,
-    host: Annotated[str, typer.Option(help="Address to bind; keep 127.0.0.1 unless you "
-                                           "mean to share the data.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="TCP port; 0 takes a free one (the URL is printed).")
+    ] = 8050,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; keep 127.0.0.1 unless you mean to share the data.")
+    ] = "127.0.0.1",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No access log.")] = False,
 ) -> None:
     """Local web dashboard: browse runs, filter incidents, open an incident and its flows."""
@@ -38,8 +41,9 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")
     ] = None,
-    per: Annotated[str, typer.Option(help="One alert per 'incident' or per anomalous 'flow'.")]
-    = "incident",
+    per: Annotated[
+        str, typer.Option(help="One alert per 'incident' or per anomalous 'flow'.")
+    ] = "incident",
     host: Annotated[str, typer.Option(help="Splunk HEC 'host' value.")] = "netrca",
     index: Annotated[str | None, typer.Option(help="Splunk HEC 'index' (optional).")] = None,
 ) -> None:

@@ -9,19 +9,27 @@ from netrca.config import Settings
 from netrca.errors import InputError
 from netrca.io._source import read_source
 from netrca.io.canonical import REJECT_COLUMNS, ReadResult, empty_rejects, require_rows
+from netrca.io.cicflowmeter import CicFlowMeterReader, looks_like_cicflowmeter
 from netrca.io.delimited import CsvReader
 from netrca.io.jsonl import JsonLinesReader
+from netrca.io.nfdump import NfdumpCsvReader, looks_like_nfdump
 from netrca.io.parquet import ParquetReader
+from netrca.io.pcap import PcapReader, looks_like_pcap
+from netrca.io.suricata import SuricataEveReader, looks_like_eve
 from netrca.io.writers import atomic_path, write_csv, write_json, write_parquet
 from netrca.io.zeek import ZeekConnReader
 
 __all__ = [
     "FORMATS",
     "REJECT_COLUMNS",
+    "CicFlowMeterReader",
     "CsvReader",
     "JsonLinesReader",
+    "NfdumpCsvReader",
     "ParquetReader",
+    "PcapReader",
     "ReadResult",
+    "SuricataEveReader",
     "ZeekConnReader",
     "atomic_path",
     "empty_rejects",
@@ -34,6 +42,30 @@ __all__ = [
 
 #: Formats ``read_flows`` accepts (``auto`` sniffs).
 FORMATS: tuple[str, ...] = ("auto", "csv", "parquet", "jsonl", "zeek")
+#: Formats of flow meters and sensors, each with its own reader module.
+_METER_FORMATS: tuple[str, ...] = ("suricata", "nfdump", "cicflowmeter", "pcap")
+FORMATS += _METER_FORMATS
+
+
+def _meter_reader(
+    fmt: str, max_bytes: int, max_line: int
+) -> SuricataEveReader | NfdumpCsvReader | CicFlowMeterReader | PcapReader:
+    if fmt == "suricata":
+        return SuricataEveReader(max_bytes=max_bytes, max_line_bytes=max_line)
+    if fmt == "nfdump":
+        return NfdumpCsvReader(max_bytes=max_bytes, max_line_bytes=max_line)
+    if fmt == "cicflowmeter":
+        return CicFlowMeterReader(max_bytes=max_bytes, max_line_bytes=max_line)
+    return PcapReader(max_bytes=max_bytes)
+
+
+def _sniff_header(line: bytes) -> str:
+    text = line.decode("utf-8", errors="replace")
+    if looks_like_nfdump(text):
+        return "nfdump"
+    if looks_like_cicflowmeter(text):
+        return "cicflowmeter"
+    return "csv"
 
 
 def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
@@ -47,6 +79,8 @@ def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
         head = fh.read(4)
     if head == b"PAR1":
         return "parquet"
+    if looks_like_pcap(head):
+        return "pcap"
     data = read_source(p, max_bytes=max_bytes) if head[:2] == b"\x1f\x8b" else None
     if data is None:
         with p.open("rb") as fh:
@@ -58,9 +92,11 @@ def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
             continue
         if line.startswith((b"#separator", b"#fields", b"#path")):
             return "zeek"
+        if looks_like_eve(line):
+            return "suricata"
         if line.startswith(b"{"):
             return "zeek" if b'"id.orig_h"' in line else "jsonl"
-        return "csv"
+        return _sniff_header(line)
     return "csv"
 
 
@@ -82,6 +118,8 @@ def read_flows(
     if fmt == "auto":
         fmt = sniff_format(path, max_bytes=settings.max_input_bytes)
     max_bytes, max_line = settings.max_input_bytes, settings.max_line_bytes
+    if fmt in _METER_FORMATS:
+        return require_rows(_meter_reader(fmt, max_bytes, max_line).read(path))
     reader: CsvReader | JsonLinesReader | ParquetReader | ZeekConnReader
     if fmt == "csv":
         reader = CsvReader(mapping=mapping, max_bytes=max_bytes, max_line_bytes=max_line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -96,6 +96,8 @@ class ReadResult:
     source: str
     fmt: str
     line_numbers: np.ndarray
+    #: Records a reader skipped on purpose, by kind (e.g. Suricata non-flow events).
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_read(self) -> int:

@@ -132,36 +132,65 @@ def timeline_svg(
                 data_incident=inc_id,
             )
         )
-    peak = max(max(flows), 1)
+    peak = max(*flows, 1)
     bw = max(pw / len(starts) - 0.5, 0.5)
     for s, n, a in zip(starts, flows, anomalies, strict=True):
         h = n / peak * ph * 0.35
         parts.append(
-            el("rect", x=round(x(s), 1), y=round(top + ph - h, 1), width=round(bw, 2),
-               height=round(h, 1), fill="#d1d5db")
+            el(
+                "rect",
+                x=round(x(s), 1),
+                y=round(top + ph - h, 1),
+                width=round(bw, 2),
+                height=round(h, 1),
+                fill="#d1d5db",
+            )
         )
         if a:
             ha = a / peak * ph * 0.35
             parts.append(
-                el("rect", x=round(x(s), 1), y=round(top + ph - ha, 1), width=round(bw, 2),
-                   height=round(ha, 1), fill="#f87171")
+                el(
+                    "rect",
+                    x=round(x(s), 1),
+                    y=round(top + ph - ha, 1),
+                    width=round(bw, 2),
+                    height=round(ha, 1),
+                    fill="#f87171",
+                )
             )
     pts = " ".join(
         f"{x(s + bin_seconds / 2):.1f},{y(v):.1f}" for s, v in zip(starts, max_score, strict=True)
     )
     parts.append(el("polyline", points=pts, fill="none", stroke="#111827", stroke_width="1.4"))
     parts.append(
-        el("line", x1=left, x2=left + pw, y1=y(threshold), y2=y(threshold), stroke="#b91c1c",
-           stroke_dasharray="6 4", stroke_width="1.4", class_="threshold")
+        el(
+            "line",
+            x1=left,
+            x2=left + pw,
+            y1=y(threshold),
+            y2=y(threshold),
+            stroke="#b91c1c",
+            stroke_dasharray="6 4",
+            stroke_width="1.4",
+            class_="threshold",
+        )
     )
     parts.append(_text(left + pw - 4, y(threshold) - 5, f"threshold {threshold:.3f}", "end", 10))
     for i in range(6):
         t = t0 + span * i / 5
         anchor = "start" if i == 0 else "end" if i == 5 else "middle"
         parts.append(_text(x(t), height - 16, _fmt_time(t, span), anchor, 10))
-    parts.append(_text(left, height - 3, time.strftime("%Y-%m-%d UTC", time.gmtime(t0)), "start", 10))
     parts.append(
-        _text(left + pw, height - 3, "line: max score per bin · grey: flows · red: anomalous", "end", 10)
+        _text(left, height - 3, time.strftime("%Y-%m-%d UTC", time.gmtime(t0)), "start", 10)
+    )
+    parts.append(
+        _text(
+            left + pw,
+            height - 3,
+            "line: max score per bin · grey: flows · red: anomalous",
+            "end",
+            10,
+        )
     )
     return _svg(width, height, label, *parts)
 
@@ -179,7 +208,7 @@ def hbar_svg(
         return _svg(width, 40, title, _text(8, 24, "none"))
     label_w, value_w = 150, 60
     pw = width - label_w - value_w - 8
-    peak = max(max(v for _, v in items), 1e-12)
+    peak = max(*(v for _, v in items), 1e-12)
     height = len(items) * (bar_height + 6) + 6
     colors = [color] * len(items) if isinstance(color, str) else list(color)
     parts: list[Markup] = []
@@ -187,8 +216,16 @@ def hbar_svg(
         top = 4 + i * (bar_height + 6)
         shown = name if len(name) <= 24 else name[:23] + "…"
         parts.append(
-            el("text", el("title", name), shown, x=label_w - 6, y=top + bar_height - 5,
-               font_size=11, text_anchor="end", fill="#374151")
+            el(
+                "text",
+                el("title", name),
+                shown,
+                x=label_w - 6,
+                y=top + bar_height - 5,
+                font_size=11,
+                text_anchor="end",
+                fill="#374151",
+            )
         )
         w = max(value / peak * pw, 1.0 if value > 0 else 0.0)
         parts.append(
@@ -223,14 +260,27 @@ def histogram_svg(
     for a, b, n in zip(edges[:-1], edges[1:], counts, strict=True):
         h = math.log1p(n) / peak * ph if peak else 0.0
         parts.append(
-            el("rect", el("title", f"{fmt_num(a)}–{fmt_num(b)}: {n:,} flows"),
-               x=round(x(a), 1), y=round(top + ph - h, 1), width=round(max(x(b) - x(a) - 1, 0.5), 1),
-               height=round(h, 1), fill="#60a5fa")
+            el(
+                "rect",
+                el("title", f"{fmt_num(a)}–{fmt_num(b)}: {n:,} flows"),
+                x=round(x(a), 1),
+                y=round(top + ph - h, 1),
+                width=round(max(x(b) - x(a) - 1, 0.5), 1),
+                height=round(h, 1),
+                fill="#60a5fa",
+            )
         )
     if threshold is not None and lo <= threshold <= hi:
         parts.append(
-            el("line", x1=x(threshold), x2=x(threshold), y1=top, y2=top + ph, stroke="#b91c1c",
-               stroke_dasharray="5 3")
+            el(
+                "line",
+                x1=x(threshold),
+                x2=x(threshold),
+                y1=top,
+                y2=top + ph,
+                stroke="#b91c1c",
+                stroke_dasharray="5 3",
+            )
         )
     for v in (lo, (lo + hi) / 2, hi):
         parts.append(_text(x(v), height - 12, fmt_num(round(v, 3)), "middle", 10))
@@ -288,8 +338,9 @@ def distribution_compare_svg(
             pts: list[str] = []
             for a, b, p in zip(edges[:-1], edges[1:], shares, strict=True):
                 pts += [f"{x(a):.1f},{y(p):.1f}", f"{x(b):.1f},{y(p):.1f}"]
-            parts.append(el("polyline", points=" ".join(pts), fill="none", stroke=color,
-                            stroke_width="1.6"))
+            parts.append(
+                el("polyline", points=" ".join(pts), fill="none", stroke=color, stroke_width="1.6")
+            )
         for v in (lo, (lo + hi) / 2, hi):
             parts.append(_text(x(v), height - 14, fmt_num(round(v, 3)), "middle", 10))
     else:
@@ -302,9 +353,15 @@ def distribution_compare_svg(
             for j, (shares, color) in enumerate(((pr, _REAL), (ps, _SYNTH))):
                 p = shares[i] if i < len(shares) else 0.0
                 parts.append(
-                    el("rect", el("title", f"{cat}: {p:.1%}"), x=round(x0 + j * bw, 1),
-                       y=round(y(p), 1), width=round(bw, 1), height=round(top + ph - y(p), 1),
-                       fill=color)
+                    el(
+                        "rect",
+                        el("title", f"{cat}: {p:.1%}"),
+                        x=round(x0 + j * bw, 1),
+                        y=round(y(p), 1),
+                        width=round(bw, 1),
+                        height=round(top + ph - y(p), 1),
+                        fill=color,
+                    )
                 )
             shown = cat if len(cat) <= 8 else cat[:7] + "…"
             parts.append(_text(x0 + slot / 2, height - 14, shown, "middle", 9))

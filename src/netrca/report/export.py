@@ -53,10 +53,28 @@ _SEVERITY_NUM = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 _RISK = {"low": 21, "medium": 47, "high": 73, "critical": 99}
 _TRANSPORTS = {"TCP": "tcp", "UDP": "udp", "ICMP": "icmp", "ICMP6": "ipv6-icmp", "SCTP": "sctp"}
 _APP_TRANSPORT = {
-    "HTTP": "tcp", "HTTPS": "tcp", "TLS": "tcp", "SSH": "tcp", "FTP": "tcp", "SMTP": "tcp",
-    "SMB": "tcp", "RDP": "tcp", "MYSQL": "tcp", "IRC": "tcp", "TELNET": "tcp", "IMAP": "tcp",
-    "POP3": "tcp", "LDAP": "tcp", "KERBEROS": "tcp", "DNS": "udp", "NTP": "udp", "SNMP": "udp",
-    "DHCP": "udp", "SIP": "udp", "QUIC": "udp", "SYSLOG": "udp",
+    "HTTP": "tcp",
+    "HTTPS": "tcp",
+    "TLS": "tcp",
+    "SSH": "tcp",
+    "FTP": "tcp",
+    "SMTP": "tcp",
+    "SMB": "tcp",
+    "RDP": "tcp",
+    "MYSQL": "tcp",
+    "IRC": "tcp",
+    "TELNET": "tcp",
+    "IMAP": "tcp",
+    "POP3": "tcp",
+    "LDAP": "tcp",
+    "KERBEROS": "tcp",
+    "DNS": "udp",
+    "NTP": "udp",
+    "SNMP": "udp",
+    "DHCP": "udp",
+    "SIP": "udp",
+    "QUIC": "udp",
+    "SYSLOG": "udp",
 }
 _NUMERIC = ("bytes_sent", "bytes_received", "packets_sent", "packets_received")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -99,7 +117,7 @@ def _incident_totals(preds: pd.DataFrame) -> dict[str, dict[str, Any]]:
     )
     out: dict[str, dict[str, Any]] = {}
     for inc in sums.index:
-        row = {c: _int_or_none(sums.at[inc, c]) for c in nums}
+        row: dict[str, Any] = {c: _int_or_none(sums.at[inc, c]) for c in nums}
         row["protocol"] = str(proto[inc]) if proto is not None else None
         out[str(inc)] = row
     return out
@@ -127,9 +145,22 @@ def alert_records(run: RunFolder, per: str = "incident") -> list[dict[str, Any]]
     if per not in ("incident", "flow"):
         raise ConfigError(f"--per must be 'incident' or 'flow', got {per!r}")
     analyses = run.analyses
-    cols = ["flow_id", "timestamp", "source_ip", "source_port", "destination_ip",
-            "destination_port", "protocol", *_NUMERIC, "duration", "status", "anomaly_score",
-            "is_anomaly", "incident_id", "reasons"]
+    cols = [
+        "flow_id",
+        "timestamp",
+        "source_ip",
+        "source_port",
+        "destination_ip",
+        "destination_port",
+        "protocol",
+        *_NUMERIC,
+        "duration",
+        "status",
+        "anomaly_score",
+        "is_anomaly",
+        "incident_id",
+        "reasons",
+    ]
     preds = run.predictions(columns=cols)
     if per == "incident":
         totals = _incident_totals(preds)
@@ -137,21 +168,23 @@ def alert_records(run: RunFolder, per: str = "incident") -> list[dict[str, Any]]
         for a in analyses:
             rec = _base(a)
             t = totals.get(a.incident_id, {})
-            rec.update({
-                "start": a.time_window.start,
-                "end": a.time_window.end,
-                "src": a.entities.sources[0] if a.entities.sources else None,
-                "dest": a.entities.destinations[0] if a.entities.destinations else None,
-                "dest_port": a.entities.ports[0] if a.entities.ports else None,
-                "src_port": None,
-                "protocol": t.get("protocol"),
-                **{c: t.get(c) for c in _NUMERIC},
-                "flow_id": None,
-                "anomaly_score": None,
-                "reasons": None,
-                "status": None,
-                "duration": (_epoch(a.time_window.end) - _epoch(a.time_window.start)),
-            })
+            rec.update(
+                {
+                    "start": a.time_window.start,
+                    "end": a.time_window.end,
+                    "src": a.entities.sources[0] if a.entities.sources else None,
+                    "dest": a.entities.destinations[0] if a.entities.destinations else None,
+                    "dest_port": a.entities.ports[0] if a.entities.ports else None,
+                    "src_port": None,
+                    "protocol": t.get("protocol"),
+                    **{c: t.get(c) for c in _NUMERIC},
+                    "flow_id": None,
+                    "anomaly_score": None,
+                    "reasons": None,
+                    "status": None,
+                    "duration": (_epoch(a.time_window.end) - _epoch(a.time_window.start)),
+                }
+            )
             out.append(rec)
         return out
     by_id = {a.incident_id: _base(a) for a in analyses}
@@ -165,21 +198,23 @@ def alert_records(run: RunFolder, per: str = "incident") -> list[dict[str, Any]]
         end = start
         if dur is not None:
             end = (pd.Timestamp(start) + pd.Timedelta(seconds=dur)).strftime(_ISO)
-        rec.update({
-            "start": start,
-            "end": end,
-            "src": row.get("source_ip"),
-            "dest": row.get("destination_ip"),
-            "src_port": _int_or_none(row.get("source_port")),
-            "dest_port": _int_or_none(row.get("destination_port")),
-            "protocol": None if pd.isna(row.get("protocol")) else str(row.get("protocol")),
-            **{c: _int_or_none(row.get(c)) for c in _NUMERIC},
-            "flow_id": _int_or_none(row.get("flow_id")),
-            "anomaly_score": float(row.get("anomaly_score") or 0.0),
-            "reasons": None if pd.isna(row.get("reasons")) else str(row.get("reasons")),
-            "status": None if pd.isna(row.get("status")) else str(row.get("status")),
-            "duration": dur,
-        })
+        rec.update(
+            {
+                "start": start,
+                "end": end,
+                "src": row.get("source_ip"),
+                "dest": row.get("destination_ip"),
+                "src_port": _int_or_none(row.get("source_port")),
+                "dest_port": _int_or_none(row.get("destination_port")),
+                "protocol": None if pd.isna(row.get("protocol")) else str(row.get("protocol")),
+                **{c: _int_or_none(row.get(c)) for c in _NUMERIC},
+                "flow_id": _int_or_none(row.get("flow_id")),
+                "anomaly_score": float(row.get("anomaly_score") or 0.0),
+                "reasons": None if pd.isna(row.get("reasons")) else str(row.get("reasons")),
+                "status": None if pd.isna(row.get("status")) else str(row.get("status")),
+                "duration": dur,
+            }
+        )
         out.append(rec)
     return out
 
@@ -212,8 +247,8 @@ def ecs_documents(records: Iterable[dict[str, Any]], run: RunFolder) -> list[dic
         ips = {r.get("src"), r.get("dest")}
         if r.get("flow_id") is None:  # an incident alert relates to all its hosts
             ips |= {*r["sources"], *r["destinations"]}
-        related = sorted(ips - {None})
-        duration_ns = None if r.get("duration") is None else int(round(r["duration"] * 1e9))
+        related = sorted(str(i) for i in ips if i is not None)
+        duration_ns = None if r.get("duration") is None else round(r["duration"] * 1e9)
         outcome = {"SUCCESS": "success", "FAILED": "failure"}.get(str(r.get("status")).upper())
         risk = _RISK[r["severity"]]
         flow_part = f":{r['flow_id']}" if r.get("flow_id") is not None else ""
@@ -275,8 +310,12 @@ def ecs_documents(records: Iterable[dict[str, Any]], run: RunFolder) -> list[dic
                 "packets": _sum(r.get("packets_sent"), r.get("packets_received")),
             },
             "related": {"ip": related},
-            "observer": {"vendor": "netrca", "product": "netrca", "type": "ids",
-                         "version": __version__},
+            "observer": {
+                "vendor": "netrca",
+                "product": "netrca",
+                "type": "ids",
+                "version": __version__,
+            },
         }
         docs.append(_prune(doc))
     return docs
@@ -294,33 +333,35 @@ def hec_events(
     out = []
     for r in records:
         transport, app = _transport_and_app(r.get("protocol"))
-        event = _prune({
-            "signature": r["category"],
-            "category": r["category"],
-            "severity": r["severity"],
-            "confidence": r["confidence"],
-            "description": r["root_cause"],
-            "incident_id": r["incident_id"],
-            "src": r.get("src"),
-            "src_port": r.get("src_port"),
-            "dest": r.get("dest"),
-            "dest_port": r.get("dest_port"),
-            "transport": transport,
-            "app": app,
-            "bytes_out": r.get("bytes_sent"),
-            "bytes_in": r.get("bytes_received"),
-            "sources": r["sources"],
-            "destinations": r["destinations"],
-            "ports": r["ports"],
-            "flow_count": r["flow_count"],
-            "flow_id": r.get("flow_id"),
-            "anomaly_score": r.get("anomaly_score"),
-            "start": r["start"],
-            "end": r["end"],
-            "analyzer": r["analyzer"],
-            "remediation_steps": r["remediation_steps"],
-            "vendor_product": "netrca",
-        })
+        event = _prune(
+            {
+                "signature": r["category"],
+                "category": r["category"],
+                "severity": r["severity"],
+                "confidence": r["confidence"],
+                "description": r["root_cause"],
+                "incident_id": r["incident_id"],
+                "src": r.get("src"),
+                "src_port": r.get("src_port"),
+                "dest": r.get("dest"),
+                "dest_port": r.get("dest_port"),
+                "transport": transport,
+                "app": app,
+                "bytes_out": r.get("bytes_sent"),
+                "bytes_in": r.get("bytes_received"),
+                "sources": r["sources"],
+                "destinations": r["destinations"],
+                "ports": r["ports"],
+                "flow_count": r["flow_count"],
+                "flow_id": r.get("flow_id"),
+                "anomaly_score": r.get("anomaly_score"),
+                "start": r["start"],
+                "end": r["end"],
+                "analyzer": r["analyzer"],
+                "remediation_steps": r["remediation_steps"],
+                "vendor_product": "netrca",
+            }
+        )
         envelope: dict[str, Any] = {
             "time": round(_epoch(r["start"]), 6),
             "host": host,
@@ -348,9 +389,27 @@ def _csv_cell(v: Any) -> Any:
 
 
 _CSV_COLUMNS = (
-    "incident_id", "start", "end", "category", "severity", "confidence", "root_cause", "src",
-    "src_port", "dest", "dest_port", "protocol", *_NUMERIC, "flow_count", "flow_id",
-    "anomaly_score", "reasons", "sources", "destinations", "ports", "analyzer",
+    "incident_id",
+    "start",
+    "end",
+    "category",
+    "severity",
+    "confidence",
+    "root_cause",
+    "src",
+    "src_port",
+    "dest",
+    "dest_port",
+    "protocol",
+    *_NUMERIC,
+    "flow_count",
+    "flow_id",
+    "anomaly_score",
+    "reasons",
+    "sources",
+    "destinations",
+    "ports",
+    "analyzer",
     "remediation_steps",
 )
 
@@ -365,7 +424,9 @@ def render_export(
 ) -> tuple[str, int]:
     """The export as text and the number of alerts in it."""
     if fmt not in EXPORT_FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+        raise ConfigError(
+            f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}"
+        )
     run = RunFolder(Path(run_dir))
     records = alert_records(run, per)
     if fmt == "csv":
@@ -375,8 +436,10 @@ def render_export(
         for r in records:
             w.writerow([_csv_cell(r.get(c)) for c in _CSV_COLUMNS])
         return buf.getvalue(), len(records)
-    docs = ecs_documents(records, run) if fmt == "ecs" else hec_events(
-        records, run, host=host, index=index
+    docs = (
+        ecs_documents(records, run)
+        if fmt == "ecs"
+        else hec_events(records, run, host=host, index=index)
     )
     text = "".join(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n" for d in docs)
     return text, len(docs)

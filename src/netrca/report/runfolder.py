@@ -128,9 +128,8 @@ def find_runs(root: str | Path) -> dict[str, Path]:
         raise InputError(f"{base}: no such folder")
     if read_manifest(base) is not None:
         return {base.resolve().name: base}
-    runs = {
+    return {
         p.name: p
         for p in sorted(base.iterdir())
         if p.is_dir() and not p.name.startswith(".") and read_manifest(p) is not None
     }
-    return runs

@@ -37,8 +37,28 @@ FIDELITY_FILE = "fidelity.json"
 #: Most urgent first.
 SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low")
 
-_NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
-                 21600, 43200, 86400, 172800, 604800)
+_NICE_SECONDS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
 _SAMPLE_COLUMNS = (
     "flow_id",
     "timestamp",
@@ -109,9 +129,9 @@ class Fidelity(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     metrics: dict[str, Any] = Field(default_factory=dict)
-    columns: dict[
-        str, Annotated[_Continuous | _Categorical, Field(discriminator="kind")]
-    ] = Field(default_factory=dict)
+    columns: dict[str, Annotated[_Continuous | _Categorical, Field(discriminator="kind")]] = Field(
+        default_factory=dict
+    )
 
 
 def load_fidelity(path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -192,7 +212,8 @@ def _jsonable(frame: pd.DataFrame) -> list[list[Any]]:
         elif s.dtype == object or pd.api.types.is_string_dtype(s):
             out[col] = s.astype("string").str.slice(0, _MAX_CELL)
     obj = out.astype(object)
-    return obj.where(obj.notna(), None).to_numpy().tolist()  # type: ignore[no-any-return]
+    rows: list[list[Any]] = obj.where(obj.notna(), None).to_numpy().tolist()
+    return rows
 
 
 def _sample_columns(predictions: pd.DataFrame) -> list[str]:

@@ -15,7 +15,13 @@ from netrca.errors import ConfigError, InputError
 from netrca.report.html import REPORT_HTML, asset
 from netrca.schema import Analysis, Category, Entities, Severity, TimeWindow
 from netrca.web import pages
-from netrca.web.store import IncidentFilter, RunStore, UnknownItem, filter_incidents, parse_time
+from netrca.web.store import (
+    IncidentFilter,
+    RunStore,
+    UnknownItemError,
+    filter_incidents,
+    parse_time,
+)
 
 __all__ = ["FlowPage", "IncidentList", "IncidentSummary", "RunInfo", "create_app", "serve"]
 
@@ -140,7 +146,7 @@ def create_app(root: str | Path) -> Any:
         try:
             info = _run_info(store, run_id)
             return {"run": info.model_dump(), "summary": store.run(run_id).summary}
-        except UnknownItem as exc:
+        except UnknownItemError as exc:
             raise _not_found(exc) from exc
 
     @app.get("/api/runs/{run_id}/evaluation", tags=["runs"])
@@ -148,7 +154,7 @@ def create_app(root: str | Path) -> Any:
         """``evaluation.json`` of a run (404 without ground truth)."""
         try:
             ev = store.run(run_id).evaluation
-        except UnknownItem as exc:
+        except UnknownItemError as exc:
             raise _not_found(exc) from exc
         if ev is None:
             raise HTTPException(status_code=404, detail=f"run {run_id!r} has no evaluation")
@@ -175,26 +181,33 @@ def create_app(root: str | Path) -> Any:
                 end=parse_time(end, "end"),
             )
             found = filter_incidents(store.run(run_id).analyses, f)
-        except UnknownItem as exc:
+        except UnknownItemError as exc:
             raise _not_found(exc) from exc
         except InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
-        items = [IncidentSummary.model_validate(a.model_dump(exclude={"flow_ids"}),
-                                                from_attributes=False)
-                 for a in found[offset : offset + limit]]
+        items = [
+            IncidentSummary.model_validate(
+                a.model_dump(exclude={"flow_ids"}), from_attributes=False
+            )
+            for a in found[offset : offset + limit]
+        ]
         return IncidentList(total=len(found), offset=offset, limit=limit, items=items)
 
-    @app.get("/api/runs/{run_id}/incidents/{incident_id}", response_model=Analysis,
-             tags=["incidents"])
+    @app.get(
+        "/api/runs/{run_id}/incidents/{incident_id}", response_model=Analysis, tags=["incidents"]
+    )
     def api_incident(run_id: str, incident_id: str) -> Analysis:
         """One incident's full analysis (evidence, remediation, flow ids)."""
         try:
             return store.incident(run_id, incident_id)
-        except UnknownItem as exc:
+        except UnknownItemError as exc:
             raise _not_found(exc) from exc
 
-    @app.get("/api/runs/{run_id}/incidents/{incident_id}/flows", response_model=FlowPage,
-             tags=["incidents"])
+    @app.get(
+        "/api/runs/{run_id}/incidents/{incident_id}/flows",
+        response_model=FlowPage,
+        tags=["incidents"],
+    )
     def api_flows(
         run_id: str,
         incident_id: str,
@@ -203,9 +216,10 @@ def create_app(root: str | Path) -> Any:
     ) -> FlowPage:
         """A page of an incident's flows with every column."""
         try:
-            total, cols, rows = store.incident_flows(run_id, incident_id, offset=offset,
-                                                     limit=limit)
-        except UnknownItem as exc:
+            total, cols, rows = store.incident_flows(
+                run_id, incident_id, offset=offset, limit=limit
+            )
+        except UnknownItemError as exc:
             raise _not_found(exc) from exc
         return FlowPage(total=total, offset=offset, limit=limit, columns=cols, rows=rows)
 
@@ -241,34 +255,40 @@ def create_app(root: str | Path) -> Any:
                 )
             except InputError as exc:
                 error = str(exc)
-                f = IncidentFilter(category=category or None, severity=severity or None,
-                                   entity=entity or None)
+                f = IncidentFilter(
+                    category=category or None, severity=severity or None, entity=entity or None
+                )
             found = filter_incidents(store.run(run_id).analyses, f)
             view = store.view(run_id)
-        except UnknownItem as exc:
+        except UnknownItemError as exc:
             return HTMLResponse(pages.error_page(404, str(exc)), status_code=404)
-        return HTMLResponse(pages.run_page(run_id, view, found, f, raw, error),
-                            status_code=400 if error else 200)
+        return HTMLResponse(
+            pages.run_page(run_id, view, found, f, raw, error), status_code=400 if error else 200
+        )
 
     @app.get("/runs/{run_id}/report.html", include_in_schema=False)
     def report(run_id: str) -> Response:
         try:
             path = store.run(run_id).path / REPORT_HTML
-        except UnknownItem as exc:
+        except UnknownItemError as exc:
             return HTMLResponse(pages.error_page(404, str(exc)), status_code=404)
         if not path.exists():
-            return HTMLResponse(pages.error_page(404, f"run {run_id!r} has no {REPORT_HTML}"),
-                                status_code=404)
+            return HTMLResponse(
+                pages.error_page(404, f"run {run_id!r} has no {REPORT_HTML}"), status_code=404
+            )
         return FileResponse(path, media_type="text/html")
 
-    @app.get("/runs/{run_id}/incidents/{incident_id}", response_class=HTMLResponse,
-             include_in_schema=False)
+    @app.get(
+        "/runs/{run_id}/incidents/{incident_id}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
     def incident_view(run_id: str, incident_id: str, offset: int = 0) -> HTMLResponse:
         offset = max(offset, 0)
         try:
             analysis = store.incident(run_id, incident_id)
             total, cols, rows = store.incident_flows(run_id, incident_id, offset=offset, limit=50)
-        except UnknownItem as exc:
+        except UnknownItemError as exc:
             return HTMLResponse(pages.error_page(404, str(exc)), status_code=404)
         return HTMLResponse(pages.incident_page(run_id, analysis, total, cols, rows, offset, 50))
 
@@ -288,7 +308,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def serve(root: str | Path, *, host: str = "127.0.0.1", port: int = 8050, quiet: bool = False) -> None:
+def serve(
+    root: str | Path, *, host: str = "127.0.0.1", port: int = 8050, quiet: bool = False
+) -> None:
     """Serve the dashboard with uvicorn until interrupted.
 
     Binds to 127.0.0.1 by default; any other address exposes the run data to the network.

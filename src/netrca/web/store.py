@@ -17,10 +17,10 @@ from netrca.report.runfolder import RunFolder, find_runs
 from netrca.report.view import build_view, sorted_by_severity
 from netrca.schema import Analysis
 
-__all__ = ["IncidentFilter", "RunStore", "UnknownItem", "filter_incidents", "parse_time"]
+__all__ = ["IncidentFilter", "RunStore", "UnknownItemError", "filter_incidents", "parse_time"]
 
 
-class UnknownItem(LookupError):
+class UnknownItemError(LookupError):
     """A run or incident id that does not exist."""
 
 
@@ -65,8 +65,12 @@ def filter_incidents(analyses: list[Analysis], f: IncidentFilter) -> list[Analys
         if f.severity and a.severity.value != f.severity:
             continue
         if needle:
-            hay = [a.incident_id, *a.entities.sources, *a.entities.destinations,
-                   *map(str, a.entities.ports)]
+            hay = [
+                a.incident_id,
+                *a.entities.sources,
+                *a.entities.destinations,
+                *map(str, a.entities.ports),
+            ]
             if not any(needle in h.lower() for h in hay):
                 continue
         if f.start and _ts(a.time_window.end) < f.start:
@@ -99,10 +103,10 @@ class RunStore:
         return find_runs(self.root)
 
     def run(self, run_id: str) -> RunFolder:
-        """The run folder ``run_id`` (raises :class:`UnknownItem`)."""
+        """The run folder ``run_id`` (raises :class:`UnknownItemError`)."""
         paths = self.run_ids()
         if run_id not in paths:
-            raise UnknownItem(f"no run {run_id!r}")
+            raise UnknownItemError(f"no run {run_id!r}")
         stamp = (paths[run_id] / "manifest.json").stat().st_mtime
         with self._lock:
             cached = self._runs.get(run_id)
@@ -138,17 +142,25 @@ class RunStore:
             if hit is not None and hit[0] == self._stamp(run_id):
                 return hit[1]
             fid, err = run.fidelity
-            view = build_view(self.predictions(run_id), run.analyses, run.summary,
-                              run.evaluation, fid, err, sample_budget=0, max_sample=0)
+            view = build_view(
+                self.predictions(run_id),
+                run.analyses,
+                run.summary,
+                run.evaluation,
+                fid,
+                err,
+                sample_budget=0,
+                max_sample=0,
+            )
             self._views[run_id] = (self._stamp(run_id), view)
             return view
 
     def incident(self, run_id: str, incident_id: str) -> Analysis:
-        """One analysis (raises :class:`UnknownItem`)."""
+        """One analysis (raises :class:`UnknownItemError`)."""
         for a in self.run(run_id).analyses:
             if a.incident_id == incident_id:
                 return a
-        raise UnknownItem(f"no incident {incident_id!r} in run {run_id!r}")
+        raise UnknownItemError(f"no incident {incident_id!r} in run {run_id!r}")
 
     def incident_flows(
         self, run_id: str, incident_id: str, *, offset: int = 0, limit: int = 50
