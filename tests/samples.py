@@ -17,13 +17,33 @@ import numpy as np
 import pandas as pd
 
 APP_TRANSPORT = {
-    "HTTP": "TCP", "HTTPS": "TCP", "SSH": "TCP", "FTP": "TCP", "SMTP": "TCP", "MYSQL": "TCP",
-    "RDP": "TCP", "SMB": "TCP", "LDAP": "TCP", "DNS": "UDP", "NTP": "UDP", "TCP": "TCP",
+    "HTTP": "TCP",
+    "HTTPS": "TCP",
+    "SSH": "TCP",
+    "FTP": "TCP",
+    "SMTP": "TCP",
+    "MYSQL": "TCP",
+    "RDP": "TCP",
+    "SMB": "TCP",
+    "LDAP": "TCP",
+    "DNS": "UDP",
+    "NTP": "UDP",
+    "TCP": "TCP",
     "UDP": "UDP",
 }
-EVE_APP = {"HTTP": "http", "HTTPS": "tls", "SSH": "ssh", "FTP": "ftp", "SMTP": "smtp",
-           "MYSQL": "mysql", "RDP": "rdp", "SMB": "smb", "LDAP": "ldap", "DNS": "dns",
-           "NTP": "ntp"}
+EVE_APP = {
+    "HTTP": "http",
+    "HTTPS": "tls",
+    "SSH": "ssh",
+    "FTP": "ftp",
+    "SMTP": "smtp",
+    "MYSQL": "mysql",
+    "RDP": "rdp",
+    "SMB": "smb",
+    "LDAP": "ldap",
+    "DNS": "dns",
+    "NTP": "ntp",
+}
 IANA = {"TCP": 6, "UDP": 17, "ICMP": 1}
 
 
@@ -44,7 +64,8 @@ def write_eve(frame: pd.DataFrame, path: Path, *, other_events: bool = True) -> 
     ts = _ts(frame)
     start = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
     end = (ts + pd.to_timedelta(frame["duration"].fillna(0), unit="s")).dt.strftime(
-        "%Y-%m-%dT%H:%M:%S.%f+0000")
+        "%Y-%m-%dT%H:%M:%S.%f+0000"
+    )
     tr = transport(frame["protocol"])
     counts = {"alert": 0, "dns": 0, "stats": 0}
     lines = []
@@ -83,7 +104,10 @@ def write_eve(frame: pd.DataFrame, path: Path, *, other_events: bool = True) -> 
                 "tcp_flags": "1f" if not refused else "16",
                 "tcp_flags_ts": "1b" if not refused else "02",
                 "tcp_flags_tc": "14" if refused else ("1b" if r.packets_received else "00"),
-                "syn": True, "fin": not refused, "rst": bool(refused), "ack": True,
+                "syn": True,
+                "fin": not refused,
+                "rst": bool(refused),
+                "ack": True,
                 "state": "closed",
             }
         lines.append(ev)
@@ -119,26 +143,69 @@ def write_nfdump_classic(frame: pd.DataFrame, path: Path) -> None:
     flg = _flags(frame)
     rows = [CLASSIC]
     for i, r in enumerate(frame.itertuples(index=False)):
-        rows.append(",".join([
-            ts_s.iloc[i], te_s.iloc[i], f"{(r.duration or 0):.3f}", r.source_ip,
-            r.destination_ip, str(r.source_port), str(r.destination_port), tr.iloc[i],
-            flg.iloc[i], "0", "0", str(r.packets_sent), str(r.bytes_sent),
-            str(r.packets_received), str(r.bytes_received), "0", "0", "0", "0", "0", "0", "0",
-            "0", "0.0.0.0", "0.0.0.0", "0", "0", "00:00:00:00:00:00", "00:00:00:00:00:00",
-            "00:00:00:00:00:00", "00:00:00:00:00:00", *(["0-0-0"] * 10), "0.000", "0.000",
-            "0.000", "127.0.0.1", "0/0", "1", ts_s.iloc[i],
-        ]))
+        rows.append(
+            ",".join(
+                [
+                    ts_s.iloc[i],
+                    te_s.iloc[i],
+                    f"{(r.duration or 0):.3f}",
+                    r.source_ip,
+                    r.destination_ip,
+                    str(r.source_port),
+                    str(r.destination_port),
+                    tr.iloc[i],
+                    flg.iloc[i],
+                    "0",
+                    "0",
+                    str(r.packets_sent),
+                    str(r.bytes_sent),
+                    str(r.packets_received),
+                    str(r.bytes_received),
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "0.0.0.0",
+                    "0.0.0.0",
+                    "0",
+                    "0",
+                    "00:00:00:00:00:00",
+                    "00:00:00:00:00:00",
+                    "00:00:00:00:00:00",
+                    "00:00:00:00:00:00",
+                    *(["0-0-0"] * 10),
+                    "0.000",
+                    "0.000",
+                    "0.000",
+                    "127.0.0.1",
+                    "0/0",
+                    "1",
+                    ts_s.iloc[i],
+                ]
+            )
+        )
     total_b = int(frame["bytes_sent"].sum())
     total_p = int(frame["packets_sent"].sum())
-    rows += ["Summary", "flows,bytes,packets,avg_bps,avg_pps,avg_bpp",
-             f"{len(frame)},{total_b},{total_p},0,0,0"]
+    rows += [
+        "Summary",
+        "flows,bytes,packets,avg_bps,avg_pps,avg_bpp",
+        f"{len(frame)},{total_b},{total_p},0,0,0",
+    ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-NAMED = ("firstSeen,lastSeen,duration,proto,srcAddr,srcPort,dstAddr,dstPort,inPackets,"
-         "inBytes,outPackets,outBytes,flags")
-FAST = ("cnt,af,firstSeen,lastSeen,proto,srcAddr,srcPort,dstAddr,dstPort,srcAS,dstAS,input,"
-        "output,flags,srcTos,packets,bytes")
+NAMED = (
+    "firstSeen,lastSeen,duration,proto,srcAddr,srcPort,dstAddr,dstPort,inPackets,"
+    "inBytes,outPackets,outBytes,flags"
+)
+FAST = (
+    "cnt,af,firstSeen,lastSeen,proto,srcAddr,srcPort,dstAddr,dstPort,srcAS,dstAS,input,"
+    "output,flags,srcTos,packets,bytes"
+)
 
 
 def write_nfdump_named(frame: pd.DataFrame, path: Path, *, fast: bool = False) -> None:
@@ -153,58 +220,179 @@ def write_nfdump_named(frame: pd.DataFrame, path: Path, *, fast: bool = False) -
         ms0 = ((ts - epoch) // pd.Timedelta(milliseconds=1)).astype(str)
         ms1 = ((te - epoch) // pd.Timedelta(milliseconds=1)).astype(str)
         for i, r in enumerate(frame.itertuples(index=False)):
-            rows.append(",".join([
-                str(i + 1), "2", ms0.iloc[i], ms1.iloc[i], str(IANA[tr.iloc[i]]), r.source_ip,
-                str(r.source_port), r.destination_ip, str(r.destination_port), "0", "0", "0",
-                "0", flg.iloc[i], "0", str(r.packets_sent), str(r.bytes_sent)]))
+            rows.append(
+                ",".join(
+                    [
+                        str(i + 1),
+                        "2",
+                        ms0.iloc[i],
+                        ms1.iloc[i],
+                        str(IANA[tr.iloc[i]]),
+                        r.source_ip,
+                        str(r.source_port),
+                        r.destination_ip,
+                        str(r.destination_port),
+                        "0",
+                        "0",
+                        "0",
+                        "0",
+                        flg.iloc[i],
+                        "0",
+                        str(r.packets_sent),
+                        str(r.bytes_sent),
+                    ]
+                )
+            )
     else:
         fmt = "%Y-%m-%d %H:%M:%S.%f"
         a, b = ts.dt.strftime(fmt).str[:-3], te.dt.strftime(fmt).str[:-3]
         for i, r in enumerate(frame.itertuples(index=False)):
-            rows.append(",".join([
-                a.iloc[i], b.iloc[i], f"{(r.duration or 0):.3f}", tr.iloc[i], r.source_ip,
-                str(r.source_port), r.destination_ip, str(r.destination_port),
-                str(r.packets_sent), str(r.bytes_sent), str(r.packets_received),
-                str(r.bytes_received), flg.iloc[i]]))
+            rows.append(
+                ",".join(
+                    [
+                        a.iloc[i],
+                        b.iloc[i],
+                        f"{(r.duration or 0):.3f}",
+                        tr.iloc[i],
+                        r.source_ip,
+                        str(r.source_port),
+                        r.destination_ip,
+                        str(r.destination_port),
+                        str(r.packets_sent),
+                        str(r.bytes_sent),
+                        str(r.packets_received),
+                        str(r.bytes_received),
+                        flg.iloc[i],
+                    ]
+                )
+            )
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 #: The CIC-IDS2017 "GeneratedLabelledFlows" header (leading spaces and the repeated
 #: " Fwd Header Length" as in the published files).
 CIC_JAVA_HEADER = [
-    "Flow ID", " Source IP", " Source Port", " Destination IP", " Destination Port",
-    " Protocol", " Timestamp", " Flow Duration", " Total Fwd Packets",
-    " Total Backward Packets", "Total Length of Fwd Packets", " Total Length of Bwd Packets",
-    " Fwd Packet Length Max", " Fwd Packet Length Min", " Fwd Packet Length Mean",
-    " Fwd Packet Length Std", "Bwd Packet Length Max", " Bwd Packet Length Min",
-    " Bwd Packet Length Mean", " Bwd Packet Length Std", "Flow Bytes/s", " Flow Packets/s",
-    " Flow IAT Mean", " Flow IAT Std", " Flow IAT Max", " Flow IAT Min", "Fwd IAT Total",
-    " Fwd IAT Mean", " Fwd IAT Std", " Fwd IAT Max", " Fwd IAT Min", "Bwd IAT Total",
-    " Bwd IAT Mean", " Bwd IAT Std", " Bwd IAT Max", " Bwd IAT Min", "Fwd PSH Flags",
-    " Bwd PSH Flags", " Fwd URG Flags", " Bwd URG Flags", " Fwd Header Length",
-    " Bwd Header Length", "Fwd Packets/s", " Bwd Packets/s", " Min Packet Length",
-    " Max Packet Length", " Packet Length Mean", " Packet Length Std",
-    " Packet Length Variance", "FIN Flag Count", " SYN Flag Count", " RST Flag Count",
-    " PSH Flag Count", " ACK Flag Count", " URG Flag Count", " CWE Flag Count",
-    " ECE Flag Count", " Down/Up Ratio", " Average Packet Size", " Avg Fwd Segment Size",
-    " Avg Bwd Segment Size", " Fwd Header Length", "Fwd Avg Bytes/Bulk",
-    " Fwd Avg Packets/Bulk", " Fwd Avg Bulk Rate", " Bwd Avg Bytes/Bulk",
-    " Bwd Avg Packets/Bulk", "Bwd Avg Bulk Rate", "Subflow Fwd Packets", " Subflow Fwd Bytes",
-    " Subflow Bwd Packets", " Subflow Bwd Bytes", "Init_Win_bytes_forward",
-    " Init_Win_bytes_backward", " act_data_pkt_fwd", " min_seg_size_forward", "Active Mean",
-    " Active Std", " Active Max", " Active Min", "Idle Mean", " Idle Std", " Idle Max",
-    " Idle Min", " Label",
+    "Flow ID",
+    " Source IP",
+    " Source Port",
+    " Destination IP",
+    " Destination Port",
+    " Protocol",
+    " Timestamp",
+    " Flow Duration",
+    " Total Fwd Packets",
+    " Total Backward Packets",
+    "Total Length of Fwd Packets",
+    " Total Length of Bwd Packets",
+    " Fwd Packet Length Max",
+    " Fwd Packet Length Min",
+    " Fwd Packet Length Mean",
+    " Fwd Packet Length Std",
+    "Bwd Packet Length Max",
+    " Bwd Packet Length Min",
+    " Bwd Packet Length Mean",
+    " Bwd Packet Length Std",
+    "Flow Bytes/s",
+    " Flow Packets/s",
+    " Flow IAT Mean",
+    " Flow IAT Std",
+    " Flow IAT Max",
+    " Flow IAT Min",
+    "Fwd IAT Total",
+    " Fwd IAT Mean",
+    " Fwd IAT Std",
+    " Fwd IAT Max",
+    " Fwd IAT Min",
+    "Bwd IAT Total",
+    " Bwd IAT Mean",
+    " Bwd IAT Std",
+    " Bwd IAT Max",
+    " Bwd IAT Min",
+    "Fwd PSH Flags",
+    " Bwd PSH Flags",
+    " Fwd URG Flags",
+    " Bwd URG Flags",
+    " Fwd Header Length",
+    " Bwd Header Length",
+    "Fwd Packets/s",
+    " Bwd Packets/s",
+    " Min Packet Length",
+    " Max Packet Length",
+    " Packet Length Mean",
+    " Packet Length Std",
+    " Packet Length Variance",
+    "FIN Flag Count",
+    " SYN Flag Count",
+    " RST Flag Count",
+    " PSH Flag Count",
+    " ACK Flag Count",
+    " URG Flag Count",
+    " CWE Flag Count",
+    " ECE Flag Count",
+    " Down/Up Ratio",
+    " Average Packet Size",
+    " Avg Fwd Segment Size",
+    " Avg Bwd Segment Size",
+    " Fwd Header Length",
+    "Fwd Avg Bytes/Bulk",
+    " Fwd Avg Packets/Bulk",
+    " Fwd Avg Bulk Rate",
+    " Bwd Avg Bytes/Bulk",
+    " Bwd Avg Packets/Bulk",
+    "Bwd Avg Bulk Rate",
+    "Subflow Fwd Packets",
+    " Subflow Fwd Bytes",
+    " Subflow Bwd Packets",
+    " Subflow Bwd Bytes",
+    "Init_Win_bytes_forward",
+    " Init_Win_bytes_backward",
+    " act_data_pkt_fwd",
+    " min_seg_size_forward",
+    "Active Mean",
+    " Active Std",
+    " Active Max",
+    " Active Min",
+    "Idle Mean",
+    " Idle Std",
+    " Idle Max",
+    " Idle Min",
+    " Label",
 ]
 CIC_PY_HEADER = [
-    "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "timestamp", "flow_duration",
-    "flow_byts_s", "flow_pkts_s", "fwd_pkts_s", "bwd_pkts_s", "tot_fwd_pkts", "tot_bwd_pkts",
-    "totlen_fwd_pkts", "totlen_bwd_pkts", "fwd_pkt_len_max", "fwd_pkt_len_min",
-    "fin_flag_cnt", "syn_flag_cnt", "rst_flag_cnt", "down_up_ratio", "init_fwd_win_byts",
+    "src_ip",
+    "dst_ip",
+    "src_port",
+    "dst_port",
+    "protocol",
+    "timestamp",
+    "flow_duration",
+    "flow_byts_s",
+    "flow_pkts_s",
+    "fwd_pkts_s",
+    "bwd_pkts_s",
+    "tot_fwd_pkts",
+    "tot_bwd_pkts",
+    "totlen_fwd_pkts",
+    "totlen_bwd_pkts",
+    "fwd_pkt_len_max",
+    "fwd_pkt_len_min",
+    "fin_flag_cnt",
+    "syn_flag_cnt",
+    "rst_flag_cnt",
+    "down_up_ratio",
+    "init_fwd_win_byts",
 ]
-CIC_LABELS = {"normal": "BENIGN", "port_scan": "PortScan", "dos_flood": "DoS Hulk",
-              "brute_force": "FTP-Patator", "data_exfiltration": "Infiltration",
-              "c2_beaconing": "Bot", "service_outage": "Outage",
-              "network_congestion": "Congestion", "protocol_violation": "Heartbleed"}
+CIC_LABELS = {
+    "normal": "BENIGN",
+    "port_scan": "PortScan",
+    "dos_flood": "DoS Hulk",
+    "brute_force": "FTP-Patator",
+    "data_exfiltration": "Infiltration",
+    "c2_beaconing": "Bot",
+    "service_outage": "Outage",
+    "network_congestion": "Congestion",
+    "protocol_violation": "Heartbleed",
+}
 
 
 def write_cic(frame: pd.DataFrame, path: Path, *, dialect: str = "java") -> None:
@@ -223,17 +411,24 @@ def write_cic(frame: pd.DataFrame, path: Path, *, dialect: str = "java") -> None
     for i, r in enumerate(frame.itertuples(index=False)):
         base = {
             "flow_id": f"{r.source_ip}-{r.destination_ip}-{r.source_port}-{r.destination_port}-"
-                       f"{IANA[tr.iloc[i]]}",
-            "source_ip": r.source_ip, "src_ip": r.source_ip,
-            "source_port": str(r.source_port), "src_port": str(r.source_port),
-            "destination_ip": r.destination_ip, "dst_ip": r.destination_ip,
-            "destination_port": str(r.destination_port), "dst_port": str(r.destination_port),
-            "protocol": str(IANA[tr.iloc[i]]), "timestamp": stamp.iloc[i],
+            f"{IANA[tr.iloc[i]]}",
+            "source_ip": r.source_ip,
+            "src_ip": r.source_ip,
+            "source_port": str(r.source_port),
+            "src_port": str(r.source_port),
+            "destination_ip": r.destination_ip,
+            "dst_ip": r.destination_ip,
+            "destination_port": str(r.destination_port),
+            "dst_port": str(r.destination_port),
+            "protocol": str(IANA[tr.iloc[i]]),
+            "timestamp": stamp.iloc[i],
             "flow_duration": str(dur_us.iloc[i]),
-            "total_fwd_packets": str(r.packets_sent), "tot_fwd_pkts": str(r.packets_sent),
+            "total_fwd_packets": str(r.packets_sent),
+            "tot_fwd_pkts": str(r.packets_sent),
             "total_backward_packets": str(r.packets_received),
             "tot_bwd_pkts": str(r.packets_received),
-            "total_length_of_fwd_packets": str(r.bytes_sent), "totlen_fwd_pkts": str(r.bytes_sent),
+            "total_length_of_fwd_packets": str(r.bytes_sent),
+            "totlen_fwd_pkts": str(r.bytes_sent),
             "total_length_of_bwd_packets": str(r.bytes_received),
             "totlen_bwd_pkts": str(r.bytes_received),
             "flow_bytes_s": "Infinity" if dur_us.iloc[i] == 0 else "1.5",
@@ -269,8 +464,9 @@ def _ip(a: str) -> bytes:
     return bytes(int(x) for x in a.split("."))
 
 
-def _packet(src: str, dst: str, sport: int, dport: int, proto: str, flags: int,
-            payload: int) -> bytes:
+def _packet(
+    src: str, dst: str, sport: int, dport: int, proto: str, flags: int, payload: int
+) -> bytes:
     if proto == "TCP":
         l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 5 << 4, flags, 65535, 0, 0)
         pnum = 6
@@ -278,8 +474,9 @@ def _packet(src: str, dst: str, sport: int, dport: int, proto: str, flags: int,
         l4 = struct.pack("!HHHH", sport, dport, 8 + payload, 0)
         pnum = 17
     body = l4 + b"\x00" * payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 0, 0x4000, 64, pnum, 0,
-                     _ip(src), _ip(dst))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 0, 0x4000, 64, pnum, 0, _ip(src), _ip(dst)
+    )
     eth = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
     return eth + ip + body
 
