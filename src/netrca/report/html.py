@@ -445,7 +445,7 @@ def _incidents_body(view: dict[str, Any]) -> Markup:
         ),
         el("button", "expand all", type="button", id="expand-all"),
         el("button", "collapse all", type="button", id="collapse-all"),
-        el("span", f"{len(incidents)} of {len(incidents)} shown", id="f-count", class_="note"),
+        el("span", "", id="f-count", class_="note"),
         class_="filters",
     )
     head = el(
