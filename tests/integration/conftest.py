@@ -111,8 +111,10 @@ def browser() -> Iterator[Any]:
     """A headless Chromium context with a fresh profile (Playwright, system chromium)."""
     _install_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
-    with tempfile.TemporaryDirectory(prefix="netrca-chromium-") as profile, \
-            sync_api.sync_playwright() as p:
+    with (
+        tempfile.TemporaryDirectory(prefix="netrca-chromium-") as profile,
+        sync_api.sync_playwright() as p,
+    ):
         context = p.chromium.launch_persistent_context(
             profile,
             executable_path=str(CHROMIUM),

@@ -21,9 +21,12 @@ def test_api_runs_and_openapi(dashboard: str) -> None:
     assert sim["has_report"] and sim["has_evaluation"] and sim["incidents"] > 0
     spec = get(f"{dashboard}/api/openapi.json").json()
     assert spec["openapi"].startswith("3.")
-    assert {"/api/runs", "/api/runs/{run_id}/incidents",
-            "/api/runs/{run_id}/incidents/{incident_id}",
-            "/api/runs/{run_id}/incidents/{incident_id}/flows"} <= set(spec["paths"])
+    assert {
+        "/api/runs",
+        "/api/runs/{run_id}/incidents",
+        "/api/runs/{run_id}/incidents/{incident_id}",
+        "/api/runs/{run_id}/incidents/{incident_id}/flows",
+    } <= set(spec["paths"])
     assert get(f"{dashboard}/api/runs/sim/evaluation").json()["roc_auc"] is not None
     assert get(f"{dashboard}/api/runs/nope").status_code == 404
 
@@ -44,7 +47,8 @@ def test_api_incident_filters(dashboard: str, runs_root: Path) -> None:
     assert 1 <= after["total"] < len(analyses)
     page = get(f"{dashboard}/api/runs/sim/incidents", limit=2, offset=1).json()
     assert [i["incident_id"] for i in page["items"]] == [
-        i["incident_id"] for i in allr["items"][1:3]]
+        i["incident_id"] for i in allr["items"][1:3]
+    ]
     assert get(f"{dashboard}/api/runs/sim/incidents", category="nonsense").status_code == 422
     bad = get(f"{dashboard}/api/runs/sim/incidents", start="yesterday")
     assert bad.status_code == 422 and "ISO 8601" in bad.json()["detail"]

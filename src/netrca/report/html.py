@@ -357,24 +357,21 @@ def _fidelity_body(fidelity: dict[str, Any] | None, error: str | None) -> Markup
     charts = []
     for name, col in (fidelity.get("columns") or {}).items():
         if col.get("kind") == "continuous":
-            charts.append(
-                distribution_compare_svg(
-                    name, col["real"], col["synthetic"], edges=col["bin_edges"]
-                )
+            chart = distribution_compare_svg(
+                name, col["real"], col["synthetic"], edges=col["bin_edges"]
             )
         else:
             cats = col["categories"][:24]
-            charts.append(
-                distribution_compare_svg(
-                    name, col["real"][:24], col["synthetic"][:24], categories=cats
-                )
+            chart = distribution_compare_svg(
+                name, col["real"][:24], col["synthetic"][:24], categories=cats
             )
+        charts.append(el("div", el("h4", f"{name} ({col.get('kind')})"), chart, class_="fid-col"))
     return join(
         [
             el("h3", "Metrics"),
             table if rows else el("p", "no metrics given", class_="note"),
             el("h3", "Real vs synthetic distributions (share of rows)"),
-            el("div", [el("div", c, class_="fid-col") for c in charts], class_="grid2"),
+            el("div", charts, class_="grid2"),
         ]
     )
 
@@ -649,6 +646,7 @@ def render_report(view: dict[str, Any], *, generated_at: str | None = None) -> s
             el("meta", name="viewport", content="width=device-width, initial-scale=1"),
             el("meta", name="generator", content=f"netrca {__version__}"),
             el("title", title),
+            el("link", rel="icon", href="data:,"),
             el("style", raw(css)),
         ),
         el(

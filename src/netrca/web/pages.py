@@ -34,6 +34,7 @@ def _page(title: str, crumbs: list[tuple[str, str | None]], *body: object) -> st
             el("meta", name="viewport", content="width=device-width, initial-scale=1"),
             el("title", f"{title} · netrca"),
             el("link", rel="stylesheet", href="/static/netrca.css"),
+            el("link", rel="icon", href="data:,"),
         ),
         el(
             "body",

@@ -46,7 +46,7 @@ def _check_type(field: str, kind: str, value: Any) -> None:
     if field in ECS["array_fields"]:
         assert isinstance(value, list) and value, field
     for v in values:
-        if kind == "keyword" or kind == "match_only_text":
+        if kind in {"keyword", "match_only_text"}:
             assert isinstance(v, str) and v, field
         elif kind == "long":
             assert isinstance(v, int) and not isinstance(v, bool) and v >= 0, field
@@ -104,7 +104,9 @@ def test_ecs_flow_alerts(run_dir: Path) -> None:
     first = flagged.iloc[0]
     d = docs[0]
     assert (d["source"]["ip"], d["destination"]["port"]) == (
-        first["source_ip"], int(first["destination_port"]))
+        first["source_ip"],
+        int(first["destination_port"]),
+    )
     assert d["source"]["bytes"] == int(first["bytes_sent"])
     assert d["rule"]["name"] == first["predicted_category"]
 
@@ -123,8 +125,11 @@ def test_splunk_hec_envelope(run_dir: Path) -> None:
             elif kind == "object_or_string":
                 assert isinstance(value, (dict, str)), key
             else:  # flat_object
-                assert all(isinstance(v, str) or (isinstance(v, list) and all(
-                    isinstance(x, str) for x in v)) for v in value.values()), key
+                assert all(
+                    isinstance(v, str)
+                    or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+                    for v in value.values()
+                ), key
         assert 1e9 < e["time"] < 4e9 and e["index"] == "netsec"
         assert e["event"]["signature"] in CATEGORY_VALUES
         assert e["event"]["src"] and e["sourcetype"] == "netrca:alert"
@@ -135,13 +140,13 @@ def test_csv_export_and_formula_cells(run_dir: Path, tmp_path: Path) -> None:
     shutil.copytree(run_dir, copy)
     path = copy / "root_cause_analyses.json"
     analyses = json.loads(path.read_text())
-    analyses[0]["root_cause"] = "=HYPERLINK(\"http://x\")"
+    analyses[0]["root_cause"] = '=HYPERLINK("http://x")'
     path.write_text(json.dumps(analyses))
     text, n = render_export(copy, "csv")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert n == len(rows) == len(analyses)
     first = next(r for r in rows if r["incident_id"] == analyses[0]["incident_id"])
-    assert first["root_cause"] == "'=HYPERLINK(\"http://x\")"
+    assert first["root_cause"] == '\'=HYPERLINK("http://x")'
     assert {r["category"] for r in rows} <= set(CATEGORY_VALUES)
 
 

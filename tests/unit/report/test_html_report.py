@@ -18,8 +18,15 @@ from netrca.report.outputs import _sha256
 from netrca.report.view import build_view
 from netrca.schema import Analysis
 
-SECTIONS = ("summary", "timeline", "incidents", "breakdowns", "top-entities", "evaluation",
-            "fidelity")
+SECTIONS = (
+    "summary",
+    "timeline",
+    "incidents",
+    "breakdowns",
+    "top-entities",
+    "evaluation",
+    "fidelity",
+)
 
 
 def cli(*args: str) -> int:
@@ -68,34 +75,46 @@ def test_report_json_twin_matches_the_page(run_dir: Path) -> None:
 def _hostile_run() -> tuple[pd.DataFrame, list[Analysis], dict]:
     evil = "<script>alert(1)</script>"
     img = '"><img src=x onerror=alert(2)>'
-    preds = pd.DataFrame({
-        "timestamp": pd.date_range("2024-03-04", periods=6, freq="min", tz="UTC"),
-        "source_ip": ["10.0.0.1"] * 6,
-        "destination_ip": ["10.0.0.2"] * 6,
-        "destination_port": [80] * 6,
-        "protocol": [evil.upper()] * 6,
-        "hostname": [img] * 6,
-        "flow_id": np.arange(6),
-        "anomaly_score": [0.1, 0.9, 0.95, 0.2, 0.1, 0.1],
-        "is_anomaly": [False, True, True, False, False, False],
-        "incident_id": ["", "INC-0001", "INC-0001", "", "", ""],
-        "reasons": ["", evil, evil, "", "", ""],
-    })
+    preds = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-03-04", periods=6, freq="min", tz="UTC"),
+            "source_ip": ["10.0.0.1"] * 6,
+            "destination_ip": ["10.0.0.2"] * 6,
+            "destination_port": [80] * 6,
+            "protocol": [evil.upper()] * 6,
+            "hostname": [img] * 6,
+            "flow_id": np.arange(6),
+            "anomaly_score": [0.1, 0.9, 0.95, 0.2, 0.1, 0.1],
+            "is_anomaly": [False, True, True, False, False, False],
+            "incident_id": ["", "INC-0001", "INC-0001", "", "", ""],
+            "reasons": ["", evil, evil, "", "", ""],
+        }
+    )
     a = Analysis(
-        incident_id="INC-0001", category="port_scan", root_cause=f"{evil} scanned {img}",
-        confidence=0.9, severity="high",
+        incident_id="INC-0001",
+        category="port_scan",
+        root_cause=f"{evil} scanned {img}",
+        confidence=0.9,
+        severity="high",
         evidence=[{"metric": evil, "value": evil, "description": img, "baseline": evil}],
         remediation_steps=[f"block {evil}"],
         entities={"sources": [evil], "destinations": [img], "ports": [80]},
         time_window={"start": "2024-03-04T00:01:00Z", "end": "2024-03-04T00:02:00Z"},
-        flow_count=2, flow_ids=[1, 2], analyzer=f"gemini:{evil}", fallback_reason=img,
+        flow_count=2,
+        flow_ids=[1, 2],
+        analyzer=f"gemini:{evil}",
+        fallback_reason=img,
         alternatives=[{"category": evil, "score": 0.1}],
     )
     summary = {
         "run": {"input": f"/tmp/{evil}.csv", "threshold": 0.5, "analyzer": evil},
-        "flows_analysed": 6, "anomalous_flows": 2, "incidents": 1,
-        "incidents_by_category": {"port_scan": 1}, "incidents_by_severity": {"high": 1},
-        "incidents_by_analyzer": {evil: 1}, "fallbacks_by_reason": {img: 1},
+        "flows_analysed": 6,
+        "anomalous_flows": 2,
+        "incidents": 1,
+        "incidents_by_category": {"port_scan": 1},
+        "incidents_by_severity": {"high": 1},
+        "incidents_by_analyzer": {evil: 1},
+        "fallbacks_by_reason": {img: 1},
         "top_sources": [{"value": evil, "anomalous_flows": 2}],
         "top_destinations": [{"value": img, "anomalous_flows": 2}],
         "top_destination_ports": [{"value": "80", "anomalous_flows": 2}],
@@ -105,12 +124,24 @@ def _hostile_run() -> tuple[pd.DataFrame, list[Analysis], dict]:
 
 def test_log_derived_text_is_escaped_everywhere() -> None:
     preds, analyses, summary = _hostile_run()
-    evaluation = {"confusion": {"tp": 1}, "root_cause": {
-        "confusion_matrix": {"<script>x</script>": {"<b>y</b>": 3}},
-        "per_category": {"<i>c</i>": {"flows": 1, "detected": 1.0}}}}
-    fidelity = {"metrics": {"<script>m</script>": 1.0}, "columns": {
-        "<script>col</script>": {"kind": "categorical", "categories": ["<b>"],
-                                 "real": [1], "synthetic": [2]}}}
+    evaluation = {
+        "confusion": {"tp": 1},
+        "root_cause": {
+            "confusion_matrix": {"<script>x</script>": {"<b>y</b>": 3}},
+            "per_category": {"<i>c</i>": {"flows": 1, "detected": 1.0}},
+        },
+    }
+    fidelity = {
+        "metrics": {"<script>m</script>": 1.0},
+        "columns": {
+            "<script>col</script>": {
+                "kind": "categorical",
+                "categories": ["<b>"],
+                "real": [1],
+                "synthetic": [2],
+            }
+        },
+    }
     html = render_report(build_view(preds, analyses, summary, evaluation, fidelity))
     assert html.count("<script") == 1  # only the report's own script
     assert "<img" not in html and "<b>" not in html and "<i>c" not in html
@@ -122,23 +153,47 @@ def test_log_derived_text_is_escaped_everywhere() -> None:
 def test_fidelity_plots_when_the_run_has_a_fidelity_file(run_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    (copy / "fidelity.json").write_text(json.dumps({
-        "metrics": {"mean_ks": 0.08, "per_column": {"bytes_sent": 0.05}},
-        "columns": {
-            "bytes_sent": {"kind": "continuous", "bin_edges": [0, 10, 100, 1000],
-                           "real": [5, 20, 3], "synthetic": [6, 18, 4]},
-            "protocol": {"kind": "categorical", "categories": ["HTTPS", "DNS"],
-                         "real": [70, 30], "synthetic": [65, 35]},
-        },
-    }))
+    (copy / "fidelity.json").write_text(
+        json.dumps(
+            {
+                "metrics": {"mean_ks": 0.08, "per_column": {"bytes_sent": 0.05}},
+                "columns": {
+                    "bytes_sent": {
+                        "kind": "continuous",
+                        "bin_edges": [0, 10, 100, 1000],
+                        "real": [5, 20, 3],
+                        "synthetic": [6, 18, 4],
+                    },
+                    "protocol": {
+                        "kind": "categorical",
+                        "categories": ["HTTPS", "DNS"],
+                        "real": [70, 30],
+                        "synthetic": [65, 35],
+                    },
+                },
+            }
+        )
+    )
     assert cli("report", str(copy)) == 0
     html = (copy / "report.html").read_text()
-    fid = html[html.index('<section id="fidelity">'):]
+    fid = html[html.index('<section id="fidelity">') :]
     assert "bytes_sent: real vs synthetic" in fid and "protocol: real vs synthetic" in fid
     assert "per_column.bytes_sent" in fid and "No GAN" not in fid
     assert read_manifest(copy)["files"]["report.html"]["sha256"] == _sha256(copy / "report.html")
-    (copy / "fidelity.json").write_text(json.dumps({"columns": {"x": {
-        "kind": "continuous", "bin_edges": [0, 1], "real": [1, 2], "synthetic": [1, 2]}}}))
+    (copy / "fidelity.json").write_text(
+        json.dumps(
+            {
+                "columns": {
+                    "x": {
+                        "kind": "continuous",
+                        "bin_edges": [0, 1],
+                        "real": [1, 2],
+                        "synthetic": [1, 2],
+                    }
+                }
+            }
+        )
+    )
     assert cli("report", str(copy)) == 0
     html = (copy / "report.html").read_text()
     assert "fidelity.json: invalid at columns.x.continuous" in html
@@ -157,19 +212,29 @@ def test_reanalyze_and_evaluate_rewrite_the_report(run_dir: Path, tmp_path: Path
 
 
 def test_report_size_does_not_grow_with_flows() -> None:
-    preds, analyses, summary = _hostile_run()
+    _preds, analyses, summary = _hostile_run()
 
     def view_size(n: int) -> int:
         rng = np.random.default_rng(0)
-        big = pd.DataFrame({
-            "timestamp": pd.Timestamp("2024-03-04", tz="UTC")
-            + pd.to_timedelta(np.sort(rng.uniform(0, 86400, n)), unit="s"),
-            "source_ip": "10.0.0.1", "destination_ip": "10.0.0.2", "protocol": "TCP",
-            "flow_id": np.arange(n), "anomaly_score": rng.uniform(0, 1, n),
-            "is_anomaly": False, "incident_id": "", "reasons": "",
-        })
-        many = [a.model_copy(update={"incident_id": f"INC-{i:05d}"}) for i in range(3000)
-                for a in analyses]
+        big = pd.DataFrame(
+            {
+                "timestamp": pd.Timestamp("2024-03-04", tz="UTC")
+                + pd.to_timedelta(np.sort(rng.uniform(0, 86400, n)), unit="s"),
+                "source_ip": "10.0.0.1",
+                "destination_ip": "10.0.0.2",
+                "protocol": "TCP",
+                "flow_id": np.arange(n),
+                "anomaly_score": rng.uniform(0, 1, n),
+                "is_anomaly": False,
+                "incident_id": "",
+                "reasons": "",
+            }
+        )
+        many = [
+            a.model_copy(update={"incident_id": f"INC-{i:05d}"})
+            for i in range(3000)
+            for a in analyses
+        ]
         view = build_view(big, many, summary)
         assert len(view["incidents"]) == 2000 and view["incidents_omitted"] == 1000
         assert sum(len(i["flow_sample"]) for i in view["incidents"]) <= 4000 + 3 * 2000

@@ -41,5 +41,9 @@ def test_bad_names_are_refused_and_raw_is_explicit() -> None:
 
 def test_fmt_num() -> None:
     assert [fmt_num(v) for v in (3, 2.0, 0.123456, float("nan"), True)] == [
-        "3", "2", "0.1235", "–", "true",
+        "3",
+        "2",
+        "0.1235",
+        "–",
+        "true",
     ]

@@ -22,10 +22,18 @@ from netrca.web.store import (
 
 def _a(i: int, cat: str, sev: str, src: str, start: str, end: str) -> Analysis:
     return Analysis(
-        incident_id=f"INC-{i:04d}", category=cat, root_cause="x", confidence=0.5, severity=sev,
-        evidence=[], remediation_steps=[],
+        incident_id=f"INC-{i:04d}",
+        category=cat,
+        root_cause="x",
+        confidence=0.5,
+        severity=sev,
+        evidence=[],
+        remediation_steps=[],
         entities={"sources": [src], "destinations": ["10.1.0.5"], "ports": [22]},
-        time_window={"start": start, "end": end}, flow_count=1, flow_ids=[i], analyzer="rules",
+        time_window={"start": start, "end": end},
+        flow_count=1,
+        flow_ids=[i],
+        analyzer="rules",
     )
 
 
