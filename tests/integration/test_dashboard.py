@@ -82,3 +82,10 @@ def test_pages_escape_log_text_and_send_a_csp(dashboard: str) -> None:
     assert report.status_code == 200 and "content-security-policy" not in report.headers
     assert get(f"{dashboard}/runs/sim", start="yesterday").status_code == 400
     assert get(f"{dashboard}/runs/nope").status_code == 404
+
+
+def test_foreign_host_header_is_refused(dashboard: str) -> None:
+    """A page on another origin that rebinds its DNS name to 127.0.0.1 gets nothing."""
+    r = httpx.get(f"{dashboard}/api/runs", headers={"Host": "attacker.example"}, trust_env=False)
+    assert r.status_code == 400
+    assert get(f"{dashboard}/api/runs").status_code == 200

@@ -104,11 +104,16 @@ def _run_info(store: RunStore, run_id: str) -> RunInfo:
     )
 
 
-def create_app(root: str | Path) -> Any:
-    """The dashboard for the run folders at ``root`` (a run folder or a folder of them)."""
+def create_app(root: str | Path, *, allowed_hosts: list[str] | None = None) -> Any:
+    """The dashboard for the run folders at ``root`` (a run folder or a folder of them).
+
+    ``allowed_hosts`` limits the HTTP ``Host`` header (``serve`` passes the loopback
+    names when bound to loopback, which defeats DNS-rebinding from web pages).
+    """
     try:
         from fastapi import FastAPI, HTTPException, Query, Request
         from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ConfigError(_EXTRA_HINT) from exc
 
@@ -121,6 +126,9 @@ def create_app(root: str | Path) -> Any:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Any:
@@ -322,7 +330,8 @@ def serve(
         raise ConfigError(_EXTRA_HINT) from exc
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {port}")
-    app = create_app(root)
+    loopback = ["127.0.0.1", "localhost", "::1", "[::1]"]
+    app = create_app(root, allowed_hosts=loopback if _is_loopback(host) else None)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
