@@ -262,6 +262,8 @@ def run(
         if on_stage:
             on_stage("read")
         rep.info(f"  {len(flows):,} flows, {len(read.rejects):,} rejected")
+        if read.skipped:
+            rep.info("  skipped: " + ", ".join(f"{k} {v:,}" for k, v in read.skipped.items()))
         if model is not None:
             with rep.stage("load model"):
                 detector = load_detector(model)
@@ -298,6 +300,7 @@ def run(
             "format": read.fmt,
             "rows_read": read.n_read,
             "rows_rejected": len(read.rejects),
+            "rows_skipped": read.skipped,
             "seed": seed,
             "mode": "baseline" if model else "unsupervised",
             "threshold": detector.threshold_,

@@ -399,6 +399,7 @@ def _summary_body(view: dict[str, Any]) -> Markup:
             ("analyzer", run.get("analyzer")),
             ("contamination", run.get("contamination")),
             ("seed", run.get("seed")),
+            ("skipped", ", ".join(f"{k}: {v}" for k, v in (run.get("rows_skipped") or {}).items())),
             ("netrca version", run.get("netrca_version")),
             ("stage timings", ", ".join(f"{k} {fmt_num(v)} s" for k, v in timings.items())),
             (

@@ -36,7 +36,7 @@ def _same(a: pd.Series, b: pd.Series) -> None:
     )
 
 
-def _port_scan_found(frame: pd.DataFrame, path: Path) -> None:
+def _port_scan_found(frame: pd.DataFrame, path: Path) -> dict:
     """The pipeline runs on the sample and puts every true scanner in a port_scan incident."""
     result = run(path, write=False, quiet=True)
     assert len(result.analyses) > 0
@@ -45,6 +45,7 @@ def _port_scan_found(frame: pd.DataFrame, path: Path) -> None:
         s for a in result.analyses if a.category.value == "port_scan" for s in a.entities.sources
     }
     assert scanners and scanners <= found
+    return result.summary["run"]
 
 
 # -- Suricata EVE ---------------------------------------------------------------------------
@@ -153,7 +154,9 @@ def test_eve_bad_input(tmp_path: Path) -> None:
 
 
 def test_eve_pipeline(eve: tuple[Path, dict], sim_frame: pd.DataFrame) -> None:
-    _port_scan_found(sim_frame, eve[0])
+    meta = _port_scan_found(sim_frame, eve[0])
+    assert meta["format"] == "suricata"
+    assert sum(meta["rows_skipped"].values()) == sum(eve[1].values())
 
 
 # -- nfdump ---------------------------------------------------------------------------------
