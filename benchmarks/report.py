@@ -13,7 +13,9 @@ from typing import Any
 
 from benchmarks.quality import machine
 from netrca.pipeline import run as run_pipeline
-from netrca.report.html import rebuild_report
+from netrca.report.html import rebuild_report, render_report
+from netrca.report.runfolder import RunFolder
+from netrca.report.view import build_view
 from netrca.simulate import Scenario, simulate, write_flows
 
 
@@ -47,9 +49,28 @@ def run(out_dir: Path, sizes: tuple[int, ...] = (100_000, 1_000_000)) -> dict[st
             }
         )
         path.unlink()
-    result_all = {"machine": machine(), "runs": rows}
+    result_all = {"machine": machine(), "runs": rows, "worst_case": _worst_case(out_dir, sizes[0])}
     (out_dir / "report.json").write_text(json.dumps(result_all, indent=2))
     return result_all
+
+
+def _worst_case(out_dir: Path, n: int, incidents: int = 3000) -> dict[str, Any]:
+    """The largest report the caps allow: a run's incidents repeated to ``incidents``."""
+    folder = RunFolder(out_dir / f"run_{n}")
+    base = folder.analyses
+    many = [
+        base[i % len(base)].model_copy(update={"incident_id": f"INC-{i:05d}"})
+        for i in range(incidents)
+    ]
+    view = build_view(folder.predictions(), many, folder.summary, folder.evaluation)
+    html = render_report(view)
+    return {
+        "incidents_given": incidents,
+        "incidents_shown": len(view["incidents"]),
+        "sample_flows": sum(len(i["flow_sample"]) for i in view["incidents"]),
+        "report_html_bytes": len(html.encode("utf-8")),
+        "report_json_bytes": len(json.dumps(view).encode("utf-8")),
+    }
 
 
 def render(result: dict[str, Any]) -> str:
@@ -65,4 +86,11 @@ def render(result: dict[str, Any]) -> str:
             f"{r['html_to_csv_ratio']:.4f} | {r['pipeline_seconds']:.1f} | "
             f"{r['report_rebuild_seconds']:.1f} | {r['rebuild_to_pipeline_ratio']:.3f} |"
         )
+    w = result["worst_case"]
+    lines.append(
+        f"\nWorst case (caps reached): {w['incidents_given']:,} incidents given, "
+        f"{w['incidents_shown']:,} shown with {w['sample_flows']:,} sample flows: "
+        f"report.html {w['report_html_bytes'] / 1e6:.2f} MB, "
+        f"report.json {w['report_json_bytes'] / 1e6:.2f} MB."
+    )
     return "\n".join(lines)

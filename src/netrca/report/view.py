@@ -258,9 +258,9 @@ def build_view(
     fidelity_error: str | None = None,
     *,
     timeline_bins: int = 240,
-    sample_budget: int = 4000,
+    sample_budget: int = 3000,
     max_sample: int = 10,
-    max_incidents: int = 2000,
+    max_incidents: int = 1000,
 ) -> dict[str, Any]:
     """The report's content. Bounded: ``timeline_bins`` bins, at most ``max_incidents``
     incidents and ``sample_budget`` sample flows in total (3 to ``max_sample`` each)."""
