@@ -7,6 +7,7 @@ session installs it with apt-get (CI runs as root on a fresh Debian machine).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -99,10 +100,16 @@ def _install_chromium() -> None:
             pytest.fail(f"{why} and cannot be installed here (needs root and apt-get)")
         pytest.skip(f"{why}; run: apt-get install -y chromium")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
-        if done.returncode != 0:
-            pytest.fail(f"{' '.join(cmd)} failed: {done.stderr[-2000:]}")
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
+    # pytest-xdist workers each run this fixture: one installs, the others wait for it
+    with open(Path(tempfile.gettempdir()) / "netrca-chromium-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if CHROMIUM.exists():
+            return
+        for cmd in (["apt-get", *wait, "update"], ["apt-get", *wait, "install", "-y", "chromium"]):
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
+            if done.returncode != 0:
+                pytest.fail(f"{' '.join(cmd)} failed: {done.stderr[-2000:]}")
     assert CHROMIUM.exists(), "apt-get installed chromium but /usr/bin/chromium is missing"
 
 
