@@ -330,8 +330,9 @@ def serve(
         raise ConfigError(_EXTRA_HINT) from exc
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {port}")
-    loopback = ["127.0.0.1", "localhost", "::1", "[::1]"]
-    app = create_app(root, allowed_hosts=loopback if _is_loopback(host) else None)
+    # Starlette's host check cannot parse "[::1]:port", so it guards IPv4/name binds only
+    guard = _is_loopback(host) and ":" not in host
+    app = create_app(root, allowed_hosts=["127.0.0.1", "localhost"] if guard else None)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
