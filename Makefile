@@ -5,10 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev
+EXTRAS ?= dev,web,pcap
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint format bench bench-quality clean distclean help
+.PHONY: all demo test lint format bench bench-quality bench-report screenshots clean distclean help
 
 all: test
 
@@ -18,6 +18,8 @@ help:
 	@echo "make lint           ruff + mypy only"
 	@echo "make bench          speed benchmarks (not part of make test)"
 	@echo "make bench-quality  detection/RCA quality on real and simulated data"
+	@echo "make bench-report   report.html size and cost on 100k and 1M flows"
+	@echo "make screenshots    browser tests, screenshots copied to docs/screenshots"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +47,12 @@ bench: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(BIN)/python benchmarks/run.py quality
+
+bench-report: $(STAMP)
+	$(BIN)/python benchmarks/run.py report
+
+screenshots: $(STAMP)
+	NETRCA_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/integration/test_browser.py
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache benchmarks/out

@@ -1,4 +1,4 @@
-"""Benchmark entry point: ``python benchmarks/run.py quality|speed [--out DIR]``."""
+"""Benchmark entry point: ``python benchmarks/run.py quality|speed|report [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from benchmarks import quality
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("suite", choices=["quality", "speed"])
+    ap.add_argument("suite", choices=["quality", "speed", "report"])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
@@ -21,6 +21,12 @@ def main() -> None:
         result = quality.run(args.out / "quality", range(args.seeds))
         print(f"machine: {result['machine']}")
         print(quality.render(result))
+    elif args.suite == "report":
+        from benchmarks import report
+
+        result = report.run(args.out / "report")
+        print(f"machine: {result['machine']}")
+        print(report.render(result))
     else:
         from benchmarks import speed
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from netrca import __version__
+from netrca.cli_view import register as register_view_commands
 from netrca.errors import ConfigError, NetrcaError
 
 __all__ = ["app", "main"]
@@ -28,7 +29,12 @@ InputOpt = Annotated[
     Path | None, typer.Option("--input", "-i", help="Flow log to read (omit to simulate).")
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", "-f", help="auto, csv, parquet, jsonl, zeek or table.")
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="auto, csv, parquet, jsonl, zeek, table, suricata, nfdump, cicflowmeter or pcap.",
+    ),
 ]
 MapFileOpt = Annotated[
     Path | None,
@@ -146,6 +152,7 @@ def run(
     )
     if not quiet:
         typer.echo(f"outputs: {result.output_dir}", err=True)
+        typer.echo(f"report: {Path(str(result.output_dir)) / 'report.html'}", err=True)
 
 
 @app.command()
@@ -264,6 +271,7 @@ def detect(
     )
     if not quiet:
         typer.echo(f"outputs: {result.output_dir}", err=True)
+        typer.echo(f"report: {Path(str(result.output_dir)) / 'report.html'}", err=True)
 
 
 @app.command()
@@ -296,6 +304,9 @@ def evaluate(
 def version() -> None:
     """Print the netrca version."""
     typer.echo(__version__)
+
+
+register_view_commands(app)
 
 
 def main(argv: list[str] | None = None) -> None:

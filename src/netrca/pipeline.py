@@ -27,6 +27,7 @@ from netrca.io.canonical import canonicalize
 from netrca.io.writers import write_json
 from netrca.rca import RuleAnalyzer, ScoredFlows, build_evidence, group_incidents
 from netrca.report import RunWriter, build_summary, predictions_frame, read_manifest
+from netrca.report.html import rebuild_report, write_report
 from netrca.schema import OUTPUT_COLUMNS, Analysis
 from netrca.simulate import Scenario, simulate
 
@@ -299,6 +300,8 @@ def run(
             f"  {len(flows):,} flows, {len(read.rejects):,} rejected"
             + ("  (feature table)" if read.fmt == "table" else "")
         )
+        if read.skipped:
+            rep.info("  skipped: " + ", ".join(f"{k} {v:,}" for k, v in read.skipped.items()))
         if model is not None:
             with rep.stage("load model"):
                 detector = load_detector(model)
@@ -354,6 +357,7 @@ def run(
             "feature_mode": detector.mode_,
             "rows_read": read.n_read,
             "rows_rejected": len(read.rejects),
+            "rows_skipped": read.skipped,
             "seed": seed,
             "mode": "baseline" if model else "unsupervised",
             "threshold": detector.threshold_,
@@ -431,6 +435,7 @@ def _write_outputs(
     write_json(writer.path("analysis_summary.json"), summary)
     if evaluation is not None:
         write_json(writer.path("evaluation.json"), evaluation)
+    write_report(writer, predictions, analyses, summary, evaluation)
 
 
 PREDICTIONS = "network_logs_with_predictions"
@@ -519,6 +524,7 @@ def reanalyze(
         write_json(writer.path("analysis_summary.json"), summary)
         if evaluation is not None:
             write_json(writer.path("evaluation.json"), evaluation)
+        write_report(writer, predictions, analyses, summary, evaluation)
         writer.commit(
             {
                 "rows": len(read.flows),
@@ -583,4 +589,5 @@ def evaluate_run(
     except BaseException:
         writer.abort()
         raise
+    rebuild_report(d, evaluation=result)
     return result

@@ -296,6 +296,9 @@ def beacon_scores(ctx: FlowContext, min_flows: int = 8) -> np.ndarray:
     score = ramp(score, 0.6, 0.8) * _lramp(stats["size"].to_numpy(float), min_flows, 3 * min_flows)
     per_pair = pd.Series(np.asarray(score, dtype=float), index=stats.index)
     out = per_pair.reindex(pair).fillna(0.0).to_numpy()
+    # a beacon calls one service; regular connections to many ports are a sweep (scan)
+    ports = Groups(pair).nunique(np.nan_to_num(ctx.dport, nan=-1))
+    out = out * (1.0 - 0.8 * _lramp(ports, 2, 10))
     # multicast, broadcast and link-local peers are periodic by design (neighbour
     # discovery, name service announcements) and cannot be a command server
     infra = pd.Series(ctx.dst_names).map(_is_infrastructure).to_numpy(dtype=bool)[ctx.dst]

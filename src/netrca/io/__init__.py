@@ -9,9 +9,13 @@ from netrca.config import Settings
 from netrca.errors import InputError, MissingColumnsError
 from netrca.io._source import read_source
 from netrca.io.canonical import REJECT_COLUMNS, ReadResult, empty_rejects, require_rows
+from netrca.io.cicflowmeter import CicFlowMeterReader, looks_like_cicflowmeter
 from netrca.io.delimited import CsvReader
 from netrca.io.jsonl import JsonLinesReader
+from netrca.io.nfdump import NfdumpCsvReader, looks_like_nfdump
 from netrca.io.parquet import ParquetReader
+from netrca.io.pcap import PcapReader, looks_like_pcap
+from netrca.io.suricata import SuricataEveReader, looks_like_eve
 from netrca.io.table import (
     FeatureTableReader,
     detect_profile,
@@ -24,11 +28,15 @@ from netrca.io.zeek import ZeekConnReader
 __all__ = [
     "FORMATS",
     "REJECT_COLUMNS",
+    "CicFlowMeterReader",
     "CsvReader",
     "FeatureTableReader",
     "JsonLinesReader",
+    "NfdumpCsvReader",
     "ParquetReader",
+    "PcapReader",
     "ReadResult",
+    "SuricataEveReader",
     "ZeekConnReader",
     "atomic_path",
     "empty_rejects",
@@ -41,6 +49,30 @@ __all__ = [
 
 #: Formats ``read_flows`` accepts (``auto`` sniffs).
 FORMATS: tuple[str, ...] = ("auto", "csv", "parquet", "jsonl", "zeek", "table")
+#: Formats of flow meters and sensors, each with its own reader module.
+_METER_FORMATS: tuple[str, ...] = ("suricata", "nfdump", "cicflowmeter", "pcap")
+FORMATS += _METER_FORMATS
+
+
+def _meter_reader(
+    fmt: str, max_bytes: int, max_line: int
+) -> SuricataEveReader | NfdumpCsvReader | CicFlowMeterReader | PcapReader:
+    if fmt == "suricata":
+        return SuricataEveReader(max_bytes=max_bytes, max_line_bytes=max_line)
+    if fmt == "nfdump":
+        return NfdumpCsvReader(max_bytes=max_bytes, max_line_bytes=max_line)
+    if fmt == "cicflowmeter":
+        return CicFlowMeterReader(max_bytes=max_bytes, max_line_bytes=max_line)
+    return PcapReader(max_bytes=max_bytes)
+
+
+def _sniff_header(line: bytes) -> str:
+    text = line.decode("utf-8", errors="replace")
+    if looks_like_nfdump(text):
+        return "nfdump"
+    if looks_like_cicflowmeter(text):
+        return "cicflowmeter"
+    return "csv"
 
 
 def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
@@ -54,6 +86,8 @@ def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
         head = fh.read(4)
     if head == b"PAR1":
         return "parquet"
+    if looks_like_pcap(head):
+        return "pcap"
     data = read_source(p, max_bytes=max_bytes) if head[:2] == b"\x1f\x8b" else None
     if data is None:
         with p.open("rb") as fh:
@@ -65,12 +99,14 @@ def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
             continue
         if line.startswith((b"#separator", b"#fields", b"#path")):
             return "zeek"
+        if looks_like_eve(line):
+            return "suricata"
         if line.startswith(b"{"):
             return "zeek" if b'"id.orig_h"' in line else "jsonl"
         first = line.decode("utf-8", errors="replace")
         if detect_profile(first) is not None:
             return "table"
-        return "csv"
+        return _sniff_header(line)
     return "csv"
 
 
@@ -99,6 +135,11 @@ def read_flows(
     if auto:
         fmt = sniff_format(path, max_bytes=settings.max_input_bytes)
     max_bytes, max_line = settings.max_input_bytes, settings.max_line_bytes
+    if fmt in _METER_FORMATS:
+        meter = _meter_reader(fmt, max_bytes, max_line).read(path)
+        meter.label_column = label_column or meter.label_column
+        meter.category_column = category_column or meter.category_column
+        return require_rows(meter)
     reader: CsvReader | JsonLinesReader | ParquetReader | ZeekConnReader | FeatureTableReader
     table = FeatureTableReader(
         mapping=mapping,

@@ -109,6 +109,8 @@ class ReadResult:
     excluded: tuple[str, ...] = ()
     #: Things the reader wants the user to know (shown on stderr by the pipeline).
     notes: list[str] = field(default_factory=list)
+    #: Records a reader skipped on purpose, by kind (e.g. Suricata non-flow events).
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_read(self) -> int:
