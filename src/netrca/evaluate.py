@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import tomllib
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -9,6 +12,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from netrca.errors import InputError
+from netrca.schema import CATEGORY_VALUES
 
 __all__ = ["evaluate_predictions", "ground_truth", "truth_categories"]
 
@@ -67,12 +71,33 @@ def ground_truth(
     return None
 
 
+@functools.cache
+def category_aliases() -> dict[str, str]:
+    """Other datasets' category names (normalised) → taxonomy names, from
+    ``rca/knowledge/category_aliases.toml``."""
+    text = resources.files("netrca.rca").joinpath("knowledge", "category_aliases.toml")
+    table = tomllib.loads(text.read_text("utf-8"))
+    out = {_norm(c): c for c in CATEGORY_VALUES}
+    for category, names in table.items():
+        for name in names:
+            out[_norm(name)] = category
+    return out
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
 def truth_categories(flows: pd.DataFrame, category_column: str = "root_cause") -> np.ndarray | None:
-    """Ground-truth category per flow (lower-case), or None without a category column."""
+    """Ground-truth category per flow, mapped onto the taxonomy where a known synonym
+    ("ddos", "portscan", …) is used; None without a category column."""
     if category_column not in flows.columns:
         return None
     cat = flows[category_column].astype(str).str.strip().str.lower()
-    return cat.mask(cat.isin(_NEGATIVE | {"", "nan"}), "normal").to_numpy(dtype=object)
+    cat = cat.mask(cat.isin(_NEGATIVE | {"", "nan"}), "normal")
+    aliases = category_aliases()
+    uniq = {u: aliases.get(_norm(u), u) if u != "normal" else u for u in pd.unique(cat)}
+    return cat.map(uniq).to_numpy(dtype=object)
 
 
 def _safe(fn: Any, y: np.ndarray, s: np.ndarray) -> float | None:

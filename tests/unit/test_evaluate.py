@@ -52,3 +52,28 @@ def test_metrics_on_a_known_case() -> None:
     assert m["root_cause"]["accuracy"] == pytest.approx(0.5)
     assert m["root_cause"]["accuracy_all_anomalies"] == pytest.approx(1 / 3)
     assert m["root_cause"]["confusion_matrix"]["port_scan"]["dos_flood"] == 1
+
+
+def test_category_synonyms_map_onto_the_taxonomy() -> None:
+    df = pd.DataFrame(
+        {
+            "root_cause": [
+                "DDoS",
+                "Port Scan",
+                "brute-force",
+                "Exfiltration",
+                "C&C",
+                "normal",
+                "something_new",
+            ]
+        }
+    )
+    assert truth_categories(df).tolist() == [
+        "dos_flood",
+        "port_scan",
+        "brute_force",
+        "data_exfiltration",
+        "c2_beaconing",
+        "normal",
+        "something_new",
+    ]
