@@ -320,36 +320,64 @@ def _is_infrastructure(address: object) -> bool:
     return ip.version == 4 and (str(ip) == "255.255.255.255" or str(ip).endswith(".255"))
 
 
+def _episodes(
+    key: np.ndarray, win: np.ndarray, bad_flow: np.ndarray, n_keys_hint: int = 0
+) -> np.ndarray:
+    """Episode id per flow: runs of consecutive windows (per key) in which most flows are
+    bad; -1 for flows outside any episode."""
+    g = Groups(key, win)
+    bad_win = g.mean(bad_flow.astype(float)) >= 0.5
+    table = pd.DataFrame({"g": g.ids, "k": pd.factorize(key)[0], "w": win, "bad": bad_win})
+    cells = table.drop_duplicates("g").sort_values(["k", "w"], kind="stable")
+    new = (
+        (cells["k"] != cells["k"].shift())
+        | (cells["w"] - cells["w"].shift() > 1)
+        | ~cells["bad"].shift(fill_value=False).astype(bool)
+    )
+    episode = new.cumsum().where(cells["bad"], -1)
+    lookup = pd.Series(episode.to_numpy(), index=cells["g"].to_numpy())
+    return lookup.reindex(g.ids).to_numpy(dtype=np.int64)
+
+
 def outage_score(
     ctx: FlowContext, win: np.ndarray, base: BehaviourBaseline, served: set[str]
 ) -> np.ndarray:
-    """A normally answering service failing for its clients in a window."""
+    """A normally answering service (or host) failing for its clients: an episode of
+    consecutive windows in which most of its connections fail, or, over the whole capture,
+    failures far above the baseline rate."""
     keys = _service_keys(ctx)
     is_served = pd.Series(keys).isin(served).to_numpy()
-    g = Groups(keys, win)
-    fail = g.mean(ctx.service_failed.astype(float))
-    count = g.count()
-    clients = g.nunique(ctx.src)
+    failed = ctx.service_failed
     usual = pd.Series(keys).map(base.dst_fail_ratio).fillna(0.0).to_numpy(dtype=float)
-    jump = fail - usual
-    s = ramp(jump, 0.3, 0.7) * _lramp(count, 2, 8) * np.where(clients >= 2, 1.0, 0.6)
-    # over the whole capture: failures on this service far above the baseline failure
-    # rate (binomial z), which finds outages whose failures are not bunched in a window.
-    # Windows the test above already explains are left out, so the background failures of
-    # a service that had one bunched outage are not blamed on it.
+    s = np.zeros(len(keys))
+    # per service, and per host (a host that is down fails on every port it serves)
+    for key in (keys, ctx.dst):
+        ep = _episodes(key, win, failed)
+        inside = ep >= 0
+        if not inside.any():
+            continue
+        g = Groups(np.where(inside, ep, -1))
+        f_ep = g.sum(failed.astype(float))
+        ratio = f_ep / g.count()
+        clients = g.nunique(ctx.src)
+        term = ramp(ratio - usual, 0.3, 0.7) * _lramp(f_ep, 3, 10)
+        term = term * np.where(clients >= 2, 1.0, 0.6)
+        s = np.maximum(s, np.where(inside, term, 0.0))
+    # Whole-capture excess (binomial z), for outages whose failures are not bunched in
+    # time. Episodes already explained are left out, so the background failures of a
+    # service that had one bunched outage are not blamed on it.
     rest = ~(s >= 0.3)
     p0 = min(max(base.failure_rate, 0.005), 0.5)
     excess = np.zeros(len(keys))
-    # per service, and per host (a host that is down fails on every port it serves)
     for key in (keys, ctx.dst):
         whole = Groups(key)
         n_key = whole.sum(rest.astype(float))
-        f_key = whole.sum((ctx.service_failed & rest).astype(float))
+        f_key = whole.sum((failed & rest).astype(float))
         with np.errstate(invalid="ignore", divide="ignore"):
             z = (f_key - n_key * p0) / np.sqrt(n_key * p0 * (1.0 - p0))
         excess = np.maximum(excess, ramp(np.nan_to_num(z), 4.0, 8.0) * _lramp(f_key, 5, 20))
     excess = np.where(rest, excess, 0.0)
-    return np.where(ctx.service_failed & is_served, np.maximum(s, excess), 0.0)
+    return np.where(failed & is_served, np.maximum(s, excess), 0.0)
 
 
 def congestion_score(ctx: FlowContext, win: np.ndarray, latency_ratio: np.ndarray) -> np.ndarray:
