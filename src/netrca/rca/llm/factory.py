@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from netrca.config import Settings
 from netrca.errors import ConfigError
@@ -25,8 +26,17 @@ __all__ = ["ANALYZERS", "make_analyzer", "make_provider"]
 ANALYZERS: tuple[str, ...] = ("rules", "gemini", "openai", "ollama")
 
 
+def _check_key(key: SecretStr | None, where: str) -> None:
+    value = key.get_secret_value() if key is not None else ""
+    if any(c.isspace() or not c.isprintable() for c in value):
+        # never quote the key: say where it came from and what is wrong with it
+        raise ConfigError(f"{where} contains whitespace or control characters")
+
+
 def make_provider(name: str, settings: Settings) -> Provider:
     """The provider ``name`` configured from ``settings`` (env / ``.env``)."""
+    _check_key(settings.gemini_api_key, "GOOGLE_API_KEY / GEMINI_API_KEY")
+    _check_key(settings.llm_api_key, "NETRCA_LLM_API_KEY / OPENAI_API_KEY")
     if name == "gemini":
         if settings.gemini_api_key is None or not settings.gemini_api_key.get_secret_value():
             raise ConfigError(
