@@ -13,7 +13,7 @@ from benchmarks import quality
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("suite", choices=["quality", "speed"])
+    ap.add_argument("suite", choices=["quality", "speed", "agent"])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
@@ -21,6 +21,12 @@ def main() -> None:
         result = quality.run(args.out / "quality", range(args.seeds))
         print(f"machine: {result['machine']}")
         print(quality.render(result))
+    elif args.suite == "agent":
+        from benchmarks import agent
+
+        result = agent.run(args.out / "agent", range(args.seeds))
+        print(f"machine: {result['machine']}")
+        print(agent.render(result))
     else:
         from benchmarks import speed
 

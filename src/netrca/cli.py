@@ -74,10 +74,11 @@ def _report_analyses(analyses: list[Any], where: Path | None) -> None:
 
     by = Counter(a.analyzer for a in analyses)
     fb = Counter(a.fallback_reason for a in analyses if a.fallback_reason)
-    line = f"{len(analyses)} analyses ({', '.join(f'{k}: {v}' for k, v in by.items())})"
+    line = f"{len(analyses)} analyses" + (f" written to {where}" if where else "")
+    line += f" ({', '.join(f'{k}: {v}' for k, v in by.items())})"
     if fb:
         line += f"; rules fallbacks: {', '.join(f'{k}: {v}' for k, v in fb.items())}"
-    typer.echo(line + (f" written to {where}" if where else ""), err=True)
+    typer.echo(line, err=True)
 
 
 def _parse_contamination(value: str) -> str | float:

@@ -231,17 +231,19 @@ def _apply(fault: str | None, answers: list[dict[str, Any]]) -> list[dict[str, A
         return [*answers, twin]
     if fault == "injection":
         return [_obedient({"incident_id": answers[0]["incident_id"]}), *answers[1:]]
+    # the item to spoil: the first well-formed one (an obeyed injection is spoilt already)
+    k = next((i for i, a in enumerate(answers) if a["category"] in CATEGORY_VALUES), 0)
     if fault == "bad_value":
-        return [{**answers[0], "confidence": 1.7}, *answers[1:]]
+        return [*answers[:k], {**answers[k], "confidence": 1.7}, *answers[k + 1 :]]
     if fault == "ungrounded":
-        first = dict(answers[0])
+        first = dict(answers[k])
         ev = list(first["evidence"])
         if ev and isinstance(ev[0]["value"], (int, float)) and not isinstance(ev[0]["value"], bool):
             ev[0] = {**ev[0], "value": ev[0]["value"] * 3 + 1}
         ev.append({"metric": "made_up_metric", "value": 42, "description": "invented"})
         first["evidence"] = ev
         first["root_cause"] = "The attack came from 203.0.113.77, which the data never mentions."
-        return [first, *answers[1:]]
+        return [*answers[:k], first, *answers[k + 1 :]]
     return answers
 
 

@@ -246,3 +246,22 @@ def test_every_fault_across_500_incidents(
     assert s["analysed_by_llm"] + sum(s["fallbacks"].values()) == 500
     assert s["analysed_by_llm"] >= 450  # faults cost a few incidents, never the run
     assert len({x.incident_id for x in out}) == 500
+
+
+def test_ungrounded_evidence_is_repaired_and_marked(
+    serve, packs: list[EvidencePack], tmp_path: Path, fake_time: FakeTime
+) -> None:
+    srv = serve(faults="ungrounded@1")
+    a = llm("gemini", srv, tmp_path, fake_time, batch_size=10)
+    out = a.analyze(packs)
+    check_complete(packs, out)
+    bad, rest = out[0], out[1:]
+    notes = " ".join(bad.grounding_notes)
+    assert "made_up_metric" in notes and "does not match the pack" in notes
+    assert "203.0.113.77" in notes and "203.0.113.77" not in bad.root_cause
+    assert packs[0].facts["top_source"] in bad.root_cause  # the knowledge base's sentence
+    facts = packs[0].to_dict()["facts"]
+    assert bad.evidence and all(e.metric in facts for e in bad.evidence)
+    for e in bad.evidence:  # every number is the pack's (rounded to 4 places at most)
+        assert e.value == facts[e.metric] or abs(float(e.value) - facts[e.metric]) < 1e-4
+    assert not any(x.grounding_notes for x in rest) and a.stats_["grounding_repairs"] == 1
