@@ -203,3 +203,19 @@ def test_configuration_errors_are_clear(tmp_path: Path, monkeypatch: pytest.Monk
     key = Settings(_env_file=None).gemini_api_key
     assert key is not None and key.get_secret_value() == "google-wins"
     assert os.environ["GEMINI_API_KEY"] == "from-env"
+
+
+def test_keys_and_llm_settings_come_from_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "NETRCA_LLM_MODEL", "NETRCA_LLM_BATCH_SIZE"):
+        monkeypatch.delenv(var, raising=False)
+    env = tmp_path / ".env"
+    env.write_text(
+        "GEMINI_API_KEY=dotenv-key\nNETRCA_LLM_MODEL=gemini-x\nNETRCA_LLM_BATCH_SIZE=7\n"
+    )
+    s = Settings(_env_file=env)
+    assert s.gemini_api_key is not None and s.gemini_api_key.get_secret_value() == "dotenv-key"
+    assert "dotenv-key" not in repr(s) and "dotenv-key" not in str(s.model_dump())
+    a = make_analyzer("gemini", s.model_copy(update={"llm_cache_dir": tmp_path}))
+    assert a.name == "gemini:gemini-x" and a.batch_size == 7  # type: ignore[union-attr]
