@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,web,pcap
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint format bench bench-quality bench-report screenshots clean distclean help
+.PHONY: all demo test lint format bench bench-quality bench-report bench-agent screenshots clean distclean help
 
 all: test
 
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-quality  detection/RCA quality on real and simulated data"
 	@echo "make bench-report   report.html size and cost on 100k and 1M flows"
 	@echo "make screenshots    browser tests, screenshots copied to docs/screenshots"
+	@echo "make bench-agent    rules RCA accuracy + the LLM analyzer's 500-incident fault run"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +54,8 @@ bench-report: $(STAMP)
 
 screenshots: $(STAMP)
 	NETRCA_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/integration/test_browser.py
+bench-agent: $(STAMP)
+	$(BIN)/python benchmarks/run.py agent
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache benchmarks/out

@@ -13,7 +13,7 @@ from benchmarks import quality
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("suite", choices=["quality", "speed", "report"])
+    ap.add_argument("suite", choices=["quality", "speed", "report", "agent"])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
@@ -27,6 +27,12 @@ def main() -> None:
         result = report.run(args.out / "report")
         print(f"machine: {result['machine']}")
         print(report.render(result))
+    elif args.suite == "agent":
+        from benchmarks import agent
+
+        result = agent.run(args.out / "agent", range(args.seeds))
+        print(f"machine: {result['machine']}")
+        print(agent.render(result))
     else:
         from benchmarks import speed
 

@@ -67,6 +67,45 @@ MapOpt = Annotated[
 ]
 
 
+AnalyzerOpt = Annotated[
+    str,
+    typer.Option(
+        help="rules (offline), gemini, openai (any OpenAI-compatible server) or ollama. "
+        "LLM settings: NETRCA_LLM_MODEL, NETRCA_LLM_BASE_URL, GOOGLE_API_KEY/GEMINI_API_KEY."
+    ),
+]
+BatchOpt = Annotated[
+    int | None, typer.Option(help="Incidents per LLM request (default 20, NETRCA_LLM_BATCH_SIZE).")
+]
+RpmOpt = Annotated[
+    float | None, typer.Option(help="Client-side limit on LLM requests per minute (0 = none).")
+]
+RedactOpt = Annotated[
+    bool, typer.Option(help="Pseudonymise IP addresses in everything sent to the LLM.")
+]
+NoCacheOpt = Annotated[bool, typer.Option(help="Neither read nor write the LLM journal/cache.")]
+
+
+def _analyzer(name: str, batch: int | None, rpm: float | None, redact: bool, no_cache: bool) -> Any:
+    from netrca.rca.llm import make_analyzer
+
+    return make_analyzer(
+        name, batch_size=batch, max_rpm=rpm, redact_ips=redact or None, use_cache=not no_cache
+    )
+
+
+def _report_analyses(analyses: list[Any], where: Path | None) -> None:
+    from collections import Counter
+
+    by = Counter(a.analyzer for a in analyses)
+    fb = Counter(a.fallback_reason for a in analyses if a.fallback_reason)
+    line = f"{len(analyses)} analyses" + (f" written to {where}" if where else "")
+    line += f" ({', '.join(f'{k}: {v}' for k, v in by.items())})"
+    if fb:
+        line += f"; rules fallbacks: {', '.join(f'{k}: {v}' for k, v in fb.items())}"
+    typer.echo(line, err=True)
+
+
 def _parse_contamination(value: str) -> str | float:
     if value == "auto":
         return value
@@ -129,6 +168,11 @@ def run(
     category_column: CategoryOpt = None,
     extra_features: ExtraOpt = "auto",
     target_fpr: TargetFprOpt = None,
+    analyzer: AnalyzerOpt = "rules",
+    batch_size: BatchOpt = None,
+    max_rpm: RpmOpt = None,
+    redact_ips: RedactOpt = False,
+    no_cache: NoCacheOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole pipeline: read (or simulate) → detect → analyse → write outputs."""
@@ -136,6 +180,7 @@ def run(
 
     result = run_pipeline(
         input,
+        analyzer=_analyzer(analyzer, batch_size, max_rpm, redact_ips, no_cache),
         fmt=fmt,
         output=output,
         contamination=_parse_contamination(contamination),
@@ -151,6 +196,8 @@ def run(
         target_fpr=target_fpr,
     )
     if not quiet:
+        if analyzer != "rules":
+            _report_analyses(result.analyses, None)
         typer.echo(f"outputs: {result.output_dir}", err=True)
         typer.echo(f"report: {Path(str(result.output_dir)) / 'report.html'}", err=True)
 
@@ -277,15 +324,20 @@ def detect(
 @app.command()
 def analyze(
     run_dir: Annotated[Path, typer.Argument(help="Output folder of a previous run.")],
-    analyzer: Annotated[str, typer.Option(help="rules (offline).")] = "rules",
+    analyzer: AnalyzerOpt = "rules",
+    batch_size: BatchOpt = None,
+    max_rpm: RpmOpt = None,
+    redact_ips: RedactOpt = False,
+    no_cache: NoCacheOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Re-run root-cause analysis on a finished run's anomalies."""
     from netrca.pipeline import reanalyze
 
-    analyses = reanalyze(run_dir, analyzer_name=analyzer, quiet=quiet)
+    chosen = _analyzer(analyzer, batch_size, max_rpm, redact_ips, no_cache)
+    analyses = reanalyze(run_dir, analyzer=chosen, quiet=quiet)
     if not quiet:
-        typer.echo(f"{len(analyses)} analyses written to {run_dir}", err=True)
+        _report_analyses(analyses, run_dir)
 
 
 @app.command()
@@ -307,6 +359,9 @@ def version() -> None:
 
 
 register_view_commands(app)
+from netrca.dev.cli import dev_app  # noqa: E402
+
+app.add_typer(dev_app, name="dev")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,6 +9,8 @@
      ├── ModelError             a model file is missing, tampered, or incompatible
      ├── ConfigError            an option or setting has an invalid value
      └── AnalyzerError          a root-cause analyzer failed (LLM transport, reply)
+          └── ProviderError     an LLM provider call failed (status, retry hint)
+               └── ProviderRejectedError   not worth retrying: daily quota, 400/401/403/404
 
 The CLI prints ``str(error)`` on one line to stderr and exits with code 2.
 """
@@ -22,6 +24,8 @@ __all__ = [
     "MissingColumnsError",
     "ModelError",
     "NetrcaError",
+    "ProviderError",
+    "ProviderRejectedError",
     "SchemaError",
 ]
 
@@ -52,3 +56,20 @@ class ConfigError(NetrcaError):
 
 class AnalyzerError(NetrcaError):
     """A root-cause analyzer could not produce an analysis."""
+
+
+class ProviderError(AnalyzerError):
+    """An LLM provider call failed; ``reason`` is a short code (e.g. ``http_503``).
+
+    Messages never contain the API key: they are built from status codes and the
+    provider's error text with every configured secret replaced by ``***``.
+    """
+
+    def __init__(self, message: str, *, reason: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+
+
+class ProviderRejectedError(ProviderError):
+    """A provider refused in a way retrying cannot fix (daily quota, auth, bad request)."""

@@ -25,7 +25,13 @@ from netrca.features import flow_context
 from netrca.io import CsvReader, ParquetReader, ReadResult, empty_rejects, read_flows
 from netrca.io.canonical import canonicalize
 from netrca.io.writers import write_json
-from netrca.rca import RuleAnalyzer, ScoredFlows, build_evidence, group_incidents
+from netrca.rca import (
+    RuleAnalyzer,
+    ScoredFlows,
+    build_evidence,
+    group_incidents,
+    load_knowledge,
+)
 from netrca.report import RunWriter, build_summary, predictions_frame, read_manifest
 from netrca.report.html import rebuild_report, write_report
 from netrca.schema import OUTPUT_COLUMNS, Analysis
@@ -325,7 +331,7 @@ def run(
             f"  {int(scored.is_anomaly.sum()):,} anomalous flows "
             f"(threshold {detector.threshold_:.3f})"
         )
-        analyzer = analyzer or RuleAnalyzer()
+        analyzer = analyzer or RuleAnalyzer(load_knowledge(settings.knowledge_file))
         with rep.stage("analyse incidents"):
             analyses, incident_id, category = analyze_scored(
                 scored, analyzer, gap_seconds=settings.incident_gap_seconds
@@ -366,6 +372,9 @@ def run(
             "analyzer": analyzer.name,
             "timings_seconds": rep.timings,
         }
+        llm_stats = getattr(analyzer, "stats_", None)
+        if llm_stats:
+            metadata["llm"] = llm_stats
         summary = build_summary(flows, scored.is_anomaly, analyses, metadata)
         summary["threshold_advice"] = {k: v for k, v in advice.items() if k != "grid"}
         summary["threshold_advice"]["grid"] = [
@@ -492,9 +501,9 @@ def reanalyze(
     settings = settings or Settings()
     rep = StageReporter(quiet)
     if analyzer is None:
-        if analyzer_name != "rules":
-            raise NetrcaError(f"unknown analyzer {analyzer_name!r}")
-        analyzer = RuleAnalyzer()
+        from netrca.rca.llm import make_analyzer
+
+        analyzer = make_analyzer(analyzer_name, settings)
     d = Path(run_dir)
     with rep.stage("load run"):
         read, preds = _load_run(d, settings)
@@ -512,6 +521,10 @@ def reanalyze(
     )
     meta = _run_metadata(d)
     meta["analyzer"] = analyzer.name
+    meta.pop("llm", None)
+    llm_stats = getattr(analyzer, "stats_", None)
+    if llm_stats:
+        meta["llm"] = llm_stats
     summary = build_summary(read.flows, scored.is_anomaly, analyses, meta)
     writer = RunWriter(d)
     try:

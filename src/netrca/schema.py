@@ -159,6 +159,10 @@ class Analysis(BaseModel):
     fallback_reason: str | None = Field(
         default=None, description="Why a fallback analyzer produced this analysis, if it did."
     )
+    grounding_notes: list[str] = Field(
+        default_factory=list,
+        description="What was rejected or repaired because it did not match the evidence pack.",
+    )
 
     @field_validator("flow_ids")
     @classmethod

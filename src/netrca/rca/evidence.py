@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 from netrca.detect.behavior import AUTH_PORTS, DETECTORS
 from netrca.rca.incidents import Incident
 
-__all__ = ["EvidencePack", "ScoredFlows", "build_evidence"]
+__all__ = ["EvidencePack", "ScoredFlows", "build_evidence", "json_safe"]
 
 _SAMPLE_COLUMNS = (
     "timestamp",
@@ -58,14 +59,19 @@ class ScoredFlows:
 
 @dataclass
 class EvidencePack:
-    """Facts about one incident, each computed from its flows."""
+    """Facts about one incident, each computed from its flows.
+
+    Every analyzer consumes the same pack; :meth:`to_dict` is what an LLM sees, and every
+    evidence line of an LLM analysis must be traceable to it.
+    """
 
     incident: Incident
     facts: dict[str, Any]
     reasons: dict[str, float]  # detector → mean capped score over the incident
     sample: list[dict[str, Any]]
-    history: dict[str, Any]
+    history: dict[str, Any]  # "source" / "destination" → that entity before and during
     flow_ids: list[int]
+    rules_verdict: dict[str, Any] | None = None  # the rules analyzer's verdict, once known
 
     @property
     def incident_id(self) -> str:
@@ -73,8 +79,8 @@ class EvidencePack:
         return self.incident.incident_id
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (used by LLM prompts and caches)."""
-        return {
+        """JSON-ready form (used by LLM prompts and caches); non-finite numbers → None."""
+        out: dict[str, Any] = {
             "incident_id": self.incident_id,
             "grouped_by": f"{self.incident.pivot}={self.incident.key}",
             "facts": self.facts,
@@ -82,6 +88,22 @@ class EvidencePack:
             "sample_flows": self.sample,
             "entity_history": self.history,
         }
+        if self.rules_verdict is not None:
+            out["rules_verdict"] = self.rules_verdict
+        return json_safe(out)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN/inf floats replaced by None and numpy scalars made plain."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _cv(x: np.ndarray) -> float:
@@ -212,21 +234,17 @@ def _sample(sf: ScoredFlows, inc: Incident, k: int = 5) -> list[dict[str, Any]]:
     return out
 
 
-def _history(
-    sf: ScoredFlows, facts: dict[str, Any], src_index: dict[str, np.ndarray]
+def _entity_history(
+    sf: ScoredFlows, entity: str, index: dict[str, np.ndarray], start: float, end: float
 ) -> dict[str, Any]:
-    """What the top source did in the whole run: before the incident and during it."""
-    src = str(facts["top_source"])
-    if not src or not sf.has_time:
-        return {"entity": src or None, "available": False}
-    rows = src_index.get(src, np.zeros(0, dtype=np.int64))
+    if not entity:
+        return {"entity": None, "available": False}
+    rows = index.get(entity, np.zeros(0, dtype=np.int64))
     t = sf.ts[rows]
-    start = pd.Timestamp(facts["start"]).timestamp()
-    end = pd.Timestamp(facts["end"]).timestamp()
     before = rows[t < start]
     during = rows[(t >= start) & (t <= end)]
     return {
-        "entity": src,
+        "entity": entity,
         "flows_before": len(before),
         "anomalous_before": int(sf.is_anomaly[before].sum()),
         "flows_during": len(during),
@@ -236,14 +254,44 @@ def _history(
     }
 
 
+def _history(
+    sf: ScoredFlows,
+    facts: dict[str, Any],
+    src_index: dict[str, np.ndarray],
+    dst_index: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """What the top source and top destination did in the run: before the incident, during it.
+
+    The source is looked up among sources and the destination among destinations.
+    """
+    src, dst = str(facts["top_source"] or ""), str(facts["top_destination"] or "")
+    if not sf.has_time:  # feature tables: no time, so no before/during
+        return {
+            "source": {"entity": src or None, "available": False},
+            "destination": {"entity": dst or None, "available": False},
+        }
+    start = pd.Timestamp(facts["start"]).timestamp()
+    end = pd.Timestamp(facts["end"]).timestamp()
+    return {
+        "source": _entity_history(sf, src, src_index, start, end),
+        "destination": _entity_history(sf, dst, dst_index, start, end),
+    }
+
+
+def _index(values: pd.Series) -> dict[str, np.ndarray]:
+    """Row positions per distinct value (one sort, no per-value scan)."""
+    codes, uniques = pd.factorize(values.astype(str))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {str(u): order[bounds[i] : bounds[i + 1]] for i, u in enumerate(uniques)}
+
+
 def build_evidence(sf: ScoredFlows, incidents: list[Incident]) -> list[EvidencePack]:
     """One :class:`EvidencePack` per incident, in incident order."""
     if not incidents:
         return []
-    src_codes, src_uniques = pd.factorize(sf.flows["source_ip"].astype(str))
-    order = np.argsort(src_codes, kind="stable")
-    bounds = np.searchsorted(src_codes[order], np.arange(len(src_uniques) + 1))
-    src_index = {str(u): order[bounds[i] : bounds[i + 1]] for i, u in enumerate(src_uniques)}
+    src_index = _index(sf.flows["source_ip"])
+    dst_index = _index(sf.flows["destination_ip"])
     packs = []
     for inc in incidents:
         facts, reasons = _facts(sf, inc)
@@ -253,7 +301,7 @@ def build_evidence(sf: ScoredFlows, incidents: list[Incident]) -> list[EvidenceP
                 facts=facts,
                 reasons=reasons,
                 sample=_sample(sf, inc),
-                history=_history(sf, facts, src_index),
+                history=_history(sf, facts, src_index, dst_index),
                 flow_ids=[int(i) for i in inc.rows],
             )
         )

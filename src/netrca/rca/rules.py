@@ -9,7 +9,7 @@ from netrca.rca.evidence import EvidencePack
 from netrca.rca.knowledge import KnowledgeBase, format_value, load_knowledge
 from netrca.schema import Analysis, Category, Entities, Evidence, Severity, TimeWindow
 
-__all__ = ["RuleAnalyzer", "render_view"]
+__all__ = ["RuleAnalyzer", "render_view", "verdict_of"]
 
 
 class _Defaulting(dict[str, str]):
@@ -116,7 +116,7 @@ class RuleAnalyzer:
             root_cause=rules.root_cause.format_map(view),
             confidence=round(min(max(confidence, 0.0), 0.99), 3),
             severity=Severity(rules.severity_for(facts)),
-            evidence=self._evidence(best, facts),
+            evidence=self.evidence_for(best, facts),
             remediation_steps=[step.format_map(view) for step in rules.remediation],
             entities=Entities(
                 sources=[str(s) for s in facts.get("top_sources", [])],
@@ -132,33 +132,54 @@ class RuleAnalyzer:
             ],
         )
 
-    def _evidence(self, category: str, facts: dict[str, Any]) -> list[Evidence]:
+    def explain(self, category: str, facts: dict[str, Any]) -> tuple[str, list[str]]:
+        """The knowledge base's root-cause sentence and playbook for ``category``."""
+        rules = self.kb.categories[category]
+        view = render_view(facts, self.kb)
+        return rules.root_cause.format_map(view), [s.format_map(view) for s in rules.remediation]
+
+    def severity_for(self, category: str, facts: dict[str, Any]) -> Severity:
+        """The knowledge base's severity for ``category`` given these facts."""
+        return Severity(self.kb.categories[category].severity_for(facts))
+
+    def describe(self, metric: str, value: Any, facts: dict[str, Any]) -> Evidence:
+        """One evidence line for ``metric`` = ``value``, labelled from ``metrics.toml``."""
+        meta = self.kb.metrics.get(metric, {"label": metric, "unit": ""})
+        unit = meta.get("unit", "")
+        base_key = meta.get("baseline")
+        baseline = facts.get(base_key) if base_key else None
+        if isinstance(baseline, float) and not math.isfinite(baseline):
+            baseline = None
+        text = f"{meta.get('label', metric)}: {format_value(value, unit)}"
+        if baseline is not None:
+            text += f" (baseline {format_value(baseline, unit)})"
+        return Evidence(
+            metric=metric,
+            value=_number(round(value, 4) if isinstance(value, float) else value),
+            description=text,
+            baseline=None if baseline is None else _number(baseline),
+        )
+
+    def evidence_for(self, category: str, facts: dict[str, Any]) -> list[Evidence]:
+        """The evidence lines the knowledge base cites for ``category`` (present facts only)."""
         metrics = [s.metric for s in self.kb.categories[category].signals if s.weight > 0]
         metrics += [m for m in ("flow_count", "duration_seconds") if m not in metrics]
         if category == "unknown":
             metrics += ["det_rarity", "distinct_sources", "distinct_destinations", "failure_ratio"]
-        out = []
-        for m in metrics:
-            value = facts.get(m)
-            if value is None:
-                continue
-            meta = self.kb.metrics.get(m, {"label": m, "unit": ""})
-            unit = meta.get("unit", "")
-            base_key = meta.get("baseline")
-            baseline = facts.get(base_key) if base_key else None
-            text = f"{meta.get('label', m)}: {format_value(value, unit)}"
-            if baseline is not None:
-                text += f" (baseline {format_value(baseline, unit)})"
-            out.append(
-                Evidence(
-                    metric=m,
-                    value=_number(round(value, 4) if isinstance(value, float) else value),
-                    description=text,
-                    baseline=None if baseline is None else _number(baseline),
-                )
-            )
-        return out
+        return [self.describe(m, facts[m], facts) for m in metrics if facts.get(m) is not None]
 
     def analyze(self, packs: list[EvidencePack]) -> list[Analysis]:
         """Analyses for all packs, in the same order."""
         return [self.analyze_one(p) for p in packs]
+
+
+def verdict_of(analysis: Analysis) -> dict[str, Any]:
+    """The compact verdict of an analysis that goes into an evidence pack."""
+    return {
+        "category": analysis.category.value,
+        "confidence": analysis.confidence,
+        "severity": analysis.severity.value,
+        "root_cause": analysis.root_cause,
+        "evidence": [{"metric": e.metric, "value": e.value} for e in analysis.evidence],
+        "alternatives": analysis.alternatives,
+    }
