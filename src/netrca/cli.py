@@ -353,6 +353,20 @@ def evaluate(
 
 
 @app.command()
+def verify(
+    run_dir: Annotated[Path, typer.Argument(help="Output folder of a run.")],
+) -> None:
+    """Check a run folder: complete (manifest), unchanged (sizes, SHA-256) and consistent
+    (row count, flow ids, one analysis per incident). Exit 0 if so, 2 with the reason."""
+    from netrca.report.verify import verify_run
+
+    check = verify_run(run_dir)
+    if not check.ok:
+        raise NetrcaError(check.summary())
+    typer.echo(check.summary())
+
+
+@app.command()
 def version() -> None:
     """Print the netrca version."""
     typer.echo(__version__)

@@ -8,6 +8,7 @@ from pathlib import Path
 from netrca.config import Settings
 from netrca.errors import InputError, MissingColumnsError
 from netrca.io._source import read_source
+from netrca.io._text import split_header
 from netrca.io.canonical import REJECT_COLUMNS, ReadResult, empty_rejects, require_rows
 from netrca.io.cicflowmeter import CicFlowMeterReader, looks_like_cicflowmeter
 from netrca.io.delimited import CsvReader
@@ -176,8 +177,6 @@ def read_flows(
 
 def _table_like(path: str | Path, settings: Settings) -> bool:
     """A headed CSV with at least two recognisable flow-feature or label columns."""
-    import csv as _csv
-
     from netrca.io.delimited import sniff_delimiter
 
     with Path(path).open("rb") as fh:
@@ -185,5 +184,5 @@ def _table_like(path: str | Path, settings: Settings) -> bool:
     if head[:2] == b"\x1f\x8b":
         head = read_source(path, max_bytes=settings.max_input_bytes)[:65536]
     first = next((ln for ln in head.decode("utf-8", "replace").splitlines() if ln.strip()), "")
-    fields = next(_csv.reader((first,), delimiter=sniff_delimiter(first)), [])
+    fields = split_header(first, sniff_delimiter(first))
     return looks_like_header(fields) and recognised_columns(fields) >= 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,14 @@ import pandas as pd
 
 from netrca.errors import InputError
 from netrca.io._source import looks_binary, read_source
-from netrca.io._text import Lines, ParsedText, RejectedLine, parse_delimited, split_lines
+from netrca.io._text import (
+    Lines,
+    ParsedText,
+    RejectedLine,
+    parse_delimited,
+    split_header,
+    split_lines,
+)
 from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
 
 __all__ = [
@@ -147,7 +153,7 @@ def read_table(
         text = lines.data[lines.starts[h] : lines.ends[h]].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: line {h + 1}: header is not valid UTF-8") from exc
-    row = next(csv.reader((text,)), [])
+    row = split_header(text)
     names = [n.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, n in enumerate(row)]
     end = len(lines) if stop_line is None else stop_line
     body = np.arange(h + 1, end)

@@ -12,7 +12,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-__all__ = ["Lines", "ParsedText", "RejectedLine", "parse_delimited", "split_lines"]
+__all__ = [
+    "Lines",
+    "ParsedText",
+    "RejectedLine",
+    "parse_delimited",
+    "split_header",
+    "split_lines",
+]
 
 _NL = 10
 _CR = 13
@@ -56,6 +63,14 @@ class Lines:
         arr = np.frombuffer(self.data, dtype=np.uint8)
         pos = np.flatnonzero(arr == byte)
         return np.searchsorted(pos, self.ends) - np.searchsorted(pos, self.starts)
+
+
+def split_header(text: str, delimiter: str = ",") -> list[str]:
+    """Fields of one header line (CSV quoting honoured; malformed quoting split plainly)."""
+    try:
+        return next(csv.reader((text,), delimiter=delimiter), [])
+    except csv.Error:
+        return text.split(delimiter)
 
 
 def split_lines(data: bytes) -> Lines:
@@ -139,6 +154,11 @@ def parse_delimited(
     for i in nonempty[has_nul]:
         rejected.append(RejectedLine(int(i) + 1, "contains a NUL byte", lines.text(i)))
     nonempty = nonempty[~has_nul]
+    # a carriage return inside a line would end the row for the parser: never silently split
+    has_cr = lines.count_byte(13)[nonempty] > 0
+    for i in nonempty[has_cr]:
+        rejected.append(RejectedLine(int(i) + 1, "carriage return inside the line", lines.text(i)))
+    nonempty = nonempty[~has_cr]
     bad_utf8 = invalid_utf8_lines(lines, nonempty)
     for i in nonempty[bad_utf8]:
         rejected.append(RejectedLine(int(i) + 1, "not valid UTF-8 text", lines.text(i)))

@@ -181,20 +181,30 @@ def rename_aliases(columns: list[str], mapping: Mapping[str, str] | None = None)
 
 
 def _parse_timestamp(text: pd.Series, rej: _Rejector, required: bool = True) -> pd.Series:
+    """Epoch numbers (s, ms, µs or ns) or ISO 8601 text → UTC datetimes (µs precision).
+
+    Everything is first brought to float seconds, so mixed units, offsets and
+    resolutions never meet inside pandas; values outside years 1678-2261 are rejected.
+    """
     num = pd.to_numeric(text, errors="coerce")
     is_num = num.notna().to_numpy()
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    secs = np.full(len(text), np.nan)
     if is_num.any():
-        vals = num[is_num].astype(float)
-        scale = _epoch_scale(float(np.nanmedian(np.abs(vals.to_numpy()))))
-        finite = np.isfinite(vals.to_numpy()) & (np.abs(vals.to_numpy()) / scale < 4e9)
-        secs = vals.where(finite)
-        out.loc[is_num] = pd.to_datetime(secs / scale, unit="s", utc=True, errors="coerce")
+        vals = num[is_num].astype(float).to_numpy()
+        with np.errstate(all="ignore"):
+            scale = _epoch_scale(float(np.nanmedian(np.abs(vals))))
+            secs[is_num] = vals / scale
     rest = ~is_num & text.notna().to_numpy()
     if rest.any():
         parsed = pd.to_datetime(text[rest], format="ISO8601", utc=True, errors="coerce")
-        out.loc[rest] = parsed
-    out = out.dt.round("us")
+        naive = parsed.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
+        us = naive.astype(np.int64).astype(float)
+        secs[rest] = np.where(np.isnat(naive), np.nan, us / 1e6)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(secs) & (secs > -9.2e9) & (secs < 9.2e9)
+    micros = np.where(valid, np.round(np.where(valid, secs, 0.0) * 1e6), 0.0).astype(np.int64)
+    out = pd.Series(pd.to_datetime(micros, unit="us", utc=True), index=text.index)
+    out = out.where(valid)
     if required:
         rej.flag(text.isna().to_numpy(), "timestamp", text.fillna(""), "missing")
     rej.flag(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from netrca.errors import InputError
 from netrca.io._source import looks_binary, read_source
-from netrca.io._text import Lines, parse_delimited, split_lines
+from netrca.io._text import Lines, parse_delimited, split_header, split_lines
 from netrca.io.canonical import (
     COLUMN_ALIASES,
     ReadResult,
@@ -45,7 +44,7 @@ def find_header(lines: Lines) -> int:
 
 
 def _header_names(text: str, delimiter: str) -> list[str]:
-    row = next(csv.reader((text,), delimiter=delimiter), [])
+    row = split_header(text, delimiter)
     names = [n.strip().lstrip("\ufeff") for n in row]
     return [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
 

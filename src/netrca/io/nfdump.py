@@ -104,9 +104,9 @@ def _status(flags: pd.Series | None, proto: pd.Series) -> tuple[pd.Series, pd.Se
     if flags is not None:
         f = flags.astype("string").fillna("")
         tcp = (proto == "TCP").fillna(False).to_numpy(dtype=bool)
-        syn = f.str.contains("S", regex=False).to_numpy(dtype=bool)
-        ack = f.str.contains("A", regex=False).to_numpy(dtype=bool)
-        rst = f.str.contains("R", regex=False).to_numpy(dtype=bool)
+        syn = f.str.contains("S", regex=False).to_numpy(dtype=bool, na_value=False)
+        ack = f.str.contains("A", regex=False).to_numpy(dtype=bool, na_value=False)
+        rst = f.str.contains("R", regex=False).to_numpy(dtype=bool, na_value=False)
         unanswered = tcp & syn & ~ack
         reset = tcp & rst & ~syn
         status[unanswered | reset] = "FAILED"

@@ -65,7 +65,7 @@ def _flag(frame: pd.DataFrame, col: str) -> np.ndarray:
     if col not in frame:
         return np.zeros(len(frame), dtype=bool)
     s = frame[col]
-    return s.astype("string").str.lower().isin(["true", "1"]).to_numpy(dtype=bool)
+    return s.astype("string").str.lower().isin(["true", "1"]).to_numpy(dtype=bool, na_value=False)
 
 
 def _hex_has(frame: pd.DataFrame, col: str, bit: int) -> np.ndarray:
@@ -84,10 +84,15 @@ def _status(frame: pd.DataFrame, transport: pd.Series) -> tuple[pd.Series, pd.Se
     n = len(frame)
     status = np.full(n, "SUCCESS", dtype=object)
     error = np.full(n, "NONE", dtype=object)
-    to_client = pd.to_numeric(frame.get("flow.pkts_toclient"), errors="coerce")
-    answered = to_client.to_numpy() > 0 if to_client is not None else np.ones(n, dtype=bool)
-    unanswered = (to_client.to_numpy() == 0) if to_client is not None else np.zeros(n, bool)
-    tcp = (transport.astype("string").str.upper() == "TCP").to_numpy(dtype=bool)
+    if "flow.pkts_toclient" in frame:
+        to_client = pd.to_numeric(frame["flow.pkts_toclient"], errors="coerce").astype("float64")
+        to_client = to_client.to_numpy()
+        answered = to_client > 0
+        unanswered = to_client == 0
+    else:
+        answered = np.ones(n, dtype=bool)
+        unanswered = np.zeros(n, dtype=bool)
+    tcp = (transport.astype("string").str.upper() == "TCP").to_numpy(dtype=bool, na_value=False)
     rst = _flag(frame, "tcp.rst")
     server_rst = _hex_has(frame, "tcp.tcp_flags_tc", 0x04)
     server_syn = _hex_has(frame, "tcp.tcp_flags_tc", 0x02)

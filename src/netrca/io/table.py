@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ import numpy as np
 
 from netrca.errors import InputError
 from netrca.io._source import looks_binary, read_source
-from netrca.io._text import Lines, parse_delimited, split_lines
+from netrca.io._text import Lines, parse_delimited, split_header, split_lines
 from netrca.io.canonical import (
     COLUMN_ALIASES,
     ReadResult,
@@ -155,7 +154,7 @@ class FeatureTableReader:
         first = lines.text(h, 100000)
         profile = detect_profile(first)
         delimiter = "," if profile else sniff_delimiter(first)
-        fields = next(csv.reader((first,), delimiter=delimiter), [])
+        fields = split_header(first, delimiter)
         if profile is not None:
             names: list[str] = list(profile.columns)
             body = np.arange(h, len(lines))

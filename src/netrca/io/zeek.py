@@ -122,7 +122,7 @@ class ZeekConnReader:
             text = lines.text(int(i), 100000)
             if text.startswith("#separator"):
                 token = text.split(" ", 1)[-1].strip()
-                sep = token.encode().decode("unicode_escape") if token.startswith("\\x") else token
+                sep = _unescape(token, source, int(i) + 1)
             elif text.startswith("#unset_field"):
                 unset = text.split(sep, 1)[-1]
             elif text.startswith("#empty_field"):
@@ -205,6 +205,16 @@ class ZeekConnReader:
             source, [(r.line, r.reason, r.raw) for r in rejected], result.rejects
         )
         return result
+
+
+def _unescape(token: str, source: str, line: int) -> str:
+    """A ``#separator`` value such as ``\\x09``; anything else is taken literally."""
+    if not token.startswith("\\x"):
+        return token
+    try:
+        return bytes.fromhex(token[2:4]).decode("latin-1") + token[4:]
+    except ValueError as exc:
+        raise InputError(f"{source}: line {line}: bad #separator {token[:20]!r}") from exc
 
 
 def _json_scalar(v: object) -> object:
