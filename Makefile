@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,web,pcap
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint format bench bench-quality bench-report bench-agent screenshots clean distclean help
+.PHONY: all demo test lint format bench bench-quality bench-report bench-agent stress screenshots clean distclean help
 
 all: test
 
@@ -19,6 +19,7 @@ help:
 	@echo "make bench          speed benchmarks (not part of make test)"
 	@echo "make bench-quality  detection/RCA quality on real and simulated data"
 	@echo "make bench-report   report.html size and cost on 100k and 1M flows"
+	@echo "make stress         fuzzing, kill -9 trials, resource limits, pip-audit (long)"
 	@echo "make screenshots    browser tests, screenshots copied to docs/screenshots"
 	@echo "make bench-agent    rules RCA accuracy + the LLM analyzer's 500-incident fault run"
 
@@ -51,6 +52,10 @@ bench-quality: $(STAMP)
 
 bench-report: $(STAMP)
 	$(BIN)/python benchmarks/run.py report
+
+stress: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS),stress]'
+	$(BIN)/python benchmarks/run.py stress
 
 screenshots: $(STAMP)
 	NETRCA_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/integration/test_browser.py

@@ -1,4 +1,4 @@
-"""Benchmark entry point: ``python benchmarks/run.py quality|speed|report [--out DIR]``."""
+"""Benchmark entry point: ``python benchmarks/run.py quality|speed|report|agent|stress``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from benchmarks import quality
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("suite", choices=["quality", "speed", "report", "agent"])
+    ap.add_argument("suite", choices=["quality", "speed", "report", "agent", "stress"])
+    ap.add_argument("--quick", action="store_true", help="stress: a short smoke run")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
@@ -27,6 +28,10 @@ def main() -> None:
         result = report.run(args.out / "report")
         print(f"machine: {result['machine']}")
         print(report.render(result))
+    elif args.suite == "stress":
+        from benchmarks import stress
+
+        print(stress.render(stress.run(args.out / "stress", quick=args.quick)))
     elif args.suite == "agent":
         from benchmarks import agent
 

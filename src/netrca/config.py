@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         description="Split an entity's anomalies into incidents at gaps this long.",
     )
     max_input_bytes: int = Field(
-        default=20 * 2**30, ge=1, description="Refuse inputs (after decompression) above this."
+        default=8 * 2**30, ge=1, description="Refuse inputs (after decompression) above this."
     )
     max_line_bytes: int = Field(
         default=1 * 2**20, ge=64, description="Lines longer than this are rejected, not parsed."

@@ -77,6 +77,17 @@ def _lines(data: bytes) -> list[bytes]:
     return data.split(b"\n")
 
 
+def _dup_column(data: bytes) -> bytes:
+    """Rename the header's third field to its second (for every delimiter style)."""
+    head, _, rest = data.partition(b"\n")
+    for sep in (b"\t", b","):
+        parts = head.split(sep)
+        if len(parts) > 3:
+            parts[2] = parts[1]
+            return sep.join(parts) + b"\n" + rest
+    return data
+
+
 MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "flip_bytes": lambda d, r: bytes(
         b ^ (1 << r.randrange(8)) if r.random() < 0.02 else b for b in d
@@ -101,6 +112,7 @@ MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
     ),
     "crlf": lambda d, r: d.replace(b"\n", b"\r\n"),
     "nul_bytes": lambda d, r: d[:20] + b"\x00" * r.randrange(1, 50) + d[20:],
+    "duplicate_column": lambda d, r: _dup_column(d),
     "empty": lambda d, r: b"",
     "only_newlines": lambda d, r: b"\n" * r.randrange(1, 100),
 }

@@ -76,7 +76,7 @@ def _sniff_header(line: bytes) -> str:
     return "csv"
 
 
-def sniff_format(path: str | Path, *, max_bytes: int = 20 * 2**30) -> str:
+def sniff_format(path: str | Path, *, max_bytes: int = 8 * 2**30) -> str:
     """Guess the format of ``path`` from its first bytes."""
     p = Path(path)
     if p.is_dir():
@@ -154,7 +154,7 @@ def read_flows(
     elif fmt == "jsonl":
         reader = JsonLinesReader(mapping=mapping, max_bytes=max_bytes, max_line_bytes=max_line)
     elif fmt == "parquet":
-        reader = ParquetReader(mapping=mapping)
+        reader = ParquetReader(mapping=mapping, max_bytes=max_bytes)
     elif fmt == "table":
         reader = table
     else:

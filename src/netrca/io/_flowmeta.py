@@ -155,6 +155,15 @@ def read_table(
         raise InputError(f"{source}: line {h + 1}: header is not valid UTF-8") from exc
     row = split_header(text)
     names = [n.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, n in enumerate(row)]
+    # repeated names occur in real exports (CICFlowMeter's "Fwd Header Length"): keep
+    # every column, the repeats as name.2, name.3, …
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if n in seen:
+            seen[n] += 1
+            names[i] = f"{n}.{seen[n] + 1}"
+        else:
+            seen[n] = 0
     end = len(lines) if stop_line is None else stop_line
     body = np.arange(h + 1, end)
     quoted = b'"' in data[lines.ends[h] :]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
+from typing import cast
 
 from netrca.errors import InputError
 
@@ -61,7 +62,9 @@ def _gunzip(data: bytes, path: Path, max_bytes: int) -> bytes:
         raise InputError(f"{path}: corrupt gzip data ({exc})") from exc
     if not d.eof:
         raise InputError(f"{path}: truncated gzip data")
-    return bytes(out)
+    # no bytes() copy: that would double the peak memory of a large (or hostile) input;
+    # a bytearray serves every read-only use the readers make of it
+    return cast(bytes, out)
 
 
 def looks_binary(sample: bytes) -> bool:

@@ -95,7 +95,7 @@ class CicFlowMeterReader:
 
     fmt = "cicflowmeter"
 
-    def __init__(self, *, max_bytes: int = 20 * 2**30, max_line_bytes: int = 2**20) -> None:
+    def __init__(self, *, max_bytes: int = 8 * 2**30, max_line_bytes: int = 2**20) -> None:
         self.max_bytes = max_bytes
         self.max_line_bytes = max_line_bytes
 

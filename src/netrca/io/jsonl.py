@@ -28,7 +28,7 @@ class JsonLinesReader:
         *,
         mapping: Mapping[str, str] | None = None,
         required: tuple[str, ...] = REQUIRED_COLUMNS,
-        max_bytes: int = 20 * 2**30,
+        max_bytes: int = 8 * 2**30,
         max_line_bytes: int = 2**20,
     ) -> None:
         self.mapping = dict(mapping or {})

@@ -30,9 +30,11 @@ class ParquetReader:
         *,
         mapping: Mapping[str, str] | None = None,
         required: tuple[str, ...] = REQUIRED_COLUMNS,
+        max_bytes: int = 8 * 2**30,
     ) -> None:
         self.mapping = dict(mapping or {})
         self.required = required
+        self.max_bytes = max_bytes
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""
@@ -41,6 +43,13 @@ class ParquetReader:
         if not p.exists():
             raise InputError(f"{source}: no such file")
         try:
+            meta = pq.ParquetFile(p).metadata
+            unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            if unpacked > self.max_bytes:
+                raise InputError(
+                    f"{source}: {unpacked} bytes uncompressed exceeds the input limit of "
+                    f"{self.max_bytes} bytes"
+                )
             table = pq.read_table(p)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise InputError(f"{source}: not a readable Parquet file ({exc})") from exc

@@ -104,7 +104,7 @@ class PcapReader:
     def __init__(
         self,
         *,
-        max_bytes: int = 20 * 2**30,
+        max_bytes: int = 8 * 2**30,
         idle_timeout: int = 120,
         active_timeout: int = 1800,
     ) -> None:

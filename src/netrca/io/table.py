@@ -130,7 +130,7 @@ class FeatureTableReader:
         mapping: Mapping[str, str] | None = None,
         label_column: str | None = None,
         category_column: str | None = None,
-        max_bytes: int = 20 * 2**30,
+        max_bytes: int = 8 * 2**30,
         max_line_bytes: int = 2**20,
     ) -> None:
         self.mapping = dict(mapping or {})
