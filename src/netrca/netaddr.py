@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,16 +41,12 @@ def internal_mask(
     ips: pd.Series, networks: Sequence[Network], flags: pd.Series | None = None
 ) -> np.ndarray:
     """True where an address is internal: Zeek's local flag when set, else CIDR membership."""
+
+    def inside(addr: IPAddress) -> bool:
+        return any(addr.version == n.version and addr in n for n in networks)
+
     text = _text(ips)
-    uniq = pd.unique(text)
-    lookup = {}
-    for u in uniq:
-        try:
-            addr = ipaddress.ip_address(u)
-        except ValueError:
-            lookup[u] = False
-            continue
-        lookup[u] = any(addr.version == n.version and addr in n for n in networks)
+    lookup = _per_address(text, inside, False)
     by_cidr = text.map(lookup).to_numpy(dtype=bool)
     if flags is None:
         return by_cidr
@@ -59,18 +56,28 @@ def internal_mask(
 
 def subnet_key(ips: pd.Series) -> pd.Series:
     """/24 for IPv4 and /64 for IPv6, as text (for grouping paths)."""
+
+    def prefix(addr: IPAddress) -> str:
+        bits = 24 if addr.version == 4 else 64
+        return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
+
     text = _text(ips)
-    uniq = pd.unique(text)
-    lookup = {}
-    for u in uniq:
+    lookup = _per_address(text, prefix, None)
+    return text.map({u: u if v is None else v for u, v in lookup.items()})
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _per_address(text: pd.Series, fn: Callable[[IPAddress], Any], invalid: Any) -> dict[str, Any]:
+    """``fn`` of each distinct address in ``text`` (``invalid`` for non-addresses)."""
+    out: dict[str, Any] = {}
+    for u in pd.unique(text):
         try:
-            addr = ipaddress.ip_address(u)
+            out[u] = fn(ipaddress.ip_address(u))
         except ValueError:
-            lookup[u] = u
-            continue
-        prefix = 24 if addr.version == 4 else 64
-        lookup[u] = str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
-    return text.map(lookup)
+            out[u] = invalid
+    return out
 
 
 def _text(values: pd.Series) -> pd.Series:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from netrca.errors import ConfigError
 from netrca.io.writers import atomic_path
+from netrca.schema import CANONICAL_COLUMNS, GROUND_TRUTH_COLUMNS
 from netrca.simulate.injectors import INJECTORS
 from netrca.simulate.network import build_network
 from netrca.simulate.normal import concat, normal_traffic
@@ -19,24 +20,8 @@ __all__ = ["DEFAULT_INCIDENTS", "Scenario", "simulate", "write_flows"]
 #: Incidents per category in the default scenario.
 DEFAULT_INCIDENTS: dict[str, int] = dict.fromkeys(INJECTORS, 2)
 
-_COLUMNS = (
-    "timestamp",
-    "source_ip",
-    "destination_ip",
-    "source_port",
-    "destination_port",
-    "protocol",
-    "bytes_sent",
-    "bytes_received",
-    "packets_sent",
-    "packets_received",
-    "duration",
-    "status",
-    "latency",
-    "error_code",
-    "label",
-    "root_cause",
-)
+#: Output columns: the canonical flow columns, then the ground truth.
+_COLUMNS = (*CANONICAL_COLUMNS, *GROUND_TRUTH_COLUMNS)
 
 
 @dataclass(frozen=True)
