@@ -24,6 +24,7 @@ from netrca.evaluate import evaluate_predictions, ground_truth, truth_categories
 from netrca.features import flow_context
 from netrca.io import CsvReader, ParquetReader, ReadResult, empty_rejects, read_flows
 from netrca.io.canonical import canonicalize
+from netrca.io.csvwrite import write_csv_fast
 from netrca.io.writers import write_json
 from netrca.rca import RuleAnalyzer, ScoredFlows, build_evidence, group_incidents
 from netrca.report import RunWriter, build_summary, predictions_frame, read_manifest
@@ -421,13 +422,12 @@ def _write_outputs(
     evaluation: dict[str, Any] | None,
     detector: Detector,
 ) -> None:
-    logs = predictions_frame(read.flows)
-    logs.to_csv(writer.path("network_logs.csv"), index=False)
     preds = predictions_frame(predictions)
-    preds.to_csv(writer.path("network_logs_with_predictions.csv"), index=False)
+    _csv(preds[list(read.flows.columns)], writer.path("network_logs.csv"))
+    _csv(preds, writer.path("network_logs_with_predictions.csv"))
     preds.to_parquet(writer.path("network_logs_with_predictions.parquet"), index=False)
     rejects = read.rejects if len(read.rejects) else empty_rejects()
-    rejects.to_csv(writer.path("rejects.csv"), index=False)
+    _csv(rejects, writer.path("rejects.csv"))
     save_detector(detector, writer.path(MODEL_FILE))
     write_json(
         writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]
@@ -439,6 +439,12 @@ def _write_outputs(
 
 
 PREDICTIONS = "network_logs_with_predictions"
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV with the same text as ``frame.to_csv(path, index=False)``, written by Arrow."""
+    with path.open("wb") as fh:
+        write_csv_fast(frame, fh)
 
 
 def _load_run(run_dir: str | Path, settings: Settings) -> tuple[ReadResult, pd.DataFrame]:
@@ -516,7 +522,7 @@ def reanalyze(
     writer = RunWriter(d)
     try:
         preds_out = predictions_frame(predictions)
-        preds_out.to_csv(writer.path(f"{PREDICTIONS}.csv"), index=False)
+        _csv(preds_out, writer.path(f"{PREDICTIONS}.csv"))
         preds_out.to_parquet(writer.path(f"{PREDICTIONS}.parquet"), index=False)
         write_json(
             writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]

@@ -303,29 +303,36 @@ class Detector:
 
     def _reasons(self, parts: pd.DataFrame, X: np.ndarray, floor: float = 0.25) -> list[str]:
         """Per flow: the detectors above ``floor``, strongest first, and for rarity the
-        features that deviate most from the training median."""
-        names = list(parts.columns)
+        features that deviate most from the training median.
+
+        Built column by column (one pass per rank, no loop over flows); the text is the
+        same as formatting ``f"{name}:{score:.2f}"`` item by item.
+        """
+        names = np.asarray(list(parts.columns), dtype=object)
         vals = parts.to_numpy()
-        out = [""] * len(vals)
+        out = np.full(len(vals), "", dtype=object)
         rows = np.flatnonzero(vals.max(axis=1) >= floor)
         if not len(rows):
-            return out
+            return out.tolist()
         sub = vals[rows]
         order = np.argsort(-sub, axis=1)
         z = np.abs(X[rows] - self.feature_center_) / self.feature_scale_
-        top_feat = np.argmax(z, axis=1)
-        fnames = self.feature_names_in_
-        for k, i in enumerate(rows):
-            items = []
-            for j in order[k]:
-                if sub[k, j] < floor:
-                    break
-                if names[j] == "rarity":
-                    items.append(f"rarity:{sub[k, j]:.2f}({fnames[top_feat[k]]})")
-                else:
-                    items.append(f"{names[j]}:{sub[k, j]:.2f}")
-            out[i] = ";".join(items)
-        return out
+        top_feat = np.asarray(self.feature_names_in_, dtype=object)[np.argmax(z, axis=1)]
+        rarity = "(" + top_feat + ")"
+        text = np.full(len(rows), "", dtype=object)
+        idx = np.arange(len(rows))
+        for rank in range(order.shape[1]):
+            col = order[:, rank]
+            v = sub[idx, col]
+            live = v >= floor  # descending order: once below the floor, always below
+            if not live.any():
+                break
+            item = names[col] + ":" + _two_decimals(v)
+            item = np.where(names[col] == "rarity", item + rarity, item)
+            sep = np.where(text == "", "", ";")
+            text = np.where(live, text + sep + item, text)
+        out[rows] = text
+        return out.tolist()
 
     def score_samples(self, flows: pd.DataFrame) -> np.ndarray:
         """Calibrated anomaly scores in [0, 1]; higher = more anomalous."""
@@ -473,6 +480,21 @@ class _Extremes:
             {str(k): [float(x) for x in v] for k, v in d["scale"].items()},
             int(d["latency_col"]),
         )
+
+
+_CENTS = np.asarray([f"{k / 100:.2f}" for k in range(101)], dtype=object)
+
+
+def _two_decimals(v: np.ndarray) -> np.ndarray:
+    """``f"{x:.2f}"`` for each ``x`` in [0, 1], by table lookup; values whose hundredths
+    sit (numerically) on a rounding boundary are formatted by Python to stay exact."""
+    scaled = np.asarray(v, dtype=np.float64) * 100.0
+    k = np.floor(scaled + 0.5)
+    out = _CENTS[np.clip(k, 0, 100).astype(np.int64)]
+    edge = (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6) | (k < 0) | (k > 100)
+    for i in np.flatnonzero(edge):  # rare: exact halves and out-of-range values
+        out[i] = f"{float(v[i]):.2f}"
+    return out
 
 
 def _logistic(z: np.ndarray) -> np.ndarray:
