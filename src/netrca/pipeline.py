@@ -150,14 +150,14 @@ def ground_truth_columns(read: ReadResult) -> tuple[str, ...]:
 
 def score_flows(flows: pd.DataFrame, detector: Detector) -> ScoredFlows:
     """Score every flow and collect what the RCA stage needs."""
-    scores = detector.score(flows)
     ctx = flow_context(flows, detector.features_.state_.internal_networks)
+    scores = detector.score(flows, ctx)
     is_anomaly = scores.score >= detector.threshold_
     probe = ctx.failed | ctx.unanswered | ctx.refused | ((ctx.sent + ctx.received) < 120)
     X = scores.features.to_numpy(dtype=np.float64)
     z = np.abs(X - detector.feature_center_) / detector.feature_scale_
-    names = detector.feature_names_in_
-    top_feature = [names[j] for j in np.argmax(z, axis=1)]
+    names = np.asarray(detector.feature_names_in_, dtype=object)
+    top_feature = names[np.argmax(z, axis=1)].tolist()
     base = detector.behaviour_
     return ScoredFlows(
         flows=flows,

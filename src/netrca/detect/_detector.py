@@ -21,7 +21,7 @@ from netrca.detect.behavior import (
 from netrca.detect.forest import FlatForest
 from netrca.detect.threshold import QUANTILE_LEVELS, threshold_for_fpr
 from netrca.errors import ConfigError, ModelError
-from netrca.features import FeatureBuilder, flow_context
+from netrca.features import FeatureBuilder, FlowContext, flow_context
 
 __all__ = ["DETECTOR_CAPS", "IF_CAP", "Detector", "Scores"]
 
@@ -280,10 +280,14 @@ class Detector:
         capped["rarity"] = self.rarity(raw, knn, extreme)
         return capped
 
-    def score(self, flows: pd.DataFrame) -> Scores:
-        """Score ``flows`` and explain each score (see :class:`Scores`)."""
+    def score(self, flows: pd.DataFrame, ctx: FlowContext | None = None) -> Scores:
+        """Score ``flows`` and explain each score (see :class:`Scores`).
+
+        ``ctx``: the flows' :func:`~netrca.features.flow_context` when the caller has it.
+        """
         self._check_fitted()
-        ctx = flow_context(flows, self.features_.state_.internal_networks)
+        if ctx is None:
+            ctx = flow_context(flows, self.features_.state_.internal_networks)
         feats = self.features_.transform(flows, ctx)
         X = feats.to_numpy(dtype=np.float64)
         raw = self.forest_.score_samples(X)
