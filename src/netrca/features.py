@@ -66,6 +66,8 @@ class FlowContext:
     mismatch: np.ndarray  # bool: protocol on a port that is not its own
     src_names: np.ndarray  # code → address
     dst_names: np.ndarray
+    #: Derived per-flow arrays computed once and shared by the detectors (e.g. service keys).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

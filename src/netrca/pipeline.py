@@ -154,10 +154,10 @@ def score_flows(flows: pd.DataFrame, detector: Detector) -> ScoredFlows:
     scores = detector.score(flows, ctx)
     is_anomaly = scores.score >= detector.threshold_
     probe = ctx.failed | ctx.unanswered | ctx.refused | ((ctx.sent + ctx.received) < 120)
-    X = scores.features.to_numpy(dtype=np.float64)
-    z = np.abs(X - detector.feature_center_) / detector.feature_scale_
-    names = np.asarray(detector.feature_names_in_, dtype=object)
-    top_feature = names[np.argmax(z, axis=1)].tolist()
+    top = scores.top_feature
+    if top is None:
+        top = detector._top_features(scores.features.to_numpy(dtype=np.float64))
+    top_feature = np.asarray(detector.feature_names_in_, dtype=object)[top].tolist()
     base = detector.behaviour_
     return ScoredFlows(
         flows=flows,
