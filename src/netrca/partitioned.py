@@ -43,7 +43,7 @@ from netrca.config import Settings
 from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError
 from netrca.io import ParquetReader, read_flows
-from netrca.io.canonical import epoch_seconds
+from netrca.io.canonical import canonicalize, epoch_seconds
 
 __all__ = [
     "ENGINES",
@@ -116,17 +116,37 @@ def plan_partitions(files: list[Path], block_seconds: float) -> list[Partition]:
     return plans
 
 
-def _read(path: str) -> pd.DataFrame:
-    return ParquetReader().read(path).flows
+def _read(path: str, span: tuple[float, float] | None = None) -> pd.DataFrame | None:
+    """Canonical flows of a partition (None when no row is left). With ``span`` (epoch
+    seconds), Parquet skips the rows outside it if the timestamp column is a timestamp;
+    otherwise every row is read (and the caller filters)."""
+    if span is None:
+        return ParquetReader().read(path).flows
+    lo, hi = (pd.Timestamp(v, unit="s", tz="UTC") for v in span)
+    try:
+        table = pq.read_table(path, filters=[("timestamp", ">=", lo), ("timestamp", "<", hi)])
+    except (pa.ArrowException, TypeError, ValueError):
+        return ParquetReader().read(path).flows
+    if table.num_rows == 0:
+        return None
+    frame = table.to_pandas()
+    lines = np.arange(1, len(frame) + 1, dtype=np.int64)
+    result = canonicalize(frame, lines, lambda idx: [""] * len(idx), path, "parquet")
+    return result.flows
 
 
 def with_halo(part: Partition, block_seconds: float) -> tuple[pd.DataFrame, int]:
     """The flows of ``part`` (first), then those of its halo in the same time blocks."""
     core = _read(part.path)
+    if core is None:  # pragma: no cover - only with span
+        raise InputError(f"{part.path}: no data rows")
     own = np.unique(np.floor(epoch_seconds(core["timestamp"]) / block_seconds))
     frames = [core]
+    span = (float(own.min()) * block_seconds, (float(own.max()) + 1) * block_seconds)
     for other in part.halo:
-        flows = _read(other)
+        flows = _read(other, span if len(own) else None)
+        if flows is None:
+            continue
         keep = np.isin(np.floor(epoch_seconds(flows["timestamp"]) / block_seconds), own)
         if keep.any():
             frames.append(flows.loc[keep])
