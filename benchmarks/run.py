@@ -16,6 +16,11 @@ def main() -> None:
     ap.add_argument("suite", choices=["quality", "speed", "report"])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument(
+        "--sizes",
+        default="10000,100000,1000000,5000000",
+        help="speed: flows of the end-to-end files (comma-separated)",
+    )
     args = ap.parse_args()
     if args.suite == "quality":
         result = quality.run(args.out / "quality", range(args.seeds))
@@ -30,7 +35,8 @@ def main() -> None:
     else:
         from benchmarks import speed
 
-        print(speed.render(speed.run(args.out / "speed")))
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+        print(speed.render(speed.run(args.out / "speed", sizes)))
 
 
 if __name__ == "__main__":

@@ -169,8 +169,15 @@ def score_partition(part: Partition, detector: Detector) -> pd.DataFrame:
     return out
 
 
-def _score_and_write(part: Partition, detector: Detector, out_dir: str) -> dict[str, Any]:
+def _score_and_write(
+    part: Partition, detector: Detector, out_dir: str, kernel_threads: int | None = None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
+    if kernel_threads is not None:  # a Dask worker owns one core: the kernel stays on it
+        import numba
+
+        limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+        numba.set_num_threads(max(1, min(kernel_threads, limit)))
     preds = score_partition(part, detector)
     target = Path(out_dir) / f"part-{part.index:05d}.parquet"
     tmp = target.with_suffix(".parquet.tmp")
@@ -218,7 +225,9 @@ def _run_dask(
         client = dist.Client(cluster)
     try:
         det = client.scatter(detector, broadcast=True)
-        futures = client.map(_score_and_write, parts, detector=det, out_dir=str(out), pure=False)
+        futures = client.map(
+            _score_and_write, parts, detector=det, out_dir=str(out), kernel_threads=1, pure=False
+        )
         results: list[dict[str, Any]] = client.gather(futures)
     finally:
         client.close()
