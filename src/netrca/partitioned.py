@@ -39,7 +39,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from netrca.config import Settings
 from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError
 from netrca.io import ParquetReader, read_flows
@@ -247,13 +246,14 @@ def detect_partitioned(
     processes: bool = True,
     partition_flows: int = 1_000_000,
     fmt: str = "auto",
-    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Score a partitioned dataset (or a large file, split first) partition by partition.
 
     Writes ``OUTPUT/predictions/part-NNNNN.parquet`` (every input column, then
     ``flow_id``, ``anomaly_score``, ``is_anomaly``, ``reasons``) and
     ``OUTPUT/partitions.json`` (what ran where, with timings). Returns that summary.
+    With a remote ``scheduler``, the input and output folders must be on storage that
+    every worker can reach (the same path on each).
     """
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
