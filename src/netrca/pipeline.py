@@ -24,7 +24,7 @@ from netrca.evaluate import evaluate_predictions, ground_truth, truth_categories
 from netrca.features import flow_context
 from netrca.io import CsvReader, ParquetReader, ReadResult, empty_rejects, read_flows
 from netrca.io.canonical import canonicalize
-from netrca.io.csvwrite import write_csv_fast
+from netrca.io.csvwrite import write_csv_fast, write_csv_views
 from netrca.io.writers import write_json
 from netrca.rca import RuleAnalyzer, ScoredFlows, build_evidence, group_incidents
 from netrca.report import RunWriter, build_summary, predictions_frame, read_manifest
@@ -423,8 +423,14 @@ def _write_outputs(
     detector: Detector,
 ) -> None:
     preds = predictions_frame(predictions)
-    _csv(preds[list(read.flows.columns)], writer.path("network_logs.csv"))
-    _csv(preds, writer.path("network_logs_with_predictions.csv"))
+    with (
+        writer.path("network_logs.csv").open("wb") as logs,
+        writer.path("network_logs_with_predictions.csv").open("wb") as with_preds,
+    ):  # the flows' columns are rendered once for both files
+        write_csv_views(
+            preds,
+            [(logs, [str(c) for c in read.flows.columns]), (with_preds, list(map(str, preds)))],
+        )
     preds.to_parquet(writer.path("network_logs_with_predictions.parquet"), index=False)
     rejects = read.rejects if len(read.rejects) else empty_rejects()
     _csv(rejects, writer.path("rejects.csv"))

@@ -53,9 +53,9 @@ def kernel_available() -> bool:
 class CompiledForest:
     """The forest in the kernel's layout (see the module docstring)."""
 
-    column: np.ndarray  # int64, per node: column of X it tests (0 at leaves)
+    column: np.ndarray  # uint64, per node: column of X it tests (0 at leaves)
     threshold: np.ndarray  # float64
-    children: np.ndarray  # int64, 2 per node, global indices; leaves point at themselves
+    children: np.ndarray  # uint64, 2 per node, global indices; leaves point at themselves
     missing_right: np.ndarray  # uint8: NaN goes right when 1
     leaf_value: np.ndarray  # float64, 0 for inner nodes
     roots: np.ndarray  # int64, global index of each tree's root
@@ -96,12 +96,12 @@ def compile_forest(flat: FlatForest) -> CompiledForest:
     tree = np.repeat(np.arange(flat.n_trees), sizes)
     inner = flat.feature >= 0
     self_idx = np.arange(n, dtype=np.int64)
-    children = np.empty(2 * n, dtype=np.int64)
+    children = np.empty(2 * n, dtype=np.uint64)
     children[0::2] = np.where(inner, base + flat.left, self_idx)
     children[1::2] = np.where(inner, base + flat.right, self_idx)
     column = np.where(inner, flat.tree_features[tree, np.maximum(flat.feature, 0)], 0)
     compiled = CompiledForest(
-        column=np.ascontiguousarray(column, dtype=np.int64),
+        column=np.ascontiguousarray(column, dtype=np.uint64),
         threshold=np.ascontiguousarray(flat.threshold, dtype=np.float64),
         children=children,
         missing_right=np.ascontiguousarray(1 - (flat.missing_left != 0), dtype=np.uint8),
@@ -123,8 +123,10 @@ def _check(c: CompiledForest) -> None:
         and len(c.missing_right) == n
         and len(c.leaf_value) == n
         and len(c.roots) == len(c.depth)
-        and bool(np.all((c.children >= 0) & (c.children < n)))
-        and bool(np.all((c.column >= 0) & (c.column < c.n_features)))
+        and c.children.dtype == np.uint64
+        and c.column.dtype == np.uint64
+        and bool(np.all(c.children < n))
+        and bool(np.all(c.column < c.n_features))
         and bool(np.all((c.roots >= 0) & (c.roots < n)))
         and bool(np.all((c.depth >= 0) & (c.depth <= n)))
     )
@@ -134,6 +136,7 @@ def _check(c: CompiledForest) -> None:
 
 def _walk(
     X: np.ndarray,
+    n_features: int,
     column: np.ndarray,
     threshold: np.ndarray,
     children: np.ndarray,
@@ -143,26 +146,32 @@ def _walk(
     depth: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba; tested through path_lengths
-    n = X.shape[0]
+    # X is the row-major matrix flattened; indices are unsigned so numba emits no
+    # negative-index wraparound code (half the work of each step). The NaN test keeps
+    # LLVM from turning the loop into gathers, which are slower than scalar loads here.
+    n = X.shape[0] // n_features
     n_blocks = (n + BLOCK - 1) // BLOCK
     for b in numba.prange(n_blocks):
         r0 = b * BLOCK
         m = min(BLOCK, n - r0)
         acc = np.zeros(BLOCK, dtype=np.float64)
-        node = np.empty(BLOCK, dtype=np.int64)
+        node = np.empty(BLOCK, dtype=np.uint64)
+        row = np.empty(BLOCK, dtype=np.uint64)
+        for j in range(m):
+            row[j] = np.uint64((r0 + j) * n_features)
         for t in range(roots.shape[0]):
-            root = roots[t]
+            root = np.uint64(roots[t])
             for j in range(m):
                 node[j] = root
             for _ in range(depth[t]):
                 for j in range(m):
                     g = node[j]
-                    x = np.float64(X[r0 + j, column[g]])
+                    x = np.float64(X[row[j] + column[g]])
                     isnan = np.isnan(x)
                     right = ((not isnan) and not (x <= threshold[g])) or (
                         isnan and missing_right[g] == 1
                     )
-                    node[j] = children[2 * g + np.int64(right)]
+                    node[j] = children[np.uint64(2) * g + np.uint64(right)]
             for j in range(m):
                 acc[j] += leaf_value[node[j]]
         for j in range(m):
@@ -193,7 +202,8 @@ def path_lengths(c: CompiledForest, X: np.ndarray) -> np.ndarray:
     out = np.zeros(Xf.shape[0], dtype=np.float64)
     if Xf.shape[0]:
         _kernel()(
-            Xf,
+            Xf.reshape(-1),
+            c.n_features,
             c.column,
             c.threshold,
             c.children,

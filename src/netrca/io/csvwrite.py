@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["write_csv_fast"]
+__all__ = ["write_csv_fast", "write_csv_views"]
 
 _CHUNK = 200_000
 _NEEDS_QUOTE = r'[,"\n]'
@@ -84,10 +84,9 @@ def _column_text(s: pd.Series) -> pa.Array:
     return _quote(_python_text(s))
 
 
-def _write_body(frame: pd.DataFrame, fh: BinaryIO) -> None:
-    cols = [_column_text(frame.iloc[:, j]) for j in range(frame.shape[1])]
+def _write_lines(cols: list[pa.Array], n: int, fh: BinaryIO) -> None:
     if not cols:
-        fh.write(b"\n" * len(frame))
+        fh.write(b"\n" * n)
         return
     line = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
     line = pc.binary_join_element_wise(line, pa.scalar(""), "\n")
@@ -107,9 +106,33 @@ def _span(chunk: pa.Array) -> slice:
     return slice(int(offsets[start]), int(offsets[start + len(chunk)]))
 
 
+def _header(columns: list[str]) -> bytes:
+    names = _quote(pa.array([str(c) for c in columns], type=pa.string()))
+    return (",".join(names.to_pylist()) + "\n").encode("utf-8")
+
+
 def write_csv_fast(frame: pd.DataFrame, fh: BinaryIO, *, chunk_rows: int = _CHUNK) -> None:
     """Write ``frame`` (no index) as CSV to the binary file ``fh``, ``chunk_rows`` at a time."""
-    header = _quote(pa.array([str(c) for c in frame.columns], type=pa.string()))
-    fh.write((",".join(header.to_pylist()) + "\n").encode("utf-8"))
+    write_csv_views(frame, [(fh, [str(c) for c in frame.columns])], chunk_rows=chunk_rows)
+
+
+def write_csv_views(
+    frame: pd.DataFrame,
+    targets: list[tuple[BinaryIO, list[str]]],
+    *,
+    chunk_rows: int = _CHUNK,
+) -> None:
+    """Write several column selections of ``frame`` as CSV files at once.
+
+    ``targets``: (binary file, column names) pairs; each column is rendered once, so
+    files that share columns (the flows and the flows with predictions) cost one render.
+    """
+    for fh, columns in targets:
+        fh.write(_header(columns))
+    needed = list(dict.fromkeys(c for _, columns in targets for c in columns))
+    position = {str(c): j for j, c in enumerate(frame.columns)}
     for start in range(0, len(frame), chunk_rows):
-        _write_body(frame.iloc[start : start + chunk_rows], fh)
+        part = frame.iloc[start : start + chunk_rows]
+        text = {c: _column_text(part.iloc[:, position[c]]) for c in needed}
+        for fh, columns in targets:
+            _write_lines([text[c] for c in columns], len(part), fh)

@@ -54,3 +54,13 @@ def test_predictions_written_by_the_pipeline_equal_pandas(tmp_path, sim_flows) -
     buf = io.BytesIO()
     write_csv_fast(frame, buf)
     assert buf.getvalue().decode("utf-8") == frame.to_csv(index=False)
+
+
+def test_views_share_rendering_and_match_pandas() -> None:
+    from netrca.io.csvwrite import write_csv_views
+
+    frame = _frame(2000, seed=7)
+    a, b = io.BytesIO(), io.BytesIO()
+    write_csv_views(frame, [(a, ["s", "f", "b"]), (b, list(frame.columns))], chunk_rows=300)
+    assert a.getvalue().decode() == frame[["s", "f", "b"]].to_csv(index=False)
+    assert b.getvalue().decode() == frame.to_csv(index=False)
