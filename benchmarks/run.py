@@ -21,6 +21,11 @@ def main() -> None:
         default="10000,100000,1000000,5000000",
         help="speed: flows of the end-to-end files (comma-separated)",
     )
+    ap.add_argument(
+        "--parts",
+        default="scorer,e2e,dask",
+        help="speed: which parts to run (others are kept from the last speed.json)",
+    )
     args = ap.parse_args()
     if args.suite == "quality":
         result = quality.run(args.out / "quality", range(args.seeds))
@@ -36,7 +41,8 @@ def main() -> None:
         from benchmarks import speed
 
         sizes = tuple(int(x) for x in args.sizes.split(","))
-        print(speed.render(speed.run(args.out / "speed", sizes)))
+        parts = tuple(args.parts.split(","))
+        print(speed.render(speed.run(args.out / "speed", sizes, parts)))
 
 
 if __name__ == "__main__":

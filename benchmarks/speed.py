@@ -135,16 +135,36 @@ def scorer(out_dir: Path, n_rows: int = 1_000_000) -> dict[str, Any]:
     }
 
 
-def run(out_dir: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+PARTS = ("scorer", "e2e", "dask")
+
+
+def run(
+    out_dir: Path, sizes: tuple[int, ...] = SIZES, parts: tuple[str, ...] = PARTS
+) -> dict[str, Any]:
+    """Run the selected parts; results of parts not run are kept from ``speed.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"machine": machine(), "cpus": os.cpu_count()}
-    result["scorer"] = scorer(out_dir)
-    print(f"scorer: {json.dumps(result['scorer'])}", flush=True)
+    previous = out_dir / "speed.json"
+    result: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    result |= {"machine": machine(), "cpus": os.cpu_count()}
+    if "scorer" in parts:
+        result["scorer"] = scorer(out_dir)
+        print(f"scorer: {json.dumps(result['scorer'])}", flush=True)
     base = _simulate(out_dir / "baseline_1000000.log", 1_000_000, 1, anomalies=False)
     model = out_dir / "model.npz"
     if not model.exists():
         _cli("fit", "--input", str(base), "--output", str(model))
     logs = {n: _simulate(out_dir / f"sim_{n}.log", n, 0) for n in sizes}
+    if "e2e" in parts:
+        result["end_to_end"] = _end_to_end(out_dir, sizes, logs, model)
+    if "dask" in parts:
+        result["dask"] = _dask(out_dir, logs[max(sizes)], model)
+    (out_dir / "speed.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _end_to_end(
+    out_dir: Path, sizes: tuple[int, ...], logs: dict[int, Path], model: Path
+) -> list[dict[str, Any]]:
     e2e = []
     for n in sizes:
         row: dict[str, Any] = {"flows": n, "bytes": logs[n].stat().st_size}
@@ -158,10 +178,7 @@ def run(out_dir: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
         row["partitioned"] = r | {"flows_per_s": n / r["seconds"]}
         e2e.append(row)
         print(f"end to end: {json.dumps(row)}", flush=True)
-    result["end_to_end"] = e2e
-    result["dask"] = _dask(out_dir, logs[max(sizes)], model)
-    (out_dir / "speed.json").write_text(json.dumps(result, indent=2))
-    return result
+    return e2e
 
 
 def _dask(out_dir: Path, log: Path, model: Path) -> dict[str, Any]:
@@ -180,7 +197,14 @@ def _dask(out_dir: Path, log: Path, model: Path) -> dict[str, Any]:
             "--engine", "dask", "--workers", str(workers),
         )  # fmt: skip
         summary = json.loads((target / "partitions.json").read_text())
-        runs[str(workers)] = r | {"rows": summary["rows"], "partitions": summary["partitions"]}
+        cpu = sum(p["cpu_seconds"] for p in summary["per_partition"])
+        runs[str(workers)] = r | {
+            "rows": summary["rows"],
+            "partitions": summary["partitions"],
+            "task_cpu_seconds": cpu,
+            # CPU the workers got while scoring: about `workers` on an idle machine
+            "cores_used": cpu / summary["seconds"]["total"],
+        }
         print(f"dask {workers} worker(s): {json.dumps(runs[str(workers)])}", flush=True)
     import pandas as pd
 
@@ -241,6 +265,9 @@ def render(result: dict[str, Any]) -> str:
         f"Dask, {w1['rows']:,} flows in {w1['partitions']} Parquet partitions, LocalCluster "
         f"of worker processes: 1 worker {w1['seconds']:.1f} s, 2 workers {w2['seconds']:.1f} s "
         f"= {d['speedup_2_vs_1']:.2f}x; outputs identical: {d['outputs_identical']}; "
-        f"peak RSS {w1['peak_rss_mib']:,.0f} / {w2['peak_rss_mib']:,.0f} MiB.",
+        f"peak RSS {w1['peak_rss_mib']:,.0f} / {w2['peak_rss_mib']:,.0f} MiB; "
+        f"task CPU {w1.get('task_cpu_seconds', float('nan')):.0f} / "
+        f"{w2.get('task_cpu_seconds', float('nan')):.0f} s, cores the workers got "
+        f"{w1.get('cores_used', float('nan')):.2f} / {w2.get('cores_used', float('nan')):.2f}.",
     ]
     return "\n".join(lines)
