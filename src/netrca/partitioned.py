@@ -48,6 +48,7 @@ __all__ = [
     "ENGINES",
     "Partition",
     "detect_partitioned",
+    "partition_files",
     "plan_partitions",
     "score_partition",
     "split_input",
