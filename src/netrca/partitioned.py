@@ -116,19 +116,29 @@ def plan_partitions(files: list[Path], block_seconds: float) -> list[Partition]:
     return plans
 
 
+#: Parquet key-value metadata marking partitions written by :func:`split_input`: their
+#: rows are already canonical (validated by the log's reader), so they are not re-checked.
+_CANONICAL_KEY = b"netrca.canonical"
+
+
 def _read(path: str, span: tuple[float, float] | None = None) -> pd.DataFrame | None:
     """Canonical flows of a partition (None when no row is left). With ``span`` (epoch
     seconds), Parquet skips the rows outside it if the timestamp column is a timestamp;
     otherwise every row is read (and the caller filters)."""
-    if span is None:
-        return ParquetReader().read(path).flows
-    lo, hi = (pd.Timestamp(v, unit="s", tz="UTC") for v in span)
+    filters = None
+    if span is not None:
+        lo, hi = (pd.Timestamp(v, unit="s", tz="UTC") for v in span)
+        filters = [("timestamp", ">=", lo), ("timestamp", "<", hi)]
     try:
-        table = pq.read_table(path, filters=[("timestamp", ">=", lo), ("timestamp", "<", hi)])
-    except (pa.ArrowException, TypeError, ValueError):
-        return ParquetReader().read(path).flows
+        table = pq.read_table(path, filters=filters)
+    except (pa.ArrowException, TypeError, ValueError, OSError):
+        if filters is None:
+            return ParquetReader().read(path).flows  # its error names the file
+        table = pq.read_table(path)
     if table.num_rows == 0:
         return None
+    if (table.schema.metadata or {}).get(_CANONICAL_KEY) == b"1":
+        return table.to_pandas()
     frame = table.to_pandas()
     lines = np.arange(1, len(frame) + 1, dtype=np.int64)
     result = canonicalize(frame, lines, lambda idx: [""] * len(idx), path, "parquet")
@@ -381,6 +391,9 @@ def split_input(
             rej = read.rejects.assign(file=str(p), line=read.rejects["line"] + shift)
             rejects.append(rej)
         table = pa.Table.from_pandas(read.flows, preserve_index=False)
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), _CANONICAL_KEY: b"1"}
+        )
         pq.write_table(table, out / f"part-{parts:05d}.parquet")
         n_rows += len(read.flows)
         parts += 1

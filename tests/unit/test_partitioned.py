@@ -118,3 +118,17 @@ def test_split_keeps_original_line_numbers(tmp_path: Path, sim_csv: Path) -> Non
 def test_bad_engine(tmp_path: Path, detector: Detector) -> None:
     with pytest.raises(ConfigError, match="engine"):
         detect_partitioned(tmp_path, detector, tmp_path / "o", engine="spark")
+
+
+def test_split_log_scored_in_one_partition_equals_in_memory(
+    tmp_path: Path, sim_csv: Path, detector: Detector
+) -> None:
+    from netrca.io import read_flows
+
+    detect_partitioned(sim_csv, detector, tmp_path / "out", partition_flows=10**6)
+    got = pd.read_parquet(tmp_path / "out" / "predictions" / "part-00000.parquet")
+    flows = read_flows(sim_csv).flows
+    expected = detector.score(flows)
+    pd.testing.assert_frame_equal(got[list(flows.columns)], flows)
+    np.testing.assert_array_equal(got["anomaly_score"], np.round(expected.score, 6))
+    assert got["reasons"].tolist() == expected.reasons
