@@ -312,20 +312,44 @@ def detect_partitioned(
 
 
 # -- splitting one large log into partitions, in bounded memory ---------------------------
-def _line_chunks(path: Path, lines_per_chunk: int) -> Iterator[tuple[list[bytes], int]]:
-    """(lines, 1-based number of the first line) chunks of a text file."""
+def _line_chunks(
+    path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24
+) -> Iterator[tuple[bytes, int]]:
+    """(text of ``lines_per_chunk`` whole lines, 1-based number of its first line); the
+    last chunk may be shorter.
+
+    The file is read in blocks of ``block_bytes``; line ends are found with numpy (no
+    Python loop over lines), so memory stays at about one chunk plus one block.
+    """
     with path.open("rb") as fh:
-        chunk: list[bytes] = []
+        parts: list[bytes] = []
+        n_lines = 0
         first = 1
-        for number, line in enumerate(fh, start=1):
-            if not chunk:
-                first = number
-            chunk.append(line)
-            if len(chunk) >= lines_per_chunk:
-                yield chunk, first
-                chunk = []
-        if chunk:
-            yield chunk, first
+        pending = b""
+        while True:
+            block = fh.read(block_bytes)
+            data = pending + block
+            pending = b""
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+            need = lines_per_chunk - n_lines
+            if len(ends) >= need:  # this block completes the chunk
+                cut = int(ends[need - 1]) + 1
+                parts.append(data[:cut])
+                yield b"".join(parts), first
+                first += lines_per_chunk
+                parts, n_lines = [], 0
+                pending = data[cut:]
+                if pending or block:
+                    continue
+                return
+            if not block:  # end of file: what is left is the last chunk
+                if data:
+                    parts.append(data)
+                if any(parts):
+                    yield b"".join(parts), first
+                return
+            parts.append(data)
+            n_lines += len(ends)
 
 
 def _header_lines(path: Path, fmt: str) -> list[bytes]:
@@ -372,16 +396,17 @@ def split_input(
     rejects: list[pd.DataFrame] = []
     n_rows = 0
     parts = 0
-    for lines, first in _line_chunks(p, partition_flows):
-        body = lines[len(head) :] if first == 1 else lines
-        if not any(ln.strip() for ln in body):
+    head_bytes = b"".join(head)
+    for text, first in _line_chunks(p, partition_flows):
+        body = text[len(head_bytes) :] if first == 1 else text
+        if not body.strip():
             continue
         tmp = out / f".chunk-{parts:05d}.{'log' if fmt == 'zeek' else 'csv'}"
         with tmp.open("wb") as fh:
-            fh.writelines(head)
-            if head and not head[-1].endswith(b"\n"):
+            fh.write(head_bytes)
+            if head and not head_bytes.endswith(b"\n"):
                 fh.write(b"\n")
-            fh.writelines(body)
+            fh.write(body)
         try:
             read = read_flows(tmp, fmt)
         finally:
