@@ -11,8 +11,9 @@ a leaf". One step is::
 
 A block of 64 rows walks the same tree in lockstep (their loads are independent, so the
 CPU overlaps them; 4x faster than one row at a time), indices are unsigned (numba then
-emits no negative-index wraparound code: 2x), and blocks run in parallel over the cores. Path lengths are added
-tree by tree in the forest's order, as scikit-learn does, so the sums match it.
+emits no negative-index wraparound code: 2x), and blocks run in parallel over the cores.
+Path lengths are added tree by tree in the forest's order, as scikit-learn does, so the
+sums match it.
 
 The kernel trusts its arrays completely: :func:`compile_forest` calls
 ``FlatForest.validate`` first and checks every derived index again, so a model file
