@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,web,pcap
+EXTRAS ?= dev,web,pcap,dask
 PYTEST_ARGS ?=
 
 .PHONY: all demo test lint format bench bench-quality bench-report bench-agent stress screenshots clean distclean help

@@ -17,6 +17,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="stress: a short smoke run")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument(
+        "--sizes",
+        default="10000,100000,1000000,5000000",
+        help="speed: flows of the end-to-end files (comma-separated)",
+    )
+    ap.add_argument(
+        "--parts",
+        default="scorer,e2e,dask",
+        help="speed: which parts to run (others are kept from the last speed.json)",
+    )
     args = ap.parse_args()
     if args.suite == "quality":
         result = quality.run(args.out / "quality", range(args.seeds))
@@ -41,7 +51,9 @@ def main() -> None:
     else:
         from benchmarks import speed
 
-        print(speed.render(speed.run(args.out / "speed")))
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+        parts = tuple(args.parts.split(","))
+        print(speed.render(speed.run(args.out / "speed", sizes, parts)))
 
 
 if __name__ == "__main__":

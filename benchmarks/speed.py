@@ -1,53 +1,273 @@
-"""Speed: end-to-end `netrca run` throughput on simulated traffic of growing size."""
+"""Speed and scale: compiled scorer vs scikit-learn, end-to-end `netrca detect`, Dask, scaling.
+
+One command (``make bench`` = ``python benchmarks/run.py speed``) runs, in one process
+and on the same machine, every comparison of issue #6 and writes
+``benchmarks/out/speed/speed.json``:
+
+1. **scorer**: the compiled forest kernel vs scikit-learn's ``score_samples`` (the
+   installed release) on the same fitted forest and the same 1M rows of netrca's real
+   feature matrix (features of simulated flows), with the largest score difference;
+   the kernel on one thread gives the per-core figure.
+2. **end to end**: `netrca detect` (the CLI, in a subprocess) on simulated Zeek
+   conn.logs of 1M and 5M flows, with peak RSS (process tree, sampled): the in-memory
+   pipeline (parse, features, score, incidents, analyses, report, every output) on 1M,
+   and the partitioned engine (parse, features, score, Parquet predictions; no
+   incident analysis) on 1M and 5M.
+3. **dask**: `--engine dask` over the same 5M flows as Parquet partitions, LocalCluster
+   with 1 and with 2 worker processes (one thread each).
+4. **scaling**: the partitioned engine on 10k, 100k, 1M and 5M flows (seconds per
+   million flows should stay flat).
+
+The traffic keeps the simulator's rate (24 hours per million flows), so every file
+looks like the baseline the detector was fitted on (1M benign flows, another seed).
+"""
 
 from __future__ import annotations
 
 import json
-import resource
+import os
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.quality import machine
 from netrca.simulate import Scenario, simulate, write_flows
 
+#: Flows of the end-to-end files (the 5M file needs ~3 minutes to simulate).
+SIZES = (10_000, 100_000, 1_000_000, 5_000_000)
 
-def _run(path: Path, out: Path) -> dict[str, float]:
+
+def _peak_rss(proc: subprocess.Popen[bytes], out: dict[str, float]) -> None:
+    """Sample the RSS of ``proc`` and its children (Dask workers) until it exits."""
+    import psutil
+
+    peak = 0
+    try:
+        p = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                rss = p.memory_info().rss + sum(
+                    c.memory_info().rss for c in p.children(recursive=True)
+                )
+            except psutil.Error:
+                rss = 0
+            peak = max(peak, rss)
+            time.sleep(0.05)
+    except psutil.Error:
+        pass
+    out["peak_rss_mib"] = peak / 2**20
+
+
+def _cli(*args: str) -> dict[str, float]:
+    """Run `netrca ARGS` and return wall seconds and peak RSS (MiB)."""
+    cmd = [sys.executable, "-m", "netrca", *args, "--quiet"]
+    stats: dict[str, float] = {}
     t0 = time.perf_counter()
-    cmd = [
-        sys.executable,
-        "-m",
-        "netrca",
-        "run",
-        "--input",
-        str(path),
-        "--output",
-        str(out),
-        "--quiet",
-    ]
-    subprocess.run(cmd, check=True)
-    dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    return {"seconds": dt, "peak_rss_mib_max_so_far": peak}
+    proc = subprocess.Popen(cmd)
+    watcher = threading.Thread(target=_peak_rss, args=(proc, stats))
+    watcher.start()
+    code = proc.wait()
+    watcher.join()
+    stats["seconds"] = time.perf_counter() - t0
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}")
+    return stats
 
 
-def run(out_dir: Path, sizes: tuple[int, ...] = (10_000, 50_000, 200_000)) -> dict[str, Any]:
+def _simulate(path: Path, n: int, seed: int, anomalies: bool = True) -> Path:
+    if not path.exists():
+        scenario = Scenario(n_flows=n, hours=24.0 * n / 1_000_000)
+        if not anomalies:
+            scenario = Scenario(n_flows=n, hours=24.0 * n / 1_000_000, incidents={})
+        write_flows(simulate(scenario, seed=seed), path, "zeek")
+    return path
+
+
+def scorer(out_dir: Path, n_rows: int = 1_000_000) -> dict[str, Any]:
+    """Compiled kernel vs scikit-learn score_samples on the same forest and rows."""
+    import numba
+
+    from netrca.detect import Detector
+    from netrca.io import read_flows
+
+    flows = read_flows(_simulate(out_dir / "sim_100000.log", 100_000, 0)).flows
+    det = Detector(random_state=0).fit(flows)  # keeps the fitted sklearn forest
+    X = det.features_.transform(flows).to_numpy(dtype=np.float64)
+    X = X[np.random.default_rng(0).integers(0, len(X), n_rows)]
+    forest = det.sklearn_forest_
+    det.forest_.score_samples(X[:1000])  # compile (cached on disk after the first run)
+    t = time.perf_counter()
+    ref = -forest.score_samples(X)
+    t_sklearn = time.perf_counter() - t
+    t = time.perf_counter()
+    ours = det.forest_.score_samples(X)
+    t_kernel = time.perf_counter() - t
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    t = time.perf_counter()
+    det.forest_.score_samples(X)
+    t_one = time.perf_counter() - t
+    numba.set_num_threads(threads)
+    t = time.perf_counter()
+    det.forest_.score_samples(X[:200_000], backend="numpy")
+    t_numpy = (time.perf_counter() - t) * n_rows / 200_000
+    return {
+        "rows": n_rows,
+        "features": int(X.shape[1]),
+        "trees": det.forest_.n_trees,
+        "max_abs_diff": float(np.max(np.abs(ours - ref))),
+        "sklearn_seconds": t_sklearn,
+        "kernel_seconds": t_kernel,
+        "kernel_threads": threads,
+        "kernel_one_thread_seconds": t_one,
+        "numpy_reference_seconds_extrapolated": t_numpy,
+        "sklearn_rows_per_s": n_rows / t_sklearn,
+        "kernel_rows_per_s": n_rows / t_kernel,
+        "kernel_rows_per_s_one_core": n_rows / t_one,
+        "speedup_vs_sklearn": t_sklearn / t_kernel,
+        "speedup_one_core_vs_sklearn": t_sklearn / t_one,
+    }
+
+
+PARTS = ("scorer", "e2e", "dask")
+
+
+def run(
+    out_dir: Path, sizes: tuple[int, ...] = SIZES, parts: tuple[str, ...] = PARTS
+) -> dict[str, Any]:
+    """Run the selected parts; results of parts not run are kept from ``speed.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for n in sizes:
-        path = out_dir / f"sim_{n}.csv"
-        write_flows(simulate(Scenario(n_flows=n), seed=0), path)
-        r = _run(path, out_dir / f"run_{n}")
-        rows.append({"flows": n, **r, "flows_per_second": n / r["seconds"]})
-    result = {"machine": machine(), "end_to_end": rows}
+    previous = out_dir / "speed.json"
+    result: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    result |= {"machine": machine(), "cpus": os.cpu_count()}
+    if "scorer" in parts:
+        result["scorer"] = scorer(out_dir)
+        print(f"scorer: {json.dumps(result['scorer'])}", flush=True)
+    base = _simulate(out_dir / "baseline_1000000.log", 1_000_000, 1, anomalies=False)
+    model = out_dir / "model.npz"
+    if not model.exists():
+        _cli("fit", "--input", str(base), "--output", str(model))
+    logs = {n: _simulate(out_dir / f"sim_{n}.log", n, 0) for n in sizes}
+    if "e2e" in parts:
+        result["end_to_end"] = _end_to_end(out_dir, sizes, logs, model)
+    if "dask" in parts:
+        result["dask"] = _dask(out_dir, logs[max(sizes)], model)
     (out_dir / "speed.json").write_text(json.dumps(result, indent=2))
     return result
 
 
+def _end_to_end(
+    out_dir: Path, sizes: tuple[int, ...], logs: dict[int, Path], model: Path
+) -> list[dict[str, Any]]:
+    e2e = []
+    for n in sizes:
+        row: dict[str, Any] = {"flows": n, "bytes": logs[n].stat().st_size}
+        if n <= 1_000_000:
+            r = _cli("detect", "-i", str(logs[n]), "-m", str(model), "-o", str(out_dir / "mem"))
+            row["in_memory"] = r | {"flows_per_s": n / r["seconds"]}
+        r = _cli(
+            "detect", "-i", str(logs[n]), "-m", str(model), "-o", str(out_dir / "part"),
+            "--engine", "local",
+        )  # fmt: skip
+        row["partitioned"] = r | {"flows_per_s": n / r["seconds"]}
+        e2e.append(row)
+        print(f"end to end: {json.dumps(row)}", flush=True)
+    return e2e
+
+
+def _dask(out_dir: Path, log: Path, model: Path) -> dict[str, Any]:
+    """Dask with 1 and 2 worker processes over the same Parquet partitions."""
+    from netrca.partitioned import split_input
+
+    parts = out_dir / "parquet_parts"
+    if not parts.exists():
+        split_input(log, parts, partition_flows=500_000)
+    runs = {}
+    for workers in (1, 2):
+        target = out_dir / f"dask_{workers}"
+        shutil.rmtree(target, ignore_errors=True)
+        r = _cli(
+            "detect", "-i", str(parts), "-m", str(model), "-o", str(target),
+            "--engine", "dask", "--workers", str(workers),
+        )  # fmt: skip
+        summary = json.loads((target / "partitions.json").read_text())
+        cpu = sum(p["cpu_seconds"] for p in summary["per_partition"])
+        runs[str(workers)] = r | {
+            "rows": summary["rows"],
+            "partitions": summary["partitions"],
+            "task_cpu_seconds": cpu,
+            # CPU the workers got while scoring: about `workers` on an idle machine
+            "cores_used": cpu / summary["seconds"]["total"],
+        }
+        print(f"dask {workers} worker(s): {json.dumps(runs[str(workers)])}", flush=True)
+    import pandas as pd
+
+    same = all(
+        pd.read_parquet(out_dir / "dask_1" / "predictions" / f.name).equals(pd.read_parquet(f))
+        for f in sorted((out_dir / "dask_2" / "predictions").glob("*.parquet"))
+    )
+    return {
+        "workers": runs,
+        "speedup_2_vs_1": runs["1"]["seconds"] / runs["2"]["seconds"],
+        "outputs_identical": same,
+    }
+
+
 def render(result: dict[str, Any]) -> str:
-    lines = ["| flows | seconds | flows/s |", "|---|---|---|"]
+    s = result["scorer"]
+    lines = [
+        f"machine: {result['machine']} ({result['cpus']} CPUs visible)",
+        "",
+        f"Scorer, {s['rows']:,} rows x {s['features']} features, {s['trees']} trees "
+        f"(max |difference| vs scikit-learn {s['max_abs_diff']:.1e}):",
+        "",
+        "| scorer | seconds | rows/s | vs scikit-learn |",
+        "|---|---|---|---|",
+        f"| scikit-learn score_samples | {s['sklearn_seconds']:.2f} | "
+        f"{s['sklearn_rows_per_s']:,.0f} | 1.0x |",
+        f"| numpy reference (extrapolated) | {s['numpy_reference_seconds_extrapolated']:.2f} | "
+        f"{s['rows'] / s['numpy_reference_seconds_extrapolated']:,.0f} | "
+        f"{s['sklearn_seconds'] / s['numpy_reference_seconds_extrapolated']:.1f}x |",
+        f"| compiled kernel, 1 thread | {s['kernel_one_thread_seconds']:.2f} | "
+        f"{s['kernel_rows_per_s_one_core']:,.0f} | {s['speedup_one_core_vs_sklearn']:.1f}x |",
+        f"| compiled kernel, {s['kernel_threads']} threads | {s['kernel_seconds']:.2f} | "
+        f"{s['kernel_rows_per_s']:,.0f} | {s['speedup_vs_sklearn']:.1f}x |",
+        "",
+        "End to end (`netrca detect`, CLI subprocess; peak RSS of the process tree):",
+        "",
+        "| flows | Zeek log | in-memory s | flows/s | peak RSS | partitioned s | flows/s "
+        "| peak RSS | s per 1M flows (partitioned) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["end_to_end"]:
-        lines.append(f"| {r['flows']:,} | {r['seconds']:.1f} | {r['flows_per_second']:,.0f} |")
+        mem = r.get("in_memory")
+        part = r["partitioned"]
+        mem_cells = (
+            f"{mem['seconds']:.1f} | {mem['flows_per_s']:,.0f} | {mem['peak_rss_mib']:,.0f} MiB"
+            if mem
+            else "- | - | -"
+        )
+        lines.append(
+            f"| {r['flows']:,} | {r['bytes'] / 2**20:,.0f} MiB | {mem_cells} | "
+            f"{part['seconds']:.1f} | {part['flows_per_s']:,.0f} | "
+            f"{part['peak_rss_mib']:,.0f} MiB | {part['seconds'] / r['flows'] * 1e6:.1f} |"
+        )
+    d = result["dask"]
+    w1, w2 = d["workers"]["1"], d["workers"]["2"]
+    lines += [
+        "",
+        f"Dask, {w1['rows']:,} flows in {w1['partitions']} Parquet partitions, LocalCluster "
+        f"of worker processes: 1 worker {w1['seconds']:.1f} s, 2 workers {w2['seconds']:.1f} s "
+        f"= {d['speedup_2_vs_1']:.2f}x; outputs identical: {d['outputs_identical']}; "
+        f"peak RSS {w1['peak_rss_mib']:,.0f} / {w2['peak_rss_mib']:,.0f} MiB; "
+        f"task CPU {w1.get('task_cpu_seconds', float('nan')):.0f} / "
+        f"{w2.get('task_cpu_seconds', float('nan')):.0f} s, cores the workers got "
+        f"{w1.get('cores_used', float('nan')):.2f} / {w2.get('cores_used', float('nan')):.2f}.",
+    ]
     return "\n".join(lines)

@@ -297,14 +297,52 @@ def detect(
     label_column: LabelOpt = None,
     category_column: CategoryOpt = None,
     quiet: QuietOpt = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Partitioned scoring: local or dask (input: a folder of Parquet partitions, "
+            "or a Zeek/CSV log split into partitions). Omit for the in-memory pipeline."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="LocalCluster workers (default 2).")] = None,
+    partition_flows: Annotated[
+        int, typer.Option(help="Flows per partition when splitting one large log.")
+    ] = 1_000_000,
 ) -> None:
     """Score new traffic with a saved baseline model, then analyse and write outputs.
 
     Reports the expected alert volume (measured on the baseline the model was fitted on)
     next to this run's; with ground truth, evaluation.json holds the precision/recall
-    trade-off at neighbouring thresholds ("threshold_tradeoff").
+    trade-off at neighbouring thresholds ("threshold_tradeoff"). With --engine, flows are
+    scored partition by partition in bounded memory (see docs/architecture.md, "Scale").
     """
     from netrca.pipeline import run as run_pipeline
+
+    if engine is not None:
+        from netrca.detect.persist import load_detector
+        from netrca.partitioned import detect_partitioned
+
+        summary = detect_partitioned(
+            input,
+            load_detector(model),
+            output or Path("data"),
+            engine=engine,
+            scheduler=scheduler,
+            workers=workers,
+            partition_flows=partition_flows,
+            fmt=fmt,
+        )
+        if not quiet:
+            typer.echo(
+                f"scored {summary['rows']:,} flows in {summary['partitions']} partition(s) "
+                f"({engine}); {summary['anomalies']:,} anomalous; outputs: "
+                f"{output or Path('data')}/predictions/",
+                err=True,
+            )
+        return
 
     result = run_pipeline(
         input,

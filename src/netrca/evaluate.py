@@ -57,17 +57,21 @@ def ground_truth(
     column, a root-cause column other than ``normal`` marks anomalies.
     """
     if label_column in flows.columns:
-        raw = flows[label_column]
+        # computed once per distinct label value (labels have few), then broadcast
+        codes, uniq = pd.factorize(flows[label_column], use_na_sentinel=False)
+        raw = pd.Series(uniq, dtype=flows[label_column].dtype)
         num = pd.to_numeric(raw, errors="coerce")
         text = raw.astype(str).str.strip().str.lower()
         truth = np.where(num.notna(), num.fillna(0).to_numpy() != 0, ~text.isin(_NEGATIVE))
         missing = raw.isna().to_numpy() | text.isin({"", "nan", "<na>", "-"}).to_numpy()
-        if missing.all():
+        missing_rows = missing[codes]
+        if missing_rows.all():
             return None
-        return np.asarray(truth & ~missing, dtype=bool)
+        return np.asarray((truth & ~missing)[codes], dtype=bool)
     if category_column in flows.columns:
-        cat = flows[category_column].astype(str).str.strip().str.lower()
-        return ~cat.isin(_NEGATIVE | {"", "nan"}).to_numpy()
+        codes, uniq = pd.factorize(flows[category_column], use_na_sentinel=False)
+        cat = pd.Series(uniq, dtype=flows[category_column].dtype).astype(str).str.strip()
+        return np.asarray(~cat.str.lower().isin(_NEGATIVE | {"", "nan"}).to_numpy()[codes])
     return None
 
 
@@ -93,11 +97,14 @@ def truth_categories(flows: pd.DataFrame, category_column: str = "root_cause") -
     ("ddos", "portscan", …) is used; None without a category column."""
     if category_column not in flows.columns:
         return None
-    cat = flows[category_column].astype(str).str.strip().str.lower()
+    codes, uniq = pd.factorize(flows[category_column], use_na_sentinel=False)
+    cat = pd.Series(uniq, dtype=flows[category_column].dtype).astype(str).str.strip().str.lower()
     cat = cat.mask(cat.isin(_NEGATIVE | {"", "nan"}), "normal")
     aliases = category_aliases()
-    uniq = {u: aliases.get(_norm(u), u) if u != "normal" else u for u in pd.unique(cat)}
-    return cat.map(uniq).to_numpy(dtype=object)
+    per_value = np.asarray(
+        [c if c == "normal" else aliases.get(_norm(c), c) for c in cat], dtype=object
+    )
+    return np.asarray(per_value[codes], dtype=object)
 
 
 def _safe(fn: Any, y: np.ndarray, s: np.ndarray) -> float | None:

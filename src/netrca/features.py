@@ -11,7 +11,7 @@ import pandas as pd
 from netrca.config import DEFAULT_INTERNAL_NETWORKS
 from netrca.errors import ConfigError
 from netrca.io.canonical import epoch_seconds
-from netrca.netaddr import internal_mask, parse_networks, subnet_key
+from netrca.netaddr import internal_mask, parse_networks, subnet_of_unique
 from netrca.schema import CANONICAL_COLUMNS, GROUND_TRUTH_COLUMNS
 
 __all__ = [
@@ -66,13 +66,13 @@ class FlowContext:
     mismatch: np.ndarray  # bool: protocol on a port that is not its own
     src_names: np.ndarray  # code → address
     dst_names: np.ndarray
+    #: Derived per-flow arrays computed once and shared by the detectors (e.g. service keys).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(
-        values.astype("string").fillna("").to_numpy(dtype=object), sort=False
-    )
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    codes, uniques = pd.factorize(values.astype("string").fillna(""), sort=False)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
 
 def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowContext:
@@ -256,15 +256,19 @@ class FeatureBuilder:
         """
         st = self.state_
         ctx = ctx or flow_context(flows, st.internal_networks)
-        keys = _latency_keys(flows, ctx)
         base = np.full(len(flows), np.nan)
+        if not any(st.latency_baselines.get(name) for name in _LATENCY_LEVELS):
+            return np.where(np.isnan(base), st.latency_global, base)
+        keys = _latency_key_codes(ctx)
         for name in _LATENCY_LEVELS:
             todo = np.isnan(base)
             if not todo.any():
                 break
             table = st.latency_baselines.get(name, {})
             if table:
-                base[todo] = pd.Series(keys[name][todo]).map(table).to_numpy(dtype=float)
+                codes, texts = keys[name]
+                per_key = pd.Series(texts).map(table).to_numpy(dtype=float)
+                base[todo] = per_key[codes[todo]]
         return np.where(np.isnan(base), st.latency_global, base)
 
     def _fit_extras(self, flows: pd.DataFrame, state: FeatureState) -> None:
@@ -392,23 +396,44 @@ def _cv_by(key: np.ndarray, values: np.ndarray, valid: np.ndarray) -> np.ndarray
 _LATENCY_LEVELS = ("path", "dst", "dst_net", "direction")
 
 
-def _latency_keys(flows: pd.DataFrame, ctx: FlowContext) -> dict[str, np.ndarray]:
-    """Grouping keys for the latency baseline levels (most specific first).
+def _latency_key_codes(ctx: FlowContext) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Grouping keys for the latency baseline levels (most specific first), as per-row
+    codes into their texts (each text is built once per distinct key, not per row).
 
     Every level below ``path`` includes whether the source is internal, so that remote
     clients of a local server are not compared with its local clients.
     """
-    dst = flows["destination_ip"].astype("string").fillna("").to_numpy(dtype=object)
-    dst_net = subnet_key(flows["destination_ip"]).to_numpy(dtype=object)
-    src_net = subnet_key(flows["source_ip"]).to_numpy(dtype=object)
-    side = np.where(ctx.src_internal, "i>", "e>").astype(object)
-    direction = side + np.where(ctx.dst_internal, "i", "e").astype(object)
-    return {
-        "path": src_net + ">" + dst,
-        "dst": side + dst,
-        "dst_net": side + dst_net,
-        "direction": direction,
-    }
+    src_net_text, src_net = np.unique(
+        subnet_of_unique(ctx.src_names).astype(str), return_inverse=True
+    )
+    src_net_row = np.asarray(src_net, dtype=np.int64)[ctx.src]
+    dst_net = subnet_of_unique(ctx.dst_names)
+    side = ctx.src_internal.astype(np.int64)
+    dst_in = ctx.dst_internal.astype(np.int64)
+    sides = np.asarray(["e>", "i>"], dtype=object)
+    inout = np.asarray(["e", "i"], dtype=object)
+
+    def first_rows(*parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        combined = np.zeros(len(ctx.ts), dtype=np.int64)
+        for part in parts:
+            combined = combined * (int(part.max(initial=0)) + 1) + part
+        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        return np.asarray(inverse, dtype=np.int64).ravel(), first
+
+    codes, r = first_rows(src_net_row, ctx.dst)
+    path = src_net_text[src_net_row[r]].astype(object) + ">" + ctx.dst_names[ctx.dst[r]]
+    out = {"path": (codes, path)}
+    codes, r = first_rows(side, ctx.dst)
+    out["dst"] = (codes, sides[side[r]] + ctx.dst_names[ctx.dst[r]])
+    out["dst_net"] = (codes, sides[side[r]] + dst_net[ctx.dst[r]])
+    codes, r = first_rows(side, dst_in)
+    out["direction"] = (codes, sides[side[r]] + inout[dst_in[r]])
+    return out
+
+
+def _latency_keys(flows: pd.DataFrame, ctx: FlowContext) -> dict[str, np.ndarray]:
+    """The latency baseline keys as text, one per row (see :func:`_latency_key_codes`)."""
+    return {name: texts[codes] for name, (codes, texts) in _latency_key_codes(ctx).items()}
 
 
 def detect_mode(flows: pd.DataFrame) -> str:

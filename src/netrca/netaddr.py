@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["internal_mask", "parse_networks", "subnet_key"]
+__all__ = ["internal_mask", "parse_networks", "subnet_key", "subnet_of_unique"]
 
 _TRUE = {"T", "TRUE", "1", "YES", "Y"}
 _FALSE = {"F", "FALSE", "0", "NO", "N"}
@@ -41,13 +40,15 @@ def internal_mask(
     ips: pd.Series, networks: Sequence[Network], flags: pd.Series | None = None
 ) -> np.ndarray:
     """True where an address is internal: Zeek's local flag when set, else CIDR membership."""
-
-    def inside(addr: IPAddress) -> bool:
-        return any(addr.version == n.version and addr in n for n in networks)
-
-    text = _text(ips)
-    lookup = _per_address(text, inside, False)
-    by_cidr = text.map(lookup).to_numpy(dtype=bool)
+    codes, uniq = _coded(ips)
+    per_unique = np.zeros(len(uniq), dtype=bool)
+    for i, u in enumerate(uniq):
+        try:
+            addr = ipaddress.ip_address(u)
+        except ValueError:
+            continue
+        per_unique[i] = any(addr.version == n.version and addr in n for n in networks)
+    by_cidr = per_unique[codes]
     if flags is None:
         return by_cidr
     flag = _flag(flags)
@@ -56,30 +57,25 @@ def internal_mask(
 
 def subnet_key(ips: pd.Series) -> pd.Series:
     """/24 for IPv4 and /64 for IPv6, as text (for grouping paths)."""
-
-    def prefix(addr: IPAddress) -> str:
-        bits = 24 if addr.version == 4 else 64
-        return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
-
-    text = _text(ips)
-    lookup = _per_address(text, prefix, None)
-    return text.map({u: u if v is None else v for u, v in lookup.items()})
+    codes, uniq = _coded(ips)
+    return pd.Series(subnet_of_unique(uniq)[codes], index=ips.index, dtype=object)
 
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _per_address(text: pd.Series, fn: Callable[[IPAddress], Any], invalid: Any) -> dict[str, Any]:
-    """``fn`` of each distinct address in ``text`` (``invalid`` for non-addresses)."""
-    out: dict[str, Any] = {}
-    for u in pd.unique(text):
+def subnet_of_unique(uniq: np.ndarray) -> np.ndarray:
+    """:func:`subnet_key` of each (distinct) address text in ``uniq`` (object array)."""
+    out = np.empty(len(uniq), dtype=object)
+    for i, u in enumerate(uniq):
         try:
-            out[u] = fn(ipaddress.ip_address(u))
+            addr = ipaddress.ip_address(u)
         except ValueError:
-            out[u] = invalid
+            out[i] = u
+            continue
+        prefix = 24 if addr.version == 4 else 64
+        out[i] = str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
     return out
 
 
-def _text(values: pd.Series) -> pd.Series:
-    """Addresses as plain Python strings, missing ones as ""."""
-    return pd.Series(values.astype("string").fillna("").to_numpy(dtype=object), index=values.index)
+def _coded(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct texts of addresses (missing ones as ""), without a row loop."""
+    codes, uniq = pd.factorize(values.astype("string").fillna(""), sort=False)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniq, dtype=object)

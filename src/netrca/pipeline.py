@@ -24,6 +24,7 @@ from netrca.evaluate import evaluate_predictions, ground_truth, truth_categories
 from netrca.features import flow_context
 from netrca.io import CsvReader, ParquetReader, ReadResult, empty_rejects, read_flows
 from netrca.io.canonical import canonicalize
+from netrca.io.csvwrite import write_csv_fast, write_csv_views
 from netrca.io.writers import write_json
 from netrca.rca import (
     RuleAnalyzer,
@@ -155,14 +156,14 @@ def ground_truth_columns(read: ReadResult) -> tuple[str, ...]:
 
 def score_flows(flows: pd.DataFrame, detector: Detector) -> ScoredFlows:
     """Score every flow and collect what the RCA stage needs."""
-    scores = detector.score(flows)
     ctx = flow_context(flows, detector.features_.state_.internal_networks)
+    scores = detector.score(flows, ctx)
     is_anomaly = scores.score >= detector.threshold_
     probe = ctx.failed | ctx.unanswered | ctx.refused | ((ctx.sent + ctx.received) < 120)
-    X = scores.features.to_numpy(dtype=np.float64)
-    z = np.abs(X - detector.feature_center_) / detector.feature_scale_
-    names = detector.feature_names_in_
-    top_feature = [names[j] for j in np.argmax(z, axis=1)]
+    top = scores.top_feature
+    if top is None:
+        top = detector._top_features(scores.features.to_numpy(dtype=np.float64))
+    top_feature = np.asarray(detector.feature_names_in_, dtype=object)[top].tolist()
     base = detector.behaviour_
     return ScoredFlows(
         flows=flows,
@@ -430,13 +431,18 @@ def _write_outputs(
     evaluation: dict[str, Any] | None,
     detector: Detector,
 ) -> None:
-    logs = predictions_frame(read.flows)
-    logs.to_csv(writer.path("network_logs.csv"), index=False)
     preds = predictions_frame(predictions)
-    preds.to_csv(writer.path("network_logs_with_predictions.csv"), index=False)
+    with (
+        writer.path("network_logs.csv").open("wb") as logs,
+        writer.path("network_logs_with_predictions.csv").open("wb") as with_preds,
+    ):  # the flows' columns are rendered once for both files
+        write_csv_views(
+            preds,
+            [(logs, [str(c) for c in read.flows.columns]), (with_preds, list(map(str, preds)))],
+        )
     preds.to_parquet(writer.path("network_logs_with_predictions.parquet"), index=False)
     rejects = read.rejects if len(read.rejects) else empty_rejects()
-    rejects.to_csv(writer.path("rejects.csv"), index=False)
+    _csv(rejects, writer.path("rejects.csv"))
     save_detector(detector, writer.path(MODEL_FILE))
     write_json(
         writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]
@@ -448,6 +454,12 @@ def _write_outputs(
 
 
 PREDICTIONS = "network_logs_with_predictions"
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV with the same text as ``frame.to_csv(path, index=False)``, written by Arrow."""
+    with path.open("wb") as fh:
+        write_csv_fast(frame, fh)
 
 
 def _load_run(run_dir: str | Path, settings: Settings) -> tuple[ReadResult, pd.DataFrame]:
@@ -529,7 +541,7 @@ def reanalyze(
     writer = RunWriter(d)
     try:
         preds_out = predictions_frame(predictions)
-        preds_out.to_csv(writer.path(f"{PREDICTIONS}.csv"), index=False)
+        _csv(preds_out, writer.path(f"{PREDICTIONS}.csv"))
         preds_out.to_parquet(writer.path(f"{PREDICTIONS}.parquet"), index=False)
         write_json(
             writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]

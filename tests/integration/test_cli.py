@@ -191,3 +191,30 @@ def test_version_and_help() -> None:
     assert res.returncode == 0 and "simulate" in res.stdout and "evaluate" in res.stdout
     res = netrca("version")
     assert res.returncode == 0 and res.stdout.strip().count(".") == 2
+
+
+def test_detect_partitioned_engine_on_a_zeek_log(tmp_path: Path) -> None:
+    base, new = tmp_path / "base.log", tmp_path / "new.log"
+    args = ("-n", "3000", "--format", "zeek", "-o")
+    assert cli("simulate", *args, str(base), "--seed", "2", "--anomalies", "") == 0
+    assert cli("simulate", *args, str(new), "--seed", "3") == 0
+    model = tmp_path / "m.npz"
+    assert cli("fit", "--input", str(base), "--output", str(model), "--quiet") == 0
+    out = tmp_path / "out"
+    code = cli(
+        "detect", "-i", str(new), "-m", str(model), "-o", str(out),
+        "--engine", "local", "--partition-flows", "1000", "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    parts = sorted((out / "predictions").glob("part-*.parquet"))
+    assert len(parts) >= 3
+    preds = pd.concat(pd.read_parquet(p) for p in parts)
+    summary = json.loads((out / "partitions.json").read_text())
+    assert summary["rows"] == len(preds) == preds["flow_id"].max() + 1
+    assert {"anomaly_score", "is_anomaly", "reasons"} <= set(preds.columns)
+    assert (
+        preds.loc[preds["label"] != "Benign", "anomaly_score"].mean()
+        > preds.loc[preds["label"] == "Benign", "anomaly_score"].mean()
+    )
+    bad = netrca("detect", "-i", str(new), "-m", str(model), "--engine", "spark")
+    assert bad.returncode == 2 and "engine" in bad.stderr

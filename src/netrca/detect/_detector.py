@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.ensemble import IsolationForest
 
 from netrca.config import DEFAULT_INTERNAL_NETWORKS
@@ -21,7 +23,7 @@ from netrca.detect.behavior import (
 from netrca.detect.forest import FlatForest
 from netrca.detect.threshold import QUANTILE_LEVELS, threshold_for_fpr
 from netrca.errors import ConfigError, ModelError
-from netrca.features import FeatureBuilder, flow_context
+from netrca.features import FeatureBuilder, FlowContext, flow_context
 
 __all__ = ["DETECTOR_CAPS", "IF_CAP", "Detector", "Scores"]
 
@@ -57,6 +59,8 @@ class Scores:
     behaviour: pd.DataFrame  # one column per detector, capped
     reasons: list[str]  # per flow: "detector:score;..." strongest first
     features: pd.DataFrame  # the feature matrix scored by the forest
+    #: per flow: index (in ``features``) of the feature farthest from the training median
+    top_feature: np.ndarray | None = None
 
 
 class Detector:
@@ -280,10 +284,14 @@ class Detector:
         capped["rarity"] = self.rarity(raw, knn, extreme)
         return capped
 
-    def score(self, flows: pd.DataFrame) -> Scores:
-        """Score ``flows`` and explain each score (see :class:`Scores`)."""
+    def score(self, flows: pd.DataFrame, ctx: FlowContext | None = None) -> Scores:
+        """Score ``flows`` and explain each score (see :class:`Scores`).
+
+        ``ctx``: the flows' :func:`~netrca.features.flow_context` when the caller has it.
+        """
         self._check_fitted()
-        ctx = flow_context(flows, self.features_.state_.internal_networks)
+        if ctx is None:
+            ctx = flow_context(flows, self.features_.state_.internal_networks)
         feats = self.features_.transform(flows, ctx)
         X = feats.to_numpy(dtype=np.float64)
         raw = self.forest_.score_samples(X)
@@ -291,7 +299,8 @@ class Detector:
         ext = self.extremes_.score(X, ctx.failed, ctx.protocol)
         parts = self._combine(raw, self._behaviour(flows, ctx), knn, ext)
         score = parts.max(axis=1).to_numpy()
-        reasons = self._reasons(parts, X)
+        top = self._top_features(X)
+        reasons = self._reasons(parts, X, top=top)
         return Scores(
             score=score,
             forest=raw,
@@ -299,33 +308,70 @@ class Detector:
             behaviour=parts.drop(columns="rarity"),
             reasons=reasons,
             features=feats,
+            top_feature=top,
         )
 
-    def _reasons(self, parts: pd.DataFrame, X: np.ndarray, floor: float = 0.25) -> list[str]:
+    def _top_features(self, X: np.ndarray) -> np.ndarray:
+        """Per row: index of the feature farthest from the training median (robust z)."""
+        out = np.empty(len(X), dtype=np.int64)
+        for start in range(0, len(X), 65536):  # cache-sized blocks: 3x less memory traffic
+            block = X[start : start + 65536]
+            z = np.abs(block - self.feature_center_) / self.feature_scale_
+            out[start : start + len(block)] = np.argmax(z, axis=1)
+        return out
+
+    def _reasons(
+        self,
+        parts: pd.DataFrame,
+        X: np.ndarray,
+        floor: float = 0.25,
+        top: np.ndarray | None = None,
+    ) -> list[str]:
         """Per flow: the detectors above ``floor``, strongest first, and for rarity the
-        features that deviate most from the training median."""
-        names = list(parts.columns)
+        features that deviate most from the training median.
+
+        Built rank by rank from a table of item texts (no loop over flows); the text is
+        the same as formatting ``f"{name}:{score:.2f}"`` item by item.
+        """
+        names = [str(c) for c in parts.columns]
         vals = parts.to_numpy()
-        out = [""] * len(vals)
+        out = np.full(len(vals), "", dtype=object)
         rows = np.flatnonzero(vals.max(axis=1) >= floor)
         if not len(rows):
-            return out
+            return out.tolist()
         sub = vals[rows]
         order = np.argsort(-sub, axis=1)
-        z = np.abs(X[rows] - self.feature_center_) / self.feature_scale_
-        top_feat = np.argmax(z, axis=1)
-        fnames = self.feature_names_in_
-        for k, i in enumerate(rows):
-            items = []
-            for j in order[k]:
-                if sub[k, j] < floor:
-                    break
-                if names[j] == "rarity":
-                    items.append(f"rarity:{sub[k, j]:.2f}({fnames[top_feat[k]]})")
-                else:
-                    items.append(f"{names[j]}:{sub[k, j]:.2f}")
-            out[i] = ";".join(items)
-        return out
+        top_feat = self._top_features(X[rows]) if top is None else top[rows]
+        fnames = [str(f) for f in self.feature_names_in_]
+        n_feat = len(fnames)
+        # item texts: detector j at k hundredths -> table[j, k]; rarity also by feature
+        table = np.asarray([[f"{n}:{c}" for c in _CENTS] for n in names], dtype=object).reshape(
+            len(names), len(_CENTS)
+        )
+        rarity_col = names.index("rarity") if "rarity" in names else -1
+        rarity_table = np.asarray(
+            [f"rarity:{c}({f})" for c in _CENTS for f in fnames], dtype=object
+        )
+        idx = np.arange(len(rows))
+        ranks = []
+        for rank in range(order.shape[1]):
+            col = order[:, rank]
+            v = sub[idx, col]
+            live = v >= floor  # descending order: once below the floor, always below
+            if not live.any():
+                break
+            k, exact = _cent_index(v)
+            item = table[col, np.clip(k, 0, 100)]
+            is_rarity = col == rarity_col
+            item = np.where(is_rarity, rarity_table[np.clip(k, 0, 100) * n_feat + top_feat], item)
+            for i in np.flatnonzero(~exact & live):  # outside [0, 1]: format by hand
+                item[i] = f"{names[col[i]]}:{float(v[i]):.2f}" + (
+                    f"({fnames[top_feat[i]]})" if is_rarity[i] else ""
+                )
+            ranks.append(pa.array(np.where(live, item, None), type=pa.string()))
+        joined = pc.binary_join_element_wise(*ranks, ";", null_handling="skip")
+        out[rows] = joined.to_numpy(zero_copy_only=False)
+        return out.tolist()
 
     def score_samples(self, flows: pd.DataFrame) -> np.ndarray:
         """Calibrated anomaly scores in [0, 1]; higher = more anomalous."""
@@ -473,6 +519,22 @@ class _Extremes:
             {str(k): [float(x) for x in v] for k, v in d["scale"].items()},
             int(d["latency_col"]),
         )
+
+
+_CENTS = np.asarray([f"{k / 100:.2f}" for k in range(101)], dtype=object)
+
+
+def _cent_index(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` with ``f"{x:.2f}" == _CENTS[k]`` for each ``x``, and whether ``x`` is in the
+    table's range [0, 1]. Values whose hundredths sit (numerically) on a rounding boundary
+    are rounded by Python's formatting, so the lookup is exact."""
+    scaled = np.asarray(v, dtype=np.float64) * 100.0
+    scaled = np.where(np.isfinite(scaled) & (np.abs(scaled) < 1e6), scaled, -100.0)
+    k = np.floor(scaled + 0.5).astype(np.int64)
+    edge = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    for i in np.flatnonzero(edge):  # rare: (near) exact halves
+        k[i] = round(float(f"{float(v[i]):.2f}") * 100)
+    return k, (k >= 0) & (k <= 100)
 
 
 def _logistic(z: np.ndarray) -> np.ndarray:

@@ -119,8 +119,19 @@ class BehaviourBaseline:
 
 
 def _service_keys(ctx: FlowContext) -> np.ndarray:
-    dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64).astype(str)
-    return ctx.dst_names[ctx.dst].astype(str) + "|" + dport.astype(object)
+    """``"address|port"`` per flow; each distinct text is built once (and kept on ``ctx``)."""
+    if "service_keys" in ctx.cache:
+        return np.asarray(ctx.cache["service_keys"])
+    dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
+    port_code, ports = pd.factorize(dport, sort=False)
+    code, uniques = pd.factorize(ctx.dst.astype(np.int64) * (len(ports) + 1) + port_code)
+    rep = np.empty(len(uniques), dtype=np.int64)  # one row of each (destination, port)
+    rep[code] = np.arange(len(code))
+    texts = ctx.dst_names[ctx.dst[rep]].astype(str).astype(object) + "|"
+    texts = texts + dport[rep].astype(str).astype(object)
+    keys = texts[code]
+    ctx.cache["service_keys"] = keys
+    return np.asarray(keys)
 
 
 def _probe_like(ctx: FlowContext) -> np.ndarray:

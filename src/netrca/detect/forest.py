@@ -1,23 +1,31 @@
-"""A fitted Isolation Forest flattened into contiguous arrays, with a vectorised scorer.
+"""A fitted Isolation Forest flattened into contiguous arrays, with a compiled scorer.
 
 scikit-learn fits the forest; :class:`FlatForest` copies each tree's split features,
 thresholds, children and leaf path lengths (depth + c(n_leaf) - 1, the correction
-folded in) into flat arrays. Scoring walks all rows through a tree one level at a time
-(no Python loop over rows) and reproduces ``IsolationForest.score_samples`` exactly,
-including the float32 cast scikit-learn applies to its input. The arrays are plain
-numbers, so they can be saved and loaded without executing code, and bounds-checked.
+folded in) into flat arrays. Scoring reproduces ``IsolationForest.score_samples``
+exactly, including the float32 cast scikit-learn applies to its input, with one of two
+backends: the compiled kernel of :mod:`netrca.detect._kernel` (numba; rows interleaved,
+parallel over cores; the default) or a numpy reference that walks all rows through a
+tree one level at a time. The arrays are plain numbers, so they can be saved and loaded
+without executing code, and they are bounds-checked before the kernel touches them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from netrca.errors import ModelError
+from netrca.detect import _kernel
+from netrca.errors import ConfigError, ModelError
 
-__all__ = ["FlatForest", "average_path_length"]
+__all__ = ["BACKENDS", "FlatForest", "average_path_length"]
+
+#: Scoring backends: "auto" (compiled when numba is available), "numba", "numpy".
+#: ``NETRCA_SCORER`` sets the default.
+BACKENDS = ("auto", "numba", "numpy")
 
 _LEAF = -1
 
@@ -53,6 +61,9 @@ class FlatForest:
     tree_features: np.ndarray  # int32 (n_trees, n_used): columns each tree sees
     n_features: int
     max_samples: int
+    _compiled: _kernel.CompiledForest | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def n_trees(self) -> int:
@@ -124,7 +135,8 @@ class FlatForest:
 
     def path_lengths(self, X: np.ndarray) -> np.ndarray:
         """Sum over trees of each row's path length (depth + leaf correction)."""
-        X = np.asarray(X, dtype=np.float32).astype(np.float64)
+        with np.errstate(over="ignore"):  # beyond float32 range becomes ±inf, as in sklearn
+            X = np.asarray(X, dtype=np.float32).astype(np.float64)
         n = X.shape[0]
         total = np.zeros(n, dtype=np.float64)
         rows = np.arange(n)
@@ -148,14 +160,34 @@ class FlatForest:
                 node[active] = np.where(go_left, self.left[g], self.right[g])
         return total
 
-    def score_samples(self, X: np.ndarray) -> np.ndarray:
-        """Anomaly score in (0, 1]; higher = more anomalous (= -sklearn score_samples)."""
+    def compiled(self) -> _kernel.CompiledForest:
+        """The kernel's layout of these trees (validated and built once, then cached)."""
+        if self._compiled is None:
+            self._compiled = _kernel.compile_forest(self)
+        return self._compiled
+
+    def score_samples(self, X: np.ndarray, backend: str | None = None) -> np.ndarray:
+        """Anomaly score in (0, 1]; higher = more anomalous (= -sklearn score_samples).
+
+        ``backend``: "auto" (default; compiled kernel when numba is available), "numba"
+        or "numpy" (the reference). ``NETRCA_SCORER`` changes the default.
+        """
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ModelError(
                 f"expected {self.n_features} features, got {X.shape[1] if X.ndim == 2 else X.shape}"
             )
-        depth = self.path_lengths(X)
+        backend = backend or os.environ.get("NETRCA_SCORER", "auto")
+        if backend not in BACKENDS:
+            raise ConfigError(
+                f"scorer backend must be one of {', '.join(BACKENDS)}, got {backend!r}"
+            )
+        if backend == "numba" and not _kernel.kernel_available():
+            raise ConfigError("scorer backend 'numba' needs numba (pip install numba)")
+        if backend == "numpy" or not _kernel.kernel_available():
+            depth = self.path_lengths(X)
+        else:
+            depth = _kernel.path_lengths(self.compiled(), X)
         denom = self.n_trees * float(average_path_length(self.max_samples)[0])
         if denom == 0:
             return np.ones(X.shape[0])

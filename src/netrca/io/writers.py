@@ -48,9 +48,11 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
-    """Write ``frame`` as CSV (no index) atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+    """Write ``frame`` as CSV (no index) atomically (same text as ``to_csv``, faster)."""
+    from netrca.io.csvwrite import write_csv_fast
+
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        write_csv_fast(frame, fh)
 
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:

@@ -53,7 +53,29 @@ _SERVICE_NAMES: dict[str, str] = {
 
 
 def _protocol(service: pd.Series | None, proto: pd.Series | None, dport: pd.Series) -> pd.Series:
-    """Application protocol from ``service`` (first of a set), else the transport ``proto``."""
+    """Application protocol from ``service`` (first of a set), else the transport ``proto``.
+
+    Computed once per distinct (service, proto, port) combination, then broadcast.
+    """
+    parts = [s for s in (service, proto) if s is not None]
+    if not parts or len(dport) == 0:
+        return _protocol_rows(service, proto, dport)
+    codes = np.zeros(len(dport), dtype=np.int64)
+    for col in (*parts, dport):
+        c, u = pd.factorize(col, use_na_sentinel=False)
+        codes = codes * (len(u) + 1) + np.asarray(c, dtype=np.int64)
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+
+    def pick(s: pd.Series | None) -> pd.Series | None:
+        return None if s is None else s.iloc[first].reset_index(drop=True)
+
+    per_key = _protocol_rows(pick(service), pick(proto), dport.iloc[first].reset_index(drop=True))
+    return pd.Series(per_key.to_numpy()[inverse.ravel()], index=dport.index, dtype="string")
+
+
+def _protocol_rows(
+    service: pd.Series | None, proto: pd.Series | None, dport: pd.Series
+) -> pd.Series:
     n = len(dport)
     base = (
         proto.astype("string").str.upper()

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from netrca.netaddr import subnet_key
 
@@ -40,9 +42,11 @@ class Incident:
 
 def pivot_of(reasons: list[str] | pd.Series) -> np.ndarray:
     """Dominant detector name per flow from its reasons string ("" → "rarity")."""
-    s = pd.Series(list(reasons), dtype="object").fillna("")
-    top = s.str.split(";").str[0].str.split(":").str[0]
-    return top.mask(top == "", "rarity").to_numpy(dtype=object)
+    arr = pc.fill_null(pa.array(list(reasons), type=pa.string(), from_pandas=True), "")
+    # the text before the first ";" or ":" (Arrow kernels: no Python loop over flows)
+    top = pc.list_element(pc.split_pattern_regex(arr, "[;:]", max_splits=1), 0)
+    top = pc.if_else(pc.equal(top, ""), "rarity", top)
+    return np.asarray(top.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _text(values: pd.Series) -> np.ndarray:

@@ -11,12 +11,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from netrca import __version__
 from netrca.io.writers import write_json
 
-__all__ = ["MANIFEST", "RunWriter", "predictions_frame", "read_manifest"]
+__all__ = ["MANIFEST", "RunWriter", "iso_utc", "predictions_frame", "read_manifest"]
 
 #: Written last: its presence with ``"status": "complete"`` means the folder is whole.
 MANIFEST = "manifest.json"
@@ -99,9 +102,23 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
     return data if data.get("status") == "complete" else None
 
 
+def iso_utc(ts: pd.Series) -> pd.Series:
+    """Timestamps as ISO 8601 text in UTC with microseconds and 'Z' (missing stays NA).
+
+    Same text as ``ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")``, rendered by Arrow.
+    """
+    utc = ts.dt.tz_convert("UTC") if ts.dt.tz is not None else ts
+    ns = utc.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    nat = np.isnat(utc.to_numpy(dtype="datetime64[ns]"))
+    us = (ns // 1000).astype("datetime64[us]")  # %f truncates to microseconds
+    text = pc.cast(pa.array(us, type=pa.timestamp("us"), mask=nat), pa.string())
+    text = pc.binary_join_element_wise(pc.replace_substring(text, " ", "T"), pa.scalar("Z"), "")
+    return pd.Series(text.to_numpy(zero_copy_only=False), index=ts.index, dtype="object")
+
+
 def predictions_frame(flows: pd.DataFrame) -> pd.DataFrame:
     """Copy of ``flows`` with timestamps rendered as ISO 8601 (UTC, 'Z')."""
-    out = flows.copy()
+    out = flows.copy(deep=False)
     if "timestamp" in out and pd.api.types.is_datetime64_any_dtype(out["timestamp"]):
-        out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        out["timestamp"] = iso_utc(out["timestamp"])
     return out

@@ -89,3 +89,36 @@ def test_unfitted_and_tiny_inputs(sim_flows: pd.DataFrame) -> None:
         Detector().score_samples(sim_flows)
     with pytest.raises(ModelError, match="at least 2"):
         Detector().fit(sim_flows.head(1))
+
+
+def _reasons_one_by_one(det: Detector, parts: pd.DataFrame, X: np.ndarray) -> list[str]:
+    """The reference: each flow's reasons formatted item by item in Python."""
+    names = list(parts.columns)
+    vals = parts.to_numpy()
+    out = []
+    for i in range(len(vals)):
+        z = np.abs(X[i] - det.feature_center_) / det.feature_scale_
+        items = []
+        for j in np.argsort(-vals[i : i + 1], axis=1)[0]:
+            if vals[i, j] < 0.25:
+                break
+            text = f"{names[j]}:{vals[i, j]:.2f}"
+            if names[j] == "rarity":
+                text += f"({det.feature_names_in_[int(np.argmax(z))]})"
+            items.append(text)
+        out.append(";".join(items))
+    return out
+
+
+def test_reasons_text_equals_item_by_item_formatting(
+    fitted: Detector, sim_flows: pd.DataFrame
+) -> None:
+    scores = fitted.score(sim_flows)
+    parts = scores.behaviour.assign(rarity=scores.rarity)
+    X = scores.features.to_numpy(dtype=np.float64)
+    # exact halves and ties stress the table lookup and the rank order
+    rng = np.random.default_rng(0)
+    parts.iloc[:200, 0] = rng.choice([0.125, 0.245, 0.255, 0.995, 0.5, 1.0], size=200)
+    parts.iloc[:100, 1] = parts.iloc[:100, 0]
+    assert fitted._reasons(parts, X) == _reasons_one_by_one(fitted, parts, X)
+    assert any(r.startswith("rarity:") or ";rarity:" in r for r in scores.reasons)

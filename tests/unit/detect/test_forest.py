@@ -55,3 +55,56 @@ def test_wrong_feature_count() -> None:
     flat = FlatForest.from_sklearn(IsolationForest(n_estimators=5, random_state=0).fit(X))
     with pytest.raises(ModelError, match="expected 4 features"):
         flat.score_samples(X[:, :3])
+
+
+def _nan_case() -> tuple[IsolationForest, np.ndarray]:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2000, 9))
+    X[::7, 2] = np.nan  # trained with missing values: nodes learn where NaN goes
+    X[:, 4] = np.round(X[:, 4] * 2) / 2  # ties on thresholds
+    forest = IsolationForest(n_estimators=40, random_state=2).fit(X)
+    test = rng.normal(size=(3001, 9)) * 2  # not a multiple of the kernel's block
+    test[::5, 2] = np.nan
+    test[::3, 6] = np.nan
+    test[:50, 1] = np.float32(test[:50, 1]) + 1e-12  # float32 cast decides ties
+    test[50:58, 0] = [3.4e38, -3.4e38, 1e30, 0.0, -0.0, 1e-45, -1e-45, 7.0]
+    return forest, test
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_backends_equal_sklearn_with_nan_and_float32(backend: str) -> None:
+    forest, test = _nan_case()
+    flat = FlatForest.from_sklearn(forest)
+    got = flat.score_samples(test, backend=backend)
+    assert np.max(np.abs(got + forest.score_samples(test))) <= 1e-9
+
+
+def test_compiled_equals_reference_bit_for_bit() -> None:
+    forest, test = _nan_case()
+    flat = FlatForest.from_sklearn(forest)
+    assert np.array_equal(flat.score_samples(test, "numba"), flat.score_samples(test, "numpy"))
+    assert flat.score_samples(test[:0], "numba").shape == (0,)
+    # outside float32's range (scikit-learn refuses these; both backends agree)
+    test[60:64, 0] = [np.inf, -np.inf, 1e300, -1e300]
+    assert np.array_equal(flat.score_samples(test, "numba"), flat.score_samples(test, "numpy"))
+
+
+def test_compiled_layout_is_bounds_checked() -> None:
+    from netrca.detect._kernel import compile_forest
+
+    X = np.random.default_rng(1).normal(size=(300, 4))
+    flat = FlatForest.from_sklearn(IsolationForest(n_estimators=5, random_state=0).fit(X))
+    inner = np.flatnonzero(flat.feature >= 0)
+    flat.right = flat.right.copy()
+    flat.right[inner[0]] = 10**6  # tampered after loading: compiling re-validates
+    with pytest.raises(ModelError):
+        compile_forest(flat)
+
+
+def test_unknown_backend() -> None:
+    from netrca.errors import ConfigError
+
+    X = np.random.default_rng(1).normal(size=(100, 3))
+    flat = FlatForest.from_sklearn(IsolationForest(n_estimators=3, random_state=0).fit(X))
+    with pytest.raises(ConfigError, match="backend"):
+        flat.score_samples(X, backend="gpu")

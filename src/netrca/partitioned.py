@@ -1,0 +1,430 @@
+"""Partitioned scoring for data larger than memory: time blocks with halos, local or Dask.
+
+A *partitioned dataset* is a folder of Parquet files of flows (or one large Zeek/CSV
+log, which :func:`split_input` cuts into such a folder in bounded memory). Each
+partition is scored on its own, so memory is bounded by the largest partition, and
+partitions can run in parallel on a Dask cluster.
+
+Windows that cross partition boundaries. Every windowed feature and behavioural
+detector groups flows by tumbling windows aligned on the epoch: ``window_seconds``,
+twice and four times that (brute force and congestion), all nested in *blocks* of
+``4 * window_seconds``. A partition is scored together with its *halo*: the flows of
+other partitions that fall in the blocks its own flows touch. So every windowed
+aggregate of a flow sees exactly the flows of its window, whatever the partitioning
+and the order of the rows: windowed features equal those of scoring everything at
+once. Statistics over the whole capture (per-pair beacon regularity, slow scans,
+persistent brute force, exfiltration totals, capture-wide outage rates, per-pair
+inter-arrival features) are computed over the partition and its halo: with one
+partition (an input smaller than ``partition_flows``) this is the in-memory result
+exactly; with many, each partition is its own capture for those statistics.
+
+The Dask engine broadcasts the fitted detector to the workers once, scores partitions
+with the same code (and the same compiled forest kernel) as the local engine, and
+every partition's predictions are written as one Parquet file of the output folder,
+so both engines write identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from netrca.detect import Detector
+from netrca.errors import ConfigError, InputError
+from netrca.io import ParquetReader, read_flows
+from netrca.io.canonical import canonicalize, epoch_seconds
+
+__all__ = [
+    "ENGINES",
+    "Partition",
+    "detect_partitioned",
+    "partition_files",
+    "plan_partitions",
+    "score_partition",
+    "split_input",
+    "with_halo",
+]
+
+#: Engines of :func:`detect_partitioned`.
+ENGINES = ("local", "dask")
+#: Windows are nested in blocks of this many ``window_seconds`` (see the module doc).
+BLOCK_WINDOWS = 4
+PREDICTIONS_DIR = "predictions"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition: its file, its row count, and the partitions in its halo."""
+
+    index: int
+    path: str
+    rows: int
+    first_flow_id: int
+    halo: tuple[str, ...]
+
+
+def _block_seconds(detector: Detector) -> float:
+    return BLOCK_WINDOWS * float(detector.features_.state_.window_seconds)
+
+
+def _timestamps(path: str | Path) -> np.ndarray:
+    """Epoch seconds of a partition (its timestamp column only)."""
+    table = pq.read_table(path, columns=["timestamp"])
+    return epoch_seconds(table.column("timestamp").to_pandas())
+
+
+def partition_files(folder: str | Path) -> list[Path]:
+    """The Parquet files of a partitioned dataset, in name order."""
+    p = Path(folder)
+    if not p.is_dir():
+        raise InputError(f"{p}: not a folder of Parquet partitions")
+    files = sorted(f for f in p.rglob("*.parquet") if f.is_file())
+    if not files:
+        raise InputError(f"{p}: no .parquet files")
+    return files
+
+
+def plan_partitions(files: list[Path], block_seconds: float) -> list[Partition]:
+    """Rows, flow-id offsets and halos (partitions sharing a time block) per file."""
+    blocks: list[np.ndarray] = []
+    rows: list[int] = []
+    for f in files:
+        ts = _timestamps(f)
+        rows.append(len(ts))
+        blocks.append(np.unique(np.floor(ts[np.isfinite(ts)] / block_seconds)))
+    owners: dict[float, list[int]] = {}
+    for i, b in enumerate(blocks):
+        for key in b.tolist():
+            owners.setdefault(key, []).append(i)
+    offsets = np.concatenate(([0], np.cumsum(rows)))
+    plans = []
+    for i, f in enumerate(files):
+        halo = sorted({j for key in blocks[i].tolist() for j in owners[key] if j != i})
+        plans.append(
+            Partition(i, str(f), rows[i], int(offsets[i]), tuple(str(files[j]) for j in halo))
+        )
+    return plans
+
+
+#: Parquet key-value metadata marking partitions written by :func:`split_input`: their
+#: rows are already canonical (validated by the log's reader), so they are not re-checked.
+_CANONICAL_KEY = b"netrca.canonical"
+
+
+def _read(path: str, span: tuple[float, float] | None = None) -> pd.DataFrame | None:
+    """Canonical flows of a partition (None when no row is left). With ``span`` (epoch
+    seconds), Parquet skips the rows outside it if the timestamp column is a timestamp;
+    otherwise every row is read (and the caller filters)."""
+    filters = None
+    if span is not None:
+        lo, hi = (pd.Timestamp(v, unit="s", tz="UTC") for v in span)
+        filters = [("timestamp", ">=", lo), ("timestamp", "<", hi)]
+    try:
+        table = pq.read_table(path, filters=filters)
+    except (pa.ArrowException, TypeError, ValueError, OSError):
+        if filters is None:
+            return ParquetReader().read(path).flows  # its error names the file
+        table = pq.read_table(path)
+    if table.num_rows == 0:
+        return None
+    if (table.schema.metadata or {}).get(_CANONICAL_KEY) == b"1":
+        return table.to_pandas()
+    frame = table.to_pandas()
+    lines = np.arange(1, len(frame) + 1, dtype=np.int64)
+    result = canonicalize(frame, lines, lambda idx: [""] * len(idx), path, "parquet")
+    return result.flows
+
+
+def with_halo(part: Partition, block_seconds: float) -> tuple[pd.DataFrame, int]:
+    """The flows of ``part`` (first), then those of its halo in the same time blocks."""
+    core = _read(part.path)
+    if core is None:  # pragma: no cover - only with span
+        raise InputError(f"{part.path}: no data rows")
+    own = np.unique(np.floor(epoch_seconds(core["timestamp"]) / block_seconds))
+    frames = [core]
+    span = (float(own.min()) * block_seconds, (float(own.max()) + 1) * block_seconds)
+    for other in part.halo:
+        flows = _read(other, span if len(own) else None)
+        if flows is None:
+            continue
+        keep = np.isin(np.floor(epoch_seconds(flows["timestamp"]) / block_seconds), own)
+        if keep.any():
+            frames.append(flows.loc[keep])
+    flows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else core
+    return flows, len(core)
+
+
+def score_partition(part: Partition, detector: Detector) -> pd.DataFrame:
+    """Predictions for the flows of ``part``, scored together with its halo."""
+    from netrca.pipeline import score_flows
+
+    flows, n = with_halo(part, _block_seconds(detector))
+    core = flows.iloc[:n]
+    scored = score_flows(flows, detector)
+    out = core.copy(deep=False)
+    out["flow_id"] = np.arange(part.first_flow_id, part.first_flow_id + n, dtype=np.int64)
+    out["anomaly_score"] = np.round(scored.score[:n], 6)
+    out["is_anomaly"] = scored.is_anomaly[:n]
+    out["reasons"] = scored.reasons[:n]
+    return out
+
+
+def _score_and_write(
+    part: Partition, detector: Detector, out_dir: str, kernel_threads: int | None = None
+) -> dict[str, Any]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    if kernel_threads is not None:  # a Dask worker owns one core: its kernels stay on it
+        import numba
+
+        limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+        numba.set_num_threads(max(1, min(kernel_threads, limit)))
+        pa.set_cpu_count(max(1, kernel_threads))  # Arrow's compute/parse thread pool
+    preds = score_partition(part, detector)
+    target = Path(out_dir) / f"part-{part.index:05d}.parquet"
+    tmp = target.with_suffix(".parquet.tmp")
+    preds.to_parquet(tmp, index=False)
+    tmp.replace(target)
+    return {
+        "partition": part.index,
+        "file": target.name,
+        "rows": len(preds),
+        "halo_partitions": len(part.halo),
+        "anomalies": int(preds["is_anomaly"].sum()),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "cpu_seconds": round(time.process_time() - c0, 3),  # of the whole worker process
+    }
+
+
+def _run_local(parts: list[Partition], detector: Detector, out: Path) -> list[dict[str, Any]]:
+    return [_score_and_write(p, detector, str(out)) for p in parts]
+
+
+def _run_dask(
+    parts: list[Partition],
+    detector: Detector,
+    out: Path,
+    scheduler: str | None,
+    workers: int | None,
+    processes: bool,
+) -> list[dict[str, Any]]:
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - the dask extra is installed in CI
+        raise ConfigError(
+            "--engine dask needs Dask: pip install 'netrca[dask]' (dask and distributed)"
+        ) from exc
+    dist: Any = distributed  # untyped library
+    cluster = None
+    if scheduler:
+        client = dist.Client(scheduler)
+    else:
+        cluster = dist.LocalCluster(
+            n_workers=workers or 2,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+        )
+        client = dist.Client(cluster)
+    try:
+        det = client.scatter(detector, broadcast=True)
+        futures = client.map(
+            _score_and_write, parts, detector=det, out_dir=str(out), kernel_threads=1, pure=False
+        )
+        results: list[dict[str, Any]] = client.gather(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return sorted(results, key=lambda r: r["partition"])
+
+
+def detect_partitioned(
+    input_path: str | Path,
+    detector: Detector,
+    output: str | Path,
+    *,
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    processes: bool = True,
+    partition_flows: int = 1_000_000,
+    fmt: str = "auto",
+) -> dict[str, Any]:
+    """Score a partitioned dataset (or a large file, split first) partition by partition.
+
+    Writes ``OUTPUT/predictions/part-NNNNN.parquet`` (every input column, then
+    ``flow_id``, ``anomaly_score``, ``is_anomaly``, ``reasons``) and
+    ``OUTPUT/partitions.json`` (what ran where, with timings). Returns that summary.
+    With a remote ``scheduler``, the input and output folders must be on storage that
+    every worker can reach (the same path on each).
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if partition_flows < 1000:
+        raise ConfigError(f"partition_flows must be at least 1000, got {partition_flows}")
+    t0 = time.perf_counter()
+    out = Path(output)
+    pred_dir = out / PREDICTIONS_DIR
+    if pred_dir.exists():
+        shutil.rmtree(pred_dir)
+    pred_dir.mkdir(parents=True)
+    src = Path(input_path)
+    split_info: dict[str, Any] = {}
+    if src.is_dir():
+        files = partition_files(src)
+    elif src.suffix == ".parquet":
+        files = [src]
+    else:
+        split_dir = out / ".partitions"
+        split_info = split_input(src, split_dir, partition_flows=partition_flows, fmt=fmt)
+        files = partition_files(split_dir)
+    t_split = time.perf_counter() - t0
+    parts = plan_partitions(files, _block_seconds(detector))
+    if engine == "dask":
+        results = _run_dask(parts, detector, pred_dir, scheduler, workers, processes)
+    else:
+        results = _run_local(parts, detector, pred_dir)
+    shutil.rmtree(out / ".partitions", ignore_errors=True)
+    summary = {
+        "input": str(src),
+        "engine": engine,
+        "scheduler": scheduler or ("LocalCluster" if engine == "dask" else None),
+        "partitions": len(parts),
+        "rows": int(sum(r["rows"] for r in results)),
+        "anomalies": int(sum(r["anomalies"] for r in results)),
+        "threshold": detector.threshold_,
+        "split": split_info,
+        "seconds": {"split": round(t_split, 3), "total": round(time.perf_counter() - t0, 3)},
+        "per_partition": results,
+    }
+    (out / "partitions.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+# -- splitting one large log into partitions, in bounded memory ---------------------------
+def _line_chunks(
+    path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24
+) -> Iterator[tuple[bytes, int]]:
+    """(text of ``lines_per_chunk`` whole lines, 1-based number of its first line); the
+    last chunk may be shorter.
+
+    The file is read in blocks of ``block_bytes``; line ends are found with numpy (no
+    Python loop over lines), so memory stays at about one chunk plus one block.
+    """
+    with path.open("rb") as fh:
+        parts: list[bytes] = []
+        n_lines = 0
+        first = 1
+        pending = b""
+        while True:
+            block = fh.read(block_bytes)
+            data = pending + block
+            pending = b""
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+            need = lines_per_chunk - n_lines
+            if len(ends) >= need:  # this block completes the chunk
+                cut = int(ends[need - 1]) + 1
+                parts.append(data[:cut])
+                yield b"".join(parts), first
+                first += lines_per_chunk
+                parts, n_lines = [], 0
+                pending = data[cut:]
+                if pending or block:
+                    continue
+                return
+            if not block:  # end of file: what is left is the last chunk
+                if data:
+                    parts.append(data)
+                if any(parts):
+                    yield b"".join(parts), first
+                return
+            parts.append(data)
+            n_lines += len(ends)
+
+
+def _header_lines(path: Path, fmt: str) -> list[bytes]:
+    """Lines every chunk must start with: Zeek's ``#`` header block, or the CSV header."""
+    head: list[bytes] = []
+    with path.open("rb") as fh:
+        for line in fh:
+            if fmt == "zeek":
+                if not line.startswith(b"#"):
+                    break
+                head.append(line)
+            else:
+                head.append(line)
+                break
+    return head
+
+
+def split_input(
+    path: str | Path, out_dir: str | Path, *, partition_flows: int, fmt: str = "auto"
+) -> dict[str, Any]:
+    """Cut a Zeek TSV or CSV log into Parquet partitions of canonical flows.
+
+    The file is read ``partition_flows`` lines at a time (so memory stays bounded);
+    each chunk goes through the format's own reader with the file's header in front.
+    Rejected rows are collected in ``out_dir/../rejects.csv`` with their line numbers
+    in the original file.
+    """
+    from netrca.io import sniff_format
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    fmt = sniff_format(p) if fmt == "auto" else fmt
+    if fmt not in ("zeek", "csv"):
+        raise ConfigError(
+            f"{p}: splitting into partitions supports Zeek TSV and CSV logs, not {fmt!r}; "
+            "convert it to Parquet partitions first"
+        )
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    head = _header_lines(p, fmt)
+    rejects: list[pd.DataFrame] = []
+    n_rows = 0
+    parts = 0
+    head_bytes = b"".join(head)
+    for text, first in _line_chunks(p, partition_flows):
+        body = text[len(head_bytes) :] if first == 1 else text
+        if not body.strip():
+            continue
+        tmp = out / f".chunk-{parts:05d}.{'log' if fmt == 'zeek' else 'csv'}"
+        with tmp.open("wb") as fh:
+            fh.write(head_bytes)
+            if head and not head_bytes.endswith(b"\n"):
+                fh.write(b"\n")
+            fh.write(body)
+        try:
+            read = read_flows(tmp, fmt)
+        finally:
+            tmp.unlink()
+        if len(read.rejects):
+            shift = (first if first > 1 else len(head) + 1) - (len(head) + 1)
+            rej = read.rejects.assign(file=str(p), line=read.rejects["line"] + shift)
+            rejects.append(rej)
+        table = pa.Table.from_pandas(read.flows, preserve_index=False)
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), _CANONICAL_KEY: b"1"}
+        )
+        pq.write_table(table, out / f"part-{parts:05d}.parquet")
+        n_rows += len(read.flows)
+        parts += 1
+    if parts == 0:
+        raise InputError(f"{p}: no data rows")
+    n_rejects = int(sum(len(r) for r in rejects))
+    if rejects:
+        pd.concat(rejects, ignore_index=True).to_csv(out.parent / "rejects.csv", index=False)
+    return {"format": fmt, "partitions": parts, "rows": n_rows, "rejected": n_rejects}

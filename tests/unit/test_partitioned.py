@@ -1,0 +1,134 @@
+"""Partitioned scoring: halos make windowed features exact; Dask equals the local engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from netrca.detect import Detector
+from netrca.errors import ConfigError
+from netrca.partitioned import (
+    detect_partitioned,
+    partition_files,
+    plan_partitions,
+    split_input,
+    with_halo,
+)
+
+WINDOWED = [
+    "src_win_flows",
+    "src_win_distinct_dst",
+    "src_win_distinct_dport",
+    "src_win_fail_ratio",
+    "src_win_log_bytes_sent",
+    "dst_win_flows",
+    "dst_win_distinct_src",
+    "dst_win_fail_ratio",
+    "pair_win_flows",
+]
+
+
+@pytest.fixture(scope="module")
+def detector(sim_flows: pd.DataFrame) -> Detector:
+    return Detector(random_state=0, n_estimators=30).fit(sim_flows)
+
+
+@pytest.fixture(scope="module")
+def parts_dir(tmp_path_factory: pytest.TempPathFactory, sim_flows: pd.DataFrame) -> Path:
+    """The flows cut into 5 partitions by row position, rows shuffled inside: partition
+    boundaries fall inside windows, and rows are out of time order."""
+    d = tmp_path_factory.mktemp("parts")
+    bounds = np.linspace(0, len(sim_flows), 6).astype(int)
+    for i in range(5):
+        chunk = sim_flows.iloc[bounds[i] : bounds[i + 1]]
+        chunk.sample(frac=1.0, random_state=i).to_parquet(d / f"p{i}.parquet", index=False)
+    return d
+
+
+def test_halo_gives_every_flow_its_whole_window(
+    parts_dir: Path, sim_flows: pd.DataFrame, detector: Detector
+) -> None:
+    block = 4 * detector.window_seconds
+    plans = plan_partitions(partition_files(parts_dir), block)
+    assert any(p.halo for p in plans)  # boundaries do cut windows
+    whole = detector.features_.transform(sim_flows)
+    key = sim_flows[["timestamp", "source_ip", "source_port", "destination_ip"]].astype(str)
+    index = pd.Series(np.arange(len(sim_flows)), index=pd.MultiIndex.from_frame(key))
+    assert index.index.is_unique
+    for plan in plans:
+        flows, n = with_halo(plan, block)
+        feats = detector.features_.transform(flows).iloc[:n]
+        k = flows.iloc[:n][["timestamp", "source_ip", "source_port", "destination_ip"]]
+        rows = index.loc[pd.MultiIndex.from_frame(k.astype(str))].to_numpy()
+        np.testing.assert_array_equal(feats[WINDOWED].to_numpy(), whole[WINDOWED].to_numpy()[rows])
+        # without the halo, windows cut at the boundary would count fewer flows
+        alone = detector.features_.transform(flows.iloc[:n])
+        if plan.halo:
+            assert (alone["src_win_flows"] < feats["src_win_flows"]).any()
+
+
+def test_dask_local_cluster_equals_local_engine(
+    parts_dir: Path, tmp_path: Path, detector: Detector
+) -> None:
+    pytest.importorskip("distributed")
+    local = detect_partitioned(parts_dir, detector, tmp_path / "local", engine="local")
+    # a real distributed.LocalCluster with 2 workers (threads, so the test starts fast;
+    # the benchmark uses worker processes)
+    dask = detect_partitioned(
+        parts_dir, detector, tmp_path / "dask", engine="dask", workers=2, processes=False
+    )
+    assert dask["partitions"] == local["partitions"] == 5
+    assert dask["rows"] == local["rows"]
+    for f in sorted((tmp_path / "local" / "predictions").glob("*.parquet")):
+        a = pd.read_parquet(f)
+        b = pd.read_parquet(tmp_path / "dask" / "predictions" / f.name)
+        pd.testing.assert_frame_equal(a, b)
+    ids = pd.concat(
+        pd.read_parquet(f, columns=["flow_id"])
+        for f in sorted((tmp_path / "dask" / "predictions").glob("*.parquet"))
+    )["flow_id"]
+    assert ids.tolist() == list(range(local["rows"]))
+
+
+def test_one_partition_equals_in_memory_scoring(
+    tmp_path: Path, sim_flows: pd.DataFrame, detector: Detector
+) -> None:
+    sim_flows.to_parquet(tmp_path / "all.parquet", index=False)
+    detect_partitioned(tmp_path / "all.parquet", detector, tmp_path / "out", engine="local")
+    got = pd.read_parquet(tmp_path / "out" / "predictions" / "part-00000.parquet")
+    expected = detector.score(sim_flows)
+    np.testing.assert_array_equal(got["anomaly_score"], np.round(expected.score, 6))
+    assert got["reasons"].tolist() == expected.reasons
+
+
+def test_split_keeps_original_line_numbers(tmp_path: Path, sim_csv: Path) -> None:
+    lines = sim_csv.read_text().splitlines(keepends=True)
+    lines.insert(3000, "not,a,valid,row\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("".join(lines))
+    info = split_input(bad, tmp_path / "parts", partition_flows=1000)
+    assert info["partitions"] == -(-(len(lines) - 1) // 1000)
+    rejects = pd.read_csv(tmp_path / "rejects.csv")
+    assert rejects["line"].tolist() == [3001]
+
+
+def test_bad_engine(tmp_path: Path, detector: Detector) -> None:
+    with pytest.raises(ConfigError, match="engine"):
+        detect_partitioned(tmp_path, detector, tmp_path / "o", engine="spark")
+
+
+def test_split_log_scored_in_one_partition_equals_in_memory(
+    tmp_path: Path, sim_csv: Path, detector: Detector
+) -> None:
+    from netrca.io import read_flows
+
+    detect_partitioned(sim_csv, detector, tmp_path / "out", partition_flows=10**6)
+    got = pd.read_parquet(tmp_path / "out" / "predictions" / "part-00000.parquet")
+    flows = read_flows(sim_csv).flows
+    expected = detector.score(flows)
+    pd.testing.assert_frame_equal(got[list(flows.columns)], flows)
+    np.testing.assert_array_equal(got["anomaly_score"], np.round(expected.score, 6))
+    assert got["reasons"].tolist() == expected.reasons
