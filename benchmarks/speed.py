@@ -157,7 +157,7 @@ def run(
     if "e2e" in parts:
         result["end_to_end"] = _end_to_end(out_dir, sizes, logs, model)
     if "dask" in parts:
-        result["dask"] = _dask(out_dir, logs[max(sizes)], model)
+        result["dask"] = _dask(out_dir, logs[max(sizes)], model, max(sizes))
     (out_dir / "speed.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -181,15 +181,21 @@ def _end_to_end(
     return e2e
 
 
-def _dask(out_dir: Path, log: Path, model: Path) -> dict[str, Any]:
-    """Dask with 1 and 2 worker processes over the same Parquet partitions."""
+def _dask(out_dir: Path, log: Path, model: Path, n_flows: int) -> dict[str, Any]:
+    """Dask with 1, 2 (and 4, where the machine has the cores) worker processes over the
+    same Parquet partitions (about 8 of them), with each partition's wall-clock span."""
     from netrca.partitioned import split_input
 
     parts = out_dir / "parquet_parts"
-    if not parts.exists():
-        split_input(log, parts, partition_flows=500_000)
+    per_part = max(50_000, n_flows // 8)
+    marker = parts / f".split-{per_part}"
+    if not marker.exists():
+        shutil.rmtree(parts, ignore_errors=True)
+        split_input(log, parts, partition_flows=per_part)
+        marker.touch()
     runs = {}
-    for workers in (1, 2):
+    counts = (1, 2, 4) if (os.cpu_count() or 1) >= 6 else (1, 2)
+    for workers in counts:
         target = out_dir / f"dask_{workers}"
         shutil.rmtree(target, ignore_errors=True)
         r = _cli(
@@ -197,77 +203,99 @@ def _dask(out_dir: Path, log: Path, model: Path) -> dict[str, Any]:
             "--engine", "dask", "--workers", str(workers),
         )  # fmt: skip
         summary = json.loads((target / "partitions.json").read_text())
-        cpu = sum(p["cpu_seconds"] for p in summary["per_partition"])
+        per = summary["per_partition"]
+        cpu = sum(p["cpu_seconds"] for p in per)
+        start = min(p["started_at"] for p in per)
+        end = max(p["ended_at"] for p in per)
         runs[str(workers)] = r | {
             "rows": summary["rows"],
             "partitions": summary["partitions"],
             "task_cpu_seconds": cpu,
-            # CPU the workers got while scoring: about `workers` on an idle machine
-            "cores_used": cpu / summary["seconds"]["total"],
+            "task_wall_seconds": end - start,  # first task start to last task end
+            "detect_seconds": summary["seconds"]["total"],
+            # CPU the workers got while their tasks ran: about `workers` on an idle machine
+            "cores_used": cpu / max(end - start, 1e-9),
+            "worker_processes": len({p["pid"] for p in per}),
         }
         print(f"dask {workers} worker(s): {json.dumps(runs[str(workers)])}", flush=True)
     import pandas as pd
 
     same = all(
         pd.read_parquet(out_dir / "dask_1" / "predictions" / f.name).equals(pd.read_parquet(f))
-        for f in sorted((out_dir / "dask_2" / "predictions").glob("*.parquet"))
+        for f in sorted((out_dir / f"dask_{counts[-1]}" / "predictions").glob("*.parquet"))
     )
     return {
         "workers": runs,
+        "partition_flows": per_part,
         "speedup_2_vs_1": runs["1"]["seconds"] / runs["2"]["seconds"],
+        "task_speedup_2_vs_1": runs["1"]["task_wall_seconds"] / runs["2"]["task_wall_seconds"],
         "outputs_identical": same,
     }
 
 
 def render(result: dict[str, Any]) -> str:
-    s = result["scorer"]
-    lines = [
-        f"machine: {result['machine']} ({result['cpus']} CPUs visible)",
-        "",
-        f"Scorer, {s['rows']:,} rows x {s['features']} features, {s['trees']} trees "
-        f"(max |difference| vs scikit-learn {s['max_abs_diff']:.1e}):",
-        "",
-        "| scorer | seconds | rows/s | vs scikit-learn |",
-        "|---|---|---|---|",
-        f"| scikit-learn score_samples | {s['sklearn_seconds']:.2f} | "
-        f"{s['sklearn_rows_per_s']:,.0f} | 1.0x |",
-        f"| numpy reference (extrapolated) | {s['numpy_reference_seconds_extrapolated']:.2f} | "
-        f"{s['rows'] / s['numpy_reference_seconds_extrapolated']:,.0f} | "
-        f"{s['sklearn_seconds'] / s['numpy_reference_seconds_extrapolated']:.1f}x |",
-        f"| compiled kernel, 1 thread | {s['kernel_one_thread_seconds']:.2f} | "
-        f"{s['kernel_rows_per_s_one_core']:,.0f} | {s['speedup_one_core_vs_sklearn']:.1f}x |",
-        f"| compiled kernel, {s['kernel_threads']} threads | {s['kernel_seconds']:.2f} | "
-        f"{s['kernel_rows_per_s']:,.0f} | {s['speedup_vs_sklearn']:.1f}x |",
-        "",
-        "End to end (`netrca detect`, CLI subprocess; peak RSS of the process tree):",
-        "",
-        "| flows | Zeek log | in-memory s | flows/s | peak RSS | partitioned s | flows/s "
-        "| peak RSS | s per 1M flows (partitioned) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result["end_to_end"]:
-        mem = r.get("in_memory")
-        part = r["partitioned"]
-        mem_cells = (
-            f"{mem['seconds']:.1f} | {mem['flows_per_s']:,.0f} | {mem['peak_rss_mib']:,.0f} MiB"
-            if mem
-            else "- | - | -"
-        )
+    """Markdown for the parts that exist in ``result``."""
+    lines = [f"machine: {result['machine']} ({result['cpus']} CPUs visible)"]
+    s = result.get("scorer")
+    if s:
+        lines += [
+            "",
+            f"Scorer, {s['rows']:,} rows x {s['features']} features, {s['trees']} trees "
+            f"(max |difference| vs scikit-learn {s['max_abs_diff']:.1e}):",
+            "",
+            "| scorer | seconds | rows/s | vs scikit-learn |",
+            "|---|---|---|---|",
+            f"| scikit-learn score_samples | {s['sklearn_seconds']:.2f} | "
+            f"{s['sklearn_rows_per_s']:,.0f} | 1.0x |",
+            f"| numpy reference (extrapolated) | {s['numpy_reference_seconds_extrapolated']:.2f} | "
+            f"{s['rows'] / s['numpy_reference_seconds_extrapolated']:,.0f} | "
+            f"{s['sklearn_seconds'] / s['numpy_reference_seconds_extrapolated']:.1f}x |",
+            f"| compiled kernel, 1 thread | {s['kernel_one_thread_seconds']:.2f} | "
+            f"{s['kernel_rows_per_s_one_core']:,.0f} | {s['speedup_one_core_vs_sklearn']:.1f}x |",
+            f"| compiled kernel, {s['kernel_threads']} threads | {s['kernel_seconds']:.2f} | "
+            f"{s['kernel_rows_per_s']:,.0f} | {s['speedup_vs_sklearn']:.1f}x |",
+        ]
+    if result.get("end_to_end"):
+        lines += [
+            "",
+            "End to end (`netrca detect`, CLI subprocess; peak RSS of the process tree):",
+            "",
+            "| flows | Zeek log | in-memory s | flows/s | peak RSS | partitioned s | flows/s "
+            "| peak RSS | s per 1M flows (partitioned) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in result["end_to_end"]:
+            mem = r.get("in_memory")
+            part = r["partitioned"]
+            mem_cells = (
+                f"{mem['seconds']:.1f} | {mem['flows_per_s']:,.0f} | {mem['peak_rss_mib']:,.0f} MiB"
+                if mem
+                else "- | - | -"
+            )
+            lines.append(
+                f"| {r['flows']:,} | {r['bytes'] / 2**20:,.0f} MiB | {mem_cells} | "
+                f"{part['seconds']:.1f} | {part['flows_per_s']:,.0f} | "
+                f"{part['peak_rss_mib']:,.0f} MiB | {part['seconds'] / r['flows'] * 1e6:.1f} |"
+            )
+    d = result.get("dask")
+    if d:
+        lines += [
+            "",
+            f"Dask, {d['workers']['1']['rows']:,} flows in {d['workers']['1']['partitions']} "
+            "Parquet partitions, LocalCluster of worker processes (outputs identical: "
+            f"{d['outputs_identical']}):",
+            "",
+            "| workers | detect s (CLI) | tasks: wall s | task CPU s | cores used | peak RSS |",
+            "|---|---|---|---|---|---|",
+        ]
+        for k, w in d["workers"].items():
+            lines.append(
+                f"| {k} | {w['seconds']:.1f} | {w.get('task_wall_seconds', float('nan')):.1f} | "
+                f"{w.get('task_cpu_seconds', float('nan')):.1f} | "
+                f"{w.get('cores_used', float('nan')):.2f} | {w['peak_rss_mib']:,.0f} MiB |"
+            )
         lines.append(
-            f"| {r['flows']:,} | {r['bytes'] / 2**20:,.0f} MiB | {mem_cells} | "
-            f"{part['seconds']:.1f} | {part['flows_per_s']:,.0f} | "
-            f"{part['peak_rss_mib']:,.0f} MiB | {part['seconds'] / r['flows'] * 1e6:.1f} |"
+            f"\n2 workers vs 1: {d['speedup_2_vs_1']:.2f}x end to end, "
+            f"{d.get('task_speedup_2_vs_1', float('nan')):.2f}x over the partition tasks."
         )
-    d = result["dask"]
-    w1, w2 = d["workers"]["1"], d["workers"]["2"]
-    lines += [
-        "",
-        f"Dask, {w1['rows']:,} flows in {w1['partitions']} Parquet partitions, LocalCluster "
-        f"of worker processes: 1 worker {w1['seconds']:.1f} s, 2 workers {w2['seconds']:.1f} s "
-        f"= {d['speedup_2_vs_1']:.2f}x; outputs identical: {d['outputs_identical']}; "
-        f"peak RSS {w1['peak_rss_mib']:,.0f} / {w2['peak_rss_mib']:,.0f} MiB; "
-        f"task CPU {w1.get('task_cpu_seconds', float('nan')):.0f} / "
-        f"{w2.get('task_cpu_seconds', float('nan')):.0f} s, cores the workers got "
-        f"{w1.get('cores_used', float('nan')):.2f} / {w2.get('cores_used', float('nan')):.2f}.",
-    ]
     return "\n".join(lines)

@@ -27,6 +27,7 @@ so both engines write identical files.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -182,7 +183,7 @@ def score_partition(part: Partition, detector: Detector) -> pd.DataFrame:
 def _score_and_write(
     part: Partition, detector: Detector, out_dir: str, kernel_threads: int | None = None
 ) -> dict[str, Any]:
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, started = time.perf_counter(), time.process_time(), time.time()
     if kernel_threads is not None:  # a Dask worker owns one core: its kernels stay on it
         import numba
 
@@ -202,6 +203,9 @@ def _score_and_write(
         "anomalies": int(preds["is_anomaly"].sum()),
         "seconds": round(time.perf_counter() - t0, 3),
         "cpu_seconds": round(time.process_time() - c0, 3),  # of the whole worker process
+        "started_at": started,  # wall clock, to see which partitions overlapped
+        "ended_at": time.time(),
+        "pid": os.getpid(),
     }
 
 
