@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev
+EXTRAS ?= dev,gan
 PYTEST_ARGS ?=
 
 .PHONY: all demo test lint format bench bench-quality clean distclean help

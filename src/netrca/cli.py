@@ -12,6 +12,7 @@ import typer
 
 from netrca import __version__
 from netrca.errors import ConfigError, NetrcaError
+from netrca.synth.cli import app as synth_app
 
 __all__ = ["app", "main"]
 
@@ -79,6 +80,13 @@ def run(
     flows: Annotated[int, typer.Option(help="Flows to simulate when no input.")] = 20000,
     mapping: MapOpt = None,
     quiet: QuietOpt = False,
+    synthetic: Annotated[
+        str | None, typer.Option(help="Generate the flows instead: 'gan' (writes fidelity.json).")
+    ] = None,
+    gan_model: Annotated[
+        Path | None,
+        typer.Option(help="GAN from `netrca synth fit` (default: fit one on simulated flows)."),
+    ] = None,
 ) -> None:
     """Run the whole pipeline: read (or simulate) → detect → analyse → write outputs."""
     from netrca.pipeline import run as run_pipeline
@@ -94,6 +102,8 @@ def run(
         n_flows=flows,
         quiet=quiet,
         mapping=_parse_map(mapping),
+        synthetic=synthetic,
+        gan_model=gan_model,
     )
     if not quiet:
         typer.echo(f"outputs: {result.output_dir}", err=True)
@@ -210,6 +220,9 @@ def evaluate(
 def version() -> None:
     """Print the netrca version."""
     typer.echo(__version__)
+
+
+app.add_typer(synth_app, name="synth")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,724 @@
+"""FlowGAN: a conditional tabular GAN for flows (WGAN-GP, PacGAN, training-by-sampling).
+
+The generator sees noise, a training-by-sampling condition vector (one categorical span
+and one of its categories) and, when the flows carry ``root_cause``, the class as a
+separate one-hot input. The class is never generated: ``sample(n, conditions=
+{"root_cause": "port_scan"})`` returns exactly ``n`` flows of that class, without
+rejection sampling.
+
+Training is step-based with early stopping on a fidelity signal (per-column KS / total
+variation and a rank-correlation difference, measured every ``eval_every`` steps on a
+fixed generated batch against the training data); the best generator is kept. The same
+``random_state``, data and ``n_threads`` give the same model and the same samples
+(``torch.use_deterministic_algorithms`` on a fixed thread count; ``max_seconds`` stops on
+wall time and therefore gives up that guarantee).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from netrca.errors import ConfigError, InputError, ModelError
+from netrca.synth._torch import require_torch, torch_settings
+from netrca.synth.encoders import NumericEncoder, PortEncoder, TimeEncoder
+from netrca.synth.sampler import SkeletonSampler
+from netrca.synth.table import Encoded, FlowTable, TrainingSchema
+from netrca.synth.validity import ValidityRules
+
+__all__ = ["FlowGAN", "SampleResult"]
+
+_CHUNK = 65536
+
+
+@dataclass
+class SampleResult:
+    """Generated flows and how valid the model's raw output was."""
+
+    flows: pd.DataFrame
+    raw_validity: float  # share of rows the model got right on every rule, before repair
+    violations: dict[str, int] = field(default_factory=dict)  # rule -> rows repaired
+    enforced: bool = True
+
+
+def _ks(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.sort(a[~np.isnan(a)])
+    b = np.sort(b[~np.isnan(b)])
+    if not len(a) or not len(b):
+        return 0.0 if len(a) == len(b) else 1.0
+    grid = np.concatenate([a, b])
+    fa = np.searchsorted(a, grid, side="right") / len(a)
+    fb = np.searchsorted(b, grid, side="right") / len(b)
+    return float(np.max(np.abs(fa - fb)))
+
+
+def _numbers(enc: Any, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """Cheap numeric views of one encoder's parts (for the early-stopping signal)."""
+    if isinstance(enc, (NumericEncoder, PortEncoder)):
+        return [enc.decode(parts[0], parts[1] if len(parts) > 1 else None)]
+    if isinstance(enc, TimeEncoder):
+        k = 1 if len(enc.days) > 1 else 0
+        nt = len(enc.tod.spans())
+        tp, ip = parts[k : k + nt], parts[k + nt :]
+        return [
+            enc.tod.decode(tp[0], tp[1] if len(tp) > 1 else None),
+            enc.iat.decode(ip[0], ip[1] if len(ip) > 1 else None),
+        ]
+    return []
+
+
+class FlowGAN:
+    """Conditional tabular GAN for network flows.
+
+    Parameters
+    ----------
+    max_steps : int
+        Generator updates at most (one critic update per generator update by default).
+    batch_size, pac : int
+        Rows per step; the critic judges ``pac`` rows together (``batch_size`` is rounded
+        down to a multiple of ``pac``).
+    noise_dim, generator_dims, critic_dims : network sizes.
+    lr : float
+        Adam learning rate of both networks (betas 0.5, 0.9).
+    gp_weight : float
+        Weight of the WGAN-GP gradient penalty.
+    tau : float
+        Temperature of the Gumbel-softmax / relaxed-Bernoulli outputs seen by the critic.
+    sw_weight, sw_projections : the generator's auxiliary loss: the sliced Wasserstein
+        distance between its batch and a real batch drawn under the same conditions, on
+        every axis and ``sw_projections`` random directions (0 turns it off).
+    eval_every, patience, eval_rows : early stopping: every ``eval_every`` steps the
+        fidelity of ``eval_rows`` generated rows is measured; training stops after
+        ``patience`` measurements without improvement and keeps the best generator.
+    max_seconds : float, optional
+        Stop after this much training time (makes the result depend on machine speed).
+    n_threads : int
+        Torch threads for fitting and sampling (part of what makes results reproducible).
+    columns, condition, max_addresses, max_ports, max_modes, internal_networks :
+        passed to :class:`~netrca.synth.table.FlowTable`.
+    random_state : int
+        Seed for everything (encoding noise, networks, batches, sampling by default).
+    verbose : bool
+        Show a progress bar with the losses on stderr.
+    checkpoint : path, optional
+        Save the best model so far here (safe format) whenever it improves.
+
+    Examples
+    --------
+    >>> from netrca.simulate import simulate
+    >>> gan = FlowGAN(max_steps=200).fit(simulate(seed=0))  # doctest: +SKIP
+    >>> scans = gan.sample(100, conditions={"root_cause": "port_scan"})  # doctest: +SKIP
+    >>> (scans["root_cause"] == "port_scan").all()  # doctest: +SKIP
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        max_steps: int = 4000,
+        batch_size: int = 500,
+        pac: int = 10,
+        noise_dim: int = 64,
+        generator_dims: tuple[int, ...] = (256, 256),
+        critic_dims: tuple[int, ...] = (256, 256),
+        lr: float = 2e-4,
+        critic_steps: int = 1,
+        gp_weight: float = 10.0,
+        tau: float = 0.2,
+        sw_weight: float = 1.0,
+        sw_projections: int = 128,
+        eval_every: int = 200,
+        patience: int = 5,
+        eval_rows: int = 4000,
+        max_seconds: float | None = None,
+        n_threads: int = 2,
+        columns: list[str] | None = None,
+        condition: str | None = "auto",
+        max_addresses: int = 64,
+        max_ports: int = 32,
+        max_modes: int = 6,
+        internal_networks: list[str] | None = None,
+        random_state: int = 0,
+        verbose: bool = False,
+        checkpoint: str | Path | None = None,
+    ) -> None:
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.pac = pac
+        self.noise_dim = noise_dim
+        self.generator_dims = tuple(generator_dims)
+        self.critic_dims = tuple(critic_dims)
+        self.lr = lr
+        self.critic_steps = critic_steps
+        self.gp_weight = gp_weight
+        self.tau = tau
+        self.sw_weight = sw_weight
+        self.sw_projections = sw_projections
+        self.eval_every = eval_every
+        self.patience = patience
+        self.eval_rows = eval_rows
+        self.max_seconds = max_seconds
+        self.n_threads = n_threads
+        self.columns = columns
+        self.condition = condition
+        self.max_addresses = max_addresses
+        self.max_ports = max_ports
+        self.max_modes = max_modes
+        self.internal_networks = internal_networks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint = checkpoint
+
+    # -- parameters ---------------------------------------------------------------------------
+    _INT_PARAMS = (
+        "max_steps",
+        "batch_size",
+        "pac",
+        "noise_dim",
+        "critic_steps",
+        "sw_projections",
+        "eval_every",
+        "patience",
+        "eval_rows",
+        "n_threads",
+        "max_addresses",
+        "max_ports",
+        "max_modes",
+    )
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn style; JSON-ready)."""
+        return {
+            "max_steps": self.max_steps,
+            "batch_size": self.batch_size,
+            "pac": self.pac,
+            "noise_dim": self.noise_dim,
+            "generator_dims": list(self.generator_dims),
+            "critic_dims": list(self.critic_dims),
+            "lr": self.lr,
+            "critic_steps": self.critic_steps,
+            "gp_weight": self.gp_weight,
+            "tau": self.tau,
+            "sw_weight": self.sw_weight,
+            "sw_projections": self.sw_projections,
+            "eval_every": self.eval_every,
+            "patience": self.patience,
+            "eval_rows": self.eval_rows,
+            "max_seconds": self.max_seconds,
+            "n_threads": self.n_threads,
+            "columns": self.columns,
+            "condition": self.condition,
+            "max_addresses": self.max_addresses,
+            "max_ports": self.max_ports,
+            "max_modes": self.max_modes,
+            "internal_networks": self.internal_networks,
+            "random_state": self.random_state,
+        }
+
+    def _validate_params(self) -> None:
+        for name in self._INT_PARAMS:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.batch_size < self.pac:
+            raise ConfigError(f"batch_size ({self.batch_size}) must be at least pac ({self.pac})")
+        if not self.lr > 0 or not self.tau > 0 or self.gp_weight < 0 or self.sw_weight < 0:
+            raise ConfigError("lr and tau must be positive, gp_weight and sw_weight non-negative")
+        if any(h < 1 for h in (*self.generator_dims, *self.critic_dims)):
+            raise ConfigError("network sizes must be positive")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ConfigError(f"max_seconds must be positive, got {self.max_seconds!r}")
+
+    # -- layout helpers ----------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        t = self.table_
+        self.sk_index_ = [t.softmax_spans_.index(i) for i in t.cond_spans_]
+        sk_dims = [t.spans_[i].dim for i in t.cond_spans_]
+        self.sk_offsets_ = np.concatenate([[0], np.cumsum(sk_dims)[:-1]]).astype(np.int64)
+        self.cond_dim_ = int(sum(sk_dims))
+        self.class_dim_ = t.n_classes if t.n_classes > 1 else 0
+        self.input_dim_ = self.cond_dim_ + self.class_dim_
+        gen = t.generated_spans_
+        self.gen_spans_ = [t.spans_[i] for i in gen]
+        dims = [sp.dim for sp in self.gen_spans_]
+        self.gen_offsets_ = np.concatenate([[0], np.cumsum(dims)[:-1]]).astype(np.int64)
+        self.gen_dim_ = int(sum(dims))
+        self.gen_soft_ = [t.softmax_spans_.index(i) for i in gen if t.spans_[i].kind == "softmax"]
+        self.gen_soft_off_ = np.asarray(
+            [
+                o
+                for o, sp in zip(self.gen_offsets_, self.gen_spans_, strict=True)
+                if sp.kind == "softmax"
+            ],
+            dtype=np.int64,
+        )
+        self.gen_tanh_off_ = np.asarray(
+            [
+                o
+                for o, sp in zip(self.gen_offsets_, self.gen_spans_, strict=True)
+                if sp.kind == "tanh"
+            ],
+            dtype=np.int64,
+        )
+        bit_cols = [
+            np.arange(o, o + sp.dim)
+            for o, sp in zip(self.gen_offsets_, self.gen_spans_, strict=True)
+            if sp.kind == "bits"
+        ]
+        self.gen_bit_cols_ = np.concatenate(bit_cols or [np.zeros(0, np.int64)]).astype(np.int64)
+
+    def _networks(self) -> tuple[Any, Any]:
+        from netrca.synth.networks import Critic, Generator
+
+        gen = Generator(self.noise_dim + self.input_dim_, self.generator_dims, self.gen_dim_)
+        critic = Critic(self.gen_dim_ + self.input_dim_, self.critic_dims, self.pac)
+        return gen, critic
+
+    def _cond_matrix(self, combo: np.ndarray, cls: np.ndarray) -> Any:
+        torch = require_torch()
+        n = len(combo)
+        c = torch.zeros(n, self.input_dim_)
+        rows = torch.arange(n)
+        codes = self.skeleton_.combos[combo]
+        for j in range(codes.shape[1]):
+            c[rows, torch.from_numpy(self.sk_offsets_[j] + codes[:, j])] = 1.0
+        if self.class_dim_:
+            c[rows, torch.from_numpy(self.cond_dim_ + cls)] = 1.0
+        return c
+
+    def _activate(self, raw: Any) -> Any:
+        """Critic-facing outputs: relaxed one-hots, tanh offsets, relaxed bits."""
+        torch = require_torch()
+        pieces = []
+        for sp, off in zip(self.gen_spans_, self.gen_offsets_, strict=True):
+            x = raw[:, off : off + sp.dim]
+            if sp.kind == "softmax":
+                u = torch.rand_like(x).clamp_(1e-10, 1.0 - 1e-7)
+                pieces.append(torch.softmax((x - torch.log(-torch.log(u))) / self.tau, dim=1))
+            elif sp.kind == "tanh":
+                pieces.append(torch.tanh(x))
+            else:
+                u = torch.rand_like(x).clamp_(1e-7, 1.0 - 1e-7)
+                noise = torch.log(u) - torch.log1p(-u)
+                pieces.append(torch.sigmoid((x + noise) / self.tau))
+        return torch.cat(pieces, dim=1)
+
+    def _hard(self, raw: Any, gen: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sampled codes, offsets and bits of the generated spans (categorical draws)."""
+        torch = require_torch()
+        codes, values, bits = [], [], []
+        for sp, off in zip(self.gen_spans_, self.gen_offsets_, strict=True):
+            x = raw[:, off : off + sp.dim]
+            if sp.kind == "tanh":
+                values.append(torch.tanh(x[:, 0]).double())
+                continue
+            u = torch.rand(x.shape, generator=gen).clamp_(1e-10, 1.0 - 1e-7)
+            if sp.kind == "softmax":
+                codes.append(torch.argmax(x - torch.log(-torch.log(u)), dim=1))
+            else:
+                bits.append((x + torch.log(u) - torch.log1p(-u) > 0).float())
+        n = raw.shape[0]
+        return (
+            torch.stack(codes, 1).numpy() if codes else np.zeros((n, 0), np.int64),
+            torch.stack(values, 1).numpy() if values else np.zeros((n, 0)),
+            torch.cat(bits, 1).numpy() if bits else np.zeros((n, 0), np.float32),
+        )
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, flows: pd.DataFrame) -> FlowGAN:
+        """Learn the schema, encoders, validity rules and the generator from ``flows``."""
+        self._validate_params()
+        if not isinstance(flows, pd.DataFrame):
+            raise InputError("FlowGAN.fit expects a pandas DataFrame of flows")
+        torch = require_torch()
+        with torch_settings(self.n_threads):
+            torch.manual_seed(self.random_state)
+            rng = np.random.default_rng(self.random_state)
+            flows = flows.reset_index(drop=True)
+            self.table_ = FlowTable(
+                columns=self.columns,
+                condition=self.condition,
+                max_addresses=self.max_addresses,
+                max_ports=self.max_ports,
+                max_modes=self.max_modes,
+                internal_networks=self.internal_networks,
+            ).fit(flows, seed=self.random_state)
+            self.rules_ = ValidityRules(condition=self.table_.condition_).fit(flows)
+            self._build_layout()
+            self._train(flows, rng)
+        from netrca.synth.fidelity import summarize
+
+        self.reference_ = summarize(flows, self.table_.schema())
+        return self
+
+    def _tensors(self, enc: Encoded) -> dict[str, Any]:
+        torch = require_torch()
+        return {
+            "codes": torch.from_numpy(enc.codes[:, self.gen_soft_]),
+            "values": torch.from_numpy(np.clip(enc.values, -1.0, 1.0).astype(np.float32)),
+            "bits": torch.from_numpy(enc.bits.astype(np.float32)),
+            "soft_off": torch.from_numpy(self.gen_soft_off_),
+            "tanh_cols": torch.from_numpy(self.gen_tanh_off_),
+            "bit_cols": torch.from_numpy(self.gen_bit_cols_),
+        }
+
+    def _real_matrix(self, data: dict[str, Any], rows: np.ndarray) -> Any:
+        torch = require_torch()
+        r = torch.from_numpy(rows)
+        x = torch.zeros(len(rows), self.gen_dim_)
+        if data["codes"].shape[1]:
+            x.scatter_(1, data["codes"][r] + data["soft_off"], 1.0)
+        if data["values"].shape[1]:
+            x[:, data["tanh_cols"]] = data["values"][r]
+        if data["bits"].shape[1]:
+            x[:, data["bit_cols"]] = data["bits"][r]
+        return x
+
+    def _train(self, flows: pd.DataFrame, rng: np.random.Generator) -> None:
+        torch = require_torch()
+        enc = self.table_.encode(flows, rng)
+        sampler = SkeletonSampler.from_rows(
+            enc.codes[:, self.sk_index_], enc.cls, self.table_.n_classes
+        )
+        self.skeleton_ = sampler
+        data = self._tensors(enc)
+        gen, critic = self._networks()
+        betas = (0.5, 0.9)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6)
+        opt_c = torch.optim.Adam(critic.parameters(), lr=self.lr, betas=betas)
+        batch = max(self.pac, (min(self.batch_size, len(flows)) // self.pac) * self.pac)
+        ref = self._reference(flows)
+        self.generator_ = gen
+        best = (np.inf, 0, copy.deepcopy(gen.state_dict()))
+        history: list[dict[str, float]] = []
+        t0 = time.perf_counter()
+        stopped = "max_steps"
+        step = 0
+        with _Progress(self.verbose, self.max_steps) as bar:
+            for step in range(1, self.max_steps + 1):
+                for _ in range(self.critic_steps):
+                    combo = sampler.draw(batch, rng, train=True)
+                    cond = self._cond_matrix(combo, sampler.combo_class[combo])
+                    real = self._real_matrix(data, sampler.real_rows(combo, rng))
+                    real = torch.cat([real, cond], 1)
+                    with torch.no_grad():
+                        noise = torch.randn(batch, self.noise_dim)
+                        fake = self._activate(gen(torch.cat([noise, cond], 1)))
+                    fake = torch.cat([fake, cond], 1)
+                    loss_c = critic(fake).mean() - critic(real).mean()
+                    penalty = critic.gradient_penalty(real, fake) * self.gp_weight
+                    opt_c.zero_grad(set_to_none=True)
+                    (loss_c + penalty).backward()
+                    opt_c.step()
+                combo = sampler.draw(batch, rng, train=True)
+                cond = self._cond_matrix(combo, sampler.combo_class[combo])
+                raw = gen(torch.cat([torch.randn(batch, self.noise_dim), cond], 1))
+                fake = self._activate(raw)
+                loss_g = -critic(torch.cat([fake, cond], 1)).mean()
+                if self.sw_weight:
+                    real = self._real_matrix(data, sampler.real_rows(combo, rng))
+                    loss_g = loss_g + self.sw_weight * self._sliced_wasserstein(fake, real)
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                losses = {"critic": loss_c.item(), "generator": loss_g.item()}
+                score = None
+                if step % self.eval_every == 0 or step == self.max_steps:
+                    score = self._fidelity(ref)
+                    history.append({"step": step, **losses, "fidelity": score})
+                    if score < best[0]:
+                        best = (score, step, copy.deepcopy(gen.state_dict()))
+                        self._save_checkpoint(best[2], history)
+                bar.update(step, losses, score, best[0])
+                if score is not None and (step - best[1]) >= self.patience * self.eval_every:
+                    stopped = "early_stopping"
+                    break
+                if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
+                    stopped = "max_seconds"
+                    break
+        gen.load_state_dict(best[2])
+        self.training_ = {
+            "steps": step,
+            "best_step": best[1],
+            "best_fidelity": best[0],
+            "stopped": stopped,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "batch_size": batch,
+            "epochs": round(step * batch / len(flows), 2),
+            "history": history,
+        }
+
+    def _sliced_wasserstein(self, fake: Any, real: Any) -> Any:
+        """Sliced Wasserstein-2 between two batches drawn under the same conditions.
+
+        Projections: every axis (the marginals) plus ``sw_projections`` random directions
+        (the joint), redrawn at every step.
+        """
+        torch = require_torch()
+        dirs = torch.randn(fake.shape[1], self.sw_projections)
+        dirs = torch.cat([torch.eye(fake.shape[1]), dirs / dirs.norm(dim=0, keepdim=True)], 1)
+        pf = torch.sort(fake @ dirs, dim=0).values
+        pr = torch.sort(real @ dirs, dim=0).values
+        return ((pf - pr) ** 2).mean(dim=0).sum() / dirs.shape[1] * 10.0
+
+    def _save_checkpoint(self, state: dict[str, Any], history: list[dict[str, float]]) -> None:
+        if self.checkpoint is None:
+            return
+        from netrca.synth.persist import save_gan
+
+        snapshot = copy.copy(self)
+        snapshot.generator_ = copy.deepcopy(self.generator_)
+        snapshot.generator_.load_state_dict(state)
+        snapshot.training_ = {"checkpoint": True, "history": list(history)}
+        snapshot.reference_ = {}
+        save_gan(snapshot, self.checkpoint)
+
+    # -- fidelity signal ---------------------------------------------------------------------
+    def _split_parts(self, enc: Encoded) -> list[Any]:
+        parts = self.table_._parts(enc)
+        owner = self.table_.span_owner_
+        return [
+            [parts[i] for i, (o, _) in enumerate(owner) if o == e]
+            for e in range(len(self.table_.encoders_))
+        ]
+
+    def _views(self, enc: Encoded) -> dict[str, Any]:
+        nums: list[np.ndarray] = []
+        for e, parts in zip(self.table_.encoders_, self._split_parts(enc), strict=True):
+            nums.extend(_numbers(e, parts))
+        return {"codes": enc.codes, "numbers": nums}
+
+    def _reference(self, flows: pd.DataFrame) -> dict[str, Any]:
+        rng = np.random.default_rng(self.random_state + 1)
+        n = min(self.eval_rows, len(flows))
+        rows = np.sort(rng.choice(len(flows), size=n, replace=False))
+        ref = self._views(self.table_.encode(flows.iloc[rows].reset_index(drop=True), None))
+        ref["n"] = n
+        return ref
+
+    def _generate(self, cls: np.ndarray, seed: int) -> Encoded:
+        torch = require_torch()
+        gen = torch.Generator().manual_seed(int(seed))
+        rng = np.random.default_rng(seed)
+        combo = self.skeleton_.draw(len(cls), rng, train=False, cls=cls)
+        out_c, out_v, out_b = [], [], []
+        self.generator_.eval()
+        with torch.no_grad():
+            for s in range(0, len(cls), _CHUNK):
+                sl = slice(s, s + _CHUNK)
+                z = torch.randn(len(combo[sl]), self.noise_dim, generator=gen)
+                raw = self.generator_(torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1))
+                c, v, b = self._hard(raw, gen)
+                out_c.append(c)
+                out_v.append(v)
+                out_b.append(b)
+        self.generator_.train()
+        codes = np.zeros((len(cls), len(self.table_.softmax_spans_)), dtype=np.int64)
+        codes[:, self.sk_index_] = self.skeleton_.combos[combo]
+        codes[:, self.gen_soft_] = np.concatenate(out_c)
+        return Encoded(
+            codes=codes,
+            values=np.concatenate(out_v),
+            bits=np.concatenate(out_b),
+            cls=np.asarray(cls, dtype=np.int64),
+        )
+
+    def _fidelity(self, ref: dict[str, Any]) -> float:
+        rng = np.random.default_rng(self.random_state + 2)
+        p = self.skeleton_.class_p_data
+        n = ref["n"]
+        cls = rng.choice(len(p), size=n, p=p) if len(p) > 1 else np.zeros(n, np.int64)
+        fake = self._views(self._generate(cls, self.random_state + 3))
+        terms = []
+        for k in self.gen_soft_:
+            d = int(max(ref["codes"][:, k].max(), fake["codes"][:, k].max())) + 1
+            pr = np.bincount(ref["codes"][:, k], minlength=d) / n
+            pf = np.bincount(fake["codes"][:, k], minlength=d) / n
+            terms.append(0.5 * float(np.abs(pr - pf).sum()))
+        terms += [_ks(a, b) for a, b in zip(ref["numbers"], fake["numbers"], strict=True)]
+        corr = 0.0
+        if len(ref["numbers"]) > 1:
+            cr = pd.DataFrame(np.column_stack(ref["numbers"])).corr("spearman").to_numpy()
+            cf = pd.DataFrame(np.column_stack(fake["numbers"])).corr("spearman").to_numpy()
+            iu = np.triu_indices(len(cr), 1)
+            corr = float(np.nanmean(np.abs(np.nan_to_num(cr[iu]) - np.nan_to_num(cf[iu]))))
+        return float(np.mean(terms)) + corr
+
+    # -- sampling ----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "generator_"):
+            raise ModelError("this FlowGAN is not fitted yet; call fit() or load a model")
+
+    @property
+    def schema_(self) -> TrainingSchema:
+        """The training schema (columns, roles, condition classes)."""
+        self._check_fitted()
+        return self.table_.schema()
+
+    def _class_index(self, value: Any) -> int:
+        t = self.table_
+        values = t.condition_values_
+        if str(value) not in values:
+            raise InputError(
+                f"{t.condition_} {value!r} was not seen when the model was trained "
+                f"(known: {', '.join(values)})"
+            )
+        return values.index(str(value))
+
+    def _classes_for(
+        self, n: int, conditions: Mapping[str, Any] | None, rng: np.random.Generator
+    ) -> np.ndarray:
+        t = self.table_
+        fixed_cls: int | None = None
+        for name, value in (conditions or {}).items():
+            plan = t.schema().column(name)
+            if plan is not None and plan.role == "condition":
+                fixed_cls = self._class_index(value)
+            elif plan is not None and plan.role == "fixed" and str(plan.value) == str(value):
+                continue
+            else:
+                allowed = t.condition_ or "nothing (the training flows had no root_cause)"
+                raise ConfigError(
+                    f"cannot condition on {name}={value!r}: this model is conditioned on {allowed}"
+                )
+        if fixed_cls is not None:
+            return np.full(n, fixed_cls, dtype=np.int64)
+        p = self.skeleton_.class_p_data
+        if len(p) == 1:
+            return np.zeros(n, dtype=np.int64)
+        return rng.choice(len(p), size=n, p=p).astype(np.int64)
+
+    def sample(
+        self,
+        n: int,
+        *,
+        conditions: Mapping[str, Any] | None = None,
+        random_state: int | None = None,
+        enforce_validity: bool = True,
+    ) -> pd.DataFrame:
+        """``n`` flows (time-ordered); with ``conditions={"root_cause": c}`` all of class c."""
+        return self.sample_result(
+            n,
+            conditions=conditions,
+            random_state=random_state,
+            enforce_validity=enforce_validity,
+        ).flows
+
+    def sample_result(
+        self,
+        n: int,
+        *,
+        conditions: Mapping[str, Any] | None = None,
+        random_state: int | None = None,
+        enforce_validity: bool = True,
+    ) -> SampleResult:
+        """Like :meth:`sample`, also reporting the raw validity of the model's output."""
+        self._check_fitted()
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"n must be a positive integer, got {n!r}")
+        seed = self.random_state if random_state is None else int(random_state)
+        rng = np.random.default_rng([seed, 1])
+        cls = self._classes_for(n, conditions, rng)
+        return self._sample_classes(cls, seed, enforce_validity)
+
+    def sample_classes(
+        self,
+        counts: Mapping[str, int],
+        *,
+        random_state: int | None = None,
+        enforce_validity: bool = True,
+    ) -> SampleResult:
+        """Exactly ``counts[c]`` flows of each class ``c``, on one shared timeline."""
+        self._check_fitted()
+        if self.table_.condition_ is None:
+            raise ConfigError(
+                "this model was trained without a root_cause column, so it cannot generate "
+                "flows of a given class"
+            )
+        bad = {k: v for k, v in counts.items() if not isinstance(v, int) or v < 0}
+        if bad or not sum(counts.values()):
+            raise ConfigError(f"class counts must be non-negative integers, not all 0: {counts}")
+        cls = np.concatenate(
+            [np.full(v, self._class_index(k), dtype=np.int64) for k, v in counts.items()]
+        )
+        seed = self.random_state if random_state is None else int(random_state)
+        return self._sample_classes(cls, seed, enforce_validity)
+
+    def _sample_classes(self, cls: np.ndarray, seed: int, enforce: bool) -> SampleResult:
+        with torch_settings(self.n_threads):
+            enc = self._generate(cls, seed)
+        rng = np.random.default_rng([seed, 2])
+        frame, ip_repairs = self.table_.decode(enc, rng)
+        checks = self.rules_.check(frame)
+        masks = list(checks.values()) + list(ip_repairs.values())
+        bad = np.logical_or.reduce(masks) if masks else np.zeros(len(frame), bool)
+        violations = {k: int(v.sum()) for k, v in {**checks, **ip_repairs}.items()}
+        if enforce:
+            frame, _ = self.rules_.repair(frame, rng)
+        return SampleResult(
+            flows=frame,
+            raw_validity=float(1.0 - bad.mean()) if len(frame) else 1.0,
+            violations=violations,
+            enforced=enforce,
+        )
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Save in the safe format (see :mod:`netrca.synth.persist`)."""
+        from netrca.synth.persist import save_gan
+
+        save_gan(self, path)
+
+
+class _Progress:
+    """A rich progress bar with the losses (silent unless ``enabled``)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.progress: Any = None
+        self.last_fid: float | None = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("training GAN"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=self.total, info="")
+        return self
+
+    def update(self, step: int, losses: dict[str, float], fid: float | None, best: float) -> None:
+        if self.progress is None or (step % 10 and fid is None):
+            return
+        if fid is not None:
+            self.last_fid = fid
+        info = f"critic {losses['critic']:+.3f}  gen {losses['generator']:+.3f}"
+        if self.last_fid is not None:
+            info += f"  fidelity {self.last_fid:.3f} (best {best:.3f})"
+        self.progress.update(self.task, completed=step, info=info)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
