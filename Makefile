@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,gan
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint format bench bench-quality clean distclean help
+.PHONY: all demo test lint format bench bench-quality bench-gan clean distclean help
 
 all: test
 
@@ -18,6 +18,7 @@ help:
 	@echo "make lint           ruff + mypy only"
 	@echo "make bench          speed benchmarks (not part of make test)"
 	@echo "make bench-quality  detection/RCA quality on real and simulated data"
+	@echo "make bench-gan      GAN fidelity, TSTR, training time, sampling speed (issue #3)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ bench: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(BIN)/python benchmarks/run.py quality
+
+bench-gan: $(STAMP)
+	$(BIN)/python benchmarks/gan.py
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache benchmarks/out

@@ -87,6 +87,9 @@ def run(
         Path | None,
         typer.Option(help="GAN from `netrca synth fit` (default: fit one on simulated flows)."),
     ] = None,
+    gan_steps: Annotated[
+        int | None, typer.Option(help="Training steps when the GAN is fitted in this run.")
+    ] = None,
 ) -> None:
     """Run the whole pipeline: read (or simulate) → detect → analyse → write outputs."""
     from netrca.pipeline import run as run_pipeline
@@ -104,6 +107,7 @@ def run(
         mapping=_parse_map(mapping),
         synthetic=synthetic,
         gan_model=gan_model,
+        gan_params={"max_steps": gan_steps} if gan_steps else None,
     )
     if not quiet:
         typer.echo(f"outputs: {result.output_dir}", err=True)

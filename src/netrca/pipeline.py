@@ -244,6 +244,7 @@ def run(
     on_stage: Callable[[str], None] | None = None,
     synthetic: str | None = None,
     gan_model: str | Path | None = None,
+    gan_params: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run the whole pipeline and (unless ``write=False``) write the output folder.
 
@@ -263,7 +264,12 @@ def run(
 
             with rep.stage(f"generate flows ({synthetic})"):
                 read, fidelity = synthetic_flows(
-                    synthetic, input_path, model=gan_model, n_flows=n_flows, seed=seed
+                    synthetic,
+                    input_path,
+                    model=gan_model,
+                    n_flows=n_flows,
+                    seed=seed,
+                    gan_params=gan_params,
                 )
         else:
             with rep.stage("read flows" if input_path else "simulate flows"):

@@ -29,9 +29,22 @@ def torch_settings(n_threads: int) -> Iterator[None]:
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(n_threads)
-    torch.use_deterministic_algorithms(True)
+    _set_deterministic(torch, True)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
+        _set_deterministic(torch, deterministic)
+
+
+def _set_deterministic(torch: Any, mode: bool) -> None:
+    """``torch.use_deterministic_algorithms(mode)`` for eager CPU code.
+
+    The public function also sets a flag of the ``torch.compile`` backend, importing it
+    (about 6 s); netrca does not compile, so only the underlying switch is set.
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - other torch versions
+        torch.use_deterministic_algorithms(mode)
+    else:
+        setter(mode, warn_only=False)

@@ -21,7 +21,6 @@ tokens of their own (zero-inflation).
 from __future__ import annotations
 
 import ipaddress
-import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,9 +64,38 @@ class Span:
 
 
 # -- Gaussian modes ----------------------------------------------------------------------
+def _em(y: np.ndarray, k: int, floor: float, iters: int = 150) -> tuple[np.ndarray, ...]:
+    """1-D Gaussian mixture by expectation-maximisation, started at the quantiles."""
+    means = np.quantile(y, (np.arange(k) + 0.5) / k)
+    stds = np.full(k, max(float(np.std(y)) / k, floor))
+    weights = np.full(k, 1.0 / k)
+    prev = -np.inf
+    for _ in range(iters):
+        z = (y[:, None] - means[None, :]) / stds[None, :]
+        logp = np.log(weights + 1e-300)[None, :] - np.log(stds)[None, :] - 0.5 * z * z
+        top = logp.max(axis=1, keepdims=True)
+        resp = np.exp(logp - top)
+        total = resp.sum(axis=1, keepdims=True)
+        resp /= total
+        ll = float(np.mean(np.log(total[:, 0]) + top[:, 0]))
+        nk = resp.sum(axis=0) + 1e-12
+        weights = nk / len(y)
+        means = (resp * y[:, None]).sum(axis=0) / nk
+        var = (resp * (y[:, None] - means[None, :]) ** 2).sum(axis=0) / nk
+        stds = np.maximum(np.sqrt(var), floor)
+        if ll - prev < 1e-7:
+            break
+        prev = ll
+    return means, stds, weights
+
+
 @dataclass
 class ModeNormalizer:
-    """Mode-specific normalisation: a 1-D Gaussian mixture; value = mode + scaled offset."""
+    """Mode-specific normalisation: a 1-D Gaussian mixture; value = mode + scaled offset.
+
+    A value is represented by its mode (the most likely, or one drawn from the posterior)
+    and ``alpha = (value - mean) / (4 * std)`` of that mode.
+    """
 
     means: np.ndarray
     stds: np.ndarray
@@ -75,10 +103,7 @@ class ModeNormalizer:
 
     @classmethod
     def fit(cls, y: np.ndarray, max_modes: int, seed: int) -> ModeNormalizer:
-        """Fit a Bayesian Gaussian mixture on ``y`` and keep the modes that carry weight."""
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import BayesianGaussianMixture
-
+        """Fit a Gaussian mixture on ``y`` by EM and keep the modes that carry weight."""
         y = np.asarray(y, dtype=np.float64)
         spread = float(np.std(y)) if len(y) > 1 else 0.0
         floor = max(1e-3 * spread, 1e-4)
@@ -89,25 +114,13 @@ class ModeNormalizer:
             return cls(means, np.full(len(uniq), max(spread, floor)), counts / counts.sum())
         rng = np.random.default_rng(seed)
         sub = y if len(y) <= 5000 else rng.choice(y, 5000, replace=False)
-        gm = BayesianGaussianMixture(
-            n_components=min(max_modes, len(uniq)),
-            weight_concentration_prior_type="dirichlet_process",
-            weight_concentration_prior=1e-3,
-            max_iter=200,
-            n_init=1,
-            random_state=seed,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(sub.reshape(-1, 1))
-        keep = gm.weights_ > 0.005
+        means, stds, weights = _em(sub, min(max_modes, len(uniq)), floor)
+        keep = weights > 0.005
         if not keep.any():
-            keep = gm.weights_ == gm.weights_.max()
-        means = gm.means_[keep, 0]
-        stds = np.sqrt(gm.covariances_[keep, 0, 0])
-        order = np.argsort(means)
-        weights = gm.weights_[keep][order]
-        return cls(means[order], np.maximum(stds[order], floor), weights / weights.sum())
+            keep = weights == weights.max()
+        order = np.argsort(means[keep])
+        w = weights[keep][order]
+        return cls(means[keep][order], stds[keep][order], w / w.sum())
 
     @property
     def n_modes(self) -> int:
@@ -894,14 +907,20 @@ class IPEncoder(ColumnEncoder):
 
 # -- time ---------------------------------------------------------------------------------
 class TimeEncoder(ColumnEncoder):
-    """Timestamps as day, time of day and inter-arrival time.
+    """Timestamps as day, time of day and inter-arrival time relative to the local rate.
 
-    Decoding places rows by day and time of day, then lays them out along the generated
-    inter-arrival times: the cumulative gaps are warped piecewise-linearly onto the
-    time-of-day quantiles, so bursts keep their spacing and the daily profile is kept.
+    The inter-arrival time of a flow (seconds since the previous flow) is divided by the
+    mean gap of the ``window`` flows before and after it, so it describes burstiness
+    rather than the daily load curve (which time of day already carries). Decoding places
+    rows by day and time of day, turns relative gaps back into seconds with the local
+    rate of the decoded positions, and lays rows out along those gaps, warped
+    piecewise-linearly onto the positions every ``knot`` flows: bursts keep their
+    spacing and the daily profile is kept. For real rows this round-trips exactly.
     """
 
     kind = "time"
+    window = 25
+    knot = 50
 
     def __init__(self, column: str = "timestamp", *, max_modes: int = 8) -> None:
         super().__init__(column)
@@ -931,6 +950,26 @@ class TimeEncoder(ColumnEncoder):
         out[order] = np.maximum(g, 0.0)
         return out
 
+    @classmethod
+    def local_gap(cls, t: np.ndarray) -> np.ndarray:
+        """Per row: mean gap between flows over ``window`` flows either side (time order)."""
+        order = np.argsort(t, kind="stable")
+        ts = t[order]
+        i = np.arange(len(ts))
+        lo = np.maximum(i - cls.window, 0)
+        hi = np.minimum(i + cls.window, len(ts) - 1)
+        local = (ts[hi] - ts[lo]) / np.maximum(hi - lo, 1)
+        out = np.empty(len(ts))
+        out[order] = local
+        return out
+
+    @classmethod
+    def relative_gaps(cls, t: np.ndarray) -> np.ndarray:
+        """Inter-arrival times divided by the local mean gap (0 where the rate is unknown)."""
+        gap, local = cls.gaps(t), cls.local_gap(t)
+        ok = local > 0
+        return np.where(ok, gap / np.where(ok, local, 1.0), 0.0)
+
     def _split(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rel = t - self.origin
         day = np.floor(rel / _DAY)
@@ -945,7 +984,7 @@ class TimeEncoder(ColumnEncoder):
         if len(self.days) > 1000:
             raise InputError(f"column {self.column!r} spans more than 1000 days")
         self.tod.fit(pd.Series(tod), seed)
-        self.iat.fit(pd.Series(self.gaps(t)), seed + 1)
+        self.iat.fit(pd.Series(self.relative_gaps(t)), seed + 1)
         return self
 
     def spans(self) -> list[Span]:
@@ -969,7 +1008,7 @@ class TimeEncoder(ColumnEncoder):
         return (
             out
             + self.tod.transform(pd.Series(tod), rng)
-            + self.iat.transform(pd.Series(self.gaps(t)), rng)
+            + self.iat.transform(pd.Series(self.relative_gaps(t)), rng)
         )
 
     def inverse(self, parts: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
@@ -980,14 +1019,15 @@ class TimeEncoder(ColumnEncoder):
         tp = parts[k : k + n_tod]
         ip = parts[k + n_tod :]
         tod = np.mod(self.tod.decode(tp[0], tp[1] if len(tp) > 1 else None), _DAY)
-        gap = self.iat.decode(ip[0], ip[1] if len(ip) > 1 else None)
-        t = self.timeline(day * _DAY + tod, gap)
+        position = day * _DAY + tod
+        relative = self.iat.decode(ip[0], ip[1] if len(ip) > 1 else None)
+        t = self.timeline(position, relative * self.local_gap(position))
         micros = np.round((self.origin + t) * 1e6).astype(np.int64)
         return pd.Series(pd.to_datetime(micros, unit="us", utc=True)).astype("datetime64[ns, UTC]")
 
-    @staticmethod
-    def timeline(position: np.ndarray, gap: np.ndarray) -> np.ndarray:
-        """Lay rows out along their gaps, anchored to their positions at quantile knots."""
+    @classmethod
+    def timeline(cls, position: np.ndarray, gap: np.ndarray) -> np.ndarray:
+        """Lay rows out along their gaps, anchored to their positions every ``knot`` rows."""
         n = len(position)
         if n < 3:
             return position
@@ -995,7 +1035,7 @@ class TimeEncoder(ColumnEncoder):
         p = position[order]
         g = gap[order]
         c = np.cumsum(g) - g[0]
-        k = int(np.clip(n // 50, 2, 96)) + 1
+        k = max(n // cls.knot, 2) + 1
         idx = np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.int64))
         xp, fp = c[idx], p[idx]
         keep = np.diff(xp, prepend=-np.inf) > 0

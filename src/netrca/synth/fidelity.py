@@ -384,7 +384,7 @@ def _privacy(
         "exact_copies_without_timestamp": copies_nt,
         "dcr_median": float(np.median(dcr)),
         "dcr_p05": float(np.quantile(dcr, 0.05)),
-        "dcr_zero_share": float(np.mean(dcr < 1e-9)),
+        "dcr_zero_share": float(np.mean(dcr < 1e-6)),
         "real_nn_median": float(np.median(real_nn)),
         "real_nn_p05": float(np.quantile(real_nn, 0.05)),
     }

@@ -94,6 +94,10 @@ class FlowGAN:
     sw_weight, sw_projections : the generator's auxiliary loss: the sliced Wasserstein
         distance between its batch and a real batch drawn under the same conditions, on
         every axis and ``sw_projections`` random directions (0 turns it off).
+    moment_weight : float
+        Weight of a second auxiliary loss: the Frobenius distance between the batch
+        second-moment (co-occurrence) matrices of generated and same-condition real rows,
+        which targets pairwise dependence directly (0 turns it off).
     eval_every, patience, eval_rows : early stopping: every ``eval_every`` steps the
         fidelity of ``eval_rows`` generated rows is measured; training stops after
         ``patience`` measurements without improvement and keeps the best generator.
@@ -129,11 +133,14 @@ class FlowGAN:
         generator_dims: tuple[int, ...] = (256, 256),
         critic_dims: tuple[int, ...] = (256, 256),
         lr: float = 2e-4,
+        critic_lr: float | None = None,
+        critic_dropout: float = 0.5,
         critic_steps: int = 1,
         gp_weight: float = 10.0,
         tau: float = 0.2,
         sw_weight: float = 1.0,
         sw_projections: int = 128,
+        moment_weight: float = 1.0,
         eval_every: int = 200,
         patience: int = 5,
         eval_rows: int = 4000,
@@ -156,11 +163,14 @@ class FlowGAN:
         self.generator_dims = tuple(generator_dims)
         self.critic_dims = tuple(critic_dims)
         self.lr = lr
+        self.critic_lr = critic_lr
+        self.critic_dropout = critic_dropout
         self.critic_steps = critic_steps
         self.gp_weight = gp_weight
         self.tau = tau
         self.sw_weight = sw_weight
         self.sw_projections = sw_projections
+        self.moment_weight = moment_weight
         self.eval_every = eval_every
         self.patience = patience
         self.eval_rows = eval_rows
@@ -203,11 +213,14 @@ class FlowGAN:
             "generator_dims": list(self.generator_dims),
             "critic_dims": list(self.critic_dims),
             "lr": self.lr,
+            "critic_lr": self.critic_lr,
+            "critic_dropout": self.critic_dropout,
             "critic_steps": self.critic_steps,
             "gp_weight": self.gp_weight,
             "tau": self.tau,
             "sw_weight": self.sw_weight,
             "sw_projections": self.sw_projections,
+            "moment_weight": self.moment_weight,
             "eval_every": self.eval_every,
             "patience": self.patience,
             "eval_rows": self.eval_rows,
@@ -229,7 +242,12 @@ class FlowGAN:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
         if self.batch_size < self.pac:
             raise ConfigError(f"batch_size ({self.batch_size}) must be at least pac ({self.pac})")
-        if not self.lr > 0 or not self.tau > 0 or self.gp_weight < 0 or self.sw_weight < 0:
+        if (
+            not self.lr > 0
+            or not self.tau > 0
+            or self.gp_weight < 0
+            or min(self.sw_weight, self.moment_weight) < 0
+        ):
             raise ConfigError("lr and tau must be positive, gp_weight and sw_weight non-negative")
         if any(h < 1 for h in (*self.generator_dims, *self.critic_dims)):
             raise ConfigError("network sizes must be positive")
@@ -277,8 +295,11 @@ class FlowGAN:
     def _networks(self) -> tuple[Any, Any]:
         from netrca.synth.networks import Critic, Generator
 
-        gen = Generator(self.noise_dim + self.input_dim_, self.generator_dims, self.gen_dim_)
-        critic = Critic(self.gen_dim_ + self.input_dim_, self.critic_dims, self.pac)
+        spans = [(sp.kind, sp.dim) for sp in self.gen_spans_]
+        gen = Generator(self.noise_dim, self.input_dim_, self.generator_dims, spans, tau=self.tau)
+        critic = Critic(
+            self.gen_dim_ + self.input_dim_, self.critic_dims, self.pac, self.critic_dropout
+        )
         return gen, critic
 
     def _cond_matrix(self, combo: np.ndarray, cls: np.ndarray) -> Any:
@@ -293,38 +314,19 @@ class FlowGAN:
             c[rows, torch.from_numpy(self.cond_dim_ + cls)] = 1.0
         return c
 
-    def _activate(self, raw: Any) -> Any:
-        """Critic-facing outputs: relaxed one-hots, tanh offsets, relaxed bits."""
-        torch = require_torch()
-        pieces = []
-        for sp, off in zip(self.gen_spans_, self.gen_offsets_, strict=True):
-            x = raw[:, off : off + sp.dim]
-            if sp.kind == "softmax":
-                u = torch.rand_like(x).clamp_(1e-10, 1.0 - 1e-7)
-                pieces.append(torch.softmax((x - torch.log(-torch.log(u))) / self.tau, dim=1))
-            elif sp.kind == "tanh":
-                pieces.append(torch.tanh(x))
-            else:
-                u = torch.rand_like(x).clamp_(1e-7, 1.0 - 1e-7)
-                noise = torch.log(u) - torch.log1p(-u)
-                pieces.append(torch.sigmoid((x + noise) / self.tau))
-        return torch.cat(pieces, dim=1)
-
-    def _hard(self, raw: Any, gen: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sampled codes, offsets and bits of the generated spans (categorical draws)."""
+    def _hard(self, out: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Codes, offsets and bits of the generated spans from the generator's output."""
         torch = require_torch()
         codes, values, bits = [], [], []
         for sp, off in zip(self.gen_spans_, self.gen_offsets_, strict=True):
-            x = raw[:, off : off + sp.dim]
+            x = out[:, off : off + sp.dim]
             if sp.kind == "tanh":
-                values.append(torch.tanh(x[:, 0]).double())
-                continue
-            u = torch.rand(x.shape, generator=gen).clamp_(1e-10, 1.0 - 1e-7)
-            if sp.kind == "softmax":
-                codes.append(torch.argmax(x - torch.log(-torch.log(u)), dim=1))
+                values.append(x[:, 0].double())
+            elif sp.kind == "softmax":
+                codes.append(torch.argmax(x, dim=1))
             else:
-                bits.append((x + torch.log(u) - torch.log1p(-u) > 0).float())
-        n = raw.shape[0]
+                bits.append((x > 0.5).float())
+        n = out.shape[0]
         return (
             torch.stack(codes, 1).numpy() if codes else np.zeros((n, 0), np.int64),
             torch.stack(values, 1).numpy() if values else np.zeros((n, 0)),
@@ -392,7 +394,7 @@ class FlowGAN:
         gen, critic = self._networks()
         betas = (0.5, 0.9)
         opt_g = torch.optim.Adam(gen.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6)
-        opt_c = torch.optim.Adam(critic.parameters(), lr=self.lr, betas=betas)
+        opt_c = torch.optim.Adam(critic.parameters(), lr=self.critic_lr or self.lr, betas=betas)
         batch = max(self.pac, (min(self.batch_size, len(flows)) // self.pac) * self.pac)
         ref = self._reference(flows)
         self.generator_ = gen
@@ -410,7 +412,7 @@ class FlowGAN:
                     real = torch.cat([real, cond], 1)
                     with torch.no_grad():
                         noise = torch.randn(batch, self.noise_dim)
-                        fake = self._activate(gen(torch.cat([noise, cond], 1)))
+                        fake = gen(torch.cat([noise, cond], 1))
                     fake = torch.cat([fake, cond], 1)
                     loss_c = critic(fake).mean() - critic(real).mean()
                     penalty = critic.gradient_penalty(real, fake) * self.gp_weight
@@ -419,12 +421,19 @@ class FlowGAN:
                     opt_c.step()
                 combo = sampler.draw(batch, rng, train=True)
                 cond = self._cond_matrix(combo, sampler.combo_class[combo])
-                raw = gen(torch.cat([torch.randn(batch, self.noise_dim), cond], 1))
-                fake = self._activate(raw)
+                fake = gen(torch.cat([torch.randn(batch, self.noise_dim), cond], 1))
                 loss_g = -critic(torch.cat([fake, cond], 1)).mean()
-                if self.sw_weight:
+                if self.sw_weight or self.moment_weight:
+                    # compare (data, condition) jointly: the real rows were drawn for the same
+                    # conditions, so this matches conditional distributions, not marginals
                     real = self._real_matrix(data, sampler.real_rows(combo, rng))
-                    loss_g = loss_g + self.sw_weight * self._sliced_wasserstein(fake, real)
+                    fake_c, real_c = torch.cat([fake, cond], 1), torch.cat([real, cond], 1)
+                    if self.sw_weight:
+                        sw = self._sliced_wasserstein(fake_c, real_c)
+                        loss_g = loss_g + self.sw_weight * sw
+                    if self.moment_weight:
+                        gap = (fake_c.T @ fake_c - real_c.T @ real_c) / batch
+                        loss_g = loss_g + self.moment_weight * gap.norm()
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
@@ -514,8 +523,8 @@ class FlowGAN:
             for s in range(0, len(cls), _CHUNK):
                 sl = slice(s, s + _CHUNK)
                 z = torch.randn(len(combo[sl]), self.noise_dim, generator=gen)
-                raw = self.generator_(torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1))
-                c, v, b = self._hard(raw, gen)
+                out = self.generator_(torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1))
+                c, v, b = self._hard(out)
                 out_c.append(c)
                 out_v.append(v)
                 out_b.append(b)

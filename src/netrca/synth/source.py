@@ -129,6 +129,7 @@ def synthetic_flows(
     model: str | Path | None,
     n_flows: int,
     seed: int,
+    gan_params: Mapping[str, Any] | None = None,
 ) -> tuple[ReadResult, dict[str, Any]]:
     """The pipeline's entry point for ``--synthetic KIND``."""
     if kind not in SYNTHETIC_SOURCES:
@@ -137,4 +138,4 @@ def synthetic_flows(
         )
     if input_path is not None:
         raise ConfigError("--synthetic generates the flows; do not also give --input")
-    return gan_flows(model=model, n_flows=n_flows, seed=seed)
+    return gan_flows(model=model, n_flows=n_flows, seed=seed, gan_params=gan_params)

@@ -416,7 +416,7 @@ class FlowTable:
         for p in self.plans_:
             frame[p.name] = self._column(p, out, cond_vals, n)
         if "timestamp" in frame.columns:
-            order = np.argsort(frame["timestamp"].to_numpy(), kind="stable")
+            order = np.argsort(frame["timestamp"].to_numpy(dtype="datetime64[ns]"), kind="stable")
             frame = frame.iloc[order].reset_index(drop=True)
             repairs = {k: v[order] for k, v in repairs.items()}
         return frame, repairs
