@@ -22,10 +22,11 @@ class Generator(nn.Module):
 
     A residual trunk reads the noise and the condition. Each span then gets its own
     head, which sees the trunk's features, the condition itself and a running embedding
-    of the spans already produced, so later columns are generated *given* earlier ones (bytes received given
-    bytes sent, ...). Tokens and bits are exact one-hots / 0-1 values in the forward pass
-    (argmax / sign) with softmax / sigmoid gradients (straight-through), so all
-    randomness comes from the noise vector and dependent columns stay dependent.
+    of the spans already produced, so later columns are generated *given* earlier ones
+    (bytes received given bytes sent, ...). Tokens and bits are exact one-hots / 0-1
+    values in the forward pass (argmax / sign) with softmax / sigmoid gradients
+    (straight-through), so all randomness comes from the noise vector and dependent
+    columns stay dependent.
     """
 
     def __init__(
