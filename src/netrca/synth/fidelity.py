@@ -298,7 +298,10 @@ def _classifier_auc(
     mask = np.r_[np.zeros(cont.shape[1], bool), np.ones(cat.shape[1], bool)]
     y = np.r_[np.zeros(m), np.ones(m)]
     clf = HistGradientBoostingClassifier(
-        max_iter=200, categorical_features=mask if mask.any() else None, random_state=seed
+        max_iter=300,
+        early_stopping=True,
+        categorical_features=mask if mask.any() else None,
+        random_state=seed,
     )
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
     with threadpool_limits(limits=1):  # reproducible, and no OpenMP thrashing on busy CPUs

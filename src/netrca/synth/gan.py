@@ -138,9 +138,9 @@ class FlowGAN:
         critic_steps: int = 1,
         gp_weight: float = 10.0,
         tau: float = 0.2,
-        sw_weight: float = 1.0,
+        sw_weight: float = 5.0,
         sw_projections: int = 128,
-        moment_weight: float = 1.0,
+        moment_weight: float = 5.0,
         eval_every: int = 200,
         patience: int = 5,
         eval_rows: int = 4000,
@@ -386,10 +386,9 @@ class FlowGAN:
     def _train(self, flows: pd.DataFrame, rng: np.random.Generator) -> None:
         torch = require_torch()
         enc = self.table_.encode(flows, rng)
-        sampler = SkeletonSampler.from_rows(
+        self.skeleton_ = SkeletonSampler.from_rows(
             enc.codes[:, self.sk_index_], enc.cls, self.table_.n_classes
         )
-        self.skeleton_ = sampler
         data = self._tensors(enc)
         gen, critic = self._networks()
         betas = (0.5, 0.9)
@@ -401,43 +400,13 @@ class FlowGAN:
         best = (np.inf, 0, copy.deepcopy(gen.state_dict()))
         history: list[dict[str, float]] = []
         t0 = time.perf_counter()
-        stopped = "max_steps"
-        step = 0
+        stopped, step = "max_steps", 0
         with _Progress(self.verbose, self.max_steps) as bar:
             for step in range(1, self.max_steps + 1):
                 for _ in range(self.critic_steps):
-                    combo = sampler.draw(batch, rng, train=True)
-                    cond = self._cond_matrix(combo, sampler.combo_class[combo])
-                    real = self._real_matrix(data, sampler.real_rows(combo, rng))
-                    real = torch.cat([real, cond], 1)
-                    with torch.no_grad():
-                        noise = torch.randn(batch, self.noise_dim)
-                        fake = gen(torch.cat([noise, cond], 1))
-                    fake = torch.cat([fake, cond], 1)
-                    loss_c = critic(fake).mean() - critic(real).mean()
-                    penalty = critic.gradient_penalty(real, fake) * self.gp_weight
-                    opt_c.zero_grad(set_to_none=True)
-                    (loss_c + penalty).backward()
-                    opt_c.step()
-                combo = sampler.draw(batch, rng, train=True)
-                cond = self._cond_matrix(combo, sampler.combo_class[combo])
-                fake = gen(torch.cat([torch.randn(batch, self.noise_dim), cond], 1))
-                loss_g = -critic(torch.cat([fake, cond], 1)).mean()
-                if self.sw_weight or self.moment_weight:
-                    # compare (data, condition) jointly: the real rows were drawn for the same
-                    # conditions, so this matches conditional distributions, not marginals
-                    real = self._real_matrix(data, sampler.real_rows(combo, rng))
-                    fake_c, real_c = torch.cat([fake, cond], 1), torch.cat([real, cond], 1)
-                    if self.sw_weight:
-                        sw = self._sliced_wasserstein(fake_c, real_c)
-                        loss_g = loss_g + self.sw_weight * sw
-                    if self.moment_weight:
-                        gap = (fake_c.T @ fake_c - real_c.T @ real_c) / batch
-                        loss_g = loss_g + self.moment_weight * gap.norm()
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                losses = {"critic": loss_c.item(), "generator": loss_g.item()}
+                    loss_c = self._critic_step(gen, critic, opt_c, data, batch, rng)
+                loss_g = self._generator_step(gen, critic, opt_g, data, batch, rng)
+                losses = {"critic": loss_c, "generator": loss_g}
                 score = None
                 if step % self.eval_every == 0 or step == self.max_steps:
                     score = self._fidelity(ref)
@@ -463,6 +432,60 @@ class FlowGAN:
             "epochs": round(step * batch / len(flows), 2),
             "history": history,
         }
+
+    def _batch(self, data: dict[str, Any], batch: int, rng: np.random.Generator) -> tuple[Any, Any]:
+        """Training conditions and real rows drawn for them (training-by-sampling)."""
+        combo = self.skeleton_.draw(batch, rng, train=True)
+        cond = self._cond_matrix(combo, self.skeleton_.combo_class[combo])
+        return cond, self._real_matrix(data, self.skeleton_.real_rows(combo, rng))
+
+    def _critic_step(
+        self,
+        gen: Any,
+        critic: Any,
+        opt: Any,
+        data: dict[str, Any],
+        batch: int,
+        rng: np.random.Generator,
+    ) -> float:
+        """One WGAN-GP critic update; returns the Wasserstein loss (before the penalty)."""
+        torch = require_torch()
+        cond, real = self._batch(data, batch, rng)
+        with torch.no_grad():
+            fake = gen(torch.cat([torch.randn(batch, self.noise_dim), cond], 1))
+        real, fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
+        loss = critic(fake).mean() - critic(real).mean()
+        penalty = critic.gradient_penalty(real, fake) * self.gp_weight
+        opt.zero_grad(set_to_none=True)
+        (loss + penalty).backward()
+        opt.step()
+        return float(loss.item())
+
+    def _generator_step(
+        self,
+        gen: Any,
+        critic: Any,
+        opt: Any,
+        data: dict[str, Any],
+        batch: int,
+        rng: np.random.Generator,
+    ) -> float:
+        """One generator update: adversarial loss plus the two auxiliary losses, which
+        compare (columns, condition) of the generated batch with real rows drawn for the
+        same conditions, so they match conditional distributions, not just marginals."""
+        torch = require_torch()
+        cond, real = self._batch(data, batch, rng)
+        fake = torch.cat([gen(torch.cat([torch.randn(batch, self.noise_dim), cond], 1)), cond], 1)
+        loss = -critic(fake).mean()
+        real = torch.cat([real, cond], 1)
+        if self.sw_weight:
+            loss = loss + self.sw_weight * self._sliced_wasserstein(fake, real)
+        if self.moment_weight:
+            loss = loss + self.moment_weight * ((fake.T @ fake - real.T @ real) / batch).norm()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.item())
 
     def _sliced_wasserstein(self, fake: Any, real: Any) -> Any:
         """Sliced Wasserstein-2 between two batches drawn under the same conditions.

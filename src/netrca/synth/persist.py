@@ -105,6 +105,19 @@ def _read(p: Path) -> dict[str, Any]:
     return obj
 
 
+def _load_weights(p: Path, gen: Any, state: dict[str, Any]) -> None:
+    expected = gen.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or extra or shape:
+        raise ModelError(
+            f"{p}: generator weights do not match the architecture the file records "
+            f"({len(missing)} missing, {len(extra)} unexpected, {len(shape)} mis-shaped tensors)"
+        )
+    gen.load_state_dict(state, strict=True)
+
+
 def load_gan(path: str | Path) -> Any:
     """Load a :class:`~netrca.synth.gan.FlowGAN` saved by :func:`save_gan`."""
     from netrca.synth.gan import FlowGAN
@@ -142,7 +155,7 @@ def load_gan(path: str | Path) -> Any:
         model._build_layout()
         gen, _ = model._networks()
         state = {k.removeprefix("generator."): v for k, v in tensors.items()}
-        gen.load_state_dict(state, strict=True)
+        _load_weights(p, gen, state)
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

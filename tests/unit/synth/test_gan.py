@@ -163,3 +163,25 @@ def test_written_csv_reads_back_as_canonical_flows(tiny_gan: FlowGAN, tmp_path: 
     read = read_flows(tmp_path / "s.csv")
     assert len(read.flows) == 200 and not len(read.rejects)
     assert read.flows["timestamp"].equals(flows["timestamp"].dt.round("us"))
+
+
+def test_weights_that_do_not_fit_the_recorded_architecture_are_refused(
+    tiny_gan: FlowGAN, tmp_path: Path
+) -> None:
+    import json
+
+    import torch
+
+    from netrca.synth.persist import _digest
+
+    path = tmp_path / "gan.pt"
+    save_gan(tiny_gan, path)
+    blob = torch.load(path, weights_only=True)
+    meta = json.loads(bytes(blob.pop("meta").numpy()).decode())
+    blob.pop(next(k for k in blob if k.startswith("generator.heads")))
+    meta["digest"] = _digest(blob)
+    blob["meta"] = torch.frombuffer(bytearray(json.dumps(meta).encode()), dtype=torch.uint8)
+    torch.save(blob, path)
+    with pytest.raises(ModelError, match=r"do not match the architecture .*1 missing") as err:
+        load_gan(path)
+    assert "\n" not in str(err.value)
