@@ -58,12 +58,12 @@ def fit(
     ),
     fmt: FormatOpt = "auto",
     seed: Annotated[int, typer.Option(help="Random seed (same seed + data = same model).")] = 0,
-    max_steps: Annotated[int, typer.Option(help="Generator updates at most.")] = 4000,
+    max_steps: Annotated[int, typer.Option(help="Generator updates at most.")] = 3000,
     max_seconds: Annotated[
         float | None,
         typer.Option(help="Stop training after this many seconds (not reproducible)."),
     ] = None,
-    threads: Annotated[int, typer.Option(help="Torch threads (part of reproducibility).")] = 2,
+    threads: Annotated[int, typer.Option(help="Torch threads (part of reproducibility).")] = 1,
     columns: Annotated[
         str | None,
         typer.Option(help="Comma-separated columns to model (default: every canonical column)."),

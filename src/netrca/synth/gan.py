@@ -35,7 +35,7 @@ from netrca.synth.validity import ValidityRules
 
 __all__ = ["FlowGAN", "SampleResult"]
 
-_CHUNK = 65536
+_CHUNK = 4096  # rows per generator pass: small enough to stay in cache
 
 
 @dataclass
@@ -126,13 +126,13 @@ class FlowGAN:
     def __init__(
         self,
         *,
-        max_steps: int = 4000,
+        max_steps: int = 3000,
         batch_size: int = 500,
         pac: int = 10,
         noise_dim: int = 64,
         generator_dims: tuple[int, ...] = (256, 256),
         critic_dims: tuple[int, ...] = (256, 256),
-        lr: float = 2e-4,
+        lr: float = 1e-3,
         critic_lr: float | None = None,
         critic_dropout: float = 0.5,
         critic_steps: int = 1,
@@ -145,7 +145,7 @@ class FlowGAN:
         patience: int = 5,
         eval_rows: int = 4000,
         max_seconds: float | None = None,
-        n_threads: int = 2,
+        n_threads: int = 1,
         columns: list[str] | None = None,
         condition: str | None = "auto",
         max_addresses: int = 64,
