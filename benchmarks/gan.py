@@ -134,6 +134,7 @@ _HEADLINE = (
     "real_nn_median",
     "validity",
     "raw_validity",
+    "raw_validity_named_rules",
     "tstr_ratio",
 )
 

@@ -602,6 +602,7 @@ def fidelity_report(
         frames["smote"] = SmoteSampler(condition=cond).fit(real).sample(n, seed)
     metrics = {k: compare(real, v, spec, rules, seed=seed) for k, v in frames.items()}
     metrics["gan"]["raw_validity"] = result.raw_validity
+    metrics["gan"]["raw_validity_named_rules"] = result.raw_validity_named_rules
     metrics["gan"]["violations"] = result.violations
     tstr_out = None
     if holdout is not None:

@@ -1,17 +1,28 @@
 """FlowGAN: a conditional tabular GAN for flows (WGAN-GP, PacGAN, training-by-sampling).
 
-The generator sees noise, a training-by-sampling condition vector (one categorical span
-and one of its categories) and, when the flows carry ``root_cause``, the class as a
-separate one-hot input. The class is never generated: ``sample(n, conditions=
-{"root_cause": "port_scan"})`` returns exactly ``n`` flows of that class, without
-rejection sampling.
+The generator sees noise and a condition vector: the row's discrete *skeleton* (the
+``root_cause`` class when the flows carry one, protocol, status, error code and port
+tokens, one-hot). Training draws skeletons by the log of their frequency together with
+real rows that have them (training-by-sampling, :mod:`netrca.synth.sampler`); generation
+draws them by frequency, or fixes the class when asked. The skeleton is never generated:
+``sample(n, conditions={"root_cause": "port_scan"})`` returns exactly ``n`` flows of that
+class, without rejection sampling. The generator produces the other columns (numbers,
+addresses, in-class ports, time) one head at a time, each head seeing the columns
+already produced (:mod:`netrca.synth.networks`).
+
+Losses: the WGAN-GP critic judges ``pac`` rows at a time (PacGAN). The generator also
+minimises two auxiliary distances between its batch and real rows drawn for the same
+conditions, on (columns, condition) jointly: a sliced Wasserstein distance and the
+distance between second-moment matrices. Both are cheap and give the generator a direct
+signal about conditional and pairwise structure, which the critic alone conveys slowly
+on a CPU budget.
 
 Training is step-based with early stopping on a fidelity signal (per-column KS / total
 variation and a rank-correlation difference, measured every ``eval_every`` steps on a
 fixed generated batch against the training data); the best generator is kept. The same
 ``random_state``, data and ``n_threads`` give the same model and the same samples
-(``torch.use_deterministic_algorithms`` on a fixed thread count; ``max_seconds`` stops on
-wall time and therefore gives up that guarantee).
+(deterministic algorithms on a fixed thread count; ``max_seconds`` stops on wall time
+and therefore gives up that guarantee).
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from netrca.synth._torch import require_torch, torch_settings
 from netrca.synth.encoders import NumericEncoder, PortEncoder, TimeEncoder
 from netrca.synth.sampler import SkeletonSampler
 from netrca.synth.table import Encoded, FlowTable, TrainingSchema
-from netrca.synth.validity import ValidityRules
+from netrca.synth.validity import NAMED_RULES, ValidityRules
 
 __all__ = ["FlowGAN", "SampleResult"]
 
@@ -46,6 +57,8 @@ class SampleResult:
     raw_validity: float  # share of rows the model got right on every rule, before repair
     violations: dict[str, int] = field(default_factory=dict)  # rule -> rows repaired
     enforced: bool = True
+    #: raw validity on the rules the issue names (status/error, protocol/port, ICMP)
+    raw_validity_named_rules: float = 1.0
 
 
 def _ks(a: np.ndarray, b: np.ndarray) -> float:
@@ -86,11 +99,13 @@ class FlowGAN:
         down to a multiple of ``pac``).
     noise_dim, generator_dims, critic_dims : network sizes.
     lr : float
-        Adam learning rate of both networks (betas 0.5, 0.9).
+        Adam learning rate (betas 0.5, 0.9).
     gp_weight : float
         Weight of the WGAN-GP gradient penalty.
     tau : float
-        Temperature of the Gumbel-softmax / relaxed-Bernoulli outputs seen by the critic.
+        Temperature of the softmax / sigmoid whose gradients pass through the generator's
+        exact one-hot and 0/1 outputs (straight-through).
+    critic_lr, critic_dropout : the critic's learning rate (default: ``lr``) and dropout.
     sw_weight, sw_projections : the generator's auxiliary loss: the sliced Wasserstein
         distance between its batch and a real batch drawn under the same conditions, on
         every axis and ``sw_projections`` random directions (0 turns it off).
@@ -692,6 +707,8 @@ class FlowGAN:
         masks = list(checks.values()) + list(ip_repairs.values())
         bad = np.logical_or.reduce(masks) if masks else np.zeros(len(frame), bool)
         violations = {k: int(v.sum()) for k, v in {**checks, **ip_repairs}.items()}
+        named = [v for k, v in checks.items() if k in NAMED_RULES]
+        bad_named = np.logical_or.reduce(named) if named else np.zeros(len(frame), bool)
         if enforce:
             frame, _ = self.rules_.repair(frame, rng)
         return SampleResult(
@@ -699,6 +716,7 @@ class FlowGAN:
             raw_validity=float(1.0 - bad.mean()) if len(frame) else 1.0,
             violations=violations,
             enforced=enforce,
+            raw_validity_named_rules=float(1.0 - bad_named.mean()) if len(frame) else 1.0,
         )
 
     # -- persistence -------------------------------------------------------------------------
