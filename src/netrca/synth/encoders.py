@@ -190,6 +190,10 @@ class ColumnEncoder:
         """Indices (into :meth:`spans`) of softmax spans used for training-by-sampling."""
         return []
 
+    def numeric_parts(self) -> list[tuple[NumericEncoder, int, int]]:
+        """(number encoder, token span, offset span) of each modelled number inside."""
+        return []
+
     def transform(self, values: pd.Series, rng: np.random.Generator | None) -> list[np.ndarray]:
         """One array per span."""
         raise NotImplementedError
@@ -306,6 +310,10 @@ class NumericEncoder(ColumnEncoder):
         """Tokens: null (if any), exact values, Gaussian modes."""
         return int(self.has_null) + len(self.specials) + (self.modes.n_modes if self.modes else 0)
 
+    def numeric_parts(self) -> list[tuple[NumericEncoder, int, int]]:
+        """This number: token span 0, offset span 1."""
+        return [(self, 0, 1)] if self.modes is not None else []
+
     def spans(self) -> list[Span]:
         """A token span, plus an offset span when there is a continuous part."""
         out = [Span(f"{self.column}.token", "softmax", self.n_tokens)]
@@ -347,6 +355,27 @@ class NumericEncoder(ColumnEncoder):
             mode = codes[cont] - base - len(self.specials)
             out[cont] = self._backward(self.modes.inverse(mode, alpha[cont]))
         return out
+
+    def token_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per token, ``(centre, scale)`` on the modelled scale: a row's value is about
+        ``centre + scale * alpha`` (scale 0 for null and exact-value tokens)."""
+        if self.modes is not None:
+            lo = float((self.modes.means - 4.0 * self.modes.stds).min())
+        else:
+            lo = float(self._forward(np.maximum(self.specials, 1.0), None).min()) - 1.0
+        centre = [lo - 1.0] if self.has_null else []
+        for v in self.specials:
+            if self.scale == "count":
+                centre.append(float(np.log(max(v - 0.5, 0.25))))
+            elif self.scale == "positive":
+                centre.append(lo - 0.5 if v == 0 else float(np.log(v)))
+            else:
+                centre.append(float(v))
+        scale = [0.0] * len(centre)
+        if self.modes is not None:
+            centre += self.modes.means.tolist()
+            scale += (4.0 * self.modes.stds).tolist()
+        return np.asarray(centre), np.asarray(scale)
 
     def inverse(self, parts: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
         """Values back (Int64 for counts, float64 otherwise)."""
@@ -986,6 +1015,16 @@ class TimeEncoder(ColumnEncoder):
         self.tod.fit(pd.Series(tod), seed)
         self.iat.fit(pd.Series(self.relative_gaps(t)), seed + 1)
         return self
+
+    def numeric_parts(self) -> list[tuple[NumericEncoder, int, int]]:
+        """Time of day and relative inter-arrival time."""
+        k = 1 if len(self.days) > 1 else 0
+        out: list[tuple[NumericEncoder, int, int]] = []
+        for enc in (self.tod, self.iat):
+            if enc.modes is not None:
+                out.append((enc, k, k + 1))
+            k += len(enc.spans())
+        return out
 
     def spans(self) -> list[Span]:
         """Day (when several), time of day, inter-arrival time."""

@@ -98,8 +98,9 @@ class FlowGAN:
         Rows per step; the critic judges ``pac`` rows together (``batch_size`` is rounded
         down to a multiple of ``pac``).
     noise_dim, generator_dims, critic_dims : network sizes.
-    lr : float
-        Adam learning rate (betas 0.5, 0.9).
+    lr, lr_final : float
+        Adam learning rate (betas 0.5, 0.9), decayed along a cosine to ``lr * lr_final``
+        at ``max_steps``.
     gp_weight : float
         Weight of the WGAN-GP gradient penalty.
     tau : float
@@ -148,6 +149,7 @@ class FlowGAN:
         generator_dims: tuple[int, ...] = (256, 256),
         critic_dims: tuple[int, ...] = (256, 256),
         lr: float = 1e-3,
+        lr_final: float = 0.1,
         critic_lr: float | None = None,
         critic_dropout: float = 0.5,
         critic_steps: int = 1,
@@ -178,6 +180,7 @@ class FlowGAN:
         self.generator_dims = tuple(generator_dims)
         self.critic_dims = tuple(critic_dims)
         self.lr = lr
+        self.lr_final = lr_final
         self.critic_lr = critic_lr
         self.critic_dropout = critic_dropout
         self.critic_steps = critic_steps
@@ -228,6 +231,7 @@ class FlowGAN:
             "generator_dims": list(self.generator_dims),
             "critic_dims": list(self.critic_dims),
             "lr": self.lr,
+            "lr_final": self.lr_final,
             "critic_lr": self.critic_lr,
             "critic_dropout": self.critic_dropout,
             "critic_steps": self.critic_steps,
@@ -306,6 +310,27 @@ class FlowGAN:
             if sp.kind == "bits"
         ]
         self.gen_bit_cols_ = np.concatenate(bit_cols or [np.zeros(0, np.int64)]).astype(np.int64)
+        self._build_proxies()
+
+    def _build_proxies(self) -> None:
+        """Where each modelled number sits in the generated vector, for its value proxy."""
+        t = self.table_
+        where = {span: pos for pos, span in enumerate(t.generated_spans_)}
+        first: dict[int, dict[int, int]] = {}
+        for i, (e, part) in enumerate(t.span_owner_):
+            first.setdefault(e, {})[part] = i
+        proxies = []
+        for e, enc in enumerate(t.encoders_):
+            for num, tok, val in enc.numeric_parts():
+                tok_span, val_span = first[e][tok], first[e][val]
+                if tok_span not in where or val_span not in where:
+                    continue
+                centre, scale = num.token_values()
+                off = int(self.gen_offsets_[where[tok_span]])
+                proxies.append(
+                    (off, len(centre), int(self.gen_offsets_[where[val_span]]), centre, scale)
+                )
+        self.proxies_ = proxies
 
     def _networks(self) -> tuple[Any, Any]:
         from netrca.synth.networks import Critic, Generator
@@ -416,11 +441,15 @@ class FlowGAN:
         history: list[dict[str, float]] = []
         t0 = time.perf_counter()
         stopped, step = "max_steps", 0
+        scale = self._lr_schedule()
+        sched = [torch.optim.lr_scheduler.LambdaLR(o, scale) for o in (opt_g, opt_c)]
         with _Progress(self.verbose, self.max_steps) as bar:
             for step in range(1, self.max_steps + 1):
                 for _ in range(self.critic_steps):
                     loss_c = self._critic_step(gen, critic, opt_c, data, batch, rng)
                 loss_g = self._generator_step(gen, critic, opt_g, data, batch, rng)
+                for sc in sched:
+                    sc.step()
                 losses = {"critic": loss_c, "generator": loss_g}
                 score = None
                 if step % self.eval_every == 0 or step == self.max_steps:
@@ -447,6 +476,16 @@ class FlowGAN:
             "epochs": round(step * batch / len(flows), 2),
             "history": history,
         }
+
+    def _lr_schedule(self) -> Any:
+        """Cosine decay of the learning rate from ``lr`` to ``lr * lr_final``."""
+        total, final = max(self.max_steps, 1), self.lr_final
+
+        def scale(step: int) -> float:
+            cos = float(np.cos(np.pi * min(step / total, 1.0)))
+            return final + (1.0 - final) * 0.5 * (1.0 + cos)
+
+        return scale
 
     def _batch(self, data: dict[str, Any], batch: int, rng: np.random.Generator) -> tuple[Any, Any]:
         """Training conditions and real rows drawn for them (training-by-sampling)."""
@@ -502,18 +541,33 @@ class FlowGAN:
         opt.step()
         return float(loss.item())
 
+    def _value_proxies(self, x: Any) -> Any:
+        """Per modelled number, ``centre[token] + scale[token] * alpha`` (differentiable)."""
+        torch = require_torch()
+        cols = []
+        for off, dim, val, centre, scale in self.proxies_:
+            onehot = x[:, off : off + dim]
+            c = torch.as_tensor(centre, dtype=x.dtype)
+            s = torch.as_tensor(scale, dtype=x.dtype)
+            cols.append(onehot @ c + (onehot @ s) * x[:, val])
+        return torch.stack(cols, 1) if cols else x[:, :0]
+
     def _sliced_wasserstein(self, fake: Any, real: Any) -> Any:
         """Sliced Wasserstein-2 between two batches drawn under the same conditions.
 
-        Projections: every axis (the marginals) plus ``sw_projections`` random directions
-        (the joint), redrawn at every step.
+        Projections: each modelled number's decoded-value proxy (its marginal, on the
+        modelled scale and standardised; the marginals of one-hot and bit columns are the
+        diagonal of the second-moment term) plus ``sw_projections`` random directions
+        over everything (the joint), redrawn every step.
         """
         torch = require_torch()
         dirs = torch.randn(fake.shape[1], self.sw_projections)
-        dirs = torch.cat([torch.eye(fake.shape[1]), dirs / dirs.norm(dim=0, keepdim=True)], 1)
-        pf = torch.sort(fake @ dirs, dim=0).values
-        pr = torch.sort(real @ dirs, dim=0).values
-        return ((pf - pr) ** 2).mean(dim=0).sum() / dirs.shape[1] * 10.0
+        dirs = dirs / dirs.norm(dim=0, keepdim=True)
+        vf, vr = self._value_proxies(fake), self._value_proxies(real)
+        sd = vr.std(dim=0, keepdim=True).clamp_min(1e-3)
+        pf = torch.sort(torch.cat([vf / sd, fake @ dirs], 1), dim=0).values
+        pr = torch.sort(torch.cat([vr / sd, real @ dirs], 1), dim=0).values
+        return ((pf - pr) ** 2).mean(dim=0).sum() / pf.shape[1] * 10.0
 
     def _save_checkpoint(self, state: dict[str, Any], history: list[dict[str, float]]) -> None:
         if self.checkpoint is None:
