@@ -121,7 +121,7 @@ class FlowGAN:
         Stop after this much training time (makes the result depend on machine speed).
     n_threads : int
         Torch threads for fitting and sampling (part of what makes results reproducible).
-    columns, condition, max_addresses, max_ports, max_modes, internal_networks :
+    columns, condition, max_addresses, max_ports, max_modes, time_modes, internal_networks :
         passed to :class:`~netrca.synth.table.FlowTable`.
     random_state : int
         Seed for everything (encoding noise, networks, batches, sampling by default).
@@ -168,6 +168,7 @@ class FlowGAN:
         max_addresses: int = 64,
         max_ports: int = 32,
         max_modes: int = 6,
+        time_modes: int = 24,
         internal_networks: list[str] | None = None,
         random_state: int = 0,
         verbose: bool = False,
@@ -199,6 +200,7 @@ class FlowGAN:
         self.max_addresses = max_addresses
         self.max_ports = max_ports
         self.max_modes = max_modes
+        self.time_modes = time_modes
         self.internal_networks = internal_networks
         self.random_state = random_state
         self.verbose = verbose
@@ -219,6 +221,7 @@ class FlowGAN:
         "max_addresses",
         "max_ports",
         "max_modes",
+        "time_modes",
     )
 
     def get_params(self) -> dict[str, Any]:
@@ -250,6 +253,7 @@ class FlowGAN:
             "max_addresses": self.max_addresses,
             "max_ports": self.max_ports,
             "max_modes": self.max_modes,
+            "time_modes": self.time_modes,
             "internal_networks": self.internal_networks,
             "random_state": self.random_state,
         }
@@ -390,6 +394,7 @@ class FlowGAN:
                 max_addresses=self.max_addresses,
                 max_ports=self.max_ports,
                 max_modes=self.max_modes,
+                time_modes=self.time_modes,
                 internal_networks=self.internal_networks,
             ).fit(flows, seed=self.random_state)
             self.rules_ = ValidityRules(condition=self.table_.condition_).fit(flows)

@@ -172,6 +172,7 @@ class FlowTable:
         max_addresses: int = 64,
         max_ports: int = 32,
         max_modes: int = 6,
+        time_modes: int = 24,
         internal_networks: list[str] | None = None,
     ) -> None:
         self.columns = columns
@@ -179,6 +180,7 @@ class FlowTable:
         self.max_addresses = max_addresses
         self.max_ports = max_ports
         self.max_modes = max_modes
+        self.time_modes = time_modes
         self.internal_networks = internal_networks
 
     # -- planning ----------------------------------------------------------------------------
@@ -289,7 +291,7 @@ class FlowTable:
     def _fit_encoder(self, plan: ColumnPlan, values: pd.Series, seed: int) -> ColumnEncoder:
         kind = plan.kind
         if kind == "time":
-            return TimeEncoder(plan.name, max_modes=max(self.max_modes, 8)).fit(values, seed)
+            return TimeEncoder(plan.name, max_modes=self.time_modes).fit(values, seed)
         if kind == "ip":
             return IPEncoder(
                 plan.name,
@@ -456,6 +458,7 @@ class FlowTable:
                 "max_addresses": self.max_addresses,
                 "max_ports": self.max_ports,
                 "max_modes": self.max_modes,
+                "time_modes": self.time_modes,
                 "internal_networks": self.internal_networks,
             },
             "schema": self.schema().model_dump(mode="json"),
