@@ -168,7 +168,7 @@ class FlowGAN:
         max_addresses: int = 64,
         max_ports: int = 32,
         max_modes: int = 6,
-        time_modes: int = 24,
+        time_modes: int = 8,
         internal_networks: list[str] | None = None,
         random_state: int = 0,
         verbose: bool = False,

@@ -172,7 +172,7 @@ class FlowTable:
         max_addresses: int = 64,
         max_ports: int = 32,
         max_modes: int = 6,
-        time_modes: int = 24,
+        time_modes: int = 8,
         internal_networks: list[str] | None = None,
     ) -> None:
         self.columns = columns
