@@ -5,10 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,web,pcap,dask
+EXTRAS ?= dev,web,pcap,dask,gan
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint format bench bench-quality bench-report bench-agent stress screenshots clean distclean help
+.PHONY: all demo test lint format bench bench-quality bench-report bench-agent bench-gan stress screenshots clean distclean help
 
 all: test
 
@@ -22,6 +22,7 @@ help:
 	@echo "make stress         fuzzing, kill -9 trials, resource limits, pip-audit (long)"
 	@echo "make screenshots    browser tests, screenshots copied to docs/screenshots"
 	@echo "make bench-agent    rules RCA accuracy + the LLM analyzer's 500-incident fault run"
+	@echo "make bench-gan      GAN fidelity, TSTR, training time, sampling speed (issue #3)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +62,9 @@ screenshots: $(STAMP)
 	NETRCA_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/integration/test_browser.py
 bench-agent: $(STAMP)
 	$(BIN)/python benchmarks/run.py agent
+
+bench-gan: $(STAMP)
+	$(BIN)/python benchmarks/gan.py
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache benchmarks/out

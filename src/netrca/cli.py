@@ -13,6 +13,7 @@ import typer
 from netrca import __version__
 from netrca.cli_view import register as register_view_commands
 from netrca.errors import ConfigError, NetrcaError
+from netrca.synth.cli import app as synth_app
 
 __all__ = ["app", "main"]
 
@@ -174,6 +175,16 @@ def run(
     redact_ips: RedactOpt = False,
     no_cache: NoCacheOpt = False,
     quiet: QuietOpt = False,
+    synthetic: Annotated[
+        str | None, typer.Option(help="Generate the flows instead: 'gan' (writes fidelity.json).")
+    ] = None,
+    gan_model: Annotated[
+        Path | None,
+        typer.Option(help="GAN from `netrca synth fit` (default: fit one on simulated flows)."),
+    ] = None,
+    gan_steps: Annotated[
+        int | None, typer.Option(help="Training steps when the GAN is fitted in this run.")
+    ] = None,
 ) -> None:
     """Run the whole pipeline: read (or simulate) → detect → analyse → write outputs."""
     from netrca.pipeline import run as run_pipeline
@@ -194,6 +205,9 @@ def run(
         category_column=category_column,
         extra_features=_parse_extra(extra_features),
         target_fpr=target_fpr,
+        synthetic=synthetic,
+        gan_model=gan_model,
+        gan_params={"max_steps": gan_steps} if gan_steps else None,
     )
     if not quiet:
         if analyzer != "rules":
@@ -414,6 +428,7 @@ register_view_commands(app)
 from netrca.dev.cli import dev_app  # noqa: E402
 
 app.add_typer(dev_app, name="dev")
+app.add_typer(synth_app, name="synth")
 
 
 def main(argv: list[str] | None = None) -> None:

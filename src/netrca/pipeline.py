@@ -276,28 +276,47 @@ def run(
     category_column: str | None = None,
     extra_features: str | list[str] = "auto",
     target_fpr: float | None = None,
+    synthetic: str | None = None,
+    gan_model: str | Path | None = None,
+    gan_params: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run the whole pipeline and (unless ``write=False``) write the output folder.
 
     With ``model`` the saved detector scores the flows (baseline mode); otherwise a
-    detector is fitted on the flows themselves (unsupervised mode).
+    detector is fitted on the flows themselves (unsupervised mode). With
+    ``synthetic="gan"`` the flows come from a GAN (``gan_model``, or one fitted on the
+    simulated default scenario first) and ``fidelity.json`` is written too.
     """
     settings = settings or Settings()
     rep = StageReporter(quiet)
     out_dir = Path(output or settings.output_dir)
     writer = RunWriter(out_dir) if write else None
+    fidelity: dict[str, Any] | None = None
     try:
-        with rep.stage("read flows" if input_path else "simulate flows"):
-            read = load_or_simulate(
-                input_path,
-                fmt,
-                settings,
-                seed=seed,
-                n_flows=n_flows,
-                mapping=mapping,
-                label_column=label_column,
-                category_column=category_column,
-            )
+        if synthetic is not None:
+            from netrca.synth.source import synthetic_flows
+
+            with rep.stage(f"generate flows ({synthetic})"):
+                read, fidelity = synthetic_flows(
+                    synthetic,
+                    input_path,
+                    model=gan_model,
+                    n_flows=n_flows,
+                    seed=seed,
+                    gan_params=gan_params,
+                )
+        else:
+            with rep.stage("read flows" if input_path else "simulate flows"):
+                read = load_or_simulate(
+                    input_path,
+                    fmt,
+                    settings,
+                    seed=seed,
+                    n_flows=n_flows,
+                    mapping=mapping,
+                    label_column=label_column,
+                    category_column=category_column,
+                )
         flows = read.flows
         if on_stage:
             on_stage("read")
@@ -388,6 +407,12 @@ def run(
         ]
         if writer is not None:
             with rep.stage("write outputs"):
+                # staged before the report, which shows it; a fidelity.json left by an
+                # earlier run in this folder does not describe this run's data
+                if fidelity is not None:
+                    write_json(writer.path("fidelity.json"), fidelity)
+                elif (writer.dir / "fidelity.json").exists():
+                    (writer.dir / "fidelity.json").unlink()
                 _write_outputs(writer, read, predictions, analyses, summary, evaluation, detector)
                 writer.commit(
                     {

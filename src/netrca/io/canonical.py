@@ -205,7 +205,8 @@ def _parse_timestamp(text: pd.Series, rej: _Rejector, required: bool = True) -> 
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(secs) & (secs > -9.2e9) & (secs < 9.2e9)
     micros = np.where(valid, np.round(np.where(valid, secs, 0.0) * 1e6), 0.0).astype(np.int64)
-    out = pd.Series(pd.to_datetime(micros, unit="us", utc=True), index=text.index)
+    stamps = pd.to_datetime(micros, unit="us", utc=True).as_unit("ns")  # one unit everywhere
+    out = pd.Series(stamps, index=text.index)
     out = out.where(valid)
     if required:
         rej.flag(text.isna().to_numpy(), "timestamp", text.fillna(""), "missing")

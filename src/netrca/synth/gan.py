@@ -1,0 +1,833 @@
+"""FlowGAN: a conditional tabular GAN for flows (WGAN-GP, PacGAN, training-by-sampling).
+
+The generator sees noise and a condition vector: the row's discrete *skeleton* (the
+``root_cause`` class when the flows carry one, protocol, status, error code and port
+tokens, one-hot). Training draws skeletons by the log of their frequency together with
+real rows that have them (training-by-sampling, :mod:`netrca.synth.sampler`); generation
+draws them by frequency, or fixes the class when asked. The skeleton is never generated:
+``sample(n, conditions={"root_cause": "port_scan"})`` returns exactly ``n`` flows of that
+class, without rejection sampling. The generator produces the other columns (numbers,
+addresses, in-class ports, time) one head at a time, each head seeing the columns
+already produced (:mod:`netrca.synth.networks`).
+
+Losses: the WGAN-GP critic judges ``pac`` rows at a time (PacGAN). The generator also
+minimises two auxiliary distances between its batch and real rows drawn for the same
+conditions, on (columns, condition) jointly: a sliced Wasserstein distance and the
+distance between second-moment matrices. Both are cheap and give the generator a direct
+signal about conditional and pairwise structure, which the critic alone conveys slowly
+on a CPU budget.
+
+Training is step-based with early stopping on a fidelity signal (per-column KS / total
+variation and a rank-correlation difference, measured every ``eval_every`` steps on a
+fixed generated batch against the training data); the best generator is kept. The same
+``random_state``, data and ``n_threads`` give the same model and the same samples
+(deterministic algorithms on a fixed thread count; ``max_seconds`` stops on wall time
+and therefore gives up that guarantee).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from netrca.errors import ConfigError, InputError, ModelError
+from netrca.synth._torch import require_torch, torch_settings
+from netrca.synth.encoders import NumericEncoder, PortEncoder, TimeEncoder
+from netrca.synth.sampler import SkeletonSampler
+from netrca.synth.table import Encoded, FlowTable, TrainingSchema
+from netrca.synth.validity import NAMED_RULES, ValidityRules
+
+__all__ = ["FlowGAN", "SampleResult"]
+
+_CHUNK = 4096  # rows per generator pass: small enough to stay in cache
+
+
+@dataclass
+class SampleResult:
+    """Generated flows and how valid the model's raw output was."""
+
+    flows: pd.DataFrame
+    raw_validity: float  # share of rows the model got right on every rule, before repair
+    violations: dict[str, int] = field(default_factory=dict)  # rule -> rows repaired
+    enforced: bool = True
+    #: raw validity on the rules the issue names (status/error, protocol/port, ICMP)
+    raw_validity_named_rules: float = 1.0
+
+
+def _ks(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.sort(a[~np.isnan(a)])
+    b = np.sort(b[~np.isnan(b)])
+    if not len(a) or not len(b):
+        return 0.0 if len(a) == len(b) else 1.0
+    grid = np.concatenate([a, b])
+    fa = np.searchsorted(a, grid, side="right") / len(a)
+    fb = np.searchsorted(b, grid, side="right") / len(b)
+    return float(np.max(np.abs(fa - fb)))
+
+
+def _numbers(enc: Any, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """Cheap numeric views of one encoder's parts (for the early-stopping signal)."""
+    if isinstance(enc, (NumericEncoder, PortEncoder)):
+        return [enc.decode(parts[0], parts[1] if len(parts) > 1 else None)]
+    if isinstance(enc, TimeEncoder):
+        k = 1 if len(enc.days) > 1 else 0
+        nt = len(enc.tod.spans())
+        tp, ip = parts[k : k + nt], parts[k + nt :]
+        return [
+            enc.tod.decode(tp[0], tp[1] if len(tp) > 1 else None),
+            enc.iat.decode(ip[0], ip[1] if len(ip) > 1 else None),
+        ]
+    return []
+
+
+class FlowGAN:
+    """Conditional tabular GAN for network flows.
+
+    Parameters
+    ----------
+    max_steps : int
+        Generator updates at most (one critic update per generator update by default).
+    batch_size, pac : int
+        Rows per step; the critic judges ``pac`` rows together (``batch_size`` is rounded
+        down to a multiple of ``pac``).
+    noise_dim, generator_dims, critic_dims : network sizes.
+    lr, lr_final : float
+        Adam learning rate (betas 0.5, 0.9), decayed along a cosine to ``lr * lr_final``
+        at ``max_steps``.
+    gp_weight : float
+        Weight of the WGAN-GP gradient penalty.
+    tau : float
+        Temperature of the softmax / sigmoid whose gradients pass through the generator's
+        exact one-hot and 0/1 outputs (straight-through).
+    critic_lr, critic_dropout : the critic's learning rate (default: ``lr``) and dropout.
+    sw_weight, sw_projections : the generator's auxiliary loss: the sliced Wasserstein
+        distance between its batch and a real batch drawn under the same conditions, on
+        every axis and ``sw_projections`` random directions (0 turns it off).
+    moment_weight : float
+        Weight of a second auxiliary loss: the Frobenius distance between the batch
+        second-moment (co-occurrence) matrices of generated and same-condition real rows,
+        which targets pairwise dependence directly (0 turns it off).
+    eval_every, patience, eval_rows : early stopping: every ``eval_every`` steps the
+        fidelity of ``eval_rows`` generated rows is measured; training stops after
+        ``patience`` measurements without improvement and keeps the best generator.
+    max_seconds : float, optional
+        Stop after this much training time (makes the result depend on machine speed).
+    n_threads : int
+        Torch threads for fitting and sampling (part of what makes results reproducible).
+    columns, condition, max_addresses, max_ports, max_modes, time_modes, internal_networks :
+        passed to :class:`~netrca.synth.table.FlowTable`.
+    random_state : int
+        Seed for everything (encoding noise, networks, batches, sampling by default).
+    verbose : bool
+        Show a progress bar with the losses on stderr.
+    checkpoint : path, optional
+        Save the best model so far here (safe format) whenever it improves.
+
+    Examples
+    --------
+    >>> from netrca.simulate import simulate
+    >>> gan = FlowGAN(max_steps=200).fit(simulate(seed=0))  # doctest: +SKIP
+    >>> scans = gan.sample(100, conditions={"root_cause": "port_scan"})  # doctest: +SKIP
+    >>> (scans["root_cause"] == "port_scan").all()  # doctest: +SKIP
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        max_steps: int = 3000,
+        batch_size: int = 500,
+        pac: int = 10,
+        noise_dim: int = 64,
+        generator_dims: tuple[int, ...] = (256, 256),
+        critic_dims: tuple[int, ...] = (256, 256),
+        lr: float = 1e-3,
+        lr_final: float = 0.1,
+        critic_lr: float | None = None,
+        critic_dropout: float = 0.5,
+        critic_steps: int = 1,
+        gp_weight: float = 10.0,
+        tau: float = 0.2,
+        sw_weight: float = 5.0,
+        sw_projections: int = 128,
+        moment_weight: float = 5.0,
+        eval_every: int = 200,
+        patience: int = 5,
+        eval_rows: int = 4000,
+        max_seconds: float | None = None,
+        n_threads: int = 1,
+        columns: list[str] | None = None,
+        condition: str | None = "auto",
+        max_addresses: int = 64,
+        max_ports: int = 32,
+        max_modes: int = 6,
+        time_modes: int = 8,
+        internal_networks: list[str] | None = None,
+        random_state: int = 0,
+        verbose: bool = False,
+        checkpoint: str | Path | None = None,
+    ) -> None:
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.pac = pac
+        self.noise_dim = noise_dim
+        self.generator_dims = tuple(generator_dims)
+        self.critic_dims = tuple(critic_dims)
+        self.lr = lr
+        self.lr_final = lr_final
+        self.critic_lr = critic_lr
+        self.critic_dropout = critic_dropout
+        self.critic_steps = critic_steps
+        self.gp_weight = gp_weight
+        self.tau = tau
+        self.sw_weight = sw_weight
+        self.sw_projections = sw_projections
+        self.moment_weight = moment_weight
+        self.eval_every = eval_every
+        self.patience = patience
+        self.eval_rows = eval_rows
+        self.max_seconds = max_seconds
+        self.n_threads = n_threads
+        self.columns = columns
+        self.condition = condition
+        self.max_addresses = max_addresses
+        self.max_ports = max_ports
+        self.max_modes = max_modes
+        self.time_modes = time_modes
+        self.internal_networks = internal_networks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint = checkpoint
+
+    # -- parameters ---------------------------------------------------------------------------
+    _INT_PARAMS = (
+        "max_steps",
+        "batch_size",
+        "pac",
+        "noise_dim",
+        "critic_steps",
+        "sw_projections",
+        "eval_every",
+        "patience",
+        "eval_rows",
+        "n_threads",
+        "max_addresses",
+        "max_ports",
+        "max_modes",
+        "time_modes",
+    )
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn style; JSON-ready)."""
+        return {
+            "max_steps": self.max_steps,
+            "batch_size": self.batch_size,
+            "pac": self.pac,
+            "noise_dim": self.noise_dim,
+            "generator_dims": list(self.generator_dims),
+            "critic_dims": list(self.critic_dims),
+            "lr": self.lr,
+            "lr_final": self.lr_final,
+            "critic_lr": self.critic_lr,
+            "critic_dropout": self.critic_dropout,
+            "critic_steps": self.critic_steps,
+            "gp_weight": self.gp_weight,
+            "tau": self.tau,
+            "sw_weight": self.sw_weight,
+            "sw_projections": self.sw_projections,
+            "moment_weight": self.moment_weight,
+            "eval_every": self.eval_every,
+            "patience": self.patience,
+            "eval_rows": self.eval_rows,
+            "max_seconds": self.max_seconds,
+            "n_threads": self.n_threads,
+            "columns": self.columns,
+            "condition": self.condition,
+            "max_addresses": self.max_addresses,
+            "max_ports": self.max_ports,
+            "max_modes": self.max_modes,
+            "time_modes": self.time_modes,
+            "internal_networks": self.internal_networks,
+            "random_state": self.random_state,
+        }
+
+    def _validate_params(self) -> None:
+        for name in self._INT_PARAMS:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.batch_size < self.pac:
+            raise ConfigError(f"batch_size ({self.batch_size}) must be at least pac ({self.pac})")
+        if (
+            not self.lr > 0
+            or not self.tau > 0
+            or self.gp_weight < 0
+            or min(self.sw_weight, self.moment_weight) < 0
+        ):
+            raise ConfigError("lr and tau must be positive, gp_weight and sw_weight non-negative")
+        if any(h < 1 for h in (*self.generator_dims, *self.critic_dims)):
+            raise ConfigError("network sizes must be positive")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ConfigError(f"max_seconds must be positive, got {self.max_seconds!r}")
+
+    # -- layout helpers ----------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        t = self.table_
+        self.sk_index_ = [t.softmax_spans_.index(i) for i in t.cond_spans_]
+        sk_dims = [t.spans_[i].dim for i in t.cond_spans_]
+        self.sk_offsets_ = np.concatenate([[0], np.cumsum(sk_dims)[:-1]]).astype(np.int64)
+        self.cond_dim_ = int(sum(sk_dims))
+        self.class_dim_ = t.n_classes if t.n_classes > 1 else 0
+        self.input_dim_ = self.cond_dim_ + self.class_dim_
+        gen = t.generated_spans_
+        self.gen_spans_ = [t.spans_[i] for i in gen]
+        dims = [sp.dim for sp in self.gen_spans_]
+        self.gen_offsets_ = np.concatenate([[0], np.cumsum(dims)[:-1]]).astype(np.int64)
+        self.gen_dim_ = int(sum(dims))
+        self.gen_soft_ = [t.softmax_spans_.index(i) for i in gen if t.spans_[i].kind == "softmax"]
+        self.gen_soft_off_ = np.asarray(
+            [
+                o
+                for o, sp in zip(self.gen_offsets_, self.gen_spans_, strict=True)
+                if sp.kind == "softmax"
+            ],
+            dtype=np.int64,
+        )
+        self.gen_tanh_off_ = np.asarray(
+            [
+                o
+                for o, sp in zip(self.gen_offsets_, self.gen_spans_, strict=True)
+                if sp.kind == "tanh"
+            ],
+            dtype=np.int64,
+        )
+        bit_cols = [
+            np.arange(o, o + sp.dim)
+            for o, sp in zip(self.gen_offsets_, self.gen_spans_, strict=True)
+            if sp.kind == "bits"
+        ]
+        self.gen_bit_cols_ = np.concatenate(bit_cols or [np.zeros(0, np.int64)]).astype(np.int64)
+        self._build_proxies()
+
+    def _build_proxies(self) -> None:
+        """Where each modelled number sits in the generated vector, for its value proxy."""
+        t = self.table_
+        where = {span: pos for pos, span in enumerate(t.generated_spans_)}
+        first: dict[int, dict[int, int]] = {}
+        for i, (e, part) in enumerate(t.span_owner_):
+            first.setdefault(e, {})[part] = i
+        proxies = []
+        for e, enc in enumerate(t.encoders_):
+            for num, tok, val in enc.numeric_parts():
+                tok_span, val_span = first[e][tok], first[e][val]
+                if tok_span not in where or val_span not in where:
+                    continue
+                centre, scale = num.token_values()
+                off = int(self.gen_offsets_[where[tok_span]])
+                proxies.append(
+                    (off, len(centre), int(self.gen_offsets_[where[val_span]]), centre, scale)
+                )
+        self.proxies_ = proxies
+
+    def _networks(self) -> tuple[Any, Any]:
+        from netrca.synth.networks import Critic, Generator
+
+        spans = [(sp.kind, sp.dim) for sp in self.gen_spans_]
+        gen = Generator(self.noise_dim, self.input_dim_, self.generator_dims, spans, tau=self.tau)
+        critic = Critic(
+            self.gen_dim_ + self.input_dim_, self.critic_dims, self.pac, self.critic_dropout
+        )
+        return gen, critic
+
+    def _cond_matrix(self, combo: np.ndarray, cls: np.ndarray) -> Any:
+        torch = require_torch()
+        n = len(combo)
+        c = torch.zeros(n, self.input_dim_)
+        rows = torch.arange(n)
+        codes = self.skeleton_.combos[combo]
+        for j in range(codes.shape[1]):
+            c[rows, torch.from_numpy(self.sk_offsets_[j] + codes[:, j])] = 1.0
+        if self.class_dim_:
+            c[rows, torch.from_numpy(self.cond_dim_ + cls)] = 1.0
+        return c
+
+    def _hard(self, out: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Codes, offsets and bits of the generated spans from the generator's output."""
+        torch = require_torch()
+        codes, values, bits = [], [], []
+        for sp, off in zip(self.gen_spans_, self.gen_offsets_, strict=True):
+            x = out[:, off : off + sp.dim]
+            if sp.kind == "tanh":
+                values.append(x[:, 0].double())
+            elif sp.kind == "softmax":
+                codes.append(torch.argmax(x, dim=1))
+            else:
+                bits.append((x > 0.5).float())
+        n = out.shape[0]
+        return (
+            torch.stack(codes, 1).numpy() if codes else np.zeros((n, 0), np.int64),
+            torch.stack(values, 1).numpy() if values else np.zeros((n, 0)),
+            torch.cat(bits, 1).numpy() if bits else np.zeros((n, 0), np.float32),
+        )
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, flows: pd.DataFrame) -> FlowGAN:
+        """Learn the schema, encoders, validity rules and the generator from ``flows``."""
+        self._validate_params()
+        if not isinstance(flows, pd.DataFrame):
+            raise InputError("FlowGAN.fit expects a pandas DataFrame of flows")
+        torch = require_torch()
+        with torch_settings(self.n_threads):
+            torch.manual_seed(self.random_state)
+            rng = np.random.default_rng(self.random_state)
+            flows = flows.reset_index(drop=True)
+            self.table_ = FlowTable(
+                columns=self.columns,
+                condition=self.condition,
+                max_addresses=self.max_addresses,
+                max_ports=self.max_ports,
+                max_modes=self.max_modes,
+                time_modes=self.time_modes,
+                internal_networks=self.internal_networks,
+            ).fit(flows, seed=self.random_state)
+            self.rules_ = ValidityRules(condition=self.table_.condition_).fit(flows)
+            self._build_layout()
+            self._train(flows, rng)
+        from netrca.synth.fidelity import summarize
+
+        self.reference_ = summarize(flows, self.table_.schema())
+        return self
+
+    def _tensors(self, enc: Encoded) -> dict[str, Any]:
+        torch = require_torch()
+        return {
+            "codes": torch.from_numpy(enc.codes[:, self.gen_soft_]),
+            "values": torch.from_numpy(np.clip(enc.values, -1.0, 1.0).astype(np.float32)),
+            "bits": torch.from_numpy(enc.bits.astype(np.float32)),
+            "soft_off": torch.from_numpy(self.gen_soft_off_),
+            "tanh_cols": torch.from_numpy(self.gen_tanh_off_),
+            "bit_cols": torch.from_numpy(self.gen_bit_cols_),
+        }
+
+    def _real_matrix(self, data: dict[str, Any], rows: np.ndarray) -> Any:
+        torch = require_torch()
+        r = torch.from_numpy(rows)
+        x = torch.zeros(len(rows), self.gen_dim_)
+        if data["codes"].shape[1]:
+            x.scatter_(1, data["codes"][r] + data["soft_off"], 1.0)
+        if data["values"].shape[1]:
+            x[:, data["tanh_cols"]] = data["values"][r]
+        if data["bits"].shape[1]:
+            x[:, data["bit_cols"]] = data["bits"][r]
+        return x
+
+    def _train(self, flows: pd.DataFrame, rng: np.random.Generator) -> None:
+        torch = require_torch()
+        enc = self.table_.encode(flows, rng)
+        self.skeleton_ = SkeletonSampler.from_rows(
+            enc.codes[:, self.sk_index_], enc.cls, self.table_.n_classes
+        )
+        data = self._tensors(enc)
+        gen, critic = self._networks()
+        betas = (0.5, 0.9)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6)
+        opt_c = torch.optim.Adam(critic.parameters(), lr=self.critic_lr or self.lr, betas=betas)
+        batch = max(self.pac, (min(self.batch_size, len(flows)) // self.pac) * self.pac)
+        ref = self._reference(flows)
+        self.generator_ = gen
+        best = (np.inf, 0, copy.deepcopy(gen.state_dict()))
+        history: list[dict[str, float]] = []
+        t0 = time.perf_counter()
+        stopped, step = "max_steps", 0
+        scale = self._lr_schedule()
+        sched = [torch.optim.lr_scheduler.LambdaLR(o, scale) for o in (opt_g, opt_c)]
+        with _Progress(self.verbose, self.max_steps) as bar:
+            for step in range(1, self.max_steps + 1):
+                for _ in range(self.critic_steps):
+                    loss_c = self._critic_step(gen, critic, opt_c, data, batch, rng)
+                loss_g = self._generator_step(gen, critic, opt_g, data, batch, rng)
+                for sc in sched:
+                    sc.step()
+                losses = {"critic": loss_c, "generator": loss_g}
+                score = None
+                if step % self.eval_every == 0 or step == self.max_steps:
+                    score = self._fidelity(ref)
+                    history.append({"step": step, **losses, "fidelity": score})
+                    if score < best[0]:
+                        best = (score, step, copy.deepcopy(gen.state_dict()))
+                        self._save_checkpoint(best[2], history)
+                bar.update(step, losses, score, best[0])
+                if score is not None and (step - best[1]) >= self.patience * self.eval_every:
+                    stopped = "early_stopping"
+                    break
+                if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
+                    stopped = "max_seconds"
+                    break
+        gen.load_state_dict(best[2])
+        self.training_ = {
+            "steps": step,
+            "best_step": best[1],
+            "best_fidelity": best[0],
+            "stopped": stopped,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "batch_size": batch,
+            "epochs": round(step * batch / len(flows), 2),
+            "history": history,
+        }
+
+    def _lr_schedule(self) -> Any:
+        """Cosine decay of the learning rate from ``lr`` to ``lr * lr_final``."""
+        total, final = max(self.max_steps, 1), self.lr_final
+
+        def scale(step: int) -> float:
+            cos = float(np.cos(np.pi * min(step / total, 1.0)))
+            return final + (1.0 - final) * 0.5 * (1.0 + cos)
+
+        return scale
+
+    def _batch(self, data: dict[str, Any], batch: int, rng: np.random.Generator) -> tuple[Any, Any]:
+        """Training conditions and real rows drawn for them (training-by-sampling)."""
+        combo = self.skeleton_.draw(batch, rng, train=True)
+        cond = self._cond_matrix(combo, self.skeleton_.combo_class[combo])
+        return cond, self._real_matrix(data, self.skeleton_.real_rows(combo, rng))
+
+    def _critic_step(
+        self,
+        gen: Any,
+        critic: Any,
+        opt: Any,
+        data: dict[str, Any],
+        batch: int,
+        rng: np.random.Generator,
+    ) -> float:
+        """One WGAN-GP critic update; returns the Wasserstein loss (before the penalty)."""
+        torch = require_torch()
+        cond, real = self._batch(data, batch, rng)
+        with torch.no_grad():
+            fake = gen(torch.cat([torch.randn(batch, self.noise_dim), cond], 1))
+        real, fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
+        loss = critic(fake).mean() - critic(real).mean()
+        penalty = critic.gradient_penalty(real, fake) * self.gp_weight
+        opt.zero_grad(set_to_none=True)
+        (loss + penalty).backward()
+        opt.step()
+        return float(loss.item())
+
+    def _generator_step(
+        self,
+        gen: Any,
+        critic: Any,
+        opt: Any,
+        data: dict[str, Any],
+        batch: int,
+        rng: np.random.Generator,
+    ) -> float:
+        """One generator update: adversarial loss plus the two auxiliary losses, which
+        compare (columns, condition) of the generated batch with real rows drawn for the
+        same conditions, so they match conditional distributions, not just marginals."""
+        torch = require_torch()
+        cond, real = self._batch(data, batch, rng)
+        fake = torch.cat([gen(torch.cat([torch.randn(batch, self.noise_dim), cond], 1)), cond], 1)
+        loss = -critic(fake).mean()
+        real = torch.cat([real, cond], 1)
+        if self.sw_weight:
+            loss = loss + self.sw_weight * self._sliced_wasserstein(fake, real)
+        if self.moment_weight:
+            loss = loss + self.moment_weight * ((fake.T @ fake - real.T @ real) / batch).norm()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+    def _value_proxies(self, x: Any) -> Any:
+        """Per modelled number, ``centre[token] + scale[token] * alpha`` (differentiable)."""
+        torch = require_torch()
+        cols = []
+        for off, dim, val, centre, scale in self.proxies_:
+            onehot = x[:, off : off + dim]
+            c = torch.as_tensor(centre, dtype=x.dtype)
+            s = torch.as_tensor(scale, dtype=x.dtype)
+            cols.append(onehot @ c + (onehot @ s) * x[:, val])
+        return torch.stack(cols, 1) if cols else x[:, :0]
+
+    def _sliced_wasserstein(self, fake: Any, real: Any) -> Any:
+        """Sliced Wasserstein-2 between two batches drawn under the same conditions.
+
+        Projections: each modelled number's decoded-value proxy (its marginal, on the
+        modelled scale and standardised; the marginals of one-hot and bit columns are the
+        diagonal of the second-moment term) plus ``sw_projections`` random directions
+        over everything (the joint), redrawn every step.
+        """
+        torch = require_torch()
+        dirs = torch.randn(fake.shape[1], self.sw_projections)
+        dirs = dirs / dirs.norm(dim=0, keepdim=True)
+        vf, vr = self._value_proxies(fake), self._value_proxies(real)
+        sd = vr.std(dim=0, keepdim=True).clamp_min(1e-3)
+        pf = torch.sort(torch.cat([vf / sd, fake @ dirs], 1), dim=0).values
+        pr = torch.sort(torch.cat([vr / sd, real @ dirs], 1), dim=0).values
+        return ((pf - pr) ** 2).mean(dim=0).sum() / pf.shape[1] * 10.0
+
+    def _save_checkpoint(self, state: dict[str, Any], history: list[dict[str, float]]) -> None:
+        if self.checkpoint is None:
+            return
+        from netrca.synth.persist import save_gan
+
+        snapshot = copy.copy(self)
+        snapshot.generator_ = copy.deepcopy(self.generator_)
+        snapshot.generator_.load_state_dict(state)
+        snapshot.training_ = {"checkpoint": True, "history": list(history)}
+        snapshot.reference_ = {}
+        save_gan(snapshot, self.checkpoint)
+
+    # -- fidelity signal ---------------------------------------------------------------------
+    def _split_parts(self, enc: Encoded) -> list[Any]:
+        parts = self.table_._parts(enc)
+        owner = self.table_.span_owner_
+        return [
+            [parts[i] for i, (o, _) in enumerate(owner) if o == e]
+            for e in range(len(self.table_.encoders_))
+        ]
+
+    def _views(self, enc: Encoded) -> dict[str, Any]:
+        nums: list[np.ndarray] = []
+        for e, parts in zip(self.table_.encoders_, self._split_parts(enc), strict=True):
+            nums.extend(_numbers(e, parts))
+        return {"codes": enc.codes, "numbers": nums}
+
+    def _reference(self, flows: pd.DataFrame) -> dict[str, Any]:
+        rng = np.random.default_rng(self.random_state + 1)
+        n = min(self.eval_rows, len(flows))
+        rows = np.sort(rng.choice(len(flows), size=n, replace=False))
+        ref = self._views(self.table_.encode(flows.iloc[rows].reset_index(drop=True), None))
+        ref["n"] = n
+        return ref
+
+    def _generate(self, cls: np.ndarray, seed: int) -> Encoded:
+        torch = require_torch()
+        gen = torch.Generator().manual_seed(int(seed))
+        rng = np.random.default_rng(seed)
+        combo = self.skeleton_.draw(len(cls), rng, train=False, cls=cls)
+        out_c, out_v, out_b = [], [], []
+        self.generator_.eval()
+        with torch.no_grad():
+            for s in range(0, len(cls), _CHUNK):
+                sl = slice(s, s + _CHUNK)
+                z = torch.randn(len(combo[sl]), self.noise_dim, generator=gen)
+                out = self.generator_(torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1))
+                c, v, b = self._hard(out)
+                out_c.append(c)
+                out_v.append(v)
+                out_b.append(b)
+        self.generator_.train()
+        codes = np.zeros((len(cls), len(self.table_.softmax_spans_)), dtype=np.int64)
+        codes[:, self.sk_index_] = self.skeleton_.combos[combo]
+        codes[:, self.gen_soft_] = np.concatenate(out_c)
+        return Encoded(
+            codes=codes,
+            values=np.concatenate(out_v),
+            bits=np.concatenate(out_b),
+            cls=np.asarray(cls, dtype=np.int64),
+        )
+
+    def _fidelity(self, ref: dict[str, Any]) -> float:
+        rng = np.random.default_rng(self.random_state + 2)
+        p = self.skeleton_.class_p_data
+        n = ref["n"]
+        cls = rng.choice(len(p), size=n, p=p) if len(p) > 1 else np.zeros(n, np.int64)
+        fake = self._views(self._generate(cls, self.random_state + 3))
+        terms = []
+        for k in self.gen_soft_:
+            d = int(max(ref["codes"][:, k].max(), fake["codes"][:, k].max())) + 1
+            pr = np.bincount(ref["codes"][:, k], minlength=d) / n
+            pf = np.bincount(fake["codes"][:, k], minlength=d) / n
+            terms.append(0.5 * float(np.abs(pr - pf).sum()))
+        terms += [_ks(a, b) for a, b in zip(ref["numbers"], fake["numbers"], strict=True)]
+        corr = 0.0
+        if len(ref["numbers"]) > 1:
+            cr = pd.DataFrame(np.column_stack(ref["numbers"])).corr("spearman").to_numpy()
+            cf = pd.DataFrame(np.column_stack(fake["numbers"])).corr("spearman").to_numpy()
+            iu = np.triu_indices(len(cr), 1)
+            corr = float(np.nanmean(np.abs(np.nan_to_num(cr[iu]) - np.nan_to_num(cf[iu]))))
+        return float(np.mean(terms)) + corr
+
+    # -- sampling ----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "generator_"):
+            raise ModelError("this FlowGAN is not fitted yet; call fit() or load a model")
+
+    @property
+    def schema_(self) -> TrainingSchema:
+        """The training schema (columns, roles, condition classes)."""
+        self._check_fitted()
+        return self.table_.schema()
+
+    def _class_index(self, value: Any) -> int:
+        t = self.table_
+        values = t.condition_values_
+        if str(value) not in values:
+            raise InputError(
+                f"{t.condition_} {value!r} was not seen when the model was trained "
+                f"(known: {', '.join(values)})"
+            )
+        return values.index(str(value))
+
+    def _classes_for(
+        self, n: int, conditions: Mapping[str, Any] | None, rng: np.random.Generator
+    ) -> np.ndarray:
+        t = self.table_
+        fixed_cls: int | None = None
+        for name, value in (conditions or {}).items():
+            plan = t.schema().column(name)
+            if plan is not None and plan.role == "condition":
+                fixed_cls = self._class_index(value)
+            elif plan is not None and plan.role == "fixed" and str(plan.value) == str(value):
+                continue
+            else:
+                allowed = t.condition_ or "nothing (the training flows had no root_cause)"
+                raise ConfigError(
+                    f"cannot condition on {name}={value!r}: this model is conditioned on {allowed}"
+                )
+        if fixed_cls is not None:
+            return np.full(n, fixed_cls, dtype=np.int64)
+        p = self.skeleton_.class_p_data
+        if len(p) == 1:
+            return np.zeros(n, dtype=np.int64)
+        return rng.choice(len(p), size=n, p=p).astype(np.int64)
+
+    def sample(
+        self,
+        n: int,
+        *,
+        conditions: Mapping[str, Any] | None = None,
+        random_state: int | None = None,
+        enforce_validity: bool = True,
+    ) -> pd.DataFrame:
+        """``n`` flows (time-ordered); with ``conditions={"root_cause": c}`` all of class c."""
+        return self.sample_result(
+            n,
+            conditions=conditions,
+            random_state=random_state,
+            enforce_validity=enforce_validity,
+        ).flows
+
+    def sample_result(
+        self,
+        n: int,
+        *,
+        conditions: Mapping[str, Any] | None = None,
+        random_state: int | None = None,
+        enforce_validity: bool = True,
+    ) -> SampleResult:
+        """Like :meth:`sample`, also reporting the raw validity of the model's output."""
+        self._check_fitted()
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"n must be a positive integer, got {n!r}")
+        seed = self.random_state if random_state is None else int(random_state)
+        rng = np.random.default_rng([seed, 1])
+        cls = self._classes_for(n, conditions, rng)
+        return self._sample_classes(cls, seed, enforce_validity)
+
+    def sample_classes(
+        self,
+        counts: Mapping[str, int],
+        *,
+        random_state: int | None = None,
+        enforce_validity: bool = True,
+    ) -> SampleResult:
+        """Exactly ``counts[c]`` flows of each class ``c``, on one shared timeline."""
+        self._check_fitted()
+        if self.table_.condition_ is None:
+            raise ConfigError(
+                "this model was trained without a root_cause column, so it cannot generate "
+                "flows of a given class"
+            )
+        bad = {k: v for k, v in counts.items() if not isinstance(v, int) or v < 0}
+        if bad or not sum(counts.values()):
+            raise ConfigError(f"class counts must be non-negative integers, not all 0: {counts}")
+        cls = np.concatenate(
+            [np.full(v, self._class_index(k), dtype=np.int64) for k, v in counts.items()]
+        )
+        seed = self.random_state if random_state is None else int(random_state)
+        return self._sample_classes(cls, seed, enforce_validity)
+
+    def _sample_classes(self, cls: np.ndarray, seed: int, enforce: bool) -> SampleResult:
+        with torch_settings(self.n_threads):
+            enc = self._generate(cls, seed)
+        rng = np.random.default_rng([seed, 2])
+        frame, ip_repairs = self.table_.decode(enc, rng)
+        checks = self.rules_.check(frame)
+        masks = list(checks.values()) + list(ip_repairs.values())
+        bad = np.logical_or.reduce(masks) if masks else np.zeros(len(frame), bool)
+        violations = {k: int(v.sum()) for k, v in {**checks, **ip_repairs}.items()}
+        named = [v for k, v in checks.items() if k in NAMED_RULES]
+        bad_named = np.logical_or.reduce(named) if named else np.zeros(len(frame), bool)
+        if enforce:
+            frame, _ = self.rules_.repair(frame, rng)
+        return SampleResult(
+            flows=frame,
+            raw_validity=float(1.0 - bad.mean()) if len(frame) else 1.0,
+            violations=violations,
+            enforced=enforce,
+            raw_validity_named_rules=float(1.0 - bad_named.mean()) if len(frame) else 1.0,
+        )
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Save in the safe format (see :mod:`netrca.synth.persist`)."""
+        from netrca.synth.persist import save_gan
+
+        save_gan(self, path)
+
+
+class _Progress:
+    """A rich progress bar with the losses (silent unless ``enabled``)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.progress: Any = None
+        self.last_fid: float | None = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("training GAN"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=self.total, info="")
+        return self
+
+    def update(self, step: int, losses: dict[str, float], fid: float | None, best: float) -> None:
+        if self.progress is None or (step % 10 and fid is None):
+            return
+        if fid is not None:
+            self.last_fid = fid
+        info = f"critic {losses['critic']:+.3f}  gen {losses['generator']:+.3f}"
+        if self.last_fid is not None:
+            info += f"  fidelity {self.last_fid:.3f} (best {best:.3f})"
+        self.progress.update(self.task, completed=step, info=info)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()

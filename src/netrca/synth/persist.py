@@ -1,0 +1,174 @@
+"""Save and load a FlowGAN safely: tensors plus JSON, loaded with ``weights_only=True``.
+
+The file is one ``torch.save`` archive holding only tensors:
+
+- ``meta``: UTF-8 JSON as a uint8 tensor: format name and version, netrca and schema
+  versions, constructor parameters, the training schema (columns, roles, encoders),
+  validity rules, generation-time condition frequencies, training history, the
+  training flows' histograms (no rows), and a SHA-256 digest of the other tensors;
+- ``generator.*``: the generator's weights.
+
+``torch.load(..., weights_only=True)`` only rebuilds tensors and plain containers, so
+loading never runs code from the file. A tampered or truncated file fails the digest or
+structure checks, and a model from another format version, schema version or netrca
+major.minor is refused, all with :class:`~netrca.errors.ModelError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netrca import __version__
+from netrca.errors import ModelError
+from netrca.io.writers import atomic_path
+from netrca.schema import SCHEMA_VERSION
+from netrca.synth._torch import require_torch
+from netrca.synth.sampler import SkeletonSampler
+from netrca.synth.table import FlowTable
+from netrca.synth.validity import ValidityRules
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load_gan", "save_gan"]
+
+FORMAT = "netrca-gan"
+FORMAT_VERSION = 1
+
+
+def _digest(tensors: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name].detach().cpu().numpy())
+        h.update(name.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_gan(model: Any, path: str | Path) -> None:
+    """Write a fitted :class:`~netrca.synth.gan.FlowGAN` atomically to ``path``."""
+    torch = require_torch()
+    model._check_fitted()
+    tensors = {
+        f"generator.{k}": v.detach().cpu().clone() for k, v in model.generator_.state_dict().items()
+    }
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "netrca_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "torch_version": str(torch.__version__),
+        "params": dict(model.get_params()),
+        "table": model.table_.to_dict(),
+        "rules": model.rules_.to_dict(),
+        "skeleton": model.skeleton_.to_dict(),
+        "training": getattr(model, "training_", {}),
+        "reference": getattr(model, "reference_", {}),
+        "digest": _digest(tensors),
+    }
+    blob = json.dumps(meta, allow_nan=True).encode("utf-8")
+    tensors["meta"] = torch.frombuffer(bytearray(blob), dtype=torch.uint8)
+    with atomic_path(path) as tmp:
+        torch.save(tensors, tmp)
+
+
+def _compatible(version: str) -> bool:
+    return version.split(".")[:2] == __version__.split(".")[:2]
+
+
+def _read(p: Path) -> dict[str, Any]:
+    torch = require_torch()
+    if not p.exists():
+        raise ModelError(f"{p}: no such model file")
+    if p.is_dir():
+        raise ModelError(f"{p}: is a folder, not a model file")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except (
+        RuntimeError,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+    ) as exc:
+        raise ModelError(f"{p}: not a readable netrca GAN model ({type(exc).__name__})") from exc
+    if not isinstance(obj, dict) or "meta" not in obj:
+        raise ModelError(f"{p}: not a netrca GAN model (no metadata)")
+    return obj
+
+
+def _load_weights(p: Path, gen: Any, state: dict[str, Any]) -> None:
+    expected = gen.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or extra or shape:
+        raise ModelError(
+            f"{p}: generator weights do not match the architecture the file records "
+            f"({len(missing)} missing, {len(extra)} unexpected, {len(shape)} mis-shaped tensors)"
+        )
+    gen.load_state_dict(state, strict=True)
+
+
+def load_gan(path: str | Path) -> Any:
+    """Load a :class:`~netrca.synth.gan.FlowGAN` saved by :func:`save_gan`."""
+    from netrca.synth.gan import FlowGAN
+
+    p = Path(path)
+    tensors = _read(p)
+    try:
+        meta: dict[str, Any] = json.loads(bytes(tensors.pop("meta").numpy()).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise ModelError(f"{p}: model metadata is corrupt") from exc
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{p}: not a {FORMAT} v{FORMAT_VERSION} file")
+    if meta.get("digest") != _digest(tensors):
+        raise ModelError(f"{p}: model content does not match its digest (tampered or damaged)")
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise ModelError(
+            f"{p}: trained with flow schema {meta.get('schema_version')}, this netrca uses "
+            f"{SCHEMA_VERSION}; refit the model"
+        )
+    if not _compatible(str(meta.get("netrca_version", ""))):
+        raise ModelError(
+            f"{p}: written by netrca {meta.get('netrca_version')}, incompatible with "
+            f"{__version__}; refit the model"
+        )
+    try:
+        params = dict(meta["params"])
+        params["generator_dims"] = tuple(params["generator_dims"])
+        params["critic_dims"] = tuple(params["critic_dims"])
+        model = FlowGAN(**params)
+        model.table_ = FlowTable.from_dict(meta["table"])
+        model.rules_ = ValidityRules.from_dict(meta["rules"])
+        model.skeleton_ = SkeletonSampler.from_dict(meta["skeleton"])
+        model.training_ = dict(meta.get("training") or {})
+        model.reference_ = dict(meta.get("reference") or {})
+        model._build_layout()
+        gen, _ = model._networks()
+        state = {k.removeprefix("generator."): v for k, v in tensors.items()}
+        _load_weights(p, gen, state)
+    except ModelError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{p}: model file is missing or has malformed fields ({exc})") from exc
+    sk = model.skeleton_
+    dims = [model.table_.spans_[i].dim for i in model.table_.cond_spans_]
+    if (
+        sk.n_classes != model.table_.n_classes
+        or sk.combos.shape[1] != len(dims)
+        or any(
+            (sk.combos[:, j] >= d).any() or (sk.combos[:, j] < 0).any() for j, d in enumerate(dims)
+        )
+    ):
+        raise ModelError(f"{p}: skeleton table does not match the model's schema")
+    model.generator_ = gen
+    return model

@@ -1,0 +1,487 @@
+"""The training schema: which flow columns the GAN models and how, and flows <-> GAN arrays.
+
+Column roles (decided in :meth:`FlowTable.fit`, recorded in the model file):
+
+- ``modelled``: encoded for the generator (time, ip, port, count, positive, categorical);
+- ``condition``: the class the generator is conditioned on (``root_cause`` by default);
+  never generated, so a requested class is honoured exactly;
+- ``derived``: a categorical column that is a function of the condition in the training
+  data (``label`` given ``root_cause``), emitted through that mapping;
+- ``fixed``: one value in every training row (e.g. the only source of a capture), emitted
+  as that value;
+- ``null``: null in every training row (e.g. ``latency`` of Zeek logs), emitted as null.
+
+Without ``columns=`` every canonical and ground-truth column present is considered, and
+all-null or constant ones become ``null``/``fixed``. With an explicit ``columns=`` list,
+an all-null or constant column is an :class:`~netrca.errors.InputError` instead: the user
+asked for a column to be learned and there is nothing to learn from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from netrca.errors import ConfigError, InputError, ModelError
+from netrca.schema import CANONICAL_COLUMNS, GROUND_TRUTH_COLUMNS
+from netrca.synth.encoders import (
+    CategoricalEncoder,
+    ColumnEncoder,
+    IPEncoder,
+    NumericEncoder,
+    PortEncoder,
+    Span,
+    TimeEncoder,
+    encoder_from_dict,
+)
+
+__all__ = ["COLUMN_KINDS", "MIN_ROWS", "ColumnPlan", "Encoded", "FlowTable", "TrainingSchema"]
+
+#: How each canonical column is encoded.
+COLUMN_KINDS: dict[str, str] = {
+    "timestamp": "time",
+    "source_ip": "ip",
+    "destination_ip": "ip",
+    "source_port": "port",
+    "destination_port": "port",
+    "bytes_sent": "count",
+    "bytes_received": "count",
+    "packets_sent": "count",
+    "packets_received": "count",
+    "duration": "positive",
+    "latency": "positive",
+    "protocol": "categorical",
+    "status": "categorical",
+    "error_code": "categorical",
+    "label": "categorical",
+    "root_cause": "categorical",
+}
+_DTYPES = {
+    "time": "datetime64[ns, UTC]",
+    "ip": "string",
+    "port": "Int64",
+    "count": "Int64",
+    "positive": "float64",
+    "linear": "float64",
+    "categorical": "string",
+}
+#: Fewest training rows accepted.
+MIN_ROWS = 10
+
+Role = Literal["modelled", "condition", "derived", "fixed", "null"]
+
+
+class ColumnPlan(BaseModel):
+    """How one column is handled (part of the model's recorded training schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    role: Role
+    kind: str
+    dtype: str
+    value: str | int | float | None = None
+    mapping: dict[str, str | int | None] | None = None
+
+
+class TrainingSchema(BaseModel):
+    """The columns a model was trained on and its conditioning classes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: list[ColumnPlan]
+    condition: str | None
+    condition_values: list[str]
+    condition_counts: list[int]
+    n_rows: int
+
+    def column(self, name: str) -> ColumnPlan | None:
+        """The plan of column ``name``, if it is in the schema."""
+        return next((c for c in self.columns if c.name == name), None)
+
+    def check_frame(self, flows: pd.DataFrame, what: str = "flows") -> None:
+        """Raise :class:`ModelError` when ``flows`` lacks a column the model learned."""
+        need = [c.name for c in self.columns if c.role in ("modelled", "condition")]
+        missing = [c for c in need if c not in flows.columns]
+        if missing:
+            raise ModelError(
+                f"{what} lack column(s) {', '.join(missing)} that the model was trained on; "
+                f"its schema: {', '.join(need)}"
+            )
+
+
+@dataclass
+class Encoded:
+    """Flows as GAN arrays: token codes, offsets, bits, condition class per row."""
+
+    codes: np.ndarray  # (n, softmax spans) int64
+    values: np.ndarray  # (n, tanh spans) float64
+    bits: np.ndarray  # (n, bit columns) float32
+    cls: np.ndarray  # (n,) int64 condition class (0 when unconditioned)
+
+
+def _is_null(s: pd.Series) -> np.ndarray:
+    null = s.isna().to_numpy(dtype=bool)
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        blank = s.astype("string").str.strip().fillna("").eq("").to_numpy(dtype=bool)
+        return np.asarray(null | blank)
+    return np.asarray(null, dtype=bool)
+
+
+def _infer_kind(s: pd.Series) -> str:
+    num = pd.to_numeric(s.dropna(), errors="coerce")
+    if len(num) and num.notna().all():
+        if (num >= 0).all() and (num == np.floor(num)).all():
+            return "count"
+        return "positive" if (num >= 0).all() else "linear"
+    return "categorical"
+
+
+def _dtype(kind: str, s: pd.Series) -> str:
+    if kind == "categorical" and pd.api.types.is_integer_dtype(s.dtype):
+        return "Int64"
+    return _DTYPES[kind]
+
+
+def _json_value(v: Any) -> str | int | float | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return str(v)
+
+
+class FlowTable:
+    """Plans the columns, fits their encoders and converts flows to GAN arrays and back."""
+
+    def __init__(
+        self,
+        *,
+        columns: list[str] | None = None,
+        condition: str | None = "auto",
+        max_addresses: int = 64,
+        max_ports: int = 32,
+        max_modes: int = 6,
+        time_modes: int = 8,
+        internal_networks: list[str] | None = None,
+    ) -> None:
+        self.columns = columns
+        self.condition = condition
+        self.max_addresses = max_addresses
+        self.max_ports = max_ports
+        self.max_modes = max_modes
+        self.time_modes = time_modes
+        self.internal_networks = internal_networks
+
+    # -- planning ----------------------------------------------------------------------------
+    def _candidates(self, flows: pd.DataFrame) -> list[str]:
+        if self.columns is None:
+            return [c for c in (*CANONICAL_COLUMNS, *GROUND_TRUTH_COLUMNS) if c in flows.columns]
+        missing = [c for c in self.columns if c not in flows.columns]
+        if missing:
+            raise InputError(f"column(s) {', '.join(missing)} not in the training flows")
+        if len(set(self.columns)) != len(self.columns):
+            raise ConfigError(f"columns= lists a column twice: {self.columns}")
+        return list(self.columns)
+
+    def _condition_column(self, flows: pd.DataFrame, names: list[str]) -> str | None:
+        if self.condition is None:
+            return None
+        if self.condition == "auto":
+            return "root_cause" if "root_cause" in names else None
+        if self.condition not in flows.columns:
+            raise InputError(f"condition column {self.condition!r} not in the training flows")
+        if self.condition not in names:
+            names.append(self.condition)
+        return self.condition
+
+    def _plan_one(self, flows: pd.DataFrame, name: str, explicit: bool) -> ColumnPlan:
+        s = flows[name]
+        n = len(s)
+        kind = COLUMN_KINDS.get(name) or _infer_kind(s)
+        dtype = _dtype(kind, s)
+        null = _is_null(s)
+        if null.all():
+            if explicit:
+                raise InputError(
+                    f"column {name!r} is null in all {n:,} training rows, so it cannot be "
+                    "modelled; leave it out of columns= (by default all-null columns are "
+                    "emitted as null)"
+                )
+            return ColumnPlan(name=name, role="null", kind=kind, dtype=dtype)
+        values = s[~null]
+        if values.nunique() == 1 and not null.any():
+            if explicit:
+                raise InputError(
+                    f"column {name!r} has the same value {values.iloc[0]!r} in all {n:,} "
+                    "training rows: there is nothing to learn; leave it out of columns= "
+                    "(by default constant columns are emitted as that value)"
+                )
+            return ColumnPlan(
+                name=name, role="fixed", kind=kind, dtype=dtype, value=_json_value(values.iloc[0])
+            )
+        return ColumnPlan(name=name, role="modelled", kind=kind, dtype=dtype)
+
+    def _derive(self, flows: pd.DataFrame, plan: ColumnPlan, cond: str) -> ColumnPlan:
+        if plan.role != "modelled" or plan.kind != "categorical" or plan.name == cond:
+            return plan
+        pair = pd.DataFrame(
+            {"c": flows[cond].astype("string"), "v": flows[plan.name].astype("string")}
+        )
+        if pair["v"].isna().any() or (pair.groupby("c")["v"].nunique() != 1).any():
+            return plan
+        first = pair.groupby("c")["v"].first()
+        integer = plan.dtype == "Int64"
+        mapping: dict[str, str | int | None] = {
+            str(k): (int(v) if integer else str(v)) for k, v in first.items()
+        }
+        return plan.model_copy(update={"role": "derived", "mapping": mapping})
+
+    def fit(self, flows: pd.DataFrame, seed: int = 0) -> FlowTable:
+        """Plan the columns of ``flows`` and fit an encoder per modelled column."""
+        if len(flows) < MIN_ROWS:
+            raise InputError(f"need at least {MIN_ROWS} flows to train the GAN, got {len(flows)}")
+        names = self._candidates(flows)
+        explicit = self.columns is not None
+        cond = self._condition_column(flows, names)
+        plans = [self._plan_one(flows, c, explicit and c != cond) for c in names]
+        cond_plan = next((p for p in plans if p.name == cond), None)
+        if cond is not None and cond_plan is not None and cond_plan.role == "modelled":
+            cond_plan.role = "condition"
+            cond_plan.kind = "categorical"
+            cond_plan.dtype = _dtype("categorical", flows[cond])
+            if _is_null(flows[cond]).any():
+                raise InputError(f"condition column {cond!r} has nulls")
+            plans = [self._derive(flows, p, cond) for p in plans]
+        else:
+            cond = None
+        if not any(p.role == "modelled" for p in plans):
+            raise InputError(
+                "no column varies in the training flows: there is nothing for the GAN to learn"
+            )
+        self.plans_ = plans
+        self.condition_ = cond
+        if cond is not None:
+            counts = flows[cond].astype("string").value_counts()
+            frame = pd.DataFrame({"v": counts.index.astype(str), "n": counts.to_numpy()})
+            frame = frame.sort_values(["n", "v"], ascending=[False, True])
+            self.condition_values_ = frame["v"].tolist()
+            self.condition_counts_ = frame["n"].astype(int).tolist()
+        else:
+            self.condition_values_, self.condition_counts_ = [], []
+        self.n_rows_ = len(flows)
+        self.encoders_ = [
+            self._fit_encoder(p, flows[p.name], seed + i)
+            for i, p in enumerate(plans)
+            if p.role == "modelled"
+        ]
+        self._layout()
+        return self
+
+    def _fit_encoder(self, plan: ColumnPlan, values: pd.Series, seed: int) -> ColumnEncoder:
+        kind = plan.kind
+        if kind == "time":
+            return TimeEncoder(plan.name, max_modes=self.time_modes).fit(values, seed)
+        if kind == "ip":
+            return IPEncoder(
+                plan.name,
+                max_addresses=self.max_addresses,
+                internal_networks=self.internal_networks,
+            ).fit(values, seed)
+        if kind == "port":
+            return PortEncoder(plan.name, max_top=self.max_ports).fit(values, seed)
+        if kind in ("count", "positive", "linear"):
+            scale: Any = kind
+            return NumericEncoder(plan.name, scale, max_modes=self.max_modes).fit(values, seed)
+        return CategoricalEncoder(plan.name).fit(values)
+
+    # -- layout ------------------------------------------------------------------------------
+    def _layout(self) -> None:
+        spans: list[Span] = []
+        owner: list[tuple[int, int]] = []  # (encoder index, part index)
+        cond: list[int] = []
+        for e, enc in enumerate(self.encoders_):
+            enc_spans = enc.spans()
+            for j, sp in enumerate(enc_spans):
+                if j in enc.cond_spans():
+                    cond.append(len(spans))
+                spans.append(sp)
+                owner.append((e, j))
+        self.spans_ = spans
+        self.span_owner_ = owner
+        # the discrete skeleton of a row: categorical and port tokens (not addresses, not
+        # numeric modes); the generator is conditioned on it, never asked to produce it
+        self.cond_spans_ = [
+            i for i in cond if not isinstance(self.encoders_[owner[i][0]], IPEncoder)
+        ]
+        self.generated_spans_ = [i for i in range(len(spans)) if i not in self.cond_spans_]
+        self.softmax_spans_ = [i for i, s in enumerate(spans) if s.kind == "softmax"]
+        self.tanh_spans_ = [i for i, s in enumerate(spans) if s.kind == "tanh"]
+        self.bit_spans_ = [i for i, s in enumerate(spans) if s.kind == "bits"]
+        offsets = np.cumsum([0] + [s.dim for s in spans])
+        self.offsets_ = offsets[:-1].astype(np.int64)
+        self.data_dim_ = int(offsets[-1])
+
+    @property
+    def n_classes(self) -> int:
+        """Conditioning classes (1 when the model is unconditioned)."""
+        return max(len(self.condition_values_), 1)
+
+    def schema(self) -> TrainingSchema:
+        """The recorded training schema."""
+        return TrainingSchema(
+            columns=self.plans_,
+            condition=self.condition_,
+            condition_values=self.condition_values_,
+            condition_counts=self.condition_counts_,
+            n_rows=self.n_rows_,
+        )
+
+    # -- encode / decode ---------------------------------------------------------------------
+    def class_codes(self, values: pd.Series) -> np.ndarray:
+        """Condition class index per value (InputError for an unseen class)."""
+        if self.condition_ is None:
+            return np.zeros(len(values), dtype=np.int64)
+        idx = pd.Index(self.condition_values_).get_indexer(values.astype("string").to_numpy())
+        if (idx < 0).any():
+            bad = values.to_numpy()[idx < 0][0]
+            raise InputError(
+                f"{self.condition_} {bad!r} was not seen when fitted "
+                f"(known: {', '.join(self.condition_values_)})"
+            )
+        return idx.astype(np.int64)
+
+    def encode(self, flows: pd.DataFrame, rng: np.random.Generator | None) -> Encoded:
+        """GAN arrays for ``flows`` (``rng=None``: deterministic, for round trips)."""
+        n = len(flows)
+        parts: list[np.ndarray] = []
+        for enc in self.encoders_:
+            parts.extend(enc.transform(flows[enc.column].reset_index(drop=True), rng))
+        codes = np.zeros((n, len(self.softmax_spans_)), dtype=np.int64)
+        values = np.zeros((n, len(self.tanh_spans_)), dtype=np.float64)
+        bits = np.zeros((n, sum(self.spans_[i].dim for i in self.bit_spans_)), dtype=np.float32)
+        for k, i in enumerate(self.softmax_spans_):
+            codes[:, k] = parts[i]
+        for k, i in enumerate(self.tanh_spans_):
+            values[:, k] = parts[i]
+        col = 0
+        for i in self.bit_spans_:
+            d = self.spans_[i].dim
+            bits[:, col : col + d] = parts[i]
+            col += d
+        cls = self.class_codes(flows[self.condition_]) if self.condition_ else np.zeros(n, np.int64)
+        return Encoded(codes=codes, values=values, bits=bits, cls=cls)
+
+    def _parts(self, enc: Encoded) -> list[np.ndarray]:
+        parts: list[np.ndarray] = [np.zeros(0)] * len(self.spans_)
+        for k, i in enumerate(self.softmax_spans_):
+            parts[i] = enc.codes[:, k]
+        for k, i in enumerate(self.tanh_spans_):
+            parts[i] = enc.values[:, k].astype(np.float64)
+        col = 0
+        for i in self.bit_spans_:
+            d = self.spans_[i].dim
+            parts[i] = enc.bits[:, col : col + d]
+            col += d
+        return parts
+
+    def decode(
+        self, enc: Encoded, rng: np.random.Generator
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """Flows from GAN arrays, in time order, and per-row repair masks by rule."""
+        n = len(enc.cls)
+        parts = self._parts(enc)
+        out: dict[str, pd.Series] = {}
+        repairs: dict[str, np.ndarray] = {}
+        for e, enc_ in enumerate(self.encoders_):
+            mine = [parts[i] for i, (o, _) in enumerate(self.span_owner_) if o == e]
+            if isinstance(enc_, IPEncoder):
+                out[enc_.column], repairs[f"ip_prefix:{enc_.column}"] = enc_.decode(mine, rng)
+            else:
+                out[enc_.column] = enc_.inverse(mine, rng)
+        cond_vals = (
+            np.asarray(self.condition_values_, dtype=object)[enc.cls]
+            if self.condition_
+            else np.zeros(n, dtype=object)
+        )
+        frame = pd.DataFrame(index=pd.RangeIndex(n))
+        for p in self.plans_:
+            frame[p.name] = self._column(p, out, cond_vals, n)
+        if "timestamp" in frame.columns:
+            order = np.argsort(frame["timestamp"].to_numpy(dtype="datetime64[ns]"), kind="stable")
+            frame = frame.iloc[order].reset_index(drop=True)
+            repairs = {k: v[order] for k, v in repairs.items()}
+        return frame, repairs
+
+    @staticmethod
+    def _typed(values: Any, dtype: str, n: int) -> pd.Series:
+        if dtype == "datetime64[ns, UTC]":
+            return pd.Series(pd.to_datetime(values, utc=True)).astype(dtype)
+        if dtype == "Int64":
+            return pd.Series(pd.array(pd.to_numeric(pd.Series(values)), dtype="Int64"))
+        if dtype == "float64":
+            return pd.Series(values, dtype="float64")
+        return pd.Series(values, dtype="string")
+
+    def _column(
+        self, p: ColumnPlan, out: dict[str, pd.Series], cond_vals: np.ndarray, n: int
+    ) -> pd.Series:
+        if p.role == "modelled":
+            return out[p.name].reset_index(drop=True)
+        if p.role == "condition":
+            return self._typed(cond_vals, p.dtype, n)
+        if p.role == "derived":
+            assert p.mapping is not None
+            mapped = pd.Series(cond_vals).map(p.mapping).to_numpy(dtype=object)
+            return self._typed(mapped, p.dtype, n)
+        if p.role == "fixed":
+            return self._typed(np.full(n, p.value, dtype=object), p.dtype, n)
+        return self._typed(np.full(n, None, dtype=object), p.dtype, n)
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state: schema and encoders."""
+        return {
+            "params": {
+                "columns": self.columns,
+                "condition": self.condition,
+                "max_addresses": self.max_addresses,
+                "max_ports": self.max_ports,
+                "max_modes": self.max_modes,
+                "time_modes": self.time_modes,
+                "internal_networks": self.internal_networks,
+            },
+            "schema": self.schema().model_dump(mode="json"),
+            "encoders": [e.to_dict() for e in self.encoders_],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FlowTable:
+        """Rebuild from :meth:`to_dict` (ModelError when malformed)."""
+        try:
+            table = cls(**d["params"])
+            schema = TrainingSchema.model_validate(d["schema"])
+            encoders = [encoder_from_dict(e) for e in d["encoders"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model schema is malformed: {exc}") from exc
+        modelled = [c.name for c in schema.columns if c.role == "modelled"]
+        if modelled != [e.column for e in encoders]:
+            raise ModelError("model schema and encoders disagree on the modelled columns")
+        table.plans_ = schema.columns
+        table.condition_ = schema.condition
+        table.condition_values_ = schema.condition_values
+        table.condition_counts_ = schema.condition_counts
+        table.n_rows_ = schema.n_rows
+        table.encoders_ = encoders
+        table._layout()
+        return table

@@ -1,0 +1,178 @@
+"""`netrca synth fit/sample/report` and `netrca run --synthetic gan` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from netrca.cli import main
+from netrca.io import read_flows
+from netrca.simulate import Scenario, simulate, write_flows
+
+
+def cli(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A labelled flow file and a quickly trained model (CLI defaults, 25 steps)."""
+    d = tmp_path_factory.mktemp("synth")
+    flows = d / "flows.csv"
+    write_flows(simulate(Scenario(n_flows=800), seed=11), flows)
+    model = d / "gan.pt"
+    code = cli(
+        "synth",
+        "fit",
+        "-i",
+        str(flows),
+        "-o",
+        str(model),
+        "--max-steps",
+        "25",
+        "--threads",
+        "1",
+        "-q",
+    )
+    assert code == 0 and model.exists()
+    return flows, model
+
+
+def test_sample_writes_the_requested_class_mix(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    _, model = trained
+    out = tmp_path / "s.csv"
+    code = cli(
+        "synth",
+        "sample",
+        "-m",
+        str(model),
+        "-n",
+        "300",
+        "--anomalies",
+        "port_scan=40,dos_flood=10",
+        "-o",
+        str(out),
+        "-q",
+    )
+    assert code == 0
+    read = read_flows(out)
+    assert len(read.flows) == 300 and not len(read.rejects)
+    counts = read.flows["root_cause"].value_counts().to_dict()
+    assert counts == {"normal": 250, "port_scan": 40, "dos_flood": 10}
+    again = tmp_path / "again.csv"
+    cli(
+        "synth",
+        "sample",
+        "-m",
+        str(model),
+        "-n",
+        "300",
+        "--anomalies",
+        "port_scan=40,dos_flood=10",
+        "-o",
+        str(again),
+        "-q",
+    )
+    assert out.read_bytes() == again.read_bytes()
+
+
+def test_report_compares_with_both_baselines(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    flows, model = trained
+    rep, fid = tmp_path / "r.json", tmp_path / "fidelity.json"
+    code = cli(
+        "synth",
+        "report",
+        "-i",
+        str(flows),
+        "-m",
+        str(model),
+        "-o",
+        str(rep),
+        "--fidelity-json",
+        str(fid),
+        "-q",
+    )
+    assert code == 0
+    report = json.loads(rep.read_text())
+    assert set(report["metrics"]) == {"gan", "independent_marginals", "smote"}
+    for m in report["metrics"].values():
+        assert 0.0 <= m["ks_mean"] <= 1.0 and 0.0 <= m["classifier_auc"] <= 1.0
+    assert report["targets"]["classifier_auc_beats_baselines"]["met"] in (True, False)
+    fidelity = json.loads(fid.read_text())
+    col = fidelity["columns"]["bytes_sent"]
+    assert len(col["bin_edges"]) == len(col["real"]) + 1 == len(col["synthetic"]) + 1
+    assert set(fidelity["metrics"]["baselines"]) == {"independent_marginals", "smote"}
+
+
+def test_run_uses_the_gan_end_to_end(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    _, model = trained
+    out = tmp_path / "run"
+    code = cli(
+        "run",
+        "--synthetic",
+        "gan",
+        "--gan-model",
+        str(model),
+        "--flows",
+        "600",
+        "-o",
+        str(out),
+        "-q",
+    )
+    assert code == 0
+    assert (out / "manifest.json").exists() and (out / "root_cause_analyses.json").exists()
+    preds = pd.read_csv(out / "network_logs_with_predictions.csv")
+    assert len(preds) == 600 and preds["root_cause"].notna().all()
+    fidelity = json.loads((out / "fidelity.json").read_text())
+    assert fidelity["columns"] and fidelity["metrics"]["jsd_mean"] is not None
+
+
+def test_run_fits_a_gan_on_simulated_flows_when_none_is_given(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code = cli(
+        "run", "--synthetic", "gan", "--gan-steps", "10", "--flows", "500", "-o", str(out), "-q"
+    )
+    assert code == 0
+    fidelity = json.loads((out / "fidelity.json").read_text())
+    assert set(fidelity["metrics"]["baselines"]) == {"independent_marginals", "smote"}
+    assert json.loads((out / "evaluation.json").read_text())["n_flows"] == 500
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["synth", "sample", "-m", "MODEL", "--anomalies", "alien=3"], "unknown root_cause"),
+        (["synth", "sample", "-m", "MODEL", "--anomalies", "port_scan"], "NAME=COUNT"),
+        (["synth", "sample", "-m", "JUNK"], "not a readable netrca GAN model"),
+        (["synth", "fit", "-i", "ONE_ROW", "-o", "x.pt"], "need at least 10 flows"),
+        (["run", "--synthetic", "vae"], "unknown synthetic source 'vae'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    trained: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    flows, model = trained
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00" * 64)
+    one = tmp_path / "one.csv"
+    pd.read_csv(flows).head(1).to_csv(one, index=False)
+    subst = {"MODEL": str(model), "JUNK": str(junk), "ONE_ROW": str(one)}
+    code = (
+        cli(*[subst.get(a, a) for a in args], "-o", str(tmp_path / "o"))
+        if args[0] == "run"
+        else cli(*[subst.get(a, a) for a in args])
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and message in err[0]

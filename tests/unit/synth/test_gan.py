@@ -1,0 +1,187 @@
+"""FlowGAN: exact conditions, byte-reproducible seeding, safe save/load, clear errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from netrca.errors import ConfigError, InputError, ModelError
+from netrca.schema import INT_COLUMNS
+from netrca.synth.gan import FlowGAN
+from netrca.synth.persist import load_gan, save_gan
+from netrca.synth.source import class_mix, write_synthetic
+from tests.unit.synth.conftest import TINY
+
+
+def _bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def test_condition_is_honoured_exactly(tiny_gan: FlowGAN) -> None:
+    scans = tiny_gan.sample(137, conditions={"root_cause": "port_scan"})
+    assert len(scans) == 137
+    assert (scans["root_cause"] == "port_scan").all()
+    assert (scans["label"] == 1).all()  # derived from the class, not generated
+
+
+def test_class_counts_are_exact(tiny_gan: FlowGAN) -> None:
+    result = tiny_gan.sample_classes({"normal": 300, "dos_flood": 50, "brute_force": 7})
+    assert result.flows["root_cause"].value_counts().to_dict() == {
+        "normal": 300,
+        "dos_flood": 50,
+        "brute_force": 7,
+    }
+    assert result.flows["timestamp"].is_monotonic_increasing
+
+
+def test_unseen_class_and_unknown_condition_are_clear_errors(tiny_gan: FlowGAN) -> None:
+    with pytest.raises(InputError, match=r"root_cause .alien. was not seen.*known: .*normal"):
+        tiny_gan.sample(5, conditions={"root_cause": "alien"})
+    with pytest.raises(ConfigError, match=r"cannot condition on protocol='DNS'"):
+        tiny_gan.sample(5, conditions={"protocol": "DNS"})
+    with pytest.raises(ConfigError, match=r"exceed -n 10"):
+        class_mix(tiny_gan, 10, {"port_scan": 11})
+
+
+def test_counts_are_never_negative(tiny_gan: FlowGAN) -> None:
+    flows = tiny_gan.sample(3000, enforce_validity=False)
+    for col in (*INT_COLUMNS, "duration", "latency"):
+        values = pd.to_numeric(flows[col]).dropna()
+        assert (values >= 0).all(), col
+    assert flows["source_port"].dropna().between(0, 65535).all()
+
+
+def test_same_seed_same_model_and_bytes(labelled_flows: pd.DataFrame, tiny_gan: FlowGAN) -> None:
+    again = FlowGAN(random_state=0, **TINY).fit(labelled_flows)
+    for (k, a), b in zip(
+        tiny_gan.generator_.state_dict().items(),
+        again.generator_.state_dict().values(),
+        strict=True,
+    ):
+        assert a.equal(b), k
+    assert _bytes(tiny_gan.sample(400, random_state=5)) == _bytes(again.sample(400, random_state=5))
+    assert _bytes(tiny_gan.sample(400, random_state=5)) != _bytes(
+        tiny_gan.sample(400, random_state=6)
+    )
+
+
+def test_saved_model_samples_identically(tiny_gan: FlowGAN, tmp_path: Path) -> None:
+    path = tmp_path / "gan.pt"
+    save_gan(tiny_gan, path)
+    loaded = load_gan(path)
+    assert loaded.schema_ == tiny_gan.schema_
+    assert _bytes(loaded.sample(500, random_state=1)) == _bytes(
+        tiny_gan.sample(500, random_state=1)
+    )
+    assert loaded.training_["steps"] == tiny_gan.training_["steps"]
+
+
+def test_tampered_or_foreign_model_files_are_refused(tiny_gan: FlowGAN, tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "gan.pt"
+    save_gan(tiny_gan, path)
+    blob = torch.load(path, weights_only=True)
+    key = next(k for k in blob if k.startswith("generator."))
+    blob[key] = blob[key] + 1.0
+    torch.save(blob, tmp_path / "tampered.pt")
+    with pytest.raises(ModelError, match="does not match its digest"):
+        load_gan(tmp_path / "tampered.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a readable netrca GAN model"):
+        load_gan(tmp_path / "junk.pt")
+    with pytest.raises(ModelError, match="no such model file"):
+        load_gan(tmp_path / "missing.pt")
+
+
+def test_model_with_another_schema_version_is_refused(
+    tiny_gan: FlowGAN, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netrca.synth import persist
+
+    path = tmp_path / "gan.pt"
+    monkeypatch.setattr(persist, "SCHEMA_VERSION", "0.9")
+    save_gan(tiny_gan, path)
+    monkeypatch.undo()
+    with pytest.raises(ModelError, match=r"trained with flow schema 0.9.*refit the model"):
+        load_gan(path)
+
+
+def test_real_flows_missing_a_trained_column_are_refused(
+    tiny_gan: FlowGAN, labelled_flows: pd.DataFrame
+) -> None:
+    with pytest.raises(ModelError, match=r"lack column\(s\) bytes_sent"):
+        tiny_gan.schema_.check_frame(labelled_flows.drop(columns="bytes_sent"))
+
+
+def test_bad_training_input_gets_clear_errors(labelled_flows: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="need at least 10 flows"):
+        FlowGAN(**TINY).fit(labelled_flows.head(1))
+    constant = labelled_flows.assign(protocol="TCP")
+    with pytest.raises(InputError, match="'protocol' has the same value 'TCP' in all"):
+        FlowGAN(columns=["timestamp", "protocol", "bytes_sent"], **TINY).fit(constant)
+    nulls = labelled_flows.assign(latency=np.nan)
+    with pytest.raises(InputError, match="'latency' is null in all"):
+        FlowGAN(columns=["timestamp", "latency"], **TINY).fit(nulls)
+    with pytest.raises(ConfigError, match="max_steps must be a positive integer"):
+        FlowGAN(max_steps=0).fit(labelled_flows)
+
+
+def test_optional_all_null_and_constant_columns_are_emitted_as_is(
+    labelled_flows: pd.DataFrame,
+) -> None:
+    flows = labelled_flows.assign(latency=np.nan, source_ip="10.9.9.9").drop(
+        columns=["label", "root_cause"]
+    )
+    gan = FlowGAN(**TINY).fit(flows)
+    roles = {c.name: c.role for c in gan.schema_.columns}
+    assert roles["latency"] == "null" and roles["source_ip"] == "fixed"
+    out = gan.sample(50)
+    assert out["latency"].isna().all() and (out["source_ip"] == "10.9.9.9").all()
+    assert list(out.columns) == list(flows.columns)
+    with pytest.raises(ConfigError, match="trained without a root_cause"):
+        gan.sample_classes({"port_scan": 3})
+
+
+def test_checkpoint_is_a_loadable_model(labelled_flows: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    FlowGAN(checkpoint=path, **TINY).fit(labelled_flows)
+    assert len(load_gan(path).sample(20)) == 20
+
+
+def test_written_csv_reads_back_as_canonical_flows(tiny_gan: FlowGAN, tmp_path: Path) -> None:
+    from netrca.io import read_flows
+
+    flows = tiny_gan.sample(200)
+    write_synthetic(flows, tmp_path / "s.csv")
+    read = read_flows(tmp_path / "s.csv")
+    assert len(read.flows) == 200 and not len(read.rejects)
+    assert read.flows["timestamp"].equals(flows["timestamp"].dt.round("us"))
+
+
+def test_weights_that_do_not_fit_the_recorded_architecture_are_refused(
+    tiny_gan: FlowGAN, tmp_path: Path
+) -> None:
+    import json
+
+    import torch
+
+    from netrca.synth.persist import _digest
+
+    path = tmp_path / "gan.pt"
+    save_gan(tiny_gan, path)
+    blob = torch.load(path, weights_only=True)
+    meta = json.loads(bytes(blob.pop("meta").numpy()).decode())
+    blob.pop(next(k for k in blob if k.startswith("generator.heads")))
+    meta["digest"] = _digest(blob)
+    blob["meta"] = torch.frombuffer(bytearray(json.dumps(meta).encode()), dtype=torch.uint8)
+    torch.save(blob, path)
+    with pytest.raises(ModelError, match=r"do not match the architecture .*1 missing") as err:
+        load_gan(path)
+    assert "\n" not in str(err.value)
