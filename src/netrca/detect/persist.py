@@ -16,7 +16,6 @@ an incompatible netrca (other major.minor) or schema version is refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from netrca import __version__
+from netrca.artifacts import array_digest, check_meta
 from netrca.detect._detector import Detector, _Extremes, _KnnNovelty
 from netrca.detect.behavior import BehaviourBaseline
 from netrca.detect.forest import FlatForest
@@ -37,17 +37,6 @@ __all__ = ["FORMAT", "load_detector", "save_detector"]
 
 FORMAT = "netrca-detector"
 FORMAT_VERSION = 1
-
-
-def _digest(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(name.encode())
-        h.update(str(a.dtype).encode())
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def save_detector(detector: Detector, path: str | Path) -> None:
@@ -79,15 +68,11 @@ def save_detector(detector: Detector, path: str | Path) -> None:
         if knn is None
         else {"z_center": knn.z_center, "z_scale": knn.z_scale, "k": knn.k},
         "train_score_quantiles": detector.train_score_quantiles_,
-        "digest": _digest(arrays),
+        "digest": array_digest(arrays),
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with atomic_path(path) as tmp, tmp.open("wb") as fh:
         np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-
-
-def _compatible(version: str) -> bool:
-    return version.split(".")[:2] == __version__.split(".")[:2]
 
 
 def load_detector(path: str | Path) -> Detector:
@@ -106,20 +91,7 @@ def load_detector(path: str | Path) -> Detector:
         meta: dict[str, Any] = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{p}: model metadata is corrupt") from exc
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"{p}: not a {FORMAT} v{FORMAT_VERSION} file")
-    if meta.get("digest") != _digest(arrays):
-        raise ModelError(f"{p}: model content does not match its digest (tampered or damaged)")
-    if meta.get("schema_version") != SCHEMA_VERSION:
-        raise ModelError(
-            f"{p}: trained with schema {meta.get('schema_version')}, this netrca uses "
-            f"{SCHEMA_VERSION}; refit the model"
-        )
-    if not _compatible(str(meta.get("netrca_version", ""))):
-        raise ModelError(
-            f"{p}: written by netrca {meta.get('netrca_version')}, incompatible with "
-            f"{__version__}; refit the model"
-        )
+    check_meta(meta, p, FORMAT, FORMAT_VERSION, array_digest(arrays))
     try:
         det = Detector(**meta["params"])
         det.forest_ = FlatForest.from_arrays(

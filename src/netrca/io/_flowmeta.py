@@ -10,14 +10,13 @@ import numpy as np
 import pandas as pd
 
 from netrca.errors import InputError
-from netrca.io._source import looks_binary, read_source
+from netrca.io._source import load_lines
 from netrca.io._text import (
     Lines,
     ParsedText,
     RejectedLine,
     parse_delimited,
     split_header,
-    split_lines,
 )
 from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
 
@@ -137,13 +136,8 @@ def read_table(
     stop_line: int | None = None,
 ) -> Table:
     """Read a comma-separated file with a header; body lines up to ``stop_line`` (0-based)."""
-    source = str(path)
-    data = read_source(path, max_bytes=max_bytes)
-    if not data.strip():
-        raise InputError(f"{source}: file is empty")
-    if looks_binary(data[:65536]):
-        raise InputError(f"{source}: binary data, not {what}")
-    lines = split_lines(data)
+    source, lines = load_lines(path, max_bytes=max_bytes, what=what)
+    data = lines.data
     first = lines.first_byte()
     candidates = np.flatnonzero((first >= 0) & (first != ord("#")))
     if not len(candidates):

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import cast
 
 from netrca.errors import InputError
+from netrca.io._text import Lines, split_lines
 
-__all__ = ["looks_binary", "read_source"]
+__all__ = ["load_lines", "looks_binary", "read_source"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -74,3 +75,15 @@ def looks_binary(sample: bytes) -> bool:
         return False
     ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
     return ctrl > 0.02 * len(head)
+
+
+def load_lines(path: str | Path, *, max_bytes: int, what: str) -> tuple[str, Lines]:
+    """The common prologue of the text readers: read (gunzip), refuse empty or binary
+    input with one clear error, and split into lines. Returns (source name, lines)."""
+    source = str(path)
+    data = read_source(path, max_bytes=max_bytes)
+    if not data.strip():
+        raise InputError(f"{source}: file is empty")
+    if looks_binary(data[:65536]):
+        raise InputError(f"{source}: binary data, not {what}")
+    return source, split_lines(data)

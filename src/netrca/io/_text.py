@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ __all__ = [
     "Lines",
     "ParsedText",
     "RejectedLine",
+    "json_objects",
     "parse_delimited",
     "split_header",
     "split_lines",
@@ -63,6 +66,30 @@ class Lines:
         arr = np.frombuffer(self.data, dtype=np.uint8)
         pos = np.flatnonzero(arr == byte)
         return np.searchsorted(pos, self.ends) - np.searchsorted(pos, self.starts)
+
+
+def json_objects(
+    lines: Lines, max_line_bytes: int, rejected: list[RejectedLine]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based line number, object) for each JSON object line; blank lines are skipped
+    and every other line goes to ``rejected`` with its reason."""
+    data = lines.data
+    for i in range(len(lines)):
+        start, end = int(lines.starts[i]), int(lines.ends[i])
+        if start == end or not data[start:end].strip():
+            continue
+        if end - start > max_line_bytes:
+            rejected.append(RejectedLine(i + 1, f"line longer than {max_line_bytes} bytes", ""))
+            continue
+        try:
+            obj = json.loads(data[start:end])
+        except (ValueError, UnicodeDecodeError) as exc:
+            rejected.append(RejectedLine(i + 1, f"invalid JSON: {exc}", lines.text(i)))
+            continue
+        if not isinstance(obj, dict):
+            rejected.append(RejectedLine(i + 1, "JSON value is not an object", lines.text(i)))
+            continue
+        yield i + 1, obj
 
 
 def split_header(text: str, delimiter: str = ",") -> list[str]:

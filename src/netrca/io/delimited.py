@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from netrca.errors import InputError
-from netrca.io._source import looks_binary, read_source
-from netrca.io._text import Lines, parse_delimited, split_header, split_lines
+from netrca.io._source import load_lines
+from netrca.io._text import Lines, parse_delimited, split_header
 from netrca.io.canonical import (
     COLUMN_ALIASES,
     ReadResult,
@@ -77,13 +77,8 @@ class CsvReader:
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""
-        source = str(path)
-        data = read_source(path, max_bytes=self.max_bytes)
-        if not data.strip():
-            raise InputError(f"{source}: file is empty")
-        if looks_binary(data[:65536]):
-            raise InputError(f"{source}: binary data, not a text log")
-        lines = split_lines(data)
+        source, lines = load_lines(path, max_bytes=self.max_bytes, what="a text log")
+        data = lines.data
         h = find_header(lines)
         if h < 0:
             raise InputError(f"{source}: no header line")

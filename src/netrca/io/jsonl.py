@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from netrca.errors import InputError
-from netrca.io._source import looks_binary, read_source
-from netrca.io._text import RejectedLine, split_lines
+from netrca.io._source import load_lines
+from netrca.io._text import RejectedLine, json_objects
 from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
 from netrca.schema import REQUIRED_COLUMNS
 
@@ -38,35 +37,13 @@ class JsonLinesReader:
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""
-        source = str(path)
-        data = read_source(path, max_bytes=self.max_bytes)
-        if not data.strip():
-            raise InputError(f"{source}: file is empty")
-        if looks_binary(data[:65536]):
-            raise InputError(f"{source}: binary data, not JSON Lines")
-        lines = split_lines(data)
+        source, lines = load_lines(path, max_bytes=self.max_bytes, what="JSON Lines")
         records: list[dict[str, object]] = []
         numbers: list[int] = []
         rejected: list[RejectedLine] = []
-        for i in range(len(lines)):
-            start, end = int(lines.starts[i]), int(lines.ends[i])
-            if start == end or not data[start:end].strip():
-                continue
-            if end - start > self.max_line_bytes:
-                rejected.append(
-                    RejectedLine(i + 1, f"line longer than {self.max_line_bytes} bytes", "")
-                )
-                continue
-            try:
-                obj = json.loads(data[start:end])
-            except (ValueError, UnicodeDecodeError) as exc:
-                rejected.append(RejectedLine(i + 1, f"invalid JSON: {exc}", lines.text(i)))
-                continue
-            if not isinstance(obj, dict):
-                rejected.append(RejectedLine(i + 1, "JSON value is not an object", lines.text(i)))
-                continue
+        for line_no, obj in json_objects(lines, self.max_line_bytes, rejected):
             records.append({k: _scalar(v) for k, v in obj.items()})
-            numbers.append(i + 1)
+            numbers.append(line_no)
         frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
         line_numbers = np.asarray(numbers, dtype=np.int64)
         if frame.shape[1] == 0 and rejected:

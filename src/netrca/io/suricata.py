@@ -12,7 +12,6 @@ Every other field is kept, flattened with dots (``flow.state``, ``tcp.tcp_flags`
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,8 +22,8 @@ import pandas as pd
 
 from netrca.errors import InputError
 from netrca.io._flowmeta import app_or_transport, finish
-from netrca.io._source import looks_binary, read_source
-from netrca.io._text import RejectedLine, split_lines
+from netrca.io._source import load_lines
+from netrca.io._text import RejectedLine, json_objects
 from netrca.io.canonical import ReadResult
 
 __all__ = ["SuricataEveReader", "looks_like_eve"]
@@ -138,40 +137,18 @@ class SuricataEveReader:
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""
-        source = str(path)
-        data = read_source(path, max_bytes=self.max_bytes)
-        if not data.strip():
-            raise InputError(f"{source}: file is empty")
-        if looks_binary(data[:65536]):
-            raise InputError(f"{source}: binary data, not Suricata EVE JSON")
-        lines = split_lines(data)
+        source, lines = load_lines(path, max_bytes=self.max_bytes, what="Suricata EVE JSON")
         records: list[dict[str, Any]] = []
         numbers: list[int] = []
         rejected: list[RejectedLine] = []
         skipped: Counter[str] = Counter()
-        for i in range(len(lines)):
-            start, end = int(lines.starts[i]), int(lines.ends[i])
-            if start == end or not data[start:end].strip():
-                continue
-            if end - start > self.max_line_bytes:
-                rejected.append(
-                    RejectedLine(i + 1, f"line longer than {self.max_line_bytes} bytes", "")
-                )
-                continue
-            try:
-                obj = json.loads(data[start:end])
-            except (ValueError, UnicodeDecodeError) as exc:
-                rejected.append(RejectedLine(i + 1, f"invalid JSON: {exc}", lines.text(i)))
-                continue
-            if not isinstance(obj, dict):
-                rejected.append(RejectedLine(i + 1, "JSON value is not an object", lines.text(i)))
-                continue
+        for line_no, obj in json_objects(lines, self.max_line_bytes, rejected):
             kind = obj.get("event_type")
             if kind != "flow":
                 skipped[f"event_type={kind}" if kind is not None else "no event_type"] += 1
                 continue
             records.append(_flatten(obj))
-            numbers.append(i + 1)
+            numbers.append(line_no)
         if not records and not rejected:
             found = ", ".join(f"{k}: {v}" for k, v in skipped.most_common(5)) or "nothing"
             raise InputError(f"{source}: no flow events (event_type 'flow'); found {found}")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from netrca.errors import InputError
-from netrca.io._source import looks_binary, read_source
-from netrca.io._text import Lines, RejectedLine, parse_delimited, split_lines
+from netrca.io._source import load_lines
+from netrca.io._text import Lines, RejectedLine, json_objects, parse_delimited
 from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
 from netrca.io.connstate import map_conn_state
 
@@ -121,13 +121,7 @@ class ZeekConnReader:
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""
-        source = str(path)
-        data = read_source(path, max_bytes=self.max_bytes)
-        if not data.strip():
-            raise InputError(f"{source}: file is empty")
-        if looks_binary(data[:65536]):
-            raise InputError(f"{source}: binary data, not a Zeek log")
-        lines = split_lines(data)
+        source, lines = load_lines(path, max_bytes=self.max_bytes, what="a Zeek log")
         first = lines.first_byte()
         nonempty = np.flatnonzero(first >= 0)
         if len(nonempty) and first[nonempty[0]] == ord("{"):
@@ -177,25 +171,9 @@ class ZeekConnReader:
         records: list[dict[str, object]] = []
         line_numbers: list[int] = []
         rejected: list[RejectedLine] = []
-        for i in range(len(lines)):
-            start, end = int(lines.starts[i]), int(lines.ends[i])
-            if start == end:
-                continue
-            if end - start > self.max_line_bytes:
-                rejected.append(
-                    RejectedLine(i + 1, f"line longer than {self.max_line_bytes} bytes", "")
-                )
-                continue
-            try:
-                obj = json.loads(lines.data[start:end])
-            except (ValueError, UnicodeDecodeError) as exc:
-                rejected.append(RejectedLine(i + 1, f"invalid JSON: {exc}", lines.text(i)))
-                continue
-            if not isinstance(obj, dict):
-                rejected.append(RejectedLine(i + 1, "JSON value is not an object", lines.text(i)))
-                continue
+        for line_no, obj in json_objects(lines, self.max_line_bytes, rejected):
             records.append(obj)
-            line_numbers.append(i + 1)
+            line_numbers.append(line_no)
         frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
         for col in frame.columns:
             if frame[col].dtype == object:

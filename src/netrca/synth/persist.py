@@ -16,16 +16,14 @@ major.minor is refused, all with :class:`~netrca.errors.ModelError`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from netrca import __version__
+from netrca.artifacts import array_digest, check_meta
 from netrca.errors import ModelError
 from netrca.io.writers import atomic_path
 from netrca.schema import SCHEMA_VERSION
@@ -41,14 +39,7 @@ FORMAT_VERSION = 1
 
 
 def _digest(tensors: dict[str, Any]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name].detach().cpu().numpy())
-        h.update(name.encode())
-        h.update(str(a.dtype).encode())
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    return array_digest({k: t.detach().cpu().numpy() for k, t in tensors.items()})
 
 
 def save_gan(model: Any, path: str | Path) -> None:
@@ -76,10 +67,6 @@ def save_gan(model: Any, path: str | Path) -> None:
     tensors["meta"] = torch.frombuffer(bytearray(blob), dtype=torch.uint8)
     with atomic_path(path) as tmp:
         torch.save(tensors, tmp)
-
-
-def _compatible(version: str) -> bool:
-    return version.split(".")[:2] == __version__.split(".")[:2]
 
 
 def _read(p: Path) -> dict[str, Any]:
@@ -128,20 +115,7 @@ def load_gan(path: str | Path) -> Any:
         meta: dict[str, Any] = json.loads(bytes(tensors.pop("meta").numpy()).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         raise ModelError(f"{p}: model metadata is corrupt") from exc
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"{p}: not a {FORMAT} v{FORMAT_VERSION} file")
-    if meta.get("digest") != _digest(tensors):
-        raise ModelError(f"{p}: model content does not match its digest (tampered or damaged)")
-    if meta.get("schema_version") != SCHEMA_VERSION:
-        raise ModelError(
-            f"{p}: trained with flow schema {meta.get('schema_version')}, this netrca uses "
-            f"{SCHEMA_VERSION}; refit the model"
-        )
-    if not _compatible(str(meta.get("netrca_version", ""))):
-        raise ModelError(
-            f"{p}: written by netrca {meta.get('netrca_version')}, incompatible with "
-            f"{__version__}; refit the model"
-        )
+    check_meta(meta, p, FORMAT, FORMAT_VERSION, _digest(tensors))
     try:
         params = dict(meta["params"])
         params["generator_dims"] = tuple(params["generator_dims"])

@@ -109,7 +109,7 @@ def test_model_with_another_schema_version_is_refused(
     monkeypatch.setattr(persist, "SCHEMA_VERSION", "0.9")
     save_gan(tiny_gan, path)
     monkeypatch.undo()
-    with pytest.raises(ModelError, match=r"trained with flow schema 0.9.*refit the model"):
+    with pytest.raises(ModelError, match=r"trained with schema 0.9.*refit the model"):
         load_gan(path)
 
 
