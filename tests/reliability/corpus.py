@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,6 +90,30 @@ def _dup_column(data: bytes) -> bytes:
     return data
 
 
+def _reorder_columns(data: bytes, rng: random.Random) -> bytes:
+    """Permute the columns of a delimited file, header and rows alike (Zeek: #fields/#types)."""
+    crlf = b"\r\n" in data
+    lines = data.split(b"\r\n" if crlf else b"\n")
+    body = [ln for ln in lines if ln and not ln.startswith(b"#")]
+    if not body or body[0].lstrip().startswith(b"{"):  # JSON has no column order
+        return data
+    sep = b"\t" if b"\t" in body[0] else b","
+    width = len(body[0].split(sep))
+    order = rng.sample(range(width), width)
+    out = []
+    for ln in lines:
+        if ln.startswith((b"#fields", b"#types")):
+            key, *fields = ln.split(b"\t")
+            if len(fields) == width:
+                ln = b"\t".join([key, *(fields[i] for i in order)])
+        elif ln and not ln.startswith(b"#"):
+            fields = ln.split(sep)
+            if len(fields) == width:
+                ln = sep.join(fields[i] for i in order)
+        out.append(ln)
+    return (b"\r\n" if crlf else b"\n").join(out)
+
+
 MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "flip_bytes": lambda d, r: bytes(
         b ^ (1 << r.randrange(8)) if r.random() < 0.02 else b for b in d
@@ -113,6 +139,39 @@ MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "crlf": lambda d, r: d.replace(b"\n", b"\r\n"),
     "nul_bytes": lambda d, r: d[:20] + b"\x00" * r.randrange(1, 50) + d[20:],
     "duplicate_column": lambda d, r: _dup_column(d),
+    "reorder_columns": _reorder_columns,
     "empty": lambda d, r: b"",
     "only_newlines": lambda d, r: b"\n" * r.randrange(1, 100),
 }
+
+
+def cli_outcome(path: Path, fmt: str, out: Path, timeout: float = 600) -> str:
+    """Run ``netrca run`` on ``path``: 'ok' (exit 0, run folder verifies), 'error' (exit 2,
+    one line on stderr, no traceback) or 'crash: …' for anything else."""
+    from netrca.report.verify import verify_run
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netrca",
+            "run",
+            "--input",
+            str(path),
+            "--format",
+            fmt,
+            "--output",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    err = proc.stderr.strip()
+    if proc.returncode == 0:
+        check = verify_run(out)
+        return "ok" if check.ok else f"crash: exit 0 but {check.summary()}"
+    if proc.returncode == 2 and err and "\n" not in err and "Traceback" not in err:
+        return "error"
+    return f"crash: exit {proc.returncode}: {err[-300:]}"

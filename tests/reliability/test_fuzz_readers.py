@@ -10,13 +10,14 @@ import random
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netrca.errors import NetrcaError
 from netrca.io import read_flows
-from tests.reliability.corpus import FORMAT, MUTATIONS, seeds
+from tests.reliability.corpus import FORMAT, MUTATIONS, cli_outcome, seeds
 
 
 @functools.cache
@@ -59,3 +60,39 @@ def test_valid_seed_reads_all_rows(name: str, tmp_path: Path) -> None:
     result = read_flows(path, FORMAT[name])
     assert len(result.flows) >= 2
     assert len(result.rejects) == 0
+
+
+@pytest.mark.parametrize("name", ["cicflowmeter", "csv", "nfdump", "zeek"])  # named columns
+@pytest.mark.parametrize("seed", [0, 1])
+def test_reordered_columns_read_all_rows(name: str, seed: int, tmp_path: Path) -> None:
+    """Columns are found by name: the same file with its columns permuted reads the same rows."""
+    path = tmp_path / f"in.{name}"
+    data = MUTATIONS["reorder_columns"](_corpus()[name], random.Random(seed))
+    assert data != _corpus()[name]
+    path.write_bytes(data)
+    result = read_flows(path, FORMAT[name])
+    base = tmp_path / f"base.{name}"
+    base.write_bytes(_corpus()[name])
+    expected = read_flows(base, FORMAT[name]).flows
+    assert len(result.rejects) == 0
+    cols = ["timestamp", "source_ip", "destination_ip", "destination_port", "bytes_sent"]
+    got = result.flows[cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected[cols].reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    ("name", "mutation", "fmt", "expected"),
+    [
+        ("zeek", "truncate", "zeek", "ok"),
+        ("csv", "random_bytes", "auto", "error"),
+        ("suricata", "empty", "suricata", "error"),
+        ("nfdump", "reorder_columns", "auto", "ok"),
+    ],
+)
+def test_cli_on_hostile_input(
+    name: str, mutation: str, fmt: str, expected: str, tmp_path: Path
+) -> None:
+    """The whole `netrca run`: a folder that verifies, or exit 2 with one line; never a crash."""
+    path = tmp_path / f"in.{name}"
+    path.write_bytes(MUTATIONS[mutation](_corpus()[name], random.Random(3)))
+    assert cli_outcome(path, fmt, tmp_path / "out") == expected

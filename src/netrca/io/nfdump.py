@@ -69,11 +69,12 @@ _NAMED = {
 
 
 def looks_like_nfdump(header: str) -> bool:
-    """True for a classic ``ts,te,td,sa,da`` header or a named one with address fields."""
-    names = [n.strip() for n in header.split(",")]
-    if names[:5] == ["ts", "te", "td", "sa", "da"]:
-        return True
-    return {"firstSeen", "srcAddr", "dstAddr"} <= set(names)
+    """True for a classic ``ts,te,td,sa,da`` header or a named one with address fields.
+
+    Columns are matched by name, so a header in another order is still recognised.
+    """
+    names = {n.strip() for n in header.split(",")}
+    return {"ts", "sa", "da"} <= names or {"firstSeen", "srcAddr", "dstAddr"} <= names
 
 
 def _summary_line(data: bytes) -> int | None:
@@ -142,7 +143,7 @@ class NfdumpCsvReader:
                 f"(expected 'ts,te,td,sa,da,…' or named columns with firstSeen, srcAddr, "
                 f"dstAddr); found: {header[:120]}"
             )
-        mapping = _CLASSIC if table.names[:2] == ["ts", "te"] else _NAMED
+        mapping = _CLASSIC if {"ts", "sa", "da"} <= set(table.names) else _NAMED
         frame = table.parsed.frame
         present = {k: v for k, v in mapping.items() if k in frame.columns}
         taken: set[str] = set()
