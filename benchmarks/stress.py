@@ -7,6 +7,7 @@ render as the tables of RELIABILITY.md.
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import os
 import random
@@ -18,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.corpus import FORMAT, MUTATIONS, seeds
+import numpy as np
+from tests.reliability.corpus import FORMAT, MUTATIONS, cli_outcome, seeds
 
 from netrca.errors import NetrcaError
 from netrca.io import read_flows
@@ -53,6 +55,28 @@ def corpus_fuzz(work: Path, n_seeds: int) -> dict[str, Any]:
                         crashes.append(
                             f"{name}/{mutation}/{seed}/{fmt}: {type(exc).__name__}: {exc}"[:300]
                         )
+        per[name] = counts
+    return {"per_reader": per, "crashes": crashes[:20]}
+
+
+def cli_fuzz(work: Path) -> dict[str, Any]:
+    """`netrca run` end to end on one mutation of each seed file per mutation (explicit
+    format for even-numbered mutations, sniffed for odd)."""
+    corpus = seeds(work)
+    per: dict[str, dict[str, int]] = {}
+    crashes: list[str] = []
+    for name in sorted(FORMAT):
+        counts = {"inputs": 0, "ok": 0, "clean_error": 0, "crash": 0}
+        for i, mutation in enumerate(sorted(MUTATIONS)):
+            path = work / f"cli.{name}"
+            path.write_bytes(MUTATIONS[mutation](corpus[name], random.Random(i)))
+            fmt = FORMAT[name] if i % 2 == 0 else "auto"
+            result = cli_outcome(path, fmt, work / "cli-out")
+            counts["inputs"] += 1
+            key = "clean_error" if result == "error" else result.split(":")[0]
+            counts[key] += 1
+            if key == "crash":
+                crashes.append(f"{name}/{mutation}/{fmt}: {result}"[:300])
         per[name] = counts
     return {"per_reader": per, "crashes": crashes[:20]}
 
@@ -142,8 +166,9 @@ def _measured(
     }
 
 
-def resources(work: Path, big: int) -> dict[str, Any]:
-    """Limits hit or honoured: a 100 MB line, a compression bomb, a large file."""
+def resources(work: Path, big: int, distinct: int) -> dict[str, Any]:
+    """Limits hit or honoured: a 100 MB line, a compression bomb, many distinct IPs, a
+    large file."""
     out: dict[str, Any] = {}
     frame = simulate(Scenario(n_flows=2000), seed=3)
     path = work / "long_line.csv"
@@ -170,6 +195,18 @@ def resources(work: Path, big: int) -> dict[str, Any]:
         env={"NETRCA_MAX_INPUT_BYTES": str(2**30)},
     )
     out["gzip bomb"] = {"bytes_on_disk": bomb.stat().st_size}
+    if distinct:
+        frame = simulate(Scenario(n_flows=distinct), seed=6)
+        ips = np.arange(len(frame), dtype=np.uint32) + np.uint32(0x0A000000)  # 10.0.0.0 + i
+        frame["source_ip"] = [str(ipaddress.IPv4Address(int(v))) for v in ips]
+        path = work / "distinct_ips.csv"
+        write_flows(frame, path)
+        case = f"{len(frame):,} flows from {len(frame):,} distinct source IPs"
+        out[case] = _measured(
+            work,
+            "distinct",
+            ["run", "--input", str(path), "--output", str(work / "dist"), "--quiet"],
+        )
     if big:
         src = work / f"big_{big}.log"
         write_flows(simulate(Scenario(n_flows=big), seed=5), src, "zeek")
@@ -222,10 +259,13 @@ def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     result: dict[str, Any] = {
         "corpus_fuzz": corpus_fuzz(out_dir, 5 if quick else 40),
+        "cli_fuzz": cli_fuzz(out_dir) if not quick else {"per_reader": {}, "crashes": []},
         "atheris": atheris_fuzz(out_dir, 10 if quick else 120),
         "kill_trials": kill_trials(out_dir, 5 if quick else 60),
         "resources": resources(
-            out_dir, 0 if quick else int(os.environ.get("NETRCA_STRESS_FLOWS", "5000000"))
+            out_dir,
+            0 if quick else int(os.environ.get("NETRCA_STRESS_FLOWS", "5000000")),
+            10_000 if quick else int(os.environ.get("NETRCA_STRESS_DISTINCT", "1000000")),
         ),
         "audit": audit(),
     }
@@ -247,6 +287,23 @@ def render(r: dict[str, Any]) -> str:
             f"| {name} | {c['inputs']:,} | {c['rows']:,} | {c['clean_error']:,} | {c['crash']} | "
             f"{a.get('runs', 0):,} | {a.get('crashes', 0)} |"
         )
+    for line in r["corpus_fuzz"]["crashes"]:
+        lines.append(f"- crash: {line}")
+    cli = r.get("cli_fuzz", {}).get("per_reader", {})
+    if cli:
+        lines += [
+            "",
+            "### `netrca run` on fuzzed files (one input per reader and mutation)",
+            "",
+            "| reader | inputs | exit 0, folder verifies | clean exit 2 (one line) | crashes |",
+            "|---|---|---|---|---|",
+        ]
+        for name, c in cli.items():
+            lines.append(
+                f"| {name} | {c['inputs']} | {c['ok']} | {c['clean_error']} | {c['crash']} |"
+            )
+        for line in r["cli_fuzz"]["crashes"]:
+            lines.append(f"- crash: {line}")
     k = r["kill_trials"]
     lines += [
         "",
