@@ -23,6 +23,13 @@ from netrca.synth.encoders import (
 RNG = np.random.default_rng(0)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rng() -> None:
+    """Each test starts from the same generator state, whatever ran before it (xdist)."""
+    global RNG
+    RNG = np.random.default_rng(0)
+
+
 def _counts(n: int = 3000) -> pd.Series:
     zeros = RNG.random(n) < 0.3
     values = np.where(zeros, 0, np.exp(RNG.normal(6, 2, n)).astype(np.int64))
