@@ -17,6 +17,7 @@ from netrca.io._text import (
     RejectedLine,
     parse_delimited,
     split_header,
+    unique_names,
 )
 from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
 
@@ -151,13 +152,7 @@ def read_table(
     names = [n.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, n in enumerate(row)]
     # repeated names occur in real exports (CICFlowMeter's "Fwd Header Length"): keep
     # every column, the repeats as name.2, name.3, …
-    seen: dict[str, int] = {}
-    for i, n in enumerate(names):
-        if n in seen:
-            seen[n] += 1
-            names[i] = f"{n}.{seen[n] + 1}"
-        else:
-            seen[n] = 0
+    names = unique_names(names)
     end = len(lines) if stop_line is None else stop_line
     body = np.arange(h + 1, end)
     quoted = b'"' in data[lines.ends[h] :]

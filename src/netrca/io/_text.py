@@ -22,6 +22,7 @@ __all__ = [
     "parse_delimited",
     "split_header",
     "split_lines",
+    "unique_names",
 ]
 
 _NL = 10
@@ -98,6 +99,25 @@ def split_header(text: str, delimiter: str = ",") -> list[str]:
         return next(csv.reader((text,), delimiter=delimiter), [])
     except csv.Error:
         return text.split(delimiter)
+
+
+def unique_names(names: Sequence[str], sep: str = ".", start: int = 2) -> list[str]:
+    """``names`` with every repeat renamed ``name{sep}{k}`` (k from ``start``), never
+    colliding with another name, given or generated (``a, a, a.2`` → ``a, a.3, a.2``)."""
+    reserved = set(names)
+    used: set[str] = set()
+    counter: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in used:
+            k = counter.get(n, start)
+            while f"{n}{sep}{k}" in reserved or f"{n}{sep}{k}" in used:
+                k += 1
+            counter[n] = k + 1
+            n = f"{n}{sep}{k}"
+        used.add(n)
+        out.append(n)
+    return out
 
 
 def split_lines(data: bytes) -> Lines:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from netrca.errors import InputError
 from netrca.io._flowmeta import finish, read_table, transport_names
+from netrca.io._text import unique_names
 from netrca.io.canonical import ReadResult
 
 __all__ = ["CicFlowMeterReader", "looks_like_cicflowmeter", "normalise_cic_name"]
@@ -67,15 +68,6 @@ def looks_like_cicflowmeter(header: str) -> bool:
     )
 
 
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
-    return out
-
-
 def _times(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip()
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
@@ -113,7 +105,7 @@ class CicFlowMeterReader:
                 "'Flow Duration' and 'Tot Fwd Pkts' or 'Total Fwd Packets')"
             )
         frame = table.parsed.frame
-        frame.columns = _unique([normalise_cic_name(c) for c in frame.columns])
+        frame.columns = unique_names([normalise_cic_name(c) for c in frame.columns], sep="_")
         cols: dict[str, pd.Series] = {}
         used: set[str] = set()
         for col in frame.columns:
@@ -139,7 +131,7 @@ class CicFlowMeterReader:
         for col in frame.columns:
             if col not in used:
                 name = "cic_flow_id" if col == "flow_id" else col
-                if name in cols or name in ("latency", "error_code", "status", "duration"):
+                while name in cols or name in ("latency", "error_code", "status", "duration"):
                     name = f"cic_{name}"
                 cols[name] = frame[col]
         out = pd.DataFrame(cols, index=frame.index)

@@ -13,7 +13,7 @@ import numpy as np
 
 from netrca.errors import InputError
 from netrca.io._source import load_lines
-from netrca.io._text import Lines, parse_delimited, split_header
+from netrca.io._text import Lines, parse_delimited, split_header, unique_names
 from netrca.io.canonical import (
     COLUMN_ALIASES,
     ReadResult,
@@ -163,7 +163,7 @@ class FeatureTableReader:
                 f"{source}: line {h + 1}: no header row and not a known header-less layout "
                 "(NSL-KDD, KDD'99); add a header row with column names"
             )
-        names = _dedupe(names)
+        names = unique_names(names, start=1)
         quoted = b'"' in data
         parsed = parse_delimited(
             lines, body, names, delimiter, quoted=quoted, max_line_bytes=self.max_line_bytes
@@ -199,16 +199,3 @@ def _raw(lines: Lines, numbers: np.ndarray) -> Any:
         return [lines.text(int(numbers[i]) - 1) for i in idx]
 
     return raw_text
-
-
-def _dedupe(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        if n in seen:
-            seen[n] += 1
-            out.append(f"{n}.{seen[n]}")
-        else:
-            seen[n] = 0
-            out.append(n)
-    return out

@@ -279,6 +279,20 @@ def test_cic_bad_input(tmp_path: Path) -> None:
         read_flows(notcic, "cicflowmeter")
 
 
+def test_cic_colliding_column_names_keep_every_column(tmp_path: Path) -> None:
+    """Found by atheris: "x", "X", "x_2" normalise to x, x, x_2; the repeat must not take
+    the name of the third column (two columns of one name crashed the reader)."""
+    head = "Src IP,Dst IP,Timestamp,Flow Duration,Tot Fwd Pkts,Tot Bwd Pkts,x,X,x_2,flow_id,Flow ID"
+    row = "10.0.0.1,10.0.0.2,2017-07-03 09:00:00,1000,3,2,a,b,c,f1,f2"
+    path = tmp_path / "cic.csv"
+    path.write_text(f"{head}\n{row}\n")
+    r = read_flows(path, "cicflowmeter")
+    assert len(r.flows) == 1 and len(r.rejects) == 0
+    got = r.flows.iloc[0]
+    assert (got["x"], got["x_3"], got["x_2"]) == ("a", "b", "c")
+    assert (got["cic_flow_id"], got["flow_id_2"]) == ("f1", "f2")
+
+
 def test_cic_pipeline_with_labels(tmp_path: Path, sim_frame: pd.DataFrame) -> None:
     path = tmp_path / "cic.csv"
     samples.write_cic(sim_frame, path)
