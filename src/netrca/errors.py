@@ -17,6 +17,8 @@ The CLI prints ``str(error)`` on one line to stderr and exits with code 2.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "AnalyzerError",
     "ConfigError",
@@ -31,7 +33,15 @@ __all__ = [
 
 
 class NetrcaError(Exception):
-    """Base class: an expected failure with a one-line explanation."""
+    """Base class: an expected failure with a one-line explanation.
+
+    Text from third-party errors embedded in a message (pyarrow's, for one) may hold line
+    breaks; they are folded into spaces here, so the message stays one line wherever it
+    is shown.
+    """
+
+    def __str__(self) -> str:
+        return re.sub(r"\s*[\r\n]+\s*", " ", super().__str__()).strip()
 
 
 class InputError(NetrcaError):
