@@ -36,7 +36,7 @@ def corpus_fuzz(work: Path, n_seeds: int) -> dict[str, Any]:
     corpus = seeds(work)
     per: dict[str, dict[str, int]] = {}
     crashes: list[str] = []
-    for name in sorted(FORMAT):
+    for name in sorted(corpus):
         counts = {"inputs": 0, "rows": 0, "clean_error": 0, "crash": 0}
         for mutation in sorted(MUTATIONS):
             for seed in range(n_seeds):
@@ -65,7 +65,7 @@ def cli_fuzz(work: Path) -> dict[str, Any]:
     corpus = seeds(work)
     per: dict[str, dict[str, int]] = {}
     crashes: list[str] = []
-    for name in sorted(FORMAT):
+    for name in sorted(corpus):
         counts = {"inputs": 0, "ok": 0, "clean_error": 0, "crash": 0}
         for i, mutation in enumerate(sorted(MUTATIONS)):
             path = work / f"cli.{name}"
@@ -85,7 +85,7 @@ def atheris_fuzz(work: Path, seconds: int) -> dict[str, Any]:
     """Coverage-guided fuzzing (atheris/libFuzzer), ``seconds`` per reader."""
     corpus = seeds(work)
     out: dict[str, Any] = {}
-    for name in sorted(FORMAT):
+    for name in sorted(corpus):
         cdir = work / f"atheris-{name}"
         cdir.mkdir(exist_ok=True)
         (cdir / "seed").write_bytes(corpus[name])

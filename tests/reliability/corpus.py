@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import random
 import subprocess
@@ -59,6 +61,20 @@ def seeds(tmp: Path) -> dict[str, bytes]:
         p = tmp / f"seed.{name}"
         writer(frame, p)  # type: ignore[operator]
         out[name] = p.read_bytes()
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    out["parquet"] = buf.getvalue()
+    if importlib.util.find_spec("nfstream") is not None:  # the 'pcap' extra
+        t0 = 1709510400.0
+        convs = [
+            samples.Conv(t0 + i, f"10.0.0.{5 + i % 3}", "10.0.0.80", 40000 + i, port, kind=kind)
+            for i, (port, kind) in enumerate(
+                [(80, "ok"), (1000, "refused"), (22, "unanswered"), (443, "ok")] * 3
+            )
+        ]
+        p = tmp / "seed.pcap"
+        samples.write_pcap(convs, p)
+        out["pcap"] = p.read_bytes()
     return out
 
 
@@ -72,6 +88,8 @@ FORMAT = {
     "suricata": "suricata",
     "nfdump": "nfdump",
     "cicflowmeter": "cicflowmeter",
+    "parquet": "parquet",
+    "pcap": "pcap",  # fuzzed only where the 'pcap' extra (nfstream) is installed
 }
 
 
