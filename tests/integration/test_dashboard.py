@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from tests.integration.conftest import EVIL_HOST
 
@@ -88,4 +91,26 @@ def test_foreign_host_header_is_refused(dashboard: str) -> None:
     """A page on another origin that rebinds its DNS name to 127.0.0.1 gets nothing."""
     r = httpx.get(f"{dashboard}/api/runs", headers={"Host": "attacker.example"}, trust_env=False)
     assert r.status_code == 400
+    assert get(f"{dashboard}/api/runs").status_code == 200
+
+
+def _non_loopback_ipv4() -> str | None:
+    """This machine's outward IPv4 address (no packet is sent), or None if it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 9))
+        except OSError:
+            return None
+        ip = str(s.getsockname()[0])
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
+
+
+def test_default_bind_is_loopback_only(dashboard: str) -> None:
+    """`netrca serve` without --host answers on 127.0.0.1 and not on the machine's LAN address."""
+    port = urlsplit(dashboard).port
+    ip = _non_loopback_ipv4()
+    if ip is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to probe")
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://{ip}:{port}/api/runs", trust_env=False, timeout=5)
     assert get(f"{dashboard}/api/runs").status_code == 200

@@ -56,7 +56,9 @@ def test_killed_runs_leave_whole_or_marked_folders(tmp_path: Path) -> None:
     proc = _run(out)
     assert proc.wait(timeout=300) == 0
     assert verify_run(out).ok  # the next run starts clean and completes
-    assert any(o == "incomplete" for o in outcomes) or any(o == "complete" for o in outcomes)
+    # The seed's delays (2.3, 1.3, 4.1, 0.9 s) put at least one kill inside a run, which
+    # must then be reported as incomplete, not complete.
+    assert "incomplete" in outcomes, outcomes
 
 
 def test_verify_detects_tampering(tmp_path: Path) -> None:
