@@ -25,7 +25,10 @@ def main() -> None:
     ap.add_argument(
         "--parts",
         default="scorer,e2e,dask",
-        help="speed: which parts to run (others are kept from the last speed.json)",
+        help=(
+            "speed or stress: which parts to run (others are kept from the last "
+            "speed.json / stress.json)"
+        ),
     )
     args = ap.parse_args()
     if args.suite == "quality":
@@ -41,7 +44,8 @@ def main() -> None:
     elif args.suite == "stress":
         from benchmarks import stress
 
-        print(stress.render(stress.run(args.out / "stress", quick=args.quick)))
+        parts = tuple(args.parts.split(",")) if args.parts else None
+        print(stress.render(stress.run(args.out / "stress", quick=args.quick, parts=parts)))
     elif args.suite == "agent":
         from benchmarks import agent
 

@@ -254,23 +254,49 @@ def audit() -> dict[str, Any]:
     }
 
 
-def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
+STAGES = ("corpus_fuzz", "cli_fuzz", "atheris", "kill_trials", "resources", "audit")
+
+
+def run(
+    out_dir: Path, *, quick: bool = False, parts: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Run the stages named in ``parts`` (all by default); the others are kept from the
+    last stress.json, and each stage records when it ran."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    result: dict[str, Any] = {
-        "corpus_fuzz": corpus_fuzz(out_dir, 5 if quick else 40),
-        "cli_fuzz": cli_fuzz(out_dir) if not quick else {"per_reader": {}, "crashes": []},
-        "atheris": atheris_fuzz(out_dir, 10 if quick else 120),
-        "kill_trials": kill_trials(out_dir, 5 if quick else 60),
-        "resources": resources(
+    parts = parts or STAGES
+    unknown = set(parts) - set(STAGES)
+    if unknown:
+        raise SystemExit(f"unknown stress part(s) {sorted(unknown)}; choose from {STAGES}")
+    path = out_dir / "stress.json"
+    result: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [s for s in STAGES if s not in parts and s not in result]
+    if missing:
+        raise SystemExit(f"no earlier result for {missing}: run them too (--parts)")
+    stages = {
+        "corpus_fuzz": lambda: corpus_fuzz(out_dir, 5 if quick else 40),
+        "cli_fuzz": lambda: cli_fuzz(out_dir) if not quick else {"per_reader": {}, "crashes": []},
+        "atheris": lambda: atheris_fuzz(out_dir, 10 if quick else 120),
+        "kill_trials": lambda: kill_trials(out_dir, 5 if quick else 60),
+        "resources": lambda: resources(
             out_dir,
             0 if quick else int(os.environ.get("NETRCA_STRESS_FLOWS", "5000000")),
             10_000 if quick else int(os.environ.get("NETRCA_STRESS_DISTINCT", "1000000")),
         ),
-        "audit": audit(),
+        "audit": audit,
     }
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    (out_dir / "stress.json").write_text(json.dumps(result, indent=2))
+    timings = result.get("stage_seconds", {})
+    ran_at = result.get("stage_ran_at", {})
+    for name in STAGES:
+        if name in parts:
+            t0 = time.perf_counter()
+            result[name] = stages[name]()
+            timings[name] = round(time.perf_counter() - t0, 1)
+            ran_at[name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result["stage_seconds"], result["stage_ran_at"] = timings, ran_at
+    result["seconds"] = round(sum(timings.values()), 1)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, path)
     return result
 
 
@@ -342,5 +368,14 @@ def render(r: dict[str, Any]) -> str:
             f"{a['not_audited']} could not be audited ({a['skip_reason_example'] or '-'}), "
             f"vulnerable: {a['vulnerable'] or 'none found among the audited'}.",
         ]
-    lines.append(f"\nTotal: {r['seconds']:.0f} s.")
+    times = r.get("stage_seconds", {})
+    if times:
+        ran = r.get("stage_ran_at", {})
+        lines.append(
+            "\nStage times: "
+            + ", ".join(f"{k} {v:.0f} s (finished {ran.get(k, '?')})" for k, v in times.items())
+            + "."
+        )
+    else:
+        lines.append(f"\nTotal: {r['seconds']:.0f} s.")
     return "\n".join(lines)
