@@ -38,6 +38,9 @@ def read_source(path: str | Path, *, max_bytes: int) -> bytes:
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from exc
 
 
+_STEP = 16 * 2**20
+
+
 def _gunzip(data: bytes, path: Path, max_bytes: int) -> bytes:
     """Decompress in bounded steps so a compression bomb stops at ``max_bytes``."""
     out = bytearray()
@@ -45,7 +48,8 @@ def _gunzip(data: bytes, path: Path, max_bytes: int) -> bytes:
     buf = data
     try:
         while buf:
-            chunk = d.decompress(buf, max(1, max_bytes + 1 - len(out)))
+            # at most _STEP bytes per call: one step never holds a second copy of the input
+            chunk = d.decompress(buf, max(1, min(_STEP, max_bytes + 1 - len(out))))
             out += chunk
             if len(out) > max_bytes:
                 raise InputError(
