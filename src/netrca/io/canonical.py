@@ -24,6 +24,7 @@ from netrca.schema import (
 __all__ = [
     "COLUMN_ALIASES",
     "REJECT_COLUMNS",
+    "CanonicalReader",
     "ReadResult",
     "canonicalize",
     "epoch_seconds",
@@ -118,6 +119,29 @@ class ReadResult:
     def n_read(self) -> int:
         """Rows accepted plus rows rejected."""
         return len(self.flows) + len(self.rejects)
+
+
+class CanonicalReader:
+    """Shared settings of the readers of netrca's own schema (CSV, JSON Lines, Parquet).
+
+    ``mapping`` (``{canonical_name: input_column}``) overrides names for files with other
+    headers; ``required`` lists the canonical columns that must be present; ``max_bytes``
+    and ``max_line_bytes`` are the input limits (the line limit is unused by binary
+    formats).
+    """
+
+    def __init__(
+        self,
+        *,
+        mapping: Mapping[str, str] | None = None,
+        required: tuple[str, ...] = REQUIRED_COLUMNS,
+        max_bytes: int = 8 * 2**30,
+        max_line_bytes: int = 2**20,
+    ) -> None:
+        self.mapping = dict(mapping or {})
+        self.required = required
+        self.max_bytes = max_bytes
+        self.max_line_bytes = max_line_bytes
 
 
 def empty_rejects() -> pd.DataFrame:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,13 @@ from netrca.io._source import load_lines
 from netrca.io._text import Lines, parse_delimited, split_header
 from netrca.io.canonical import (
     COLUMN_ALIASES,
+    CanonicalReader,
     ReadResult,
     canonicalize,
     merge_rejects,
     normalise_name,
 )
-from netrca.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS
+from netrca.schema import CANONICAL_COLUMNS
 
 __all__ = ["CsvReader", "find_header", "sniff_delimiter"]
 
@@ -49,7 +49,7 @@ def _header_names(text: str, delimiter: str) -> list[str]:
     return [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
 
 
-class CsvReader:
+class CsvReader(CanonicalReader):
     """Read a canonical-schema CSV file into (flows, rejects).
 
     Parameters
@@ -61,19 +61,6 @@ class CsvReader:
     """
 
     fmt = "csv"
-
-    def __init__(
-        self,
-        *,
-        mapping: Mapping[str, str] | None = None,
-        required: tuple[str, ...] = REQUIRED_COLUMNS,
-        max_bytes: int = 8 * 2**30,
-        max_line_bytes: int = 2**20,
-    ) -> None:
-        self.mapping = dict(mapping or {})
-        self.required = required
-        self.max_bytes = max_bytes
-        self.max_line_bytes = max_line_bytes
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""

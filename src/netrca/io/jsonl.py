@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,29 +10,15 @@ import pandas as pd
 
 from netrca.io._source import load_lines
 from netrca.io._text import RejectedLine, json_objects
-from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
-from netrca.schema import REQUIRED_COLUMNS
+from netrca.io.canonical import CanonicalReader, ReadResult, canonicalize, merge_rejects
 
 __all__ = ["JsonLinesReader"]
 
 
-class JsonLinesReader:
+class JsonLinesReader(CanonicalReader):
     """Read canonical flows from JSON Lines; malformed lines go to rejects."""
 
     fmt = "jsonl"
-
-    def __init__(
-        self,
-        *,
-        mapping: Mapping[str, str] | None = None,
-        required: tuple[str, ...] = REQUIRED_COLUMNS,
-        max_bytes: int = 8 * 2**30,
-        max_line_bytes: int = 2**20,
-    ) -> None:
-        self.mapping = dict(mapping or {})
-        self.required = required
-        self.max_bytes = max_bytes
-        self.max_line_bytes = max_line_bytes
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,30 +10,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from netrca.errors import InputError
-from netrca.io.canonical import ReadResult, canonicalize
-from netrca.schema import REQUIRED_COLUMNS
+from netrca.io.canonical import CanonicalReader, ReadResult, canonicalize
 
 __all__ = ["ParquetReader"]
 
 
-class ParquetReader:
+class ParquetReader(CanonicalReader):
     """Read canonical flows from a Parquet file (or a folder of Parquet parts).
 
     Rejected rows report their 1-based row number in the ``line`` column.
     """
 
     fmt = "parquet"
-
-    def __init__(
-        self,
-        *,
-        mapping: Mapping[str, str] | None = None,
-        required: tuple[str, ...] = REQUIRED_COLUMNS,
-        max_bytes: int = 8 * 2**30,
-    ) -> None:
-        self.mapping = dict(mapping or {})
-        self.required = required
-        self.max_bytes = max_bytes
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""
