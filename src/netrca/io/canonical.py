@@ -25,6 +25,7 @@ __all__ = [
     "COLUMN_ALIASES",
     "REJECT_COLUMNS",
     "CanonicalReader",
+    "LimitedReader",
     "ReadResult",
     "canonicalize",
     "epoch_seconds",
@@ -121,14 +122,19 @@ class ReadResult:
         return len(self.flows) + len(self.rejects)
 
 
-class CanonicalReader:
-    """Shared settings of the readers of netrca's own schema (CSV, JSON Lines, Parquet).
+class LimitedReader:
+    """The input limits every reader honours: ``max_bytes`` (after decompression) and
+    ``max_line_bytes`` (longer lines are rejected; unused by binary formats)."""
 
-    ``mapping`` (``{canonical_name: input_column}``) overrides names for files with other
-    headers; ``required`` lists the canonical columns that must be present; ``max_bytes``
-    and ``max_line_bytes`` are the input limits (the line limit is unused by binary
-    formats).
-    """
+    def __init__(self, *, max_bytes: int = 8 * 2**30, max_line_bytes: int = 2**20) -> None:
+        self.max_bytes = max_bytes
+        self.max_line_bytes = max_line_bytes
+
+
+class CanonicalReader(LimitedReader):
+    """Shared settings of the readers of netrca's own schema (CSV, JSON Lines, Parquet):
+    the limits, plus ``mapping`` (``{canonical_name: input_column}`` overrides for files
+    with other headers) and ``required`` (canonical columns that must be present)."""
 
     def __init__(
         self,
@@ -138,10 +144,9 @@ class CanonicalReader:
         max_bytes: int = 8 * 2**30,
         max_line_bytes: int = 2**20,
     ) -> None:
+        super().__init__(max_bytes=max_bytes, max_line_bytes=max_line_bytes)
         self.mapping = dict(mapping or {})
         self.required = required
-        self.max_bytes = max_bytes
-        self.max_line_bytes = max_line_bytes
 
 
 def empty_rejects() -> pd.DataFrame:

@@ -23,7 +23,7 @@ import pandas as pd
 from netrca.errors import InputError
 from netrca.io._flowmeta import finish, read_table, transport_names
 from netrca.io._text import unique_names
-from netrca.io.canonical import ReadResult
+from netrca.io.canonical import LimitedReader, ReadResult
 
 __all__ = ["CicFlowMeterReader", "looks_like_cicflowmeter", "normalise_cic_name"]
 
@@ -82,14 +82,10 @@ def _times(values: pd.Series) -> pd.Series:
     return iso.fillna(text)  # unparsed values stay as they were, so they are rejected
 
 
-class CicFlowMeterReader:
+class CicFlowMeterReader(LimitedReader):
     """Read a CICFlowMeter CSV into canonical flows."""
 
     fmt = "cicflowmeter"
-
-    def __init__(self, *, max_bytes: int = 8 * 2**30, max_line_bytes: int = 2**20) -> None:
-        self.max_bytes = max_bytes
-        self.max_line_bytes = max_line_bytes
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""

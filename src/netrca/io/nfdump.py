@@ -24,7 +24,7 @@ from netrca.errors import InputError
 from netrca.io._flowmeta import finish, read_table, transport_names
 from netrca.io._source import read_source
 from netrca.io._text import split_lines
-from netrca.io.canonical import ReadResult
+from netrca.io.canonical import LimitedReader, ReadResult
 
 __all__ = ["CLASSIC_HEADER", "NfdumpCsvReader", "looks_like_nfdump"]
 
@@ -116,14 +116,10 @@ def _status(flags: pd.Series | None, proto: pd.Series) -> tuple[pd.Series, pd.Se
     return pd.Series(status, index=proto.index), pd.Series(error, index=proto.index)
 
 
-class NfdumpCsvReader:
+class NfdumpCsvReader(LimitedReader):
     """Read ``nfdump -o csv`` output (classic or named columns)."""
 
     fmt = "nfdump"
-
-    def __init__(self, *, max_bytes: int = 8 * 2**30, max_line_bytes: int = 2**20) -> None:
-        self.max_bytes = max_bytes
-        self.max_line_bytes = max_line_bytes
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""

@@ -24,7 +24,7 @@ from netrca.errors import InputError
 from netrca.io._flowmeta import app_or_transport, finish
 from netrca.io._source import load_lines
 from netrca.io._text import RejectedLine, json_objects
-from netrca.io.canonical import ReadResult
+from netrca.io.canonical import LimitedReader, ReadResult
 
 __all__ = ["SuricataEveReader", "looks_like_eve"]
 
@@ -126,14 +126,10 @@ def _to_canonical(frame: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"proto": "transport"})
 
 
-class SuricataEveReader:
+class SuricataEveReader(LimitedReader):
     """Read Suricata ``eve.json`` (JSON lines); flow events only, others counted."""
 
     fmt = "suricata"
-
-    def __init__(self, *, max_bytes: int = 8 * 2**30, max_line_bytes: int = 2**20) -> None:
-        self.max_bytes = max_bytes
-        self.max_line_bytes = max_line_bytes
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""

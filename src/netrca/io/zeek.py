@@ -11,7 +11,7 @@ import pandas as pd
 from netrca.errors import InputError
 from netrca.io._source import load_lines
 from netrca.io._text import Lines, RejectedLine, json_objects, parse_delimited
-from netrca.io.canonical import ReadResult, canonicalize, merge_rejects
+from netrca.io.canonical import LimitedReader, ReadResult, canonicalize, merge_rejects
 from netrca.io.connstate import map_conn_state
 
 __all__ = ["ZEEK_FIELD_MAP", "ZeekConnReader", "map_conn_state"]
@@ -105,7 +105,7 @@ def _to_canonical_names(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns={k: v for k, v in ZEEK_FIELD_MAP.items() if k in df.columns})
 
 
-class ZeekConnReader:
+class ZeekConnReader(LimitedReader):
     """Read a Zeek conn.log (TSV with ``#fields`` header, or JSON lines).
 
     ``-`` (unset) becomes null; ``(empty)`` becomes an empty value. All fields that do
@@ -114,10 +114,6 @@ class ZeekConnReader:
     """
 
     fmt = "zeek"
-
-    def __init__(self, *, max_bytes: int = 8 * 2**30, max_line_bytes: int = 2**20) -> None:
-        self.max_bytes = max_bytes
-        self.max_line_bytes = max_line_bytes
 
     def read(self, path: str | Path) -> ReadResult:
         """Parse ``path``; raises :class:`InputError` when the file is unusable."""
