@@ -223,8 +223,44 @@ def _float_values(values: pd.Series, column: str) -> np.ndarray:
     return np.asarray(num.astype("float64").to_numpy(na_value=np.nan), dtype=np.float64)
 
 
+class _NumberTokens(ColumnEncoder):
+    """Numbers as tokens (null first, then exact values, then modelled ranges): the
+    steps numbers and ports share."""
+
+    has_null: bool
+
+    def _check_domain(self, v: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _start_transform(
+        self, values: pd.Series
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """``(x, null mask, codes, offsets, first non-null code)`` with null rows coded."""
+        x = _float_values(values, self.column)
+        null = np.isnan(x)
+        if null.any() and not self.has_null:
+            raise InputError(f"column {self.column!r} has nulls but had none when fitted")
+        self._check_domain(x[~null])
+        return x, null, np.zeros(len(x), dtype=np.int64), np.zeros(len(x)), int(self.has_null)
+
+    def _start_decode(self, codes: np.ndarray, exact: np.ndarray) -> np.ndarray:
+        """Floats with the exact-value tokens filled in (NaN elsewhere)."""
+        out = np.full(len(codes), np.nan)
+        base = int(self.has_null)
+        hit = (codes >= base) & (codes < base + len(exact))
+        out[hit] = exact[codes[hit] - base]
+        return out
+
+    def decode(self, codes: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        """Float values (NaN for null) from codes and offsets."""
+        raise NotImplementedError
+
+    def _decoded(self, parts: list[np.ndarray]) -> np.ndarray:
+        return self.decode(parts[0], parts[1] if len(parts) > 1 else None)
+
+
 # -- numbers ------------------------------------------------------------------------------
-class NumericEncoder(ColumnEncoder):
+class NumericEncoder(_NumberTokens):
     """Numbers as a token (null / frequent exact value / Gaussian mode) plus an offset.
 
     ``count``: integers >= 0, continuous part ``y = log(x - 1 + u)`` (x >= 1, u the
@@ -324,14 +360,7 @@ class NumericEncoder(ColumnEncoder):
     # transform
     def transform(self, values: pd.Series, rng: np.random.Generator | None) -> list[np.ndarray]:
         """Token codes (and offsets) for ``values``."""
-        x = _float_values(values, self.column)
-        null = np.isnan(x)
-        if null.any() and not self.has_null:
-            raise InputError(f"column {self.column!r} has nulls but had none when fitted")
-        self._check_domain(x[~null])
-        codes = np.zeros(len(x), dtype=np.int64)
-        alpha = np.zeros(len(x))
-        base = int(self.has_null)
+        x, null, codes, alpha, base = self._start_transform(values)
         special = np.isin(x, self.specials) & ~null
         codes[special] = base + np.searchsorted(self.specials, x[special])
         rest = ~null & ~special
@@ -346,10 +375,8 @@ class NumericEncoder(ColumnEncoder):
 
     def decode(self, codes: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
         """Float values (NaN for null) from codes and offsets."""
-        out = np.full(len(codes), np.nan)
+        out = self._start_decode(codes, self.specials)
         base = int(self.has_null)
-        special = (codes >= base) & (codes < base + len(self.specials))
-        out[special] = self.specials[codes[special] - base]
         cont = codes >= base + len(self.specials)
         if cont.any() and self.modes is not None and alpha is not None:
             mode = codes[cont] - base - len(self.specials)
@@ -379,7 +406,7 @@ class NumericEncoder(ColumnEncoder):
 
     def inverse(self, parts: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
         """Values back (Int64 for counts, float64 otherwise)."""
-        vals = self.decode(parts[0], parts[1] if len(parts) > 1 else None)
+        vals = self._decoded(parts)
         if self.scale == "count":
             return _int_series(vals)
         return pd.Series(vals, dtype="float64")
@@ -504,7 +531,7 @@ class CategoricalEncoder(ColumnEncoder):
 
 
 # -- ports --------------------------------------------------------------------------------
-class PortEncoder(ColumnEncoder):
+class PortEncoder(_NumberTokens):
     """Ports as exact top-K values plus IANA classes; the rest by position in their class.
 
     Tokens: null (if any), the top-K ports, then one token per (class, Gaussian mode) of
@@ -605,14 +632,7 @@ class PortEncoder(ColumnEncoder):
 
     def transform(self, values: pd.Series, rng: np.random.Generator | None) -> list[np.ndarray]:
         """Token codes (and in-class offsets)."""
-        x = _float_values(values, self.column)
-        null = np.isnan(x)
-        if null.any() and not self.has_null:
-            raise InputError(f"column {self.column!r} has nulls but had none when fitted")
-        self._check_domain(x[~null])
-        codes = np.zeros(len(x), dtype=np.int64)
-        alpha = np.zeros(len(x))
-        base = int(self.has_null)
+        x, null, codes, alpha, base = self._start_transform(values)
         top = np.isin(x, self.top) & ~null
         codes[top] = base + np.searchsorted(self.top, x[top])
         tail = ~null & ~top
@@ -633,10 +653,7 @@ class PortEncoder(ColumnEncoder):
 
     def decode(self, codes: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
         """Ports as floats (NaN for null)."""
-        out = np.full(len(codes), np.nan)
-        base = int(self.has_null)
-        top = (codes >= base) & (codes < base + len(self.top))
-        out[top] = np.asarray(self.top, dtype=np.float64)[codes[top] - base]
+        out = self._start_decode(codes, np.asarray(self.top, dtype=np.float64))
         if alpha is None:
             return out
         for c, off in self._class_offsets().items():
@@ -652,8 +669,7 @@ class PortEncoder(ColumnEncoder):
 
     def inverse(self, parts: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
         """Ports back as Int64."""
-        vals = self.decode(parts[0], parts[1] if len(parts) > 1 else None)
-        return _int_series(vals)
+        return _int_series(self._decoded(parts))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state."""
