@@ -268,22 +268,26 @@ def _valid_ips(text: pd.Series) -> pd.Series:
     return text.map(lookup, na_action="ignore").astype("string")
 
 
-def _integer_text_as_float(text: pd.Series) -> pd.Series:
-    """``pd.to_numeric(text, errors="coerce")`` as float64. When every value is integer
-    text, Arrow parses it (exactly, and much faster); anything else goes to pandas."""
+def _integer_text(text: pd.Series) -> np.ndarray | None:
+    """int64 values (0 where null) when every value is integer text that fits int64,
+    parsed exactly by Arrow (and much faster than pandas); else None."""
     try:
         ints = pc.cast(pa.array(text, type=pa.string(), from_pandas=True), pa.int64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return pd.to_numeric(text, errors="coerce").astype("float64")
-    values = pc.cast(ints, pa.float64()).to_numpy(zero_copy_only=False)
-    return pd.Series(values, index=text.index, dtype="float64")
+        return None
+    return np.asarray(ints.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _parse_int(column: str, text: pd.Series, rej: _Rejector) -> pd.Series:
     lo, hi = INT_COLUMNS[column]
-    num = _integer_text_as_float(text)
     present = text.notna().to_numpy()
-    arr = num.to_numpy()
+    exact = _integer_text(text)
+    if exact is not None:  # integers kept exact (no trip through float64 above 2**53)
+        out_of_range = present & ((exact < lo) | (exact > hi))
+        rej.flag(out_of_range, column, text, f"outside {lo}..{hi}")
+        keep = present & ~out_of_range
+        return pd.Series(pd.arrays.IntegerArray(exact, ~keep), index=text.index)
+    arr = pd.to_numeric(text, errors="coerce").astype("float64").to_numpy()
     with np.errstate(invalid="ignore"):
         not_num = present & ~np.isfinite(arr)
         not_int = present & np.isfinite(arr) & (np.floor(arr) != arr)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -40,7 +41,7 @@ class ParquetReader(CanonicalReader):
             table = pq.read_table(p)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise InputError(f"{source}: not a readable Parquet file ({exc})") from exc
-        frame = table.to_pandas()
+        frame = _to_pandas(table, source)
         if len(frame) == 0:
             raise InputError(f"{source}: no data rows")
         line_numbers = np.arange(1, len(frame) + 1, dtype=np.int64)
@@ -58,3 +59,16 @@ class ParquetReader(CanonicalReader):
             mapping=self.mapping,
             required=self.required,
         )
+
+
+def _to_pandas(table: pa.Table, source: str) -> pd.DataFrame:
+    """The table as a DataFrame. Damaged pandas metadata (index and dtype hints written
+    by pandas) is dropped rather than trusted; the columns themselves are enough."""
+    try:
+        return table.to_pandas()
+    except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:
+        first = exc
+    try:
+        return table.replace_schema_metadata(None).to_pandas()
+    except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"{source}: not a readable Parquet file ({first}; {exc})") from exc
