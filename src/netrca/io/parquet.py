@@ -41,7 +41,7 @@ class ParquetReader(CanonicalReader):
             table = pq.read_table(p)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise InputError(f"{source}: not a readable Parquet file ({exc})") from exc
-        frame = _to_pandas(table, source)
+        frame = _to_pandas(_repair_text(table), source)
         if len(frame) == 0:
             raise InputError(f"{source}: no data rows")
         line_numbers = np.arange(1, len(frame) + 1, dtype=np.int64)
@@ -59,6 +59,29 @@ class ParquetReader(CanonicalReader):
             mapping=self.mapping,
             required=self.required,
         )
+
+
+def _repair_text(table: pa.Table) -> pa.Table:
+    """String columns holding invalid UTF-8 (a damaged page) with the bad bytes replaced
+    by U+FFFD, so those values are rejected row by row instead of failing the file."""
+    columns = []
+    for i, field in enumerate(table.schema):
+        col = table.column(i)
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            try:
+                col.validate(full=True)
+            except pa.ArrowInvalid:
+                raw = col.combine_chunks().view(
+                    pa.binary() if pa.types.is_string(field.type) else pa.large_binary()
+                )
+                text = [
+                    None if v is None else v.decode("utf-8", "replace") for v in raw.to_pylist()
+                ]
+                col = pa.chunked_array([pa.array(text, type=pa.string())])
+        columns.append(col)
+    return pa.Table.from_arrays(columns, names=table.column_names).replace_schema_metadata(
+        table.schema.metadata
+    )
 
 
 def _to_pandas(table: pa.Table, source: str) -> pd.DataFrame:

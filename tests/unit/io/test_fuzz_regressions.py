@@ -61,3 +61,25 @@ def test_parquet_with_damaged_pandas_metadata_reads_its_columns(tmp_path: Path) 
     r = read_flows(path, "parquet")
     assert r.flows["source_ip"].tolist() == ["10.0.0.1", "10.0.0.3"]
     assert r.flows["bytes_sent"].tolist() == [10, 20] and len(r.rejects) == 0
+
+
+def test_parquet_string_column_with_invalid_utf8_rejects_only_those_rows(tmp_path: Path) -> None:
+    """atheris (Parquet): a damaged page left invalid UTF-8 in a string column, and
+    converting it raised inside pyarrow; now those rows are rejected with a reason."""
+    raw = pa.array(
+        [b"2024-03-04T00:00:00Z", b"2024-03-04T00:00:\xff1Z", b"2024-03-04T00:00:02Z"],
+        type=pa.binary(),
+    )
+    bad_text = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())
+    table = pa.table(
+        {
+            "timestamp": bad_text,
+            "source_ip": ["10.0.0.1", "10.0.0.3", "10.0.0.4"],
+            "destination_ip": ["10.0.0.2"] * 3,
+        }
+    )
+    path = tmp_path / "flows.parquet"
+    pq.write_table(table, path)
+    r = read_flows(path, "parquet")
+    assert r.flows["source_ip"].tolist() == ["10.0.0.1", "10.0.0.4"]
+    assert r.rejects["line"].tolist() == [2] and "timestamp" in r.rejects["reason"].iloc[0]
