@@ -205,12 +205,15 @@ class ZeekConnReader(LimitedReader):
 
 def _unescape(token: str, source: str, line: int) -> str:
     """A ``#separator`` value such as ``\\x09``; anything else is taken literally."""
-    if not token.startswith("\\x"):
-        return token
-    try:
-        return bytes.fromhex(token[2:4]).decode("latin-1") + token[4:]
-    except ValueError as exc:
-        raise InputError(f"{source}: line {line}: bad #separator {token[:20]!r}") from exc
+    sep = token
+    if token.startswith("\\x"):
+        try:
+            sep = bytes.fromhex(token[2:4]).decode("latin-1") + token[4:]
+        except ValueError as exc:
+            raise InputError(f"{source}: line {line}: bad #separator {token[:20]!r}") from exc
+    if not sep:
+        raise InputError(f"{source}: line {line}: empty #separator {token[:20]!r}")
+    return sep
 
 
 def _json_scalar(v: object) -> object:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from netrca.errors import InputError
 from netrca.io import read_flows
 
 HEADER = "timestamp,source_ip,destination_ip,bytes_sent"
@@ -83,3 +85,13 @@ def test_parquet_string_column_with_invalid_utf8_rejects_only_those_rows(tmp_pat
     r = read_flows(path, "parquet")
     assert r.flows["source_ip"].tolist() == ["10.0.0.1", "10.0.0.4"]
     assert r.rejects["line"].tolist() == [2] and "timestamp" in r.rejects["reason"].iloc[0]
+
+
+def test_zeek_empty_separator_is_a_clean_error(tmp_path: Path) -> None:
+    """atheris (Zeek TSV): `#separator \\x` (no hex digits) gave an empty separator and a
+    ValueError from str.split."""
+    for token in ("\\x", ""):
+        path = tmp_path / "conn.log"
+        path.write_text(f"#separator {token}\n#fields\tts\tid.orig_h\n1.0\t10.0.0.1\n")
+        with pytest.raises(InputError, match="empty #separator"):
+            read_flows(path, "zeek")
