@@ -63,25 +63,23 @@ class ParquetReader(CanonicalReader):
 
 def _repair_text(table: pa.Table) -> pa.Table:
     """String columns holding invalid UTF-8 (a damaged page) with the bad bytes replaced
-    by U+FFFD, so those values are rejected row by row instead of failing the file."""
-    columns = []
+    by U+FFFD, so those values are rejected row by row instead of failing the file.
+    Valid columns (the normal case) are left as they are; the table is rebuilt only when
+    a column needs repair."""
     for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
         col = table.column(i)
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            try:
-                col.validate(full=True)
-            except pa.ArrowInvalid:
-                raw = col.combine_chunks().view(
-                    pa.binary() if pa.types.is_string(field.type) else pa.large_binary()
-                )
-                text = [
-                    None if v is None else v.decode("utf-8", "replace") for v in raw.to_pylist()
-                ]
-                col = pa.chunked_array([pa.array(text, type=pa.string())])
-        columns.append(col)
-    return pa.Table.from_arrays(columns, names=table.column_names).replace_schema_metadata(
-        table.schema.metadata
-    )
+        try:
+            col.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        binary = pa.binary() if pa.types.is_string(field.type) else pa.large_binary()
+        raw = col.combine_chunks().view(binary).to_pylist()
+        text = [None if v is None else v.decode("utf-8", "replace") for v in raw]
+        table = table.set_column(i, field.name, pa.array(text, type=pa.string()))
+    return table
 
 
 def _to_pandas(table: pa.Table, source: str) -> pd.DataFrame:
