@@ -9,12 +9,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from netrca.errors import InputError
 from netrca.schema import CATEGORY_VALUES
 
-__all__ = ["evaluate_predictions", "ground_truth", "truth_categories"]
+__all__ = [
+    "average_precision",
+    "evaluate_predictions",
+    "ground_truth",
+    "roc_auc",
+    "truth_categories",
+]
 
 _NEGATIVE = {
     "0",
@@ -107,9 +112,34 @@ def truth_categories(flows: pd.DataFrame, category_column: str = "root_cause") -
     return np.asarray(per_value[codes], dtype=object)
 
 
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney statistic with tie-averaged ranks (equal to
+    scikit-learn's ``roc_auc_score``; without importing scikit-learn, ~1 s of start-up)."""
+    y = np.asarray(y, dtype=bool)
+    ranks = pd.Series(np.asarray(score, dtype=np.float64)).rank(method="average").to_numpy()
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def average_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """Average precision, ``sum_n (R_n - R_(n-1)) P_n`` over the distinct scores from the
+    highest down (equal to scikit-learn's ``average_precision_score``)."""
+    order = np.argsort(-np.asarray(score, dtype=np.float64), kind="mergesort")
+    s = np.asarray(score, dtype=np.float64)[order]
+    hits = np.asarray(y, dtype=bool)[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last row of each distinct score
+    tp = np.cumsum(hits)[last].astype(np.float64)
+    precision = tp / (last + 1.0)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def _safe(fn: Any, y: np.ndarray, s: np.ndarray) -> float | None:
     if len(np.unique(y)) < 2:
         return None
+    if not np.isfinite(np.asarray(s, dtype=np.float64)).all():
+        raise InputError("scores contain NaN or infinite values")
     return float(fn(y, s))
 
 
@@ -139,8 +169,8 @@ def evaluate_predictions(
         "n_anomalous_truth": int(y.sum()),
         "n_flagged": int(p.sum()),
         "threshold": threshold,
-        "roc_auc": _safe(roc_auc_score, y, score),
-        "pr_auc": _safe(average_precision_score, y, score),
+        "roc_auc": _safe(roc_auc, y, score),
+        "pr_auc": _safe(average_precision, y, score),
         "precision": precision,
         "recall": recall,
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,

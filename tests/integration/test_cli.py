@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -218,3 +219,33 @@ def test_detect_partitioned_engine_on_a_zeek_log(tmp_path: Path) -> None:
     )
     bad = netrca("detect", "-i", str(new), "-m", str(model), "--engine", "spark")
     assert bad.returncode == 2 and "engine" in bad.stderr
+
+
+def test_detect_with_a_model_imports_no_training_libraries(tmp_path: Path) -> None:
+    """Start-up cost: scoring with a saved model needs neither scikit-learn (the fitter),
+    scipy, torch nor the fake LLM server; importing them cost ~1.4 s per command."""
+    logs = tmp_path / "flows.csv"
+    assert netrca("simulate", "-n", "3000", "--seed", "4", "-o", str(logs)).returncode == 0
+    model = tmp_path / "model.npz"
+    assert netrca("fit", "-i", str(logs), "-o", str(model)).returncode == 0
+    probe = (
+        "import sys\n"
+        "from netrca.cli import main\n"
+        "loaded = lambda: sorted(m for m in sys.modules if m.split('.')[0] in {'sklearn',"
+        " 'scipy', 'torch'} or m in {'netrca.dev.fake_llm', 'netrca.synth.gan'})\n"
+        "print('after import:', loaded())\n"
+        "try:\n"
+        f"    main(['detect', '-i', {str(logs)!r}, '-m', {str(model)!r}, '-o', "
+        f"{str(tmp_path / 'out')!r}, '--quiet'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('after detect:', loaded())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = dict(line.split(": ", 1) for line in proc.stdout.strip().splitlines())
+    assert lines["after import"] == "[]"
+    # numba's first call of a cached kernel loads scipy's BLAS bindings: allowed
+    after = [m for m in ast.literal_eval(lines["after detect"]) if not m.startswith("scipy")]
+    assert after == [], after
+    assert (tmp_path / "out" / "network_logs_with_predictions.parquet").exists()

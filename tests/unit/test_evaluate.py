@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from netrca.evaluate import evaluate_predictions, ground_truth, truth_categories
+from netrca.errors import InputError
+from netrca.evaluate import (
+    average_precision,
+    evaluate_predictions,
+    ground_truth,
+    roc_auc,
+    truth_categories,
+)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +84,30 @@ def test_category_synonyms_map_onto_the_taxonomy() -> None:
         "normal",
         "something_new",
     ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_auc_and_average_precision_equal_scikit_learn(seed: int) -> None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 5000))
+    y = rng.random(n) < rng.uniform(0.01, 0.5)
+    y[:2] = [True, False]
+    # coarse scores so that ties (between and within classes) are common
+    score = np.round(rng.normal(size=n) + 1.5 * y, int(rng.integers(0, 3)))
+    assert roc_auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert average_precision(y, score) == pytest.approx(
+        average_precision_score(y, score), abs=1e-12
+    )
+
+
+def test_auc_edge_cases() -> None:
+    y = np.array([False, False, True, True])
+    assert roc_auc(y, np.array([0.1, 0.2, 0.3, 0.4])) == 1.0
+    assert roc_auc(y, np.array([0.4, 0.3, 0.2, 0.1])) == 0.0
+    assert roc_auc(y, np.ones(4)) == 0.5
+    assert average_precision(y, np.array([0.1, 0.2, 0.3, 0.4])) == 1.0
+    assert average_precision(y, np.ones(4)) == 0.5
+    with pytest.raises(InputError, match="NaN"):
+        evaluate_predictions(y, np.array([0.1, np.nan, 0.3, 0.4]), y, threshold=0.25)

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.ensemble import IsolationForest
 
 from netrca.config import DEFAULT_INTERNAL_NETWORKS
 from netrca.detect.behavior import (
@@ -209,6 +208,8 @@ class Detector:
         return self
 
     def _fit_forest(self, X: np.ndarray) -> None:
+        from sklearn.ensemble import IsolationForest  # fitting only: scoring needs no sklearn
+
         forest = IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=min(self.max_samples, len(X)),

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
 
 from netrca.detect import _kernel
 from netrca.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:  # scikit-learn is imported by whoever fits; scoring does not need it
+    from sklearn.ensemble import IsolationForest
 
 __all__ = ["BACKENDS", "FlatForest", "average_path_length"]
 

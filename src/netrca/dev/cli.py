@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from netrca.dev.fake_llm import FAULTS, FakeLLMConfig, FakeLLMServer, FaultPlan
+from netrca.dev.faults import FAULTS
 
 __all__ = ["dev_app"]
 
@@ -40,6 +40,8 @@ def fake_llm(
     ] = True,
 ) -> None:
     """Serve a fake Gemini / OpenAI-compatible / Ollama endpoint until Ctrl-C."""
+    from netrca.dev.fake_llm import FakeLLMConfig, FakeLLMServer, FaultPlan
+
     config = FakeLLMConfig(
         faults=FaultPlan.parse(faults, seed),
         retry_delay=retry_delay,

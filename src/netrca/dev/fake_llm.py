@@ -51,35 +51,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from netrca.dev.faults import FAULTS
 from netrca.errors import ConfigError
 from netrca.rca.llm.prompt import extract_data
 from netrca.schema import CATEGORY_VALUES
 
 __all__ = ["FAULTS", "FakeLLMConfig", "FakeLLMServer", "FaultPlan"]
 
-#: Every fault the server can inject, in the order rates are drawn.
-FAULTS: tuple[str, ...] = (
-    "rate_limit",
-    "quota",
-    "unavailable",
-    "server_error",
-    "bad_gateway",
-    "gateway_timeout",
-    "request_timeout",
-    "auth",
-    "forbidden",
-    "not_found",
-    "bad_request",
-    "slow",
-    "malformed",
-    "missing",
-    "extra",
-    "duplicate",
-    "max_tokens",
-    "injection",
-    "bad_value",
-    "ungrounded",
-)
 
 _INJECTION = re.compile(r"ignore\s+(?:all\s+)?(?:previous|prior|above)\s+instructions", re.I)
 _GEMINI_PATH = re.compile(r"^/v1beta/models/([^/:]+):generateContent$")
