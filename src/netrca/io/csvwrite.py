@@ -12,6 +12,8 @@ comma, a quote or a newline is quoted, quotes doubled). Floats outside
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
@@ -84,14 +86,25 @@ def _column_text(s: pd.Series) -> pa.Array:
     return _quote(_python_text(s))
 
 
-def _write_lines(cols: list[pa.Array], n: int, fh: BinaryIO) -> None:
+def _lines(cols: list[pa.Array], n: int) -> pa.Array | None:
+    """The CSV lines of one chunk (None when there are no columns: empty lines)."""
     if not cols:
+        return None
+    line = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
+    return pc.binary_join_element_wise(line, pa.scalar(""), "\n")
+
+
+def _write(line: pa.Array | None, n: int, fh: BinaryIO) -> None:
+    if line is None:
         fh.write(b"\n" * n)
         return
-    line = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
-    line = pc.binary_join_element_wise(line, pa.scalar(""), "\n")
     for chunk in _chunks(line):  # the joined lines are one contiguous buffer per chunk
         fh.write(memoryview(chunk.buffers()[2])[_span(chunk)])
+
+
+def _threads() -> int:
+    """Threads for rendering (1 when Arrow is limited to one CPU, e.g. in a Dask worker)."""
+    return min(2, pa.cpu_count())
 
 
 def _chunks(arr: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
@@ -131,8 +144,28 @@ def write_csv_views(
         fh.write(_header(columns))
     needed = list(dict.fromkeys(c for _, columns in targets for c in columns))
     position = {str(c): j for j, c in enumerate(frame.columns)}
-    for start in range(0, len(frame), chunk_rows):
+
+    def render(start: int) -> tuple[int, list[pa.Array]]:
         part = frame.iloc[start : start + chunk_rows]
         text = {c: _column_text(part.iloc[:, position[c]]) for c in needed}
-        for fh, columns in targets:
-            _write_lines([text[c] for c in columns], len(part), fh)
+        return len(part), [_lines([text[c] for c in columns], len(part)) for _, columns in targets]
+
+    starts = range(0, len(frame), chunk_rows)
+    if len(starts) < 2 or _threads() < 2:
+        for start in starts:
+            n, lines = render(start)
+            for (fh, _), line in zip(targets, lines, strict=True):
+                _write(line, n, fh)
+        return
+    # two chunks in flight: Arrow's kernels release the GIL, so one chunk renders while
+    # the previous one is written; memory holds at most two chunks' text
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ahead = iter(starts)
+        queue = deque(pool.submit(render, s) for s in (next(ahead), next(ahead)))
+        while queue:
+            n, lines = queue.popleft().result()
+            following = next(ahead, None)
+            if following is not None:
+                queue.append(pool.submit(render, following))
+            for (fh, _), line in zip(targets, lines, strict=True):
+                _write(line, n, fh)
