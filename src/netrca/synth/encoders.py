@@ -21,13 +21,14 @@ tokens of their own (zero-inflation).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from netrca.errors import InputError, ModelError
+from netrca.errors import ConfigError, InputError, ModelError
 
 __all__ = [
     "PORT_CLASSES",
@@ -267,6 +268,14 @@ class NumericEncoder(_NumberTokens):
     dequantisation in [0, 1), 0.5 when deterministic), decoded ``floor(exp(y)) + 1``.
     ``positive``: reals >= 0, ``y = log(x)``, decoded ``exp(y)``; zero is a token.
     ``linear``: any real, ``y = x``.
+
+    ``per`` (counts only) names a count column the continuous part is divided by: bytes
+    are modelled as bytes per packet, ``y = log((x - 1 + u) / d)`` with ``d = max(packets,
+    1)``, decoded ``floor(exp(y) * d) + 1``, so the generator cannot pair two packets with a
+    megabyte; the frequent exact values stay tokens. The divisor is passed in by
+    :class:`~netrca.synth.table.FlowTable`. ``per_zero`` records that the training flows
+    never had a value without one of ``per`` (no bytes without packets): such rows decode
+    to 0.
     """
 
     kind = "numeric"
@@ -279,9 +288,15 @@ class NumericEncoder(_NumberTokens):
         max_specials: int = 8,
         special_share: float = 0.005,
         max_modes: int = 6,
+        per: str | None = None,
     ) -> None:
         super().__init__(column)
+        if per is not None and scale != "count":
+            raise ConfigError(f"column {column!r}: only counts can be modelled per {per!r}")
         self.scale = scale
+        self.per = per
+        self.per_zero = False
+        self.special_centres: np.ndarray | None = None
         self.max_specials = max_specials
         self.special_share = special_share
         self.max_modes = max_modes
@@ -290,7 +305,9 @@ class NumericEncoder(_NumberTokens):
         self.modes: ModeNormalizer | None = None
 
     # fitting
-    def fit(self, values: pd.Series, seed: int = 0) -> NumericEncoder:
+    def fit(
+        self, values: pd.Series, seed: int = 0, divisor: np.ndarray | None = None
+    ) -> NumericEncoder:
         """Learn null presence, the exact-value tokens and the Gaussian modes."""
         x = _float_values(values, self.column)
         null = np.isnan(x)
@@ -298,11 +315,33 @@ class NumericEncoder(_NumberTokens):
         v = x[~null]
         self._check_domain(v)
         self.specials = self._pick_specials(v)
-        rest = v[~np.isin(v, self.specials)]
-        if len(rest):
+        d = self._divisor(divisor, len(x))
+        if self.per is not None:
+            self.per_zero = not bool(((x > 0) & (d == 0)).any())
+        rest = ~null & ~np.isin(x, self.specials)
+        if rest.any():
             rng = np.random.default_rng(seed)
-            self.modes = ModeNormalizer.fit(self._forward(rest, rng), self.max_modes, seed)
+            y = self._forward(x[rest], rng, self._safe(d)[rest])
+            self.modes = ModeNormalizer.fit(y, self.max_modes, seed)
+        if self.per is not None:  # where each exact value sits on the per-packet scale
+            centre = [
+                np.log(np.maximum(s - 0.5, 0.25) / self._safe(d)[x == s]) for s in self.specials
+            ]
+            self.special_centres = np.asarray([float(np.mean(c)) for c in centre])
         return self
+
+    def _divisor(self, divisor: np.ndarray | None, n: int) -> np.ndarray:
+        """The per-row divisor as floats (NaN for null); ones when there is no ``per``."""
+        if self.per is None:
+            return np.ones(n)
+        if divisor is None or len(divisor) != n:
+            raise ConfigError(f"column {self.column!r} is modelled per {self.per!r}: pass it")
+        return np.asarray(divisor, dtype=np.float64)
+
+    @staticmethod
+    def _safe(d: np.ndarray) -> np.ndarray:
+        """Divisor with null and 0 read as 1."""
+        return np.where(np.isnan(d) | (d < 1.0), 1.0, d)
 
     def _check_domain(self, v: np.ndarray) -> None:
         if self.scale == "linear" or not len(v):
@@ -325,17 +364,19 @@ class NumericEncoder(_NumberTokens):
         top = vals[frequent][order][: self.max_specials - int(zero.any())]
         return np.sort(np.concatenate([vals[zero], top]))
 
-    def _forward(self, x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    def _forward(
+        self, x: np.ndarray, rng: np.random.Generator | None, d: np.ndarray | float = 1.0
+    ) -> np.ndarray:
         if self.scale == "count":
             u = rng.uniform(0.001, 0.999, len(x)) if rng is not None else 0.5
-            return np.asarray(np.log(x - 1.0 + u))
+            return np.asarray(np.log((x - 1.0 + u) / d))
         if self.scale == "positive":
             return np.asarray(np.log(x))
         return x
 
-    def _backward(self, y: np.ndarray) -> np.ndarray:
+    def _backward(self, y: np.ndarray, d: np.ndarray | float = 1.0) -> np.ndarray:
         if self.scale == "count":
-            return np.floor(np.exp(np.minimum(y, 700.0))) + 1.0
+            return np.floor(np.exp(np.minimum(y, 700.0)) * d) + 1.0
         if self.scale == "positive":
             return np.asarray(np.exp(np.minimum(y, 700.0)))
         return y
@@ -358,9 +399,15 @@ class NumericEncoder(_NumberTokens):
         return out
 
     # transform
-    def transform(self, values: pd.Series, rng: np.random.Generator | None) -> list[np.ndarray]:
+    def transform(
+        self,
+        values: pd.Series,
+        rng: np.random.Generator | None,
+        divisor: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
         """Token codes (and offsets) for ``values``."""
         x, null, codes, alpha, base = self._start_transform(values)
+        d = self._safe(self._divisor(divisor, len(x)))
         special = np.isin(x, self.specials) & ~null
         codes[special] = base + np.searchsorted(self.specials, x[special])
         rest = ~null & ~special
@@ -368,19 +415,24 @@ class NumericEncoder(_NumberTokens):
             if self.modes is None:
                 bad = x[rest][0]
                 raise InputError(f"column {self.column!r}: value {bad:g} not seen when fitted")
-            mode, a = self.modes.transform(self._forward(x[rest], rng), rng)
+            mode, a = self.modes.transform(self._forward(x[rest], rng, d[rest]), rng)
             codes[rest] = base + len(self.specials) + mode
             alpha[rest] = a
         return [codes, alpha] if self.modes is not None else [codes]
 
-    def decode(self, codes: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    def decode(
+        self, codes: np.ndarray, alpha: np.ndarray | None, divisor: np.ndarray | None = None
+    ) -> np.ndarray:
         """Float values (NaN for null) from codes and offsets."""
         out = self._start_decode(codes, self.specials)
+        d = self._divisor(divisor, len(codes))
         base = int(self.has_null)
         cont = codes >= base + len(self.specials)
         if cont.any() and self.modes is not None and alpha is not None:
             mode = codes[cont] - base - len(self.specials)
-            out[cont] = self._backward(self.modes.inverse(mode, alpha[cont]))
+            out[cont] = self._backward(self.modes.inverse(mode, alpha[cont]), self._safe(d)[cont])
+        if self.per_zero:
+            out[(d == 0) & ~np.isnan(out)] = 0.0
         return out
 
     def token_values(self) -> tuple[np.ndarray, np.ndarray]:
@@ -391,8 +443,10 @@ class NumericEncoder(_NumberTokens):
         else:
             lo = float(self._forward(np.maximum(self.specials, 1.0), None).min()) - 1.0
         centre = [lo - 1.0] if self.has_null else []
-        for v in self.specials:
-            if self.scale == "count":
+        for j, v in enumerate(self.specials):
+            if self.special_centres is not None:
+                centre.append(float(self.special_centres[j]))
+            elif self.scale == "count":
                 centre.append(float(np.log(max(v - 0.5, 0.25))))
             elif self.scale == "positive":
                 centre.append(lo - 0.5 if v == 0 else float(np.log(v)))
@@ -404,9 +458,11 @@ class NumericEncoder(_NumberTokens):
             scale += (4.0 * self.modes.stds).tolist()
         return np.asarray(centre), np.asarray(scale)
 
-    def inverse(self, parts: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
+    def inverse(
+        self, parts: list[np.ndarray], rng: np.random.Generator, divisor: np.ndarray | None = None
+    ) -> pd.Series:
         """Values back (Int64 for counts, float64 otherwise)."""
-        vals = self._decoded(parts)
+        vals = self.decode(parts[0], parts[1] if len(parts) > 1 else None, divisor)
         if self.scale == "count":
             return _int_series(vals)
         return pd.Series(vals, dtype="float64")
@@ -420,14 +476,30 @@ class NumericEncoder(_NumberTokens):
             "has_null": self.has_null,
             "specials": self.specials.tolist(),
             "modes": self.modes.to_dict() if self.modes else None,
+            **(
+                {
+                    "per": self.per,
+                    "per_zero": self.per_zero,
+                    "special_centres": (
+                        None if self.special_centres is None else self.special_centres.tolist()
+                    ),
+                }
+                if self.per
+                else {}
+            ),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NumericEncoder:
         """Rebuild from :meth:`to_dict`."""
-        enc = cls(d["column"], d["scale"])
+        enc = cls(d["column"], d["scale"], per=d.get("per"))
+        enc.per_zero = bool(d.get("per_zero", False))
+        centres = d.get("special_centres")
+        enc.special_centres = None if centres is None else np.asarray(centres, dtype=np.float64)
         enc.has_null = bool(d["has_null"])
         enc.specials = np.asarray(d["specials"], dtype=np.float64)
+        if enc.special_centres is not None and len(enc.special_centres) != len(enc.specials):
+            raise ModelError(f"column {enc.column!r}: exact values and their centres disagree")
         enc.modes = ModeNormalizer.from_dict(d["modes"]) if d["modes"] else None
         if enc.n_tokens == 0:
             raise ModelError(f"column {enc.column!r}: encoder has no tokens")
@@ -716,14 +788,84 @@ def _v4_networks(cidrs: list[str]) -> list[tuple[int, int]]:
     return nets
 
 
+class PrefixSpace:
+    """The IPv4 /``bits`` prefixes of one address class (internal or external, reserved
+    ranges 0/8, 127/8 and 224/3 left out), numbered in address order and spread over the
+    ``bits``-bit codes: any code decodes to a prefix of the class, nearby prefixes get
+    nearby codes, and a prefix of the class round-trips exactly.
+
+    Prefixes only partly inside an internal network (a /28 network, say) belong to
+    neither class; an address there is coded as the nearest prefix of its class.
+    """
+
+    def __init__(self, internal_networks: list[str], bits: int, internal: bool) -> None:
+        size = 1 << bits
+        octet = 1 << (bits - 8)
+        reserved = [(0, octet), (127 * octet, 128 * octet), (224 * octet, size)]
+        full, touched = [], []
+        for net, mask in _v4_networks(internal_networks):
+            length = bin(mask).count("1")
+            start = net >> (32 - bits)
+            span = 1 << max(bits - length, 0)
+            touched.append((start, start + span))
+            if length <= bits:
+                full.append((start, start + span))
+        points = sorted({0, size, *(x for r in reserved + touched for x in r)})
+        starts: list[int] = []
+        ends: list[int] = []
+        for a, b in itertools.pairwise(points):
+            if any(lo <= a < hi for lo, hi in reserved):
+                continue
+            keep = (
+                any(lo <= a < hi for lo, hi in full)
+                if internal
+                else not any(lo <= a < hi for lo, hi in touched)
+            )
+            if not keep:
+                continue
+            if ends and ends[-1] == a:
+                ends[-1] = b
+            else:
+                starts.append(a)
+                ends.append(b)
+        self.size = size
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.ends = np.asarray(ends, dtype=np.int64)
+        self.before = np.concatenate([[0], np.cumsum(self.ends - self.starts)]).astype(np.int64)
+
+    @property
+    def n(self) -> int:
+        """Prefixes in the class."""
+        return int(self.before[-1])
+
+    def code(self, prefix: np.ndarray) -> np.ndarray:
+        """Code of each prefix (a prefix outside the class: its nearest one's)."""
+        p = np.asarray(prefix, dtype=np.int64)
+        seg = np.clip(np.searchsorted(self.starts, p, side="right") - 1, 0, len(self.starts) - 1)
+        rank = self.before[seg] + np.clip(
+            p - self.starts[seg], 0, self.ends[seg] - self.starts[seg] - 1
+        )
+        return np.asarray(-((-rank * self.size) // self.n), dtype=np.int64)  # ceil(r * M / N)
+
+    def prefix(self, code: np.ndarray) -> np.ndarray:
+        """Prefix of each code (every code in [0, 2**bits) gives one of the class)."""
+        rank = np.asarray(code, dtype=np.int64) * self.n // self.size
+        seg = np.searchsorted(self.before, rank, side="right") - 1
+        return np.asarray(self.starts[seg] + rank - self.before[seg], dtype=np.int64)
+
+
 class IPEncoder(ColumnEncoder):
     """Addresses as exact tokens for the frequent ones, else an internal/external class token
     plus the address's prefix bits (bounded memory however many addresses there are).
 
     A decoded "other" IPv4 address is the generated /``prefix_bits`` prefix with a random
-    host part, so new addresses are plausible for their subnet. When the generated prefix
-    falls outside the token's class (e.g. an "internal" token with public bits), a prefix of
-    that class seen in training is used instead and the row is counted as repaired.
+    host part, so new addresses are plausible for their subnet. The prefix bits are a
+    :class:`PrefixSpace` code of the token's class (``coding="class"``), so whatever bits
+    the generator emits, an "internal" token decodes to an internal address and an
+    "external" one to a public one. Models saved before this coding (``coding="raw"``:
+    plain prefix bits) are still read; there, a generated prefix outside the token's
+    class is replaced by a prefix of that class seen in training and the row is counted
+    as repaired.
     """
 
     kind = "ip"
@@ -749,6 +891,19 @@ class IPEncoder(ColumnEncoder):
         self.exact: list[str] = []
         self.classes: list[str] = []
         self.fallback: dict[str, list[tuple[int, int]]] = {}  # class -> (prefix, count)
+        self.coding = "class"
+        self._spaces: dict[bool, PrefixSpace] = {}
+
+    def _space(self, internal: bool) -> PrefixSpace:
+        if internal not in self._spaces:
+            self._spaces[internal] = PrefixSpace(self.internal_networks, self.prefix_bits, internal)
+        return self._spaces[internal]
+
+    def _bits(self, prefix: int, internal: bool) -> np.ndarray:
+        code = prefix
+        if self.coding == "class":
+            code = int(self._space(internal).code(np.asarray([prefix]))[0])
+        return (code >> np.arange(self.prefix_bits - 1, -1, -1)) & 1
 
     # parsing (over unique values only)
     def _parse(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -837,8 +992,7 @@ class IPEncoder(ColumnEncoder):
                     )
                 tok[i] = self.tokens.index(str(names[j]))
             if version[j] == 4:
-                prefix = ints[j] >> (32 - self.prefix_bits)
-                bits_u[i] = (prefix >> np.arange(self.prefix_bits - 1, -1, -1)) & 1
+                bits_u[i] = self._bits(ints[j] >> (32 - self.prefix_bits), bool(internal[j]))
         codes = tok[codes_u].astype(np.int64)
         return [codes, bits_u[codes_u]] if self.has_bits else [codes]
 
@@ -878,6 +1032,8 @@ class IPEncoder(ColumnEncoder):
         host_bits = 32 - self.prefix_bits
         weights = (1 << np.arange(self.prefix_bits - 1, -1, -1)).astype(np.int64)
         prefix = (np.asarray(bits) > 0.5).astype(np.int64) @ weights
+        if self.coding == "class":
+            prefix = self._space(cname == "other_internal4").prefix(prefix)
         host = rng.integers(1, (1 << host_bits) - 1, size=len(prefix))
         ints = (prefix << host_bits) | host
         first = ints >> 24
@@ -926,6 +1082,7 @@ class IPEncoder(ColumnEncoder):
             "prefix_bits": self.prefix_bits,
             "internal_networks": self.internal_networks,
             "has_null": self.has_null,
+            "coding": self.coding,
             "exact": self.exact,
             "classes": self.classes,
             "fallback": {k: [[str(p), c] for p, c in v] for k, v in self.fallback.items()},
@@ -940,11 +1097,14 @@ class IPEncoder(ColumnEncoder):
             internal_networks=list(d["internal_networks"]),
         )
         enc.has_null = bool(d["has_null"])
+        enc.coding = str(d.get("coding", "raw"))
         enc.exact = [str(ipaddress.ip_address(a)) for a in d["exact"]]
         enc.classes = [str(c) for c in d["classes"]]
         enc.fallback = {k: [(int(p), int(c)) for p, c in v] for k, v in d["fallback"].items()}
-        if not 8 <= enc.prefix_bits <= 30 or any(
-            c not in cls._CLASSES or not enc.fallback.get(c) for c in enc.classes
+        if (
+            enc.coding not in ("class", "raw")
+            or not 8 <= enc.prefix_bits <= 30
+            or any(c not in cls._CLASSES or not enc.fallback.get(c) for c in enc.classes)
         ):
             raise ModelError(f"column {enc.column!r}: malformed address encoder state")
         return enc

@@ -74,7 +74,10 @@ def _ks(a: np.ndarray, b: np.ndarray) -> float:
 
 def _numbers(enc: Any, parts: list[np.ndarray]) -> list[np.ndarray]:
     """Cheap numeric views of one encoder's parts (for the early-stopping signal)."""
-    if isinstance(enc, (NumericEncoder, PortEncoder)):
+    if isinstance(enc, NumericEncoder):  # bytes modelled per packet: compared per packet
+        ones = np.ones(len(parts[0])) if enc.per is not None else None
+        return [enc.decode(parts[0], parts[1] if len(parts) > 1 else None, ones)]
+    if isinstance(enc, PortEncoder):
         return [enc.decode(parts[0], parts[1] if len(parts) > 1 else None)]
     if isinstance(enc, TimeEncoder):
         k = 1 if len(enc.days) > 1 else 0

@@ -36,6 +36,7 @@ from netrca.synth.encoders import (
     PortEncoder,
     Span,
     TimeEncoder,
+    _float_values,
     encoder_from_dict,
 )
 
@@ -69,6 +70,8 @@ _DTYPES = {
     "linear": "float64",
     "categorical": "string",
 }
+#: Bytes columns modelled per packet of their direction.
+_PER_PACKET = (("bytes_sent", "packets_sent"), ("bytes_received", "packets_received"))
 #: Fewest training rows accepted.
 MIN_ROWS = 10
 
@@ -174,6 +177,7 @@ class FlowTable:
         max_modes: int = 6,
         time_modes: int = 8,
         internal_networks: list[str] | None = None,
+        per_packet: bool = True,
     ) -> None:
         self.columns = columns
         self.condition = condition
@@ -182,6 +186,7 @@ class FlowTable:
         self.max_modes = max_modes
         self.time_modes = time_modes
         self.internal_networks = internal_networks
+        self.per_packet = per_packet
 
     # -- planning ----------------------------------------------------------------------------
     def _candidates(self, flows: pd.DataFrame) -> list[str]:
@@ -280,13 +285,29 @@ class FlowTable:
         else:
             self.condition_values_, self.condition_counts_ = [], []
         self.n_rows_ = len(flows)
-        self.encoders_ = [
-            self._fit_encoder(p, flows[p.name], seed + i)
-            for i, p in enumerate(plans)
-            if p.role == "modelled"
-        ]
+        per = self._per_packet_pairs(plans)
+        self.encoders_: list[ColumnEncoder] = []
+        for i, p in enumerate(plans):
+            if p.role != "modelled":
+                continue
+            if p.name in per:
+                self.encoders_.append(self._fit_ratio(flows, p.name, per[p.name], seed + i))
+            else:
+                self.encoders_.append(self._fit_encoder(p, flows[p.name], seed + i))
         self._layout()
         return self
+
+    def _per_packet_pairs(self, plans: list[ColumnPlan]) -> dict[str, str]:
+        """``{bytes column: packets column}`` for the directions modelled as bytes per packet."""
+        if not self.per_packet:
+            return {}
+        counts = {p.name for p in plans if p.role == "modelled" and p.kind == "count"}
+        return {b: k for b, k in _PER_PACKET if b in counts and k in counts}
+
+    def _fit_ratio(self, flows: pd.DataFrame, name: str, per: str, seed: int) -> NumericEncoder:
+        """Bytes modelled per packet of their direction (see :class:`NumericEncoder`)."""
+        enc = NumericEncoder(name, "count", max_modes=self.max_modes, per=per)
+        return enc.fit(flows[name], seed, divisor=_float_values(flows[per], per))
 
     def _fit_encoder(self, plan: ColumnPlan, values: pd.Series, seed: int) -> ColumnEncoder:
         kind = plan.kind
@@ -366,7 +387,12 @@ class FlowTable:
         n = len(flows)
         parts: list[np.ndarray] = []
         for enc in self.encoders_:
-            parts.extend(enc.transform(flows[enc.column].reset_index(drop=True), rng))
+            column = flows[enc.column].reset_index(drop=True)
+            if isinstance(enc, NumericEncoder) and enc.per is not None:
+                divisor = _float_values(flows[enc.per].reset_index(drop=True), enc.per)
+                parts.extend(enc.transform(column, rng, divisor))
+            else:
+                parts.extend(enc.transform(column, rng))
         codes = np.zeros((n, len(self.softmax_spans_)), dtype=np.int64)
         values = np.zeros((n, len(self.tanh_spans_)), dtype=np.float64)
         bits = np.zeros((n, sum(self.spans_[i].dim for i in self.bit_spans_)), dtype=np.float32)
@@ -407,8 +433,13 @@ class FlowTable:
             mine = [parts[i] for i, (o, _) in enumerate(self.span_owner_) if o == e]
             if isinstance(enc_, IPEncoder):
                 out[enc_.column], repairs[f"ip_prefix:{enc_.column}"] = enc_.decode(mine, rng)
-            else:
+            elif not (isinstance(enc_, NumericEncoder) and enc_.per is not None):
                 out[enc_.column] = enc_.inverse(mine, rng)
+        for e, num in enumerate(self.encoders_):  # bytes per packet x the packets generated
+            if isinstance(num, NumericEncoder) and num.per is not None:
+                mine = [parts[i] for i, (o, _) in enumerate(self.span_owner_) if o == e]
+                divisor = out[num.per].to_numpy(dtype=np.float64, na_value=np.nan)
+                out[num.column] = num.inverse(mine, rng, divisor)
         cond_vals = (
             np.asarray(self.condition_values_, dtype=object)[enc.cls]
             if self.condition_
@@ -460,6 +491,7 @@ class FlowTable:
                 "max_modes": self.max_modes,
                 "time_modes": self.time_modes,
                 "internal_networks": self.internal_networks,
+                "per_packet": self.per_packet,
             },
             "schema": self.schema().model_dump(mode="json"),
             "encoders": [e.to_dict() for e in self.encoders_],

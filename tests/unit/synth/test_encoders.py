@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netrca.errors import InputError
+from netrca.errors import ConfigError, InputError
 from netrca.synth.encoders import (
     CategoricalEncoder,
     IPEncoder,
@@ -53,6 +53,44 @@ def test_reals_round_trip_within_tolerance() -> None:
     enc = NumericEncoder("duration", "positive").fit(x)
     back = enc.inverse(enc.transform(x, None), RNG).to_numpy()
     np.testing.assert_allclose(back, x.to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def _bytes_and_packets(n: int = 3000) -> tuple[pd.Series, np.ndarray]:
+    packets = np.where(RNG.random(n) < 0.1, 0, RNG.geometric(0.05, n)).astype(np.float64)
+    size = np.where(RNG.random(n) < 0.5, 40.0, RNG.uniform(40, 1500, n))
+    values = np.rint(packets * size)
+    values[:200] = 1460 * packets[:200]  # full-size segments: a per-packet mode
+    values[200:260] = 31  # a frequent exact value
+    packets[200:260] = np.maximum(packets[200:260], 1)
+    return pd.Series(pd.array(values.astype(np.int64), dtype="Int64")), packets
+
+
+def test_counts_per_packet_round_trip_exactly_and_keep_their_exact_values() -> None:
+    x, packets = _bytes_and_packets()
+    enc = NumericEncoder("bytes_sent", "count", per="packets_sent").fit(x, divisor=packets)
+    assert 0.0 in enc.specials and 31.0 in enc.specials and enc.per_zero
+    back = enc.inverse(enc.transform(x, None, packets), RNG, packets)
+    assert (back.to_numpy(dtype=np.float64) == x.to_numpy(dtype=np.float64)).all()
+    state = encoder_from_dict(enc.to_dict())
+    assert isinstance(state, NumericEncoder) and state.per == "packets_sent"
+    again = state.inverse(state.transform(x, None, packets), RNG, packets)
+    assert again.equals(back)
+
+
+def test_counts_per_packet_scale_with_the_packets_and_need_them() -> None:
+    x, packets = _bytes_and_packets()
+    enc = NumericEncoder("bytes_sent", "count", per="packets_sent").fit(x, divisor=packets)
+    assert enc.modes is not None
+    # one value on the modelled scale decodes to bytes proportional to the packets given
+    codes = np.full(4, int(enc.has_null) + len(enc.specials))
+    out = enc.decode(codes, np.zeros(4), np.array([0.0, 1.0, 10.0, 100.0]))
+    assert out[0] == 0.0  # no bytes without packets: the training flows never had any
+    assert out[2] == pytest.approx(10 * out[1], rel=0.01)
+    assert out[3] == pytest.approx(100 * out[1], rel=0.01)
+    with pytest.raises(ConfigError, match="modelled per 'packets_sent'"):
+        enc.decode(codes, np.zeros(4))
+    with pytest.raises(ConfigError, match="only counts"):
+        NumericEncoder("duration", "positive", per="packets_sent")
 
 
 @pytest.fixture(scope="module")
@@ -130,18 +168,49 @@ def test_addresses_exact_in_vocabulary_same_prefix_otherwise() -> None:
 
 def test_generated_other_addresses_respect_their_internal_flag() -> None:
     x = pd.Series([f"10.2.{i % 50}.{i % 200 + 1}" for i in range(400)] + ["8.8.8.8"] * 3)
+    x = pd.concat([x, pd.Series([f"93.{i}.7.1" for i in range(1, 100)])], ignore_index=True)
     enc = IPEncoder("source_ip", max_addresses=4).fit(x)
-    code = enc.tokens.index("other_internal4")
     rng = np.random.default_rng(7)  # own generator: the result must not depend on test order
     bits = (rng.random((3000, enc.prefix_bits)) < 0.5).astype(np.float32)  # random prefixes
-    out, repaired = enc.decode([np.full(3000, code), bits], rng)
-    assert repaired.any()
     # "internal" means the encoder's networks (which include 100.64.0.0/10, CGNAT, which
     # Python's is_private does not), so check against exactly those.
     nets = [ipaddress.ip_network(n) for n in enc.internal_networks]
     assert "100.64.0.0/10" in enc.internal_networks
+    for cname, inside in (("other_internal4", True), ("other_external4", False)):
+        code = enc.tokens.index(cname)
+        out, repaired = enc.decode([np.full(3000, code), bits], rng)
+        assert not repaired.any()  # the class is in the coding: nothing to repair
+        addrs = [ipaddress.ip_address(a) for a in out]
+        assert all(any(a in n for n in nets) == inside for a in addrs), cname
+        assert not any(a.is_loopback or a.is_multicast or a.is_unspecified for a in addrs)
+        assert not any(int(a) >> 24 in (0, 127) or int(a) >> 24 >= 224 for a in addrs)
+        assert len({int(a) >> 8 for a in addrs}) > 1000  # spread over many prefixes
+    # a model saved with plain prefix bits still decodes, repairing what lands outside
+    old = encoder_from_dict({**enc.to_dict(), "coding": "raw"})
+    assert isinstance(old, IPEncoder)
+    out, repaired = old.decode([np.full(3000, enc.tokens.index("other_internal4")), bits], rng)
+    assert repaired.any()
     assert all(any(ipaddress.ip_address(a) in n for n in nets) for a in out)
-    assert not any(ipaddress.ip_address(a).is_loopback for a in out)
+
+
+def test_prefix_space_codes_every_prefix_of_its_class_exactly() -> None:
+    from netrca.config import DEFAULT_INTERNAL_NETWORKS
+    from netrca.synth.encoders import PrefixSpace
+
+    for internal in (True, False):
+        space = PrefixSpace(list(DEFAULT_INTERNAL_NETWORKS), 24, internal)
+        prefixes = np.concatenate(
+            [np.arange(a, b) for a, b in zip(space.starts, space.ends, strict=True)]
+        )
+        assert len(prefixes) == space.n
+        assert (space.prefix(space.code(prefixes)) == prefixes).all()
+        codes = space.code(prefixes)
+        assert (np.diff(codes) > 0).all() and codes.min() >= 0 and codes.max() < 1 << 24
+        anywhere = space.prefix(np.arange(0, 1 << 24, 101))
+        assert np.isin(anywhere, prefixes).all()
+    assert (
+        PrefixSpace(list(DEFAULT_INTERNAL_NETWORKS), 24, True).n == 65536 + 16384 + 256 + 4096 + 256
+    )
 
 
 def test_timestamps_round_trip_to_the_microsecond() -> None:

@@ -57,6 +57,21 @@ def test_counts_are_never_negative(tiny_gan: FlowGAN) -> None:
     assert flows["source_port"].dropna().between(0, 65535).all()
 
 
+def test_bytes_are_generated_per_packet(labelled_flows: pd.DataFrame, tiny_gan: FlowGAN) -> None:
+    per = {e.column: getattr(e, "per", None) for e in tiny_gan.table_.encoders_}
+    assert per["bytes_sent"] == "packets_sent"
+    assert per["bytes_received"] == "packets_received"
+    flows = tiny_gan.sample(3000, enforce_validity=False)
+    real = labelled_flows
+    for side in ("sent", "received"):
+        b = pd.to_numeric(flows[f"bytes_{side}"]).to_numpy(dtype=float)
+        k = pd.to_numeric(flows[f"packets_{side}"]).to_numpy(dtype=float)
+        rb = pd.to_numeric(real[f"bytes_{side}"]).to_numpy(dtype=float)
+        rk = pd.to_numeric(real[f"packets_{side}"]).to_numpy(dtype=float)
+        assert not ((rb > 0) & (rk == 0)).any()  # so the model learned "no bytes, no packets"
+        assert not ((b > 0) & (k == 0)).any(), side
+
+
 def test_same_seed_same_model_and_bytes(labelled_flows: pd.DataFrame, tiny_gan: FlowGAN) -> None:
     again = FlowGAN(random_state=0, **TINY).fit(labelled_flows)
     for (k, a), b in zip(
