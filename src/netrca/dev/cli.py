@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -51,6 +53,13 @@ def fake_llm(
         obey_injections=obey_injections,
     )
     server = FakeLLMServer(config, host=host, port=port)
+    # serve on a background thread and let the main thread wait for SIGINT/SIGTERM: the
+    # handler only sets an event, so a signal is honoured wherever it lands (a
+    # KeyboardInterrupt raised inside the server's accept loop could leave it hanging)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
     typer.echo(
         f"fake LLM server on {server.url}  (Gemini: /v1beta/models/MODEL:generateContent, "
         "OpenAI: /v1/chat/completions, Ollama: /api/chat, stats: GET /_stats)\n"
@@ -58,11 +67,10 @@ def fake_llm(
         err=True,
     )
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.2):
+            pass
     finally:
+        server.stop()
         stats = server.stats()
         stats.pop("requests_log")
         sys.stderr.write(json.dumps(stats) + "\n")
-        server.stop()
