@@ -18,10 +18,12 @@ __all__ = [
     "Lines",
     "ParsedText",
     "RejectedLine",
+    "by_value",
     "json_objects",
     "parse_delimited",
     "split_header",
     "split_lines",
+    "spread",
     "unique_names",
 ]
 
@@ -99,6 +101,19 @@ def split_header(text: str, delimiter: str = ",") -> list[str]:
         return next(csv.reader((text,), delimiter=delimiter), [])
     except csv.Error:
         return text.split(delimiter)
+
+
+def by_value(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """``(codes, distinct values)`` of ``s``, NA being one of the values: string work on a
+    million rows that hold a few dozen distinct values (states, statuses) costs a few
+    dozen; :func:`spread` maps the per-value result back onto the rows."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64), pd.Series(uniques, dtype=s.dtype)
+
+
+def spread(values: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """Per-value results back onto the rows (see :func:`by_value`)."""
+    return pd.Series(values.array.take(codes), index=index, dtype=values.dtype)
 
 
 def unique_names(names: Sequence[str], sep: str = ".", start: int = 2) -> list[str]:

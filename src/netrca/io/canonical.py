@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from netrca.errors import InputError, MissingColumnsError, SchemaError
+from netrca.io._text import by_value, spread
 from netrca.io.connstate import map_conn_state
 from netrca.schema import (
     CANONICAL_COLUMNS,
@@ -312,7 +313,23 @@ def _parse_float(column: str, text: pd.Series, rej: _Rejector) -> pd.Series:
 
 
 def _normalise_status(status: pd.Series | None, error: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Return (status, error_code) with status in {SUCCESS, FAILED} and NONE for no error."""
+    """Return (status, error_code) with status in {SUCCESS, FAILED} and NONE for no error;
+    worked out once per distinct (status, error) pair and spread onto the rows."""
+    e_codes, e_values = by_value(error.astype("string"))
+    if status is None:
+        s_codes, s_values = np.zeros(len(e_codes), dtype=np.int64), None
+    else:
+        s_codes, s_values = by_value(status.astype("string"))
+    pairs, distinct = pd.factorize(s_codes * len(e_values) + e_codes)
+    s_small = None if s_values is None else s_values.iloc[distinct // len(e_values)]
+    out, err = _normalise_pairs(s_small, e_values.iloc[distinct % len(e_values)])
+    return spread(out, pairs, error.index), spread(err, pairs, error.index)
+
+
+def _normalise_pairs(status: pd.Series | None, error: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Row-by-row rules of :func:`_normalise_status` (on its distinct pairs)."""
+    status = None if status is None else status.reset_index(drop=True)
+    error = error.reset_index(drop=True)
     err = error.fillna("NONE").astype("string").str.upper().str.strip()
     err = err.mask(err.isin(_NO_ERROR), "NONE")
     derived = pd.Series(np.where(err.to_numpy() == "NONE", "SUCCESS", "FAILED"), index=err.index)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from netrca.io._text import by_value, spread
+
 __all__ = ["CONN_STATES", "map_conn_state"]
 
 #: state → (status, error_code). Zeek's conn_state vocabulary (which NSL-KDD/KDD'99 call
@@ -24,8 +26,12 @@ CONN_STATES: dict[str, tuple[str, str]] = {
 
 
 def map_conn_state(state: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Vectorised state → (status, error_code)."""
-    s = state.astype("string").str.upper().str.strip()
+    """Vectorised state → (status, error_code), computed once per distinct state."""
+    codes, values = by_value(state.astype("string"))
+    s = values.str.upper().str.strip()
     status = s.map({k: v[0] for k, v in CONN_STATES.items()}).fillna("SUCCESS")
     error = s.map({k: v[1] for k, v in CONN_STATES.items()}).fillna("NONE")
-    return status.astype("string"), error.astype("string")
+    return (
+        spread(status.astype("string"), codes, state.index),
+        spread(error.astype("string"), codes, state.index),
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from netrca.io._text import parse_delimited, split_lines
 
@@ -48,3 +50,22 @@ def test_invalid_utf8_nul_and_long_lines_are_rejected() -> None:
     assert "UTF-8" in reasons[3]
     assert "NUL" in reasons[4]
     assert "longer than 100" in reasons[5]
+
+
+@pytest.mark.parametrize("dtype", ["string", object])
+def test_conn_state_mapping_per_distinct_value_equals_row_by_row(dtype: object) -> None:
+    from netrca.io.connstate import CONN_STATES, map_conn_state
+
+    rng = np.random.default_rng(0)
+    vocab = ["S0", "s0", " REJ ", "SF", "RSTO", "", "OTH", None, "int", "rstr\t"]
+    rows = [vocab[i] for i in rng.integers(0, len(vocab), 5000)]
+    state = pd.Series(rows, dtype=dtype, index=pd.RangeIndex(7, 5007))
+    status, error = map_conn_state(state)
+    for name, got, j, default in ((0, status, 0, "SUCCESS"), (1, error, 1, "NONE")):
+        want = [
+            default if v is None else CONN_STATES.get(v.upper().strip(), (None, None))[j] or default
+            for v in rows
+        ]
+        assert got.index.equals(state.index), name
+        assert str(got.dtype) == "string"
+        assert got.tolist() == want, name
