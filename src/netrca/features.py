@@ -357,10 +357,7 @@ class FeatureBuilder:
         if st.mode == "flows":
             f.update(self._windowed(ctx, n))
         f.update(self._extras(flows))
-        out = pd.DataFrame(f)
-        if st.feature_names:
-            out = out.reindex(columns=st.feature_names, fill_value=0.0)
-        return out.astype("float64").fillna(0.0)
+        return _feature_frame(f, st.feature_names or list(f), n)
 
     def _windowed(self, ctx: FlowContext, n: int) -> dict[str, np.ndarray]:
         win = np.floor(ctx.ts / self.state_.window_seconds).astype(np.int64)
@@ -381,6 +378,23 @@ class FeatureBuilder:
         f["pair_interarrival_cv"] = np.where(gaps >= 3, np.nan_to_num(cv, nan=1.0), 1.0)
         f["pair_sent_cv"] = _cv_by(pair, ctx.sent, gaps >= 3)
         return f
+
+
+def _feature_frame(f: dict[str, np.ndarray], names: list[str], n: int) -> pd.DataFrame:
+    """The features as one float64 frame in ``names`` order (a name not in ``f`` is 0,
+    NaN becomes 0), built in one feature-major block, the layout pandas keeps: each
+    column is moved in and released, so the matrix is never held twice (a dict-built
+    frame, reindexed and filled, held up to four copies: ~1.4 GB at 1M flows)."""
+    mat = np.zeros((len(names), n), dtype=np.float64)
+    for j, name in enumerate(names):
+        values = f.pop(name, None)
+        if values is None:
+            continue
+        row = mat[j]
+        row[:] = values
+        row[np.isnan(row)] = 0.0
+    f.clear()
+    return pd.DataFrame(mat.T, columns=names, copy=False)
 
 
 def _cv_by(key: np.ndarray, values: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -46,3 +46,31 @@ def test_state_round_trips_through_json(sim_flows: pd.DataFrame) -> None:
     state = FeatureState.from_dict(json.loads(json.dumps(fb.state_.to_dict())))
     again = FeatureBuilder.from_state(state)
     assert np.array_equal(again.transform(sim_flows).to_numpy(), fb.transform(sim_flows).to_numpy())
+
+
+def test_feature_frame_equals_the_dict_built_frame() -> None:
+    from netrca.features import _feature_frame
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        n = int(rng.integers(0, 500))
+        f: dict[str, np.ndarray] = {}
+        for i in range(int(rng.integers(1, 12))):
+            kind = i % 3
+            if kind == 0:
+                v = rng.normal(size=n)
+                v[rng.random(n) < 0.2] = np.nan
+                v[rng.random(n) < 0.05] = np.inf
+            elif kind == 1:
+                v = rng.random(n) < 0.5
+            else:
+                v = rng.integers(0, 9, n)
+            f[f"f{i}"] = v
+        names = [k for k in f if rng.random() < 0.8] + ["absent"]
+        rng.shuffle(names)
+        want = pd.DataFrame(f).reindex(columns=names, fill_value=0.0)
+        want = want.astype("float64").fillna(0.0)
+        got = _feature_frame(dict(f), names, n)
+        pd.testing.assert_frame_equal(got, want)
+        plain = _feature_frame(dict(f), list(f), n)
+        pd.testing.assert_frame_equal(plain, pd.DataFrame(f).astype("float64").fillna(0.0))
