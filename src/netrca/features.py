@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from netrca.config import DEFAULT_INTERNAL_NETWORKS
 from netrca.errors import ConfigError
+from netrca.io._text import by_value
 from netrca.io.canonical import epoch_seconds
 from netrca.netaddr import internal_mask, parse_networks, subnet_of_unique
 from netrca.schema import CANONICAL_COLUMNS, GROUND_TRUTH_COLUMNS
@@ -75,23 +77,33 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
 
+def _per_value(column: pd.Series, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``test`` of ``column.astype(str)`` per row, run once per distinct value."""
+    codes, values = by_value(column)
+    return np.asarray(test(values.astype(str).to_numpy(dtype=object)), dtype=bool)[codes]
+
+
 def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowContext:
     """Build the shared per-flow arrays for ``flows`` (canonical columns)."""
     nets = parse_networks(internal_networks)
     src, src_names = _codes(flows["source_ip"])
     dst, dst_names = _codes(flows["destination_ip"])
-    status = flows["status"].astype(str).to_numpy()
-    error = flows["error_code"].astype(str).to_numpy()
-    failed = status == "FAILED"
-    conn_state = flows["conn_state"].astype(str).to_numpy() if "conn_state" in flows else None
-    unanswered = failed & np.isin(error, _FAILED_CODES_UNANSWERED)
-    refused = failed & np.isin(error, ("CONNECTION_REFUSED", "RESET"))
-    if conn_state is not None:
-        unanswered |= np.isin(conn_state, ("S0", "SH", "OTH")) & (
+    # the text columns hold a few distinct values: each test runs once per value
+    failed = _per_value(flows["status"], lambda v: v == "FAILED")
+    unanswered = failed & _per_value(
+        flows["error_code"], lambda v: np.isin(v, _FAILED_CODES_UNANSWERED)
+    )
+    refused = failed & _per_value(
+        flows["error_code"], lambda v: np.isin(v, ("CONNECTION_REFUSED", "RESET"))
+    )
+    if "conn_state" in flows:
+        unanswered |= _per_value(flows["conn_state"], lambda v: np.isin(v, ("S0", "SH", "OTH"))) & (
             flows["bytes_received"].fillna(0).to_numpy(dtype=float) == 0
         )
-        refused |= np.isin(conn_state, ("REJ", "RSTOS0", "RSTRH"))
-    protocol = flows["protocol"].astype(str).str.upper().to_numpy()
+        refused |= _per_value(flows["conn_state"], lambda v: np.isin(v, ("REJ", "RSTOS0", "RSTRH")))
+    not_auth = _per_value(flows["error_code"], lambda v: np.char.find(v.astype(str), "AUTH") < 0)
+    codes, values = by_value(flows["protocol"])
+    protocol = values.astype(str).str.upper().to_numpy(dtype=object)[codes]
     dport = flows["destination_port"].astype("float64").to_numpy()
     mismatch = np.zeros(len(flows), dtype=bool)
     for proto, ports in EXPECTED_PORTS.items():
@@ -107,7 +119,7 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         dst=dst,
         dport=dport,
         failed=failed,
-        service_failed=failed & (np.char.find(error.astype(str), "AUTH") < 0),
+        service_failed=failed & not_auth,
         unanswered=unanswered,
         refused=refused,
         src_internal=internal_mask(flows["source_ip"], nets, flows.get("local_orig")),

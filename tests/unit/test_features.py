@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from netrca.features import FeatureBuilder, FeatureState
 
@@ -74,3 +75,34 @@ def test_feature_frame_equals_the_dict_built_frame() -> None:
         pd.testing.assert_frame_equal(got, want)
         plain = _feature_frame(dict(f), list(f), n)
         pd.testing.assert_frame_equal(plain, pd.DataFrame(f).astype("float64").fillna(0.0))
+
+
+@pytest.mark.parametrize("dtype", ["str", "object", "string"])
+def test_flow_context_text_flags_equal_row_by_row(dtype: str) -> None:
+    from netrca.features import _FAILED_CODES_UNANSWERED, flow_context
+    from netrca.simulate import Scenario, simulate
+
+    flows = simulate(Scenario(n_flows=5000), seed=2)
+    rng = np.random.default_rng(0)
+    for col in ("error_code", "protocol", "status"):
+        flows.loc[rng.random(len(flows)) < 0.05, col] = pd.NA
+    states = np.array(["S0", "REJ", "SF", "OTH", None], dtype=object)
+    flows["conn_state"] = states[rng.integers(0, len(states), len(flows))]
+    for col in ("status", "error_code", "protocol", "conn_state"):
+        flows[col] = flows[col].astype(dtype)
+    ctx = flow_context(flows, ["10.0.0.0/8"])
+    status = flows["status"].astype(str).to_numpy()
+    error = flows["error_code"].astype(str).to_numpy()
+    state = flows["conn_state"].astype(str).to_numpy()
+    no_reply = flows["bytes_received"].fillna(0).to_numpy(dtype=float) == 0
+    failed = status == "FAILED"
+    unanswered = failed & np.isin(error, _FAILED_CODES_UNANSWERED)
+    unanswered |= np.isin(state, ("S0", "SH", "OTH")) & no_reply
+    refused = failed & np.isin(error, ("CONNECTION_REFUSED", "RESET"))
+    refused |= np.isin(state, ("REJ", "RSTOS0", "RSTRH"))
+    assert (ctx.failed == failed).all()
+    assert (ctx.unanswered == unanswered).all() and unanswered.any()
+    assert (ctx.refused == refused).all() and refused.any()
+    assert (ctx.service_failed == failed & (np.char.find(error.astype(str), "AUTH") < 0)).all()
+    protocol = flows["protocol"].astype(str).str.upper().to_numpy()
+    assert ((ctx.protocol == protocol) | (pd.isna(ctx.protocol) & pd.isna(protocol))).all()
