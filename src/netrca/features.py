@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -77,10 +76,11 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
 
-def _per_value(column: pd.Series, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``test`` of ``column.astype(str)`` per row, run once per distinct value."""
+def _distinct_text(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, distinct values as str)`` of a text column: a test on the values, indexed
+    by the codes, equals the test on ``column.astype(str)`` row by row, run once per value."""
     codes, values = by_value(column)
-    return np.asarray(test(values.astype(str).to_numpy(dtype=object)), dtype=bool)[codes]
+    return codes, values.astype(str).to_numpy(dtype=object)
 
 
 def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowContext:
@@ -89,19 +89,17 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
     src, src_names = _codes(flows["source_ip"])
     dst, dst_names = _codes(flows["destination_ip"])
     # the text columns hold a few distinct values: each test runs once per value
-    failed = _per_value(flows["status"], lambda v: v == "FAILED")
-    unanswered = failed & _per_value(
-        flows["error_code"], lambda v: np.isin(v, _FAILED_CODES_UNANSWERED)
-    )
-    refused = failed & _per_value(
-        flows["error_code"], lambda v: np.isin(v, ("CONNECTION_REFUSED", "RESET"))
-    )
+    sc, sv = _distinct_text(flows["status"])
+    ec, ev = _distinct_text(flows["error_code"])
+    failed = (sv == "FAILED")[sc]
+    unanswered = failed & np.isin(ev, _FAILED_CODES_UNANSWERED)[ec]
+    refused = failed & np.isin(ev, ("CONNECTION_REFUSED", "RESET"))[ec]
+    not_auth = (np.char.find(ev.astype(str), "AUTH") < 0)[ec]
     if "conn_state" in flows:
-        unanswered |= _per_value(flows["conn_state"], lambda v: np.isin(v, ("S0", "SH", "OTH"))) & (
-            flows["bytes_received"].fillna(0).to_numpy(dtype=float) == 0
-        )
-        refused |= _per_value(flows["conn_state"], lambda v: np.isin(v, ("REJ", "RSTOS0", "RSTRH")))
-    not_auth = _per_value(flows["error_code"], lambda v: np.char.find(v.astype(str), "AUTH") < 0)
+        cc, cv = _distinct_text(flows["conn_state"])
+        no_reply = flows["bytes_received"].fillna(0).to_numpy(dtype=float) == 0
+        unanswered |= np.isin(cv, ("S0", "SH", "OTH"))[cc] & no_reply
+        refused |= np.isin(cv, ("REJ", "RSTOS0", "RSTRH"))[cc]
     codes, values = by_value(flows["protocol"])
     protocol = values.astype(str).str.upper().to_numpy(dtype=object)[codes]
     dport = flows["destination_port"].astype("float64").to_numpy()

@@ -291,7 +291,7 @@ class FlowTable:
             if p.role != "modelled":
                 continue
             if p.name in per:
-                self.encoders_.append(self._fit_ratio(flows, p.name, per[p.name], seed + i))
+                self.encoders_.append(self._fit_per_packet(flows, p.name, per[p.name], seed + i))
             else:
                 self.encoders_.append(self._fit_encoder(p, flows[p.name], seed + i))
         self._layout()
@@ -304,7 +304,9 @@ class FlowTable:
         counts = {p.name for p in plans if p.role == "modelled" and p.kind == "count"}
         return {b: k for b, k in _PER_PACKET if b in counts and k in counts}
 
-    def _fit_ratio(self, flows: pd.DataFrame, name: str, per: str, seed: int) -> NumericEncoder:
+    def _fit_per_packet(
+        self, flows: pd.DataFrame, name: str, per: str, seed: int
+    ) -> NumericEncoder:
         """Bytes modelled per packet of their direction (see :class:`NumericEncoder`)."""
         enc = NumericEncoder(name, "count", max_modes=self.max_modes, per=per)
         return enc.fit(flows[name], seed, divisor=_float_values(flows[per], per))
