@@ -946,6 +946,12 @@ class IPEncoder(ColumnEncoder):
             pref = pd.Series(n[rows]).groupby([ints[i] >> shift for i in rows]).sum()
             pref = pref.sort_values(ascending=False, kind="stable").head(16)
             self.fallback[cname] = [(int(p), int(c)) for p, c in pref.items()]
+        # a class with no whole /prefix_bits prefix (internal networks all smaller than
+        # that) has nothing to number: plain prefix bits, repaired when they stray
+        v4 = [c for c in self.classes if c.endswith("4")]
+        self.coding = "class"
+        if any(self._space(c == "other_internal4").n == 0 for c in v4):
+            self.coding = "raw"
         return self
 
     @property

@@ -193,6 +193,14 @@ def test_generated_other_addresses_respect_their_internal_flag() -> None:
     assert all(any(ipaddress.ip_address(a) in n for n in nets) for a in out)
 
 
+def test_internal_networks_smaller_than_a_prefix_fall_back_to_plain_bits() -> None:
+    x = pd.Series([f"192.0.2.{i % 14 + 1}" for i in range(300)] + ["8.8.8.8"] * 3)
+    enc = IPEncoder("source_ip", max_addresses=1, internal_networks=["192.0.2.0/28"]).fit(x)
+    assert "other_internal4" in enc.classes and enc.coding == "raw"
+    back = enc.inverse(enc.transform(x, None), RNG)
+    assert [a.rsplit(".", 1)[0] for a in back] == [a.rsplit(".", 1)[0] for a in x]
+
+
 def test_prefix_space_codes_every_prefix_of_its_class_exactly() -> None:
     from netrca.config import DEFAULT_INTERNAL_NETWORKS
     from netrca.synth.encoders import PrefixSpace
