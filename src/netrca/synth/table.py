@@ -178,6 +178,7 @@ class FlowTable:
         time_modes: int = 8,
         internal_networks: list[str] | None = None,
         per_packet: bool = True,
+        skeleton_addresses: list[str] | None = None,
     ) -> None:
         self.columns = columns
         self.condition = condition
@@ -187,6 +188,9 @@ class FlowTable:
         self.time_modes = time_modes
         self.internal_networks = internal_networks
         self.per_packet = per_packet
+        self.skeleton_addresses = (
+            ["destination_ip"] if skeleton_addresses is None else list(skeleton_addresses)
+        )
 
     # -- planning ----------------------------------------------------------------------------
     def _candidates(self, flows: pd.DataFrame) -> list[str]:
@@ -342,10 +346,14 @@ class FlowTable:
                 owner.append((e, j))
         self.spans_ = spans
         self.span_owner_ = owner
-        # the discrete skeleton of a row: categorical and port tokens (not addresses, not
-        # numeric modes); the generator is conditioned on it, never asked to produce it
+        # the discrete skeleton of a row: categorical and port tokens and the destination
+        # address token (a frequent server, or internal/external), not source addresses or
+        # numeric modes; the generator is conditioned on it, never asked to produce it
         self.cond_spans_ = [
-            i for i in cond if not isinstance(self.encoders_[owner[i][0]], IPEncoder)
+            i
+            for i in cond
+            if not isinstance(self.encoders_[owner[i][0]], IPEncoder)
+            or self.encoders_[owner[i][0]].column in self.skeleton_addresses
         ]
         self.generated_spans_ = [i for i in range(len(spans)) if i not in self.cond_spans_]
         self.softmax_spans_ = [i for i, s in enumerate(spans) if s.kind == "softmax"]
@@ -494,6 +502,7 @@ class FlowTable:
                 "time_modes": self.time_modes,
                 "internal_networks": self.internal_networks,
                 "per_packet": self.per_packet,
+                "skeleton_addresses": self.skeleton_addresses,
             },
             "schema": self.schema().model_dump(mode="json"),
             "encoders": [e.to_dict() for e in self.encoders_],
@@ -503,7 +512,8 @@ class FlowTable:
     def from_dict(cls, d: dict[str, Any]) -> FlowTable:
         """Rebuild from :meth:`to_dict` (ModelError when malformed)."""
         try:
-            table = cls(**d["params"])
+            # models saved before the destination token joined the skeleton lack the key
+            table = cls(**{"skeleton_addresses": [], **d["params"]})
             schema = TrainingSchema.model_validate(d["schema"])
             encoders = [encoder_from_dict(e) for e in d["encoders"]]
         except (KeyError, TypeError, ValueError) as exc:

@@ -72,6 +72,31 @@ def test_bytes_are_generated_per_packet(labelled_flows: pd.DataFrame, tiny_gan: 
         assert not ((b > 0) & (k == 0)).any(), side
 
 
+def test_destination_token_is_part_of_the_skeleton(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
+) -> None:
+    from netrca.synth.encoders import IPEncoder
+    from netrca.synth.table import FlowTable
+
+    table = tiny_gan.table_
+    assert table.skeleton_addresses == ["destination_ip"]
+    dst = next(e for e in table.encoders_ if e.column == "destination_ip")
+    assert isinstance(dst, IPEncoder) and dst.exact
+    # a generated (server, protocol, class) combination is one the training flows have
+    flows = tiny_gan.sample(2000, enforce_validity=False)
+    key = ["destination_ip", "protocol", "root_cause"]
+    seen = set(map(tuple, labelled_flows[key].astype(str).to_numpy()))
+    exact = flows["destination_ip"].isin(dst.exact).to_numpy()
+    assert exact.any()
+    assert all(tuple(r) in seen for r in flows.loc[exact, key].astype(str).to_numpy())
+    # a table saved before the destination token joined the skeleton reads as it was
+    state = table.to_dict()
+    del state["params"]["skeleton_addresses"]
+    old = FlowTable.from_dict(state)
+    assert old.skeleton_addresses == []
+    assert len(old.cond_spans_) == len(table.cond_spans_) - 1
+
+
 def test_same_seed_same_model_and_bytes(labelled_flows: pd.DataFrame, tiny_gan: FlowGAN) -> None:
     again = FlowGAN(random_state=0, **TINY).fit(labelled_flows)
     for (k, a), b in zip(
