@@ -1,8 +1,9 @@
 """Training-by-sampling over discrete skeletons: balanced conditions for training, faithful
 ones for generation.
 
-A row's *skeleton* is its class (``root_cause``) and its categorical and port tokens
-(protocol, status, error_code, port or port class). The generator is conditioned on it.
+A row's *skeleton* is its class (``root_cause``), its categorical and port tokens
+(protocol, status, error_code, port or port class) and its destination-address token (a
+frequent destination, or internal/external). The generator is conditioned on it.
 
 - Training: a class is drawn in proportion to the log of its frequency, then one of the
   class's skeletons in proportion to the log of its frequency, and the real row shown to
