@@ -86,7 +86,7 @@ def _column_text(s: pd.Series) -> pa.Array:
     return _quote(_python_text(s))
 
 
-def _lines(cols: list[pa.Array], n: int) -> pa.Array | None:
+def _lines(cols: list[pa.Array]) -> pa.Array | None:
     """The CSV lines of one chunk (None when there are no columns: empty lines)."""
     if not cols:
         return None
@@ -148,7 +148,7 @@ def write_csv_views(
     def render(start: int) -> tuple[int, list[pa.Array]]:
         part = frame.iloc[start : start + chunk_rows]
         text = {c: _column_text(part.iloc[:, position[c]]) for c in needed}
-        return len(part), [_lines([text[c] for c in columns], len(part)) for _, columns in targets]
+        return len(part), [_lines([text[c] for c in columns]) for _, columns in targets]
 
     starts = range(0, len(frame), chunk_rows)
     if len(starts) < 2 or _threads() < 2:
@@ -157,8 +157,8 @@ def write_csv_views(
             for (fh, _), line in zip(targets, lines, strict=True):
                 _write(line, n, fh)
         return
-    # two chunks in flight: Arrow's kernels release the GIL, so one chunk renders while
-    # the previous one is written; memory holds at most two chunks' text
+    # two chunks render ahead on two threads (Arrow's kernels release the GIL) while the
+    # current one is written: memory holds at most three chunks' text
     with ThreadPoolExecutor(max_workers=2) as pool:
         ahead = iter(starts)
         queue = deque(pool.submit(render, s) for s in (next(ahead), next(ahead)))

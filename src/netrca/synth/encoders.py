@@ -899,11 +899,16 @@ class IPEncoder(ColumnEncoder):
             self._spaces[internal] = PrefixSpace(self.internal_networks, self.prefix_bits, internal)
         return self._spaces[internal]
 
-    def _bits(self, prefix: int, internal: bool) -> np.ndarray:
-        code = prefix
+    def _bits(self, prefix: np.ndarray, internal: np.ndarray) -> np.ndarray:
+        """Prefix bits (one row per address) of the prefixes' codes within their class."""
+        code = np.asarray(prefix, dtype=np.int64)
         if self.coding == "class":
-            code = int(self._space(internal).code(np.asarray([prefix]))[0])
-        return (code >> np.arange(self.prefix_bits - 1, -1, -1)) & 1
+            code = code.copy()
+            for inside in (True, False):
+                rows = internal == inside
+                if rows.any():
+                    code[rows] = self._space(inside).code(code[rows])
+        return (code[:, None] >> np.arange(self.prefix_bits - 1, -1, -1)[None, :]) & 1
 
     # parsing (over unique values only)
     def _parse(self, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -997,8 +1002,10 @@ class IPEncoder(ColumnEncoder):
                         "no such address was seen when fitted"
                     )
                 tok[i] = self.tokens.index(str(names[j]))
-            if version[j] == 4:
-                bits_u[i] = self._bits(ints[j] >> (32 - self.prefix_bits), bool(internal[j]))
+        v4 = version == 4
+        if v4.any():
+            prefixes = np.asarray([ints[j] >> (32 - self.prefix_bits) for j in np.flatnonzero(v4)])
+            bits_u[idx_real[v4]] = self._bits(prefixes, internal[v4])
         codes = tok[codes_u].astype(np.int64)
         return [codes, bits_u[codes_u]] if self.has_bits else [codes]
 
