@@ -11,11 +11,13 @@ addresses, in-class ports, time) one head at a time, each head seeing the column
 already produced (:mod:`netrca.synth.networks`).
 
 Losses: the WGAN-GP critic judges ``pac`` rows at a time (PacGAN). The generator also
-minimises two auxiliary distances between its batch and real rows drawn for the same
-conditions, on (columns, condition) jointly: a sliced Wasserstein distance and the
-distance between second-moment matrices. Both are cheap and give the generator a direct
-signal about conditional and pairwise structure, which the critic alone conveys slowly
-on a CPU budget.
+minimises three auxiliary distances between its batch and real rows drawn for the same
+conditions, on (columns, condition) jointly: a sliced Wasserstein distance, the
+distance between second-moment matrices, and the difference of per-condition means
+(for each skeleton token in the batch, the mean of every generated column and decoded
+number over the rows that have it, weighted by the token's share of the batch). All are
+cheap and give the generator a direct signal about conditional and pairwise structure,
+which the critic alone conveys slowly on a CPU budget.
 
 Training is step-based with early stopping on a fidelity signal (per-column KS / total
 variation and a rank-correlation difference, measured every ``eval_every`` steps on a
@@ -40,7 +42,7 @@ import pandas as pd
 from netrca.errors import ConfigError, InputError, ModelError
 from netrca.synth._torch import require_torch, torch_settings
 from netrca.synth.encoders import NumericEncoder, PortEncoder, TimeEncoder
-from netrca.synth.sampler import SkeletonSampler
+from netrca.synth.sampler import WEIGHTINGS, SkeletonSampler
 from netrca.synth.table import Encoded, FlowTable, TrainingSchema
 from netrca.synth.validity import NAMED_RULES, ValidityRules
 
@@ -117,6 +119,17 @@ class FlowGAN:
         Weight of a second auxiliary loss: the Frobenius distance between the batch
         second-moment (co-occurrence) matrices of generated and same-condition real rows,
         which targets pairwise dependence directly (0 turns it off).
+    condition_weight : float
+        Weight of the third auxiliary loss: for each condition token, the difference
+        between the generated and the real means of every generated column (one-hots, bits,
+        offsets) and decoded number, standardised, over the batch rows with that token, so
+        that ``P(column | token)`` is matched, not just the marginal (0 turns it off; models
+        saved before it existed load with 0).
+    skeleton_weighting : {"sqrt", "frequency", "log"}
+        How training draws skeletons within a class: in proportion to the square root of
+        their frequency (default), to their frequency, or to its log (models saved before
+        this option load with ``"log"``). Classes are drawn by the log of their frequency
+        either way.
     eval_every, patience, eval_rows : early stopping: every ``eval_every`` steps the
         fidelity of ``eval_rows`` generated rows is measured; training stops after
         ``patience`` measurements without improvement and keeps the best generator.
@@ -161,6 +174,8 @@ class FlowGAN:
         sw_weight: float = 5.0,
         sw_projections: int = 128,
         moment_weight: float = 5.0,
+        condition_weight: float = 5.0,
+        skeleton_weighting: str = "sqrt",
         eval_every: int = 200,
         patience: int = 5,
         eval_rows: int = 4000,
@@ -193,6 +208,8 @@ class FlowGAN:
         self.sw_weight = sw_weight
         self.sw_projections = sw_projections
         self.moment_weight = moment_weight
+        self.condition_weight = condition_weight
+        self.skeleton_weighting = skeleton_weighting
         self.eval_every = eval_every
         self.patience = patience
         self.eval_rows = eval_rows
@@ -246,6 +263,8 @@ class FlowGAN:
             "sw_weight": self.sw_weight,
             "sw_projections": self.sw_projections,
             "moment_weight": self.moment_weight,
+            "condition_weight": self.condition_weight,
+            "skeleton_weighting": self.skeleton_weighting,
             "eval_every": self.eval_every,
             "patience": self.patience,
             "eval_rows": self.eval_rows,
@@ -272,9 +291,17 @@ class FlowGAN:
             not self.lr > 0
             or not self.tau > 0
             or self.gp_weight < 0
-            or min(self.sw_weight, self.moment_weight) < 0
+            or min(self.sw_weight, self.moment_weight, self.condition_weight) < 0
         ):
-            raise ConfigError("lr and tau must be positive, gp_weight and sw_weight non-negative")
+            raise ConfigError(
+                "lr and tau must be positive; gp_weight, sw_weight, moment_weight and "
+                "condition_weight non-negative"
+            )
+        if self.skeleton_weighting not in WEIGHTINGS:
+            raise ConfigError(
+                f"skeleton_weighting must be one of {', '.join(WEIGHTINGS)}, "
+                f"got {self.skeleton_weighting!r}"
+            )
         if any(h < 1 for h in (*self.generator_dims, *self.critic_dims)):
             raise ConfigError("network sizes must be positive")
         if self.max_seconds is not None and self.max_seconds <= 0:
@@ -497,7 +524,7 @@ class FlowGAN:
 
     def _batch(self, data: dict[str, Any], batch: int, rng: np.random.Generator) -> tuple[Any, Any]:
         """Training conditions and real rows drawn for them (training-by-sampling)."""
-        combo = self.skeleton_.draw(batch, rng, train=True)
+        combo = self.skeleton_.draw(batch, rng, train=True, weighting=self.skeleton_weighting)
         cond = self._cond_matrix(combo, self.skeleton_.combo_class[combo])
         return cond, self._real_matrix(data, self.skeleton_.real_rows(combo, rng))
 
@@ -544,10 +571,31 @@ class FlowGAN:
             loss = loss + self.sw_weight * self._sliced_wasserstein(fake, real)
         if self.moment_weight:
             loss = loss + self.moment_weight * ((fake.T @ fake - real.T @ real) / batch).norm()
+        if self.condition_weight:
+            loss = loss + self.condition_weight * self._conditional_means(fake, real)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         return float(loss.item())
+
+    def _conditional_means(self, fake: Any, real: Any) -> Any:
+        """Per condition token, the gap between generated and real column means.
+
+        ``fake`` and ``real`` are ``[generated columns, condition]`` rows drawn under the
+        same conditions, row for row. For each condition dimension (a skeleton token or
+        the class) the generated columns and decoded-number proxies are averaged over the
+        rows that have it, standardised by the real batch's spread; the mean absolute gap is
+        weighted by the token's share of the batch.
+        """
+        torch = require_torch()
+        g = self.gen_dim_
+        cond = real[:, g:]
+        fx = torch.cat([fake[:, :g], self._value_proxies(fake[:, :g])], 1)
+        rx = torch.cat([real[:, :g], self._value_proxies(real[:, :g])], 1)
+        sd = rx.std(dim=0, keepdim=True).clamp_min(1e-2)
+        n_c = cond.sum(0)
+        gap = (cond.T @ ((fx - rx) / sd)) / n_c.clamp_min(1.0)[:, None]
+        return (gap.abs().mean(1) * n_c / len(real)).sum()
 
     def _value_proxies(self, x: Any) -> Any:
         """Per modelled number, ``centre[token] + scale[token] * alpha`` (differentiable)."""

@@ -105,6 +105,10 @@ def _load_weights(p: Path, gen: Any, state: dict[str, Any]) -> None:
     gen.load_state_dict(state, strict=True)
 
 
+#: Parameters that older model files lack, at the values those models were trained with.
+_BEFORE_OPTIONS: dict[str, Any] = {"condition_weight": 0.0, "skeleton_weighting": "log"}
+
+
 def load_gan(path: str | Path) -> Any:
     """Load a :class:`~netrca.synth.gan.FlowGAN` saved by :func:`save_gan`."""
     from netrca.synth.gan import FlowGAN
@@ -117,7 +121,7 @@ def load_gan(path: str | Path) -> Any:
         raise ModelError(f"{p}: model metadata is corrupt") from exc
     check_meta(meta, p, FORMAT, FORMAT_VERSION, _digest(tensors))
     try:
-        params = dict(meta["params"])
+        params = {**_BEFORE_OPTIONS, **meta["params"]}
         params["generator_dims"] = tuple(params["generator_dims"])
         params["critic_dims"] = tuple(params["critic_dims"])
         model = FlowGAN(**params)

@@ -5,10 +5,16 @@ A row's *skeleton* is its class (``root_cause``), its categorical and port token
 (protocol, status, error_code, port or port class) and its destination-address token (a
 frequent destination, or internal/external). The generator is conditioned on it.
 
-- Training: a class is drawn in proportion to the log of its frequency, then one of the
-  class's skeletons in proportion to the log of its frequency, and the real row shown to
-  the critic is drawn among the rows with that skeleton. Rare classes and rare
-  combinations are seen far more often than their share, as in CTGAN.
+- Training: a class is drawn in proportion to the log of its frequency (rare classes are
+  seen far more often than their share, as in CTGAN), then one of the class's skeletons in
+  proportion to the square root of its frequency within the class (``weighting="sqrt"``,
+  the default; ``"frequency"`` and ``"log"`` are the other choices), and the real row
+  shown to the critic is drawn among the rows with that skeleton. Models trained before
+  the option existed drew skeletons by the log of their frequency (``"log"``); with
+  thousands of distinct skeletons per class that spends most of training on combinations
+  seen once or twice and leaves the frequent ones, which make up most of the traffic,
+  under-trained; plain frequency starves the rare ones instead (BENCHMARKS.md, GAN
+  section, compares the three).
 - Generation: skeletons are drawn in proportion to their plain frequency within the
   requested class, so the generated mixture follows the training data.
 
@@ -24,7 +30,11 @@ import numpy as np
 
 from netrca.errors import ModelError
 
-__all__ = ["SkeletonSampler"]
+__all__ = ["WEIGHTINGS", "SkeletonSampler"]
+
+#: How training draws a class's skeletons: by their frequency, its square root, or its log
+#: (models saved before the option existed).
+WEIGHTINGS = ("frequency", "sqrt", "log")
 
 
 class SkeletonSampler:
@@ -74,8 +84,15 @@ class SkeletonSampler:
         *,
         train: bool,
         cls: np.ndarray | None = None,
+        weighting: str = "sqrt",
     ) -> np.ndarray:
-        """Skeleton indices for ``n`` rows (of the given classes, else classes drawn too)."""
+        """Skeleton indices for ``n`` rows (of the given classes, else classes drawn too).
+
+        ``weighting`` (training draws only): skeletons within a class by ``"frequency"``,
+        by its square root (``"sqrt"``) or by its ``"log"``.
+        """
+        if weighting not in WEIGHTINGS:
+            raise ModelError(f"unknown skeleton weighting {weighting!r}")
         if cls is None:
             p = self.class_p_train if train else self.class_p_data
             cls = rng.choice(self.n_classes, size=n, p=p) if self.n_classes > 1 else None
@@ -86,7 +103,11 @@ class SkeletonSampler:
             if not len(rows):
                 continue
             members = self.members[c]
-            w = np.log1p(self.counts[members]) if train else self.counts[members]
+            w = self.counts[members]
+            if train and weighting == "sqrt":
+                w = np.sqrt(w)
+            elif train and weighting == "log":
+                w = np.log1p(w)
             out[rows] = members[rng.choice(len(members), size=len(rows), p=w / w.sum())]
         return out
 

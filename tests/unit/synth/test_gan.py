@@ -111,6 +111,24 @@ def test_same_seed_same_model_and_bytes(labelled_flows: pd.DataFrame, tiny_gan: 
     )
 
 
+def test_model_saved_before_the_training_options_loads_as_trained(
+    tiny_gan: FlowGAN, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert tiny_gan.get_params()["skeleton_weighting"] == "sqrt"
+    assert tiny_gan.get_params()["condition_weight"] == 5.0
+    params = tiny_gan.get_params()
+    old = {k: v for k, v in params.items() if k not in ("skeleton_weighting", "condition_weight")}
+    monkeypatch.setattr(tiny_gan, "get_params", lambda: old)
+    path = tmp_path / "old.pt"
+    save_gan(tiny_gan, path)
+    monkeypatch.undo()
+    loaded = load_gan(path)
+    assert loaded.skeleton_weighting == "log" and loaded.condition_weight == 0.0
+    assert _bytes(loaded.sample(300, random_state=1)) == _bytes(
+        tiny_gan.sample(300, random_state=1)
+    )
+
+
 def test_saved_model_samples_identically(tiny_gan: FlowGAN, tmp_path: Path) -> None:
     path = tmp_path / "gan.pt"
     save_gan(tiny_gan, path)
@@ -171,6 +189,56 @@ def test_bad_training_input_gets_clear_errors(labelled_flows: pd.DataFrame) -> N
         FlowGAN(columns=["timestamp", "latency"], **TINY).fit(nulls)
     with pytest.raises(ConfigError, match="max_steps must be a positive integer"):
         FlowGAN(max_steps=0).fit(labelled_flows)
+    with pytest.raises(ConfigError, match="skeleton_weighting must be one of frequency, sqrt, log"):
+        FlowGAN(skeleton_weighting="uniform").fit(labelled_flows)
+    with pytest.raises(ConfigError, match="condition_weight non-negative"):
+        FlowGAN(condition_weight=-1.0).fit(labelled_flows)
+
+
+def test_training_draws_a_class_skeletons_by_frequency() -> None:
+    from netrca.synth.sampler import SkeletonSampler
+
+    # class 0: skeleton 0 on 1 row, skeleton 1 on 99 rows; class 1: skeleton 2 on 5 rows
+    codes = np.array([[0]] + [[1]] * 99 + [[2]] * 5)
+    row_class = np.array([0] * 100 + [1] * 5)
+    sk = SkeletonSampler.from_rows(codes, row_class, 2)
+    rng = np.random.default_rng(0)
+    cls = np.zeros(20000, dtype=np.int64)
+    share = {
+        w: float(np.mean(sk.draw(20000, rng, train=True, cls=cls, weighting=w) == 1))
+        for w in ("frequency", "sqrt", "log")
+    }
+    assert share["frequency"] == pytest.approx(0.99, abs=0.005)
+    assert share["sqrt"] == pytest.approx(np.sqrt(99) / (1 + np.sqrt(99)), abs=0.01)
+    assert share["log"] == pytest.approx(np.log(100) / (np.log(2) + np.log(100)), abs=0.01)
+    assert float(np.mean(sk.draw(20000, rng, train=False, cls=cls) == 1)) == pytest.approx(
+        0.99, abs=0.005
+    )
+    # classes are still drawn by the log of their frequency for training
+    classes = sk.combo_class[sk.draw(20000, rng, train=True)]
+    assert float(np.mean(classes == 1)) == pytest.approx(
+        np.log(6) / (np.log(6) + np.log(101)), abs=0.01
+    )
+    with pytest.raises(ModelError, match="unknown skeleton weighting"):
+        sk.draw(10, rng, train=True, weighting="uniform")
+
+
+def test_conditional_means_loss_sees_what_the_marginals_hide(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
+) -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    data = tiny_gan._tensors(tiny_gan.table_.encode(labelled_flows, None))
+    cond, real = tiny_gan._batch(data, 400, rng)
+    real = torch.cat([real, cond], 1)
+    assert float(tiny_gan._conditional_means(real.clone(), real)) == 0.0
+    # the same generated rows under shuffled conditions: every column's marginal (and the
+    # batch's own joint) is unchanged, only which condition each row goes with differs
+    g = tiny_gan.gen_dim_
+    perm = torch.from_numpy(rng.permutation(len(real)))
+    shuffled = torch.cat([real[perm, :g], real[:, g:]], 1)
+    assert float(tiny_gan._conditional_means(shuffled, real)) > 0.5
 
 
 def test_optional_all_null_and_constant_columns_are_emitted_as_is(
