@@ -152,6 +152,10 @@ def test_run_fits_a_gan_on_simulated_flows_when_none_is_given(tmp_path: Path) ->
         (["synth", "sample", "-m", "MODEL", "--anomalies", "port_scan"], "NAME=COUNT"),
         (["synth", "sample", "-m", "JUNK"], "not a readable netrca GAN model"),
         (["synth", "fit", "-i", "ONE_ROW", "-o", "x.pt"], "need at least 10 flows"),
+        (
+            ["synth", "fit", "-i", "FLOWS", "-o", "x.pt", "--skeleton-weighting", "uniform"],
+            "skeleton_weighting must be one of sqrt, frequency, log",
+        ),
         (["run", "--synthetic", "vae"], "unknown synthetic source 'vae'"),
     ],
 )
@@ -167,7 +171,7 @@ def test_bad_input_exits_2_with_one_line(
     junk.write_bytes(b"\x00" * 64)
     one = tmp_path / "one.csv"
     pd.read_csv(flows).head(1).to_csv(one, index=False)
-    subst = {"MODEL": str(model), "JUNK": str(junk), "ONE_ROW": str(one)}
+    subst = {"MODEL": str(model), "JUNK": str(junk), "ONE_ROW": str(one), "FLOWS": str(flows)}
     code = (
         cli(*[subst.get(a, a) for a in args], "-o", str(tmp_path / "o"))
         if args[0] == "run"

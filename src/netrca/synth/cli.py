@@ -74,6 +74,16 @@ def fit(
     checkpoint: Annotated[
         Path | None, typer.Option(help="Also save the best model so far here while training.")
     ] = None,
+    skeleton_weighting: Annotated[
+        str,
+        typer.Option(
+            help="How training draws a class's skeletons: sqrt (of their frequency), "
+            "frequency or log."
+        ),
+    ] = "sqrt",
+    condition_weight: Annotated[
+        float, typer.Option(help="Weight of the per-condition means loss (0 = off).")
+    ] = 5.0,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a conditional GAN on flows and save it (safe format: tensors + JSON)."""
@@ -91,6 +101,8 @@ def fit(
         random_state=seed,
         verbose=not quiet,
         checkpoint=checkpoint,
+        skeleton_weighting=skeleton_weighting,
+        condition_weight=condition_weight,
     ).fit(read.flows)
     save_gan(gan, output)
     t = gan.training_

@@ -32,9 +32,9 @@ from netrca.errors import ModelError
 
 __all__ = ["WEIGHTINGS", "SkeletonSampler"]
 
-#: How training draws a class's skeletons: by their frequency, its square root, or its log
-#: (models saved before the option existed).
-WEIGHTINGS = ("frequency", "sqrt", "log")
+#: How training draws a class's skeletons: by the square root of their frequency, by the
+#: frequency itself, or by its log (what models saved before the option existed used).
+WEIGHTINGS = ("sqrt", "frequency", "log")
 
 
 class SkeletonSampler:

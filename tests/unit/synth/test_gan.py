@@ -189,7 +189,7 @@ def test_bad_training_input_gets_clear_errors(labelled_flows: pd.DataFrame) -> N
         FlowGAN(columns=["timestamp", "latency"], **TINY).fit(nulls)
     with pytest.raises(ConfigError, match="max_steps must be a positive integer"):
         FlowGAN(max_steps=0).fit(labelled_flows)
-    with pytest.raises(ConfigError, match="skeleton_weighting must be one of frequency, sqrt, log"):
+    with pytest.raises(ConfigError, match="skeleton_weighting must be one of sqrt, frequency, log"):
         FlowGAN(skeleton_weighting="uniform").fit(labelled_flows)
     with pytest.raises(ConfigError, match="condition_weight non-negative"):
         FlowGAN(condition_weight=-1.0).fit(labelled_flows)
