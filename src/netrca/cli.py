@@ -13,6 +13,7 @@ import typer
 from netrca import __version__
 from netrca.cli_view import register as register_view_commands
 from netrca.errors import ConfigError, NetrcaError
+from netrca.runtime import configure_arrow_pool
 from netrca.synth.cli import app as synth_app
 
 __all__ = ["app", "main"]
@@ -433,6 +434,7 @@ app.add_typer(synth_app, name="synth")
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the app and maps errors to exit codes."""
+    configure_arrow_pool()
     try:
         app(args=argv, standalone_mode=False)
     except NetrcaError as exc:

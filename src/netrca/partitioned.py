@@ -44,6 +44,7 @@ from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError
 from netrca.io import ParquetReader, read_flows
 from netrca.io.canonical import canonicalize, epoch_seconds
+from netrca.runtime import configure_arrow_pool
 
 __all__ = [
     "ENGINES",
@@ -190,6 +191,7 @@ def _score_and_write(
         limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
         numba.set_num_threads(max(1, min(kernel_threads, limit)))
         pa.set_cpu_count(max(1, kernel_threads))  # Arrow's compute/parse thread pool
+        configure_arrow_pool()  # the allocator the CLI process uses (netrca.runtime)
     preds = score_partition(part, detector)
     target = Path(out_dir) / f"part-{part.index:05d}.parquet"
     tmp = target.with_suffix(".parquet.tmp")
