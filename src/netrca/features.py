@@ -10,6 +10,7 @@ import pandas as pd
 
 from netrca.config import DEFAULT_INTERNAL_NETWORKS
 from netrca.errors import ConfigError
+from netrca.groups import Groups
 from netrca.io._text import by_value
 from netrca.io.canonical import epoch_seconds
 from netrca.netaddr import internal_mask, parse_networks, subnet_of_unique
@@ -130,16 +131,6 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         src_names=src_names,
         dst_names=dst_names,
     )
-
-
-def group_stat(keys: list[np.ndarray], values: np.ndarray | None, how: str) -> np.ndarray:
-    """Per-row value of a group aggregate (``count``, ``nunique``, ``sum``, ``mean``)."""
-    frame = pd.DataFrame({f"k{i}": k for i, k in enumerate(keys)})
-    names = list(frame.columns)
-    if values is None:
-        return frame.groupby(names, sort=False)[names[0]].transform("size").to_numpy(float)
-    frame["v"] = values
-    return frame.groupby(names, sort=False)["v"].transform(how).to_numpy(float)
 
 
 def interarrival_cv(pair: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -373,15 +364,19 @@ class FeatureBuilder:
         win = np.floor(ctx.ts / self.state_.window_seconds).astype(np.int64)
         dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
         f: dict[str, np.ndarray] = {}
-        f["src_win_flows"] = np.log1p(group_stat([ctx.src, win], None, "size"))
-        f["src_win_distinct_dst"] = np.log1p(group_stat([ctx.src, win], ctx.dst, "nunique"))
-        f["src_win_distinct_dport"] = np.log1p(group_stat([ctx.src, win], dport, "nunique"))
-        f["src_win_fail_ratio"] = group_stat([ctx.src, win], ctx.failed.astype(float), "mean")
-        f["src_win_log_bytes_sent"] = np.log1p(group_stat([ctx.src, win], ctx.sent, "sum"))
-        f["dst_win_flows"] = np.log1p(group_stat([ctx.dst, win], None, "size"))
-        f["dst_win_distinct_src"] = np.log1p(group_stat([ctx.dst, win], ctx.src, "nunique"))
-        f["dst_win_fail_ratio"] = group_stat([ctx.dst, win], ctx.failed.astype(float), "mean")
-        f["pair_win_flows"] = np.log1p(group_stat([ctx.src, ctx.dst, dport, win], None, "size"))
+        # one grouping per key set, shared by its aggregates (counts and 0/1 or integer
+        # sums are exact, so these equal pandas' groupby transforms bit for bit)
+        by_src, by_dst = Groups(ctx.src, win), Groups(ctx.dst, win)
+        failed = ctx.failed.astype(float)
+        f["src_win_flows"] = np.log1p(by_src.count())
+        f["src_win_distinct_dst"] = np.log1p(by_src.nunique(ctx.dst))
+        f["src_win_distinct_dport"] = np.log1p(by_src.nunique(dport))
+        f["src_win_fail_ratio"] = by_src.mean(failed)
+        f["src_win_log_bytes_sent"] = np.log1p(by_src.sum(ctx.sent))
+        f["dst_win_flows"] = np.log1p(by_dst.count())
+        f["dst_win_distinct_src"] = np.log1p(by_dst.nunique(ctx.src))
+        f["dst_win_fail_ratio"] = by_dst.mean(failed)
+        f["pair_win_flows"] = np.log1p(Groups(ctx.src, ctx.dst, dport, win).count())
         pair = ctx.src * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
         cv, gaps = interarrival_cv(pair, ctx.ts)
         f["pair_log_flows"] = np.log1p(gaps + 1)

@@ -8,6 +8,21 @@ import pandas as pd
 __all__ = ["Groups"]
 
 
+#: Mixed-radix group keys stay below this (int64 with room to spare).
+_RADIX_LIMIT = 1 << 62
+
+
+def _key_codes(k: np.ndarray) -> tuple[np.ndarray, int]:
+    """Non-negative int64 codes of a key and how many values they can take."""
+    if k.dtype.kind in "iub" and len(k):
+        k = k.astype(np.int64, copy=False)
+        lo, hi = int(k.min()), int(k.max())
+        if hi - lo < _RADIX_LIMIT // 4:
+            return k - lo, hi - lo + 1
+    codes, uniq = pd.factorize(k, sort=False)  # NaN gets -1: shifted to a code of its own
+    return codes.astype(np.int64) + 1, len(uniq) + 1
+
+
 class Groups:
     """Rows grouped by one or more integer key arrays.
 
@@ -22,15 +37,22 @@ class Groups:
     """
 
     def __init__(self, *keys: np.ndarray) -> None:
-        ids = np.zeros(len(keys[0]), dtype=np.int64)
-        n = 1
+        # Keys are combined in mixed radix (integer keys by their offset from the
+        # minimum, others by factorize codes) and the result factorized once, compacting
+        # early only when the radix would overflow. Group ids are numbered by first
+        # appearance, so they do not depend on how the combination was encoded.
+        combined = np.zeros(len(keys[0]), dtype=np.int64)
+        span = 1
         for k in keys:
-            k_codes, k_uniq = pd.factorize(np.asarray(k), sort=False)
-            combined = ids * (len(k_uniq) + 1) + k_codes.astype(np.int64)
-            ids_codes, ids_uniq = pd.factorize(combined, sort=False)
-            ids, n = ids_codes.astype(np.int64), len(ids_uniq)
-        self.ids = ids
-        self.n_groups = n
+            codes, k_span = _key_codes(np.asarray(k))
+            if span * k_span >= _RADIX_LIMIT:
+                c, uniq = pd.factorize(combined, sort=False)
+                combined, span = c.astype(np.int64), len(uniq)
+            combined = combined * k_span + codes
+            span *= k_span
+        ids, uniq = pd.factorize(combined, sort=False)
+        self.ids = ids.astype(np.int64)
+        self.n_groups = len(uniq)
 
     def _per_row(self, per_group: np.ndarray) -> np.ndarray:
         return np.asarray(per_group[self.ids], dtype=np.float64)
@@ -69,8 +91,12 @@ class Groups:
 
     def group_nunique(self, values: np.ndarray) -> np.ndarray:
         """Per-group number of distinct ``values``."""
-        v_codes, v_uniq = pd.factorize(np.asarray(values), sort=False)
-        pair = self.ids * (len(v_uniq) + 1) + v_codes.astype(np.int64)
+        v_codes, v_span = _key_codes(np.asarray(values))
+        if self.n_groups * v_span < _RADIX_LIMIT:
+            pair = self.ids * v_span + v_codes
+        else:
+            c, uniq = pd.factorize(v_codes, sort=False)
+            pair = self.ids * (len(uniq) + 1) + c.astype(np.int64)
         first = pd.Series(pair).drop_duplicates().index.to_numpy()
         return np.bincount(self.ids[first], minlength=self.n_groups).astype(np.float64)
 
