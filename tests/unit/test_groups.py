@@ -36,9 +36,7 @@ _KEY = st.one_of(
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.tuples(_KEY, st.booleans(), _KEY, st.integers(0, 4)), min_size=1, max_size=80)
-)
+@given(st.lists(st.tuples(_KEY, st.booleans(), _KEY, st.integers(0, 4)), min_size=1, max_size=80))
 def test_group_ids_are_first_appearance_order_whatever_the_key_ranges(
     rows: list[tuple[int, bool, int, int]],
 ) -> None:

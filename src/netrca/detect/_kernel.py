@@ -32,7 +32,14 @@ from netrca.errors import ModelError
 if TYPE_CHECKING:
     from netrca.detect.forest import FlatForest
 
-__all__ = ["BLOCK", "CompiledForest", "compile_forest", "kernel_available", "path_lengths"]
+__all__ = [
+    "BLOCK",
+    "CompiledForest",
+    "compile_forest",
+    "kernel_available",
+    "path_lengths",
+    "top_deviation",
+]
 
 #: Rows walked through one tree together (interleaved).
 BLOCK = 64
@@ -215,4 +222,57 @@ def path_lengths(c: CompiledForest, X: np.ndarray) -> np.ndarray:
             c.depth,
             out,
         )
+    return out
+
+
+def _top(
+    X: np.ndarray, center: np.ndarray, scale: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba; tested through top_deviation
+    # numpy's argmax over |x - center| / scale, one pass: the first largest value wins,
+    # and a NaN counts as larger than everything (the first NaN wins, as in argmax).
+    n, m = X.shape
+    n_blocks = (n + _TOP_BLOCK - 1) // _TOP_BLOCK
+    for b in numba.prange(n_blocks):
+        r0 = b * _TOP_BLOCK
+        r1 = min(r0 + _TOP_BLOCK, n)
+        best = np.empty(r1 - r0, dtype=np.float64)
+        nan = np.zeros(r1 - r0, dtype=np.bool_)
+        for i in range(r0, r1):
+            z = abs(X[i, 0] - center[0]) / scale[0]
+            best[i - r0] = z
+            out[i] = 0
+            nan[i - r0] = np.isnan(z)
+        for j in range(1, m):
+            c, s = center[j], scale[j]
+            for i in range(r0, r1):
+                if nan[i - r0]:
+                    continue
+                z = abs(X[i, j] - c) / s
+                if np.isnan(z):
+                    nan[i - r0] = True
+                    out[i] = j
+                elif z > best[i - r0]:
+                    best[i - r0] = z
+                    out[i] = j
+
+
+#: Rows per block of :func:`top_deviation` (its running maxima stay in cache).
+_TOP_BLOCK = 4096
+
+
+def top_deviation(X: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Per row, the column of ``X`` with the largest ``|x - center| / scale``: equal to
+    ``np.argmax(np.abs(X - center) / scale, axis=1)`` (ties and NaN alike) in one pass."""
+    X = np.asarray(X, dtype=np.float64)
+    center = np.ascontiguousarray(center, dtype=np.float64)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != len(center) or len(scale) != len(center):
+        raise ModelError(f"expected {len(center)} features, got shape {X.shape}")
+    out = np.zeros(X.shape[0], dtype=np.int64)
+    if X.shape[0] and X.shape[1]:
+        if "top" not in _COMPILED:
+            _COMPILED["top"] = numba.njit(
+                parallel=True, nogil=True, cache=True, error_model="numpy"
+            )(_top)
+        _COMPILED["top"](X, center, scale, out)
     return out

@@ -108,3 +108,22 @@ def test_unknown_backend() -> None:
     flat = FlatForest.from_sklearn(IsolationForest(n_estimators=3, random_state=0).fit(X))
     with pytest.raises(ConfigError, match="backend"):
         flat.score_samples(X, backend="gpu")
+
+
+def test_top_deviation_equals_numpy_argmax_with_ties_nan_and_zero_scales() -> None:
+    from netrca.detect._kernel import top_deviation
+
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        n, m = int(rng.integers(1, 9000)), int(rng.integers(1, 50))
+        X = rng.integers(-3, 4, (n, m)).astype(float)  # small integers: many exact ties
+        X[rng.random((n, m)) < 0.02] = np.nan
+        center = rng.integers(-1, 2, m).astype(float)
+        scale = rng.choice([1.0, 2.0, 0.0, 1e-3], m)  # 0: inf and 0/0 = NaN deviations
+        if trial % 2:
+            X = np.asfortranarray(X)  # the feature frame's layout
+        with np.errstate(all="ignore"):
+            expected = np.argmax(np.abs(X - center) / scale, axis=1)
+        assert np.array_equal(top_deviation(X, center, scale), expected), trial
+    with pytest.raises(ModelError, match="expected 3 features"):
+        top_deviation(np.zeros((2, 4)), np.zeros(3), np.ones(3))
