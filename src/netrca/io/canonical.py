@@ -218,11 +218,11 @@ def _parse_timestamp(text: pd.Series, rej: _Rejector, required: bool = True) -> 
     Everything is first brought to float seconds, so mixed units, offsets and
     resolutions never meet inside pandas; values outside years 1678-2261 are rejected.
     """
-    num = pd.to_numeric(text, errors="coerce")
-    is_num = num.notna().to_numpy()
+    num = _numbers(text)
+    is_num = ~np.isnan(num)
     secs = np.full(len(text), np.nan)
     if is_num.any():
-        vals = num[is_num].astype(float).to_numpy()
+        vals = num[is_num]
         with np.errstate(all="ignore"):
             scale = _epoch_scale(float(np.nanmedian(np.abs(vals))))
             secs[is_num] = vals / scale
@@ -258,15 +258,16 @@ def _epoch_scale(median: float) -> float:
 
 
 def _valid_ips(text: pd.Series) -> pd.Series:
-    """Normalised IP text, or NA where the value is not an IPv4/IPv6 address."""
-    uniq = pd.unique(text.dropna())
-    lookup: dict[str, str | None] = {}
-    for value in uniq:
+    """Normalised IP text, or NA where the value is not an IPv4/IPv6 address (worked out
+    once per distinct value and spread onto the rows)."""
+    codes, values = by_value(text)
+    out: list[str | None] = []
+    for value in values:
         try:
-            lookup[value] = str(ipaddress.ip_address(value))
+            out.append(None if pd.isna(value) else str(ipaddress.ip_address(value)))
         except ValueError:
-            lookup[value] = None
-    return text.map(lookup, na_action="ignore").astype("string")
+            out.append(None)
+    return spread(pd.Series(out, dtype="string"), codes, text.index)
 
 
 def _integer_text(text: pd.Series) -> np.ndarray | None:
@@ -300,10 +301,26 @@ def _parse_int(column: str, text: pd.Series, rej: _Rejector) -> pd.Series:
     return pd.Series(good, index=text.index).astype("Int64")
 
 
+def _numbers(text: pd.Series) -> np.ndarray:
+    """float64 of numeric text, NaN where missing or not a number: the values of
+    ``pd.to_numeric(text, errors="coerce")``, parsed by Arrow (10x faster; both round
+    correctly). A column Arrow refuses (``"1_000"``, ``"0x10"``…) goes to pandas, and
+    so does one with a negative zero: pandas reads ``"-0"`` as 0.0 or -0.0 depending on
+    the rest of the column."""
+    try:
+        arr = pc.cast(pa.array(text, type=pa.string(), from_pandas=True), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        arr = None
+    if arr is not None:
+        out = np.array(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+        if not ((out == 0) & np.signbit(out)).any():
+            return out
+    return np.asarray(pd.to_numeric(text, errors="coerce").astype("float64").to_numpy())
+
+
 def _parse_float(column: str, text: pd.Series, rej: _Rejector) -> pd.Series:
-    num = pd.to_numeric(text, errors="coerce").astype("float64")
     present = text.notna().to_numpy()
-    arr = num.to_numpy()
+    arr = _numbers(text)
     with np.errstate(invalid="ignore"):
         not_num = present & ~np.isfinite(arr)
         negative = present & np.isfinite(arr) & (arr < 0)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from netrca.errors import InputError
 from netrca.io._source import load_lines
-from netrca.io._text import Lines, RejectedLine, json_objects, parse_delimited
+from netrca.io._text import Lines, RejectedLine, json_objects, parse_delimited, spread
 from netrca.io.canonical import LimitedReader, ReadResult, canonicalize, merge_rejects
 from netrca.io.connstate import map_conn_state
 
@@ -64,13 +64,14 @@ def _protocol(service: pd.Series | None, proto: pd.Series | None, dport: pd.Seri
     for col in (*parts, dport):
         c, u = pd.factorize(col, use_na_sentinel=False)
         codes = codes * (len(u) + 1) + np.asarray(c, dtype=np.int64)
-    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    key, _ = pd.factorize(codes)  # numbered by first appearance...
+    first = pd.Series(key).drop_duplicates().index.to_numpy()  # ...so key k first shows here
 
     def pick(s: pd.Series | None) -> pd.Series | None:
         return None if s is None else s.iloc[first].reset_index(drop=True)
 
     per_key = _protocol_rows(pick(service), pick(proto), dport.iloc[first].reset_index(drop=True))
-    return pd.Series(per_key.to_numpy()[inverse.ravel()], index=dport.index, dtype="string")
+    return spread(per_key.astype("string"), np.asarray(key, dtype=np.int64), dport.index)
 
 
 def _protocol_rows(

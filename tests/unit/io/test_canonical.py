@@ -1,0 +1,56 @@
+"""Canonicalisation helpers equal the slower pandas/stdlib definitions they replace."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netrca.io.canonical import _numbers, _valid_ips
+
+_TRICKY = ["-0", "-0.0", "0", "+1.5", "1e5", "1.0E+3", "inf", "-inf", "nan", "Infinity", "1e400"]
+_BAD = ["1_000", "0x10", "1.5e", ".", "abc", ""]
+
+_TEXT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(0, 1e12).map(lambda v: f"{v:.6f}"),
+    st.sampled_from(_TRICKY + _BAD),
+    st.none(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_TEXT, min_size=1, max_size=30))
+def test_numbers_equal_pandas_to_numeric_bit_for_bit(values: list[str | None]) -> None:
+    text = pd.Series(values, dtype="string")
+    expected = pd.to_numeric(text, errors="coerce").astype("float64").to_numpy()
+    got = _numbers(text)
+    assert np.array_equal(got.view(np.int64), expected.view(np.int64)), (values, got, expected)
+
+
+def test_negative_zero_follows_pandas_for_the_whole_column() -> None:
+    # pandas reads "-0" as 0.0 in an all-integer column and as -0.0 next to decimals
+    for values in (["-0", "7"], ["-0", "1.5"], ["-0.0", "3"]):
+        text = pd.Series(values, dtype="string")
+        expected = pd.to_numeric(text, errors="coerce").astype("float64").to_numpy()
+        assert np.array_equal(_numbers(text).view(np.int64), expected.view(np.int64)), values
+
+
+def test_valid_ips_normalise_once_per_value_like_the_row_by_row_rule() -> None:
+    values = ["10.0.0.1", None, "::FFFF:1.2.3.4", "bad", "2001:DB8::1", "10.0.0.1", "", "1.2.3"]
+    text = pd.Series(values * 3, dtype="string", index=range(7, 7 + 3 * len(values)))
+
+    def one(v: str | None) -> str | None:
+        try:
+            return None if v is None else str(ipaddress.ip_address(v))
+        except ValueError:
+            return None
+
+    expected = pd.Series([one(v) for v in values * 3], dtype="string", index=text.index)
+    got = _valid_ips(text)
+    assert got.equals(expected)
+    assert got.tolist()[:3] == ["10.0.0.1", pd.NA, "::ffff:102:304"]
