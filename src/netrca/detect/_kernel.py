@@ -145,7 +145,8 @@ def _check(c: CompiledForest) -> None:
 
 def _walk(
     X: np.ndarray,
-    n_features: int,
+    n: int,
+    row_stride: int,
     column: np.ndarray,
     threshold: np.ndarray,
     children: np.ndarray,
@@ -155,10 +156,12 @@ def _walk(
     depth: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba; tested through path_lengths
-    # X is the row-major matrix flattened; indices are unsigned so numba emits no
-    # negative-index wraparound code (half the work of each step). The NaN test keeps
-    # LLVM from turning the loop into gathers, which are slower than scalar loads here.
-    n = X.shape[0] // n_features
+    # X is the matrix flattened: value (r, c) at r * row_stride + column[...] (``column``
+    # holds each node's column offset: the column itself for row-major X, column * n for
+    # column-major X). Indices are unsigned so numba emits no negative-index wraparound
+    # code (half the work of each step). The NaN test keeps LLVM from turning the loop
+    # into gathers, which are slower than scalar loads here. Values are rounded to
+    # float32 first, as scikit-learn's trees see them (a no-op for float32 X).
     n_blocks = (n + BLOCK - 1) // BLOCK
     for b in numba.prange(n_blocks):
         r0 = b * BLOCK
@@ -167,7 +170,7 @@ def _walk(
         node = np.empty(BLOCK, dtype=np.uint64)
         row = np.empty(BLOCK, dtype=np.uint64)
         for j in range(m):
-            row[j] = np.uint64((r0 + j) * n_features)
+            row[j] = np.uint64((r0 + j) * row_stride)
         for t in range(roots.shape[0]):
             root = np.uint64(roots[t])
             for j in range(m):
@@ -175,7 +178,7 @@ def _walk(
             for _ in range(depth[t]):
                 for j in range(m):
                     g = node[j]
-                    x = np.float64(X[row[j] + column[g]])
+                    x = np.float64(np.float32(X[row[j] + column[g]]))
                     isnan = np.isnan(x)
                     right = ((not isnan) and not (x <= threshold[g])) or (
                         isnan and missing_right[g] == 1
@@ -202,26 +205,38 @@ def _kernel() -> Any:
 def path_lengths(c: CompiledForest, X: np.ndarray) -> np.ndarray:
     """Sum over trees of each row's path length, like ``FlatForest.path_lengths``.
 
-    ``X`` is cast to float32 first (scikit-learn's trees compare float32 inputs).
+    Values are compared as float32 (scikit-learn's trees compare float32 inputs). A
+    column-major float64 ``X`` (the feature frame's own layout) is read in place, each
+    value rounded to float32 in the kernel; anything else is cast to a row-major float32
+    copy first. Both give the same sums.
     """
-    with np.errstate(over="ignore"):  # beyond float32 range becomes ±inf, as in sklearn
-        Xf = np.ascontiguousarray(X, dtype=np.float32)
-    if Xf.ndim != 2 or Xf.shape[1] != c.n_features:
-        raise ModelError(f"expected {c.n_features} features, got shape {Xf.shape}")
-    out = np.zeros(Xf.shape[0], dtype=np.float64)
-    if Xf.shape[0]:
-        _kernel()(
-            Xf.reshape(-1),
-            c.n_features,
-            c.column,
-            c.threshold,
-            c.children,
-            c.missing_right,
-            c.leaf_value,
-            c.roots,
-            c.depth,
-            out,
-        )
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != c.n_features:
+        raise ModelError(f"expected {c.n_features} features, got shape {X.shape}")
+    n = X.shape[0]
+    out = np.zeros(n, dtype=np.float64)
+    if not n:
+        return out
+    if X.dtype == np.float64 and X.flags.f_contiguous and not X.flags.c_contiguous:
+        flat, row_stride = X.ravel(order="F"), 1
+        column = c.column * np.uint64(n)  # each node's column offset in the flat array
+    else:
+        with np.errstate(over="ignore"):  # beyond float32 range becomes ±inf, as in sklearn
+            flat = np.ascontiguousarray(X, dtype=np.float32).reshape(-1)
+        row_stride, column = c.n_features, c.column
+    _kernel()(
+        flat,
+        n,
+        row_stride,
+        column,
+        c.threshold,
+        c.children,
+        c.missing_right,
+        c.leaf_value,
+        c.roots,
+        c.depth,
+        out,
+    )
     return out
 
 

@@ -89,6 +89,38 @@ def test_compiled_equals_reference_bit_for_bit() -> None:
     assert np.array_equal(flat.score_samples(test, "numba"), flat.score_samples(test, "numpy"))
 
 
+def test_column_major_float64_is_read_in_place_with_the_same_scores() -> None:
+    from netrca.detect import _kernel
+
+    forest, test = _nan_case()
+    test[60:64, 0] = [np.inf, -np.inf, 1e300, -1e300]  # rounded to float32 in the kernel
+    flat = FlatForest.from_sklearn(forest)
+    fortran = np.asfortranarray(test)
+    assert fortran.flags.f_contiguous and not fortran.flags.c_contiguous
+    in_place = _kernel.path_lengths(flat.compiled(), fortran)
+    assert np.array_equal(in_place, _kernel.path_lengths(flat.compiled(), test))
+    assert np.array_equal(in_place, flat.path_lengths(test))
+    # values that straddle a split only in float64: rounded to float32 they fall on the
+    # other side of the root's threshold (as scikit-learn's float32 comparison decides)
+    off = flat.offsets[:-1]
+    col = flat.tree_features[np.arange(flat.n_trees), flat.feature[off]]
+    thr = flat.threshold[off]
+    f32 = thr.astype(np.float32)
+    up = np.nextafter(f32, np.float32(np.inf)).astype(np.float64)
+    down = np.nextafter(f32, np.float32(-np.inf)).astype(np.float64)
+    f64 = f32.astype(np.float64)
+    straddle = np.where(f64 <= thr, (thr + (f64 + up) / 2) / 2, (thr + (f64 + down) / 2) / 2)
+    assert (straddle.astype(np.float32) == f32).all() and (straddle != f64).all()
+    edge = np.repeat(np.asfortranarray(test[:1]), flat.n_trees, axis=0)
+    edge[np.arange(flat.n_trees), col] = straddle
+    edge = np.asfortranarray(edge)
+    assert np.array_equal(_kernel.path_lengths(flat.compiled(), edge), flat.path_lengths(edge))
+    sliced = np.asfortranarray(test)[:1000]  # a row slice of a column-major matrix is not
+    assert np.array_equal(  # contiguous either way: it goes through the float32 copy
+        _kernel.path_lengths(flat.compiled(), sliced), flat.path_lengths(test[:1000])
+    )
+
+
 def test_compiled_layout_is_bounds_checked() -> None:
     from netrca.detect._kernel import compile_forest
 
