@@ -25,10 +25,29 @@ __all__ = ["write_csv_fast", "write_csv_views"]
 
 _CHUNK = 200_000
 _NEEDS_QUOTE = r'[,"\n]'
+_QUOTE_BYTES = np.frombuffer(b',"\n', dtype=np.uint8)
+
+
+def _may_need_quotes(text: pa.Array | pa.ChunkedArray) -> bool:
+    """False when no value can need quoting: none of ``,``, ``"`` or a newline occurs
+    anywhere in the array's character data (one byte scan, no per-value regex)."""
+    for chunk in _chunks(text):
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        wide = pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type)
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64 if wide else np.int32)
+        lo, hi = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
+        raw = np.frombuffer(data, dtype=np.uint8)[lo:hi]
+        if np.isin(raw, _QUOTE_BYTES).any():
+            return True
+    return False
 
 
 def _quote(text: pa.Array) -> pa.Array:
     """Minimal CSV quoting (QUOTE_MINIMAL) of a string array without nulls."""
+    if not _may_need_quotes(text):
+        return text
     needs = pc.match_substring_regex(text, _NEEDS_QUOTE)
     if not pc.any(needs).as_py():
         return text
@@ -46,12 +65,13 @@ def _python_text(values: pd.Series) -> pa.Array:
 def _float_text(values: np.ndarray) -> pa.Array:
     arr = pa.array(values, type=pa.float64(), from_pandas=True)
     text = pc.cast(arr, pa.string())
-    # Arrow prints 3.0 as "3"; Python's repr (pandas) as "3.0"
-    plain = pc.match_substring_regex(text, "[.en]")
-    text = pc.if_else(plain, text, pc.binary_join_element_wise(text, pa.scalar(".0"), ""))
     with np.errstate(invalid="ignore"):
         mag = np.abs(values)
         arrow_ok = np.isnan(values) | (((mag >= 1e-4) | (mag == 0)) & (mag < 1e9))
+        # Arrow prints 3.0 as "3"; Python's repr (pandas) as "3.0". Inside the range Arrow
+        # formats here (the rest is replaced below), that is every integer-valued float
+        whole = np.floor(values) == values
+    text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, pa.scalar(".0"), ""), text)
     if not arrow_ok.all():  # Arrow switches to exponents at other magnitudes than repr
         odd = np.flatnonzero(~arrow_ok)
         py = pa.array([repr(float(v)) for v in values[odd]], type=pa.string())
@@ -64,11 +84,9 @@ def _float_text(values: np.ndarray) -> pa.Array:
 def _column_text(s: pd.Series) -> pa.Array:
     dtype = s.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        mask = s.isna().to_numpy()
-        vals = s.fillna(False).to_numpy(dtype=bool)
-        text = np.where(vals, "True", "False").astype(object)
-        text[mask] = ""
-        return pa.array(text, type=pa.string())
+        flags = pa.array(s, type=pa.bool_(), from_pandas=True)
+        text = pc.if_else(flags, pa.scalar("True"), pa.scalar("False"))
+        return pc.fill_null(text, "")
     if pd.api.types.is_integer_dtype(dtype):
         arr = pa.array(s, from_pandas=True)
         return pc.fill_null(pc.cast(arr, pa.string()), "")
@@ -88,10 +106,50 @@ def _column_text(s: pd.Series) -> pa.Array:
 
 def _lines(cols: list[pa.Array]) -> pa.Array | None:
     """The CSV lines of one chunk (None when there are no columns: empty lines)."""
+    return _end_lines(_body(cols), lone=len(cols) == 1)
+
+
+def _body(cols: list[pa.Array]) -> pa.Array | None:
+    """The comma-joined fields of each row (None when there are no columns)."""
     if not cols:
         return None
-    line = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
-    return pc.binary_join_element_wise(line, pa.scalar(""), "\n")
+    return pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
+
+
+def _end_lines(body: pa.Array | None, *, lone: bool) -> pa.Array | None:
+    """``body`` + newline; ``lone``: one column, whose empty fields are written ``""``
+    (as csv/pandas do: an empty line would read back as no row at all)."""
+    if body is None:
+        return None
+    if lone:
+        body = pc.if_else(pc.equal(pc.binary_length(body), 0), pa.scalar('""'), body)
+    return pc.binary_join_element_wise(body, pa.scalar(""), "\n")
+
+
+def _bodies(text: dict[str, pa.Array], selections: list[list[str]]) -> list[pa.Array | None]:
+    """Each selection's joined fields; a selection that extends a shorter one (the flows'
+    columns, then the prediction columns) appends to that one's text instead of joining
+    its columns again."""
+    out: list[pa.Array | None] = [None] * len(selections)
+    for i in sorted(range(len(selections)), key=lambda k: len(selections[k])):
+        cols = selections[i]
+        base = max(
+            (
+                j
+                for j in range(len(selections))
+                if out[j] is not None
+                and 0 < len(selections[j]) < len(cols)
+                and cols[: len(selections[j])] == selections[j]
+            ),
+            key=lambda j: len(selections[j]),
+            default=None,
+        )
+        if base is None:
+            out[i] = _body([text[c] for c in cols])
+        else:
+            rest = [text[c] for c in cols[len(selections[base]) :]]
+            out[i] = pc.binary_join_element_wise(out[base], *rest, ",")
+    return out
 
 
 def _write(line: pa.Array | None, n: int, fh: BinaryIO) -> None:
@@ -148,7 +206,10 @@ def write_csv_views(
     def render(start: int) -> tuple[int, list[pa.Array]]:
         part = frame.iloc[start : start + chunk_rows]
         text = {c: _column_text(part.iloc[:, position[c]]) for c in needed}
-        return len(part), [_lines([text[c] for c in columns]) for _, columns in targets]
+        selections = [list(map(str, columns)) for _, columns in targets]
+        bodies = _bodies(text, selections)
+        lines = [_end_lines(b, lone=len(c) == 1) for b, c in zip(bodies, selections, strict=True)]
+        return len(part), lines
 
     starts = range(0, len(frame), chunk_rows)
     if len(starts) < 2 or _threads() < 2:

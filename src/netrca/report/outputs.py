@@ -113,7 +113,7 @@ def iso_utc(ts: pd.Series) -> pd.Series:
     us = (ns // 1000).astype("datetime64[us]")  # %f truncates to microseconds
     text = pc.cast(pa.array(us, type=pa.timestamp("us"), mask=nat), pa.string())
     text = pc.binary_join_element_wise(pc.replace_substring(text, " ", "T"), pa.scalar("Z"), "")
-    return pd.Series(text.to_numpy(zero_copy_only=False), index=ts.index, dtype="object")
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=ts.index)
 
 
 def predictions_frame(flows: pd.DataFrame) -> pd.DataFrame:

@@ -56,11 +56,17 @@ def test_predictions_written_by_the_pipeline_equal_pandas(tmp_path, sim_flows) -
     assert buf.getvalue().decode("utf-8") == frame.to_csv(index=False)
 
 
-def test_views_share_rendering_and_match_pandas() -> None:
+@pytest.mark.parametrize(
+    "first",
+    [["s", "f", "b"], ["s", "o", "mixed"], ["s"]],  # the last two: prefixes, text reused
+)
+def test_views_share_rendering_and_match_pandas(first: list[str]) -> None:
     from netrca.io.csvwrite import write_csv_views
 
     frame = _frame(2000, seed=7)
-    a, b = io.BytesIO(), io.BytesIO()
-    write_csv_views(frame, [(a, ["s", "f", "b"]), (b, list(frame.columns))], chunk_rows=300)
-    assert a.getvalue().decode() == frame[["s", "f", "b"]].to_csv(index=False)
+    a, b, c = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    views = [(b, list(frame.columns)), (a, first), (c, [*first, "i"])]
+    write_csv_views(frame, views, chunk_rows=300)
+    assert a.getvalue().decode() == frame[first].to_csv(index=False)
     assert b.getvalue().decode() == frame.to_csv(index=False)
+    assert c.getvalue().decode() == frame[[*first, "i"]].to_csv(index=False)
