@@ -14,7 +14,7 @@ def configure_arrow_pool() -> str:
 
     Arrow's wheels default to mimalloc, which hands freed pages back to the kernel so
     eagerly that a 1M-flow ``netrca detect`` spent 5-8 s of system time re-faulting them;
-    with jemalloc it spent 3.7-4.9 s and peaked ~0.1-0.5 GiB lower (BENCHMARKS.md, issue #6).
+    with jemalloc it spent 3.7-4.6 s and peaked up to 0.4 GiB lower (BENCHMARKS.md, #6).
     ``ARROW_DEFAULT_MEMORY_POOL`` (read by Arrow itself) still wins when it is set. Returns
     the backend in use. Called by the CLI and by Dask workers, not on import: a program
     that imports netrca as a library keeps its own allocator.
