@@ -72,6 +72,17 @@ class FlowContext:
     dst_names: np.ndarray
     #: Derived per-flow arrays computed once and shared by the detectors (e.g. service keys).
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: ``protocol`` as codes into its distinct values (``protocol == values[codes]``)
+    protocol_codes: np.ndarray | None = field(default=None, repr=False, compare=False)
+    protocol_values: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def protocol_in(self, names: Any) -> np.ndarray:
+        """Per flow: is its protocol one of ``names`` (a name or a collection of names)?
+        Tested once per distinct protocol, not once per flow."""
+        wanted = [names] if isinstance(names, str) else list(names)
+        if self.protocol_codes is None or self.protocol_values is None:
+            return np.isin(self.protocol, wanted)
+        return np.isin(self.protocol_values, wanted)[self.protocol_codes]
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -104,11 +115,15 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         unanswered |= np.isin(cv, ("S0", "SH", "OTH"))[cc] & no_reply
         refused |= np.isin(cv, ("REJ", "RSTOS0", "RSTRH"))[cc]
     codes, values = by_value(flows["protocol"])
-    protocol = values.astype(str).str.upper().to_numpy(dtype=object)[codes]
+    upper = values.astype(str).str.upper().to_numpy(dtype=object)
+    protocol = upper[codes]
     dport = flows["destination_port"].astype("float64").to_numpy()
     mismatch = np.zeros(len(flows), dtype=bool)
     for proto, ports in EXPECTED_PORTS.items():
-        m = protocol == proto
+        is_proto = upper == proto  # per distinct value, then spread onto the flows
+        if not is_proto.any():
+            continue
+        m = is_proto[codes]
         if m.any():
             mismatch[m] = ~np.isin(dport[m], list(ports)) & ~np.isnan(dport[m])
     ts = epoch_seconds(flows["timestamp"]) if len(flows) else np.zeros(0)
@@ -132,6 +147,8 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         mismatch=mismatch,
         src_names=src_names,
         dst_names=dst_names,
+        protocol_codes=codes,
+        protocol_values=upper,
     )
 
 
@@ -347,7 +364,7 @@ class FeatureBuilder:
             if code != "NONE":
                 f[f"error={code}"] = (err == code).astype(float)
         for proto in st.protocols:
-            f[f"protocol={proto}"] = (ctx.protocol == proto).astype(float)
+            f[f"protocol={proto}"] = ctx.protocol_in(proto).astype(float)
         dport = ctx.dport
         f["dport_wellknown"] = (dport < 1024).astype(float)
         f["dport_ephemeral"] = (dport >= 49152).astype(float)

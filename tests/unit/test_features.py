@@ -106,3 +106,15 @@ def test_flow_context_text_flags_equal_row_by_row(dtype: str) -> None:
     assert (ctx.service_failed == failed & (np.char.find(error.astype(str), "AUTH") < 0)).all()
     protocol = flows["protocol"].astype(str).str.upper().to_numpy()
     assert ((ctx.protocol == protocol) | (pd.isna(ctx.protocol) & pd.isna(protocol))).all()
+    for name in (*np.unique(protocol.astype(str)), "NOT-A-PROTOCOL"):
+        assert (ctx.protocol_in(name) == (ctx.protocol == name)).all(), name
+    some = {"HTTP", "SSH", "DNS"}
+    assert (ctx.protocol_in(some) == np.isin(ctx.protocol, list(some))).all()
+    mismatch = np.zeros(len(flows), dtype=bool)
+    dport = flows["destination_port"].astype("float64").to_numpy()
+    from netrca.features import EXPECTED_PORTS
+
+    for proto, ports in EXPECTED_PORTS.items():  # the row-by-row definition
+        m = ctx.protocol == proto
+        mismatch[m] = ~np.isin(dport[m], list(ports)) & ~np.isnan(dport[m])
+    assert (ctx.mismatch == mismatch).all() and mismatch.any()

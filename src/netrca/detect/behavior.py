@@ -246,7 +246,7 @@ def flood_score(ctx: FlowContext, win: np.ndarray, base: BehaviourBaseline) -> n
 def brute_force_score(ctx: FlowContext, win: np.ndarray, error_code: np.ndarray) -> np.ndarray:
     """Many attempts from one source at one login service, failing or near-identical."""
     dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
-    auth = np.isin(dport, list(AUTH_PORTS)) | np.isin(ctx.protocol, list(_AUTH_PROTOCOLS))
+    auth = np.isin(dport, list(AUTH_PORTS)) | ctx.protocol_in(_AUTH_PROTOCOLS)
     is_auth_fail = np.char.find(error_code.astype(str), "AUTH") >= 0
     # a login attempt needs a session: unanswered probes are scanning, not guessing
     session = (~_probe_like(ctx) | is_auth_fail).astype(float)
