@@ -75,6 +75,8 @@ class FlowContext:
     #: ``protocol`` as codes into its distinct values (``protocol == values[codes]``)
     protocol_codes: np.ndarray | None = field(default=None, repr=False, compare=False)
     protocol_values: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: bool: the flow's error code mentions AUTH (an authentication failure)
+    auth_error: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def protocol_in(self, names: Any) -> np.ndarray:
         """Per flow: is its protocol one of ``names`` (a name or a collection of names)?
@@ -108,7 +110,8 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
     failed = (sv == "FAILED")[sc]
     unanswered = failed & np.isin(ev, _FAILED_CODES_UNANSWERED)[ec]
     refused = failed & np.isin(ev, ("CONNECTION_REFUSED", "RESET"))[ec]
-    not_auth = (np.char.find(ev.astype(str), "AUTH") < 0)[ec]
+    auth_error = (np.char.find(ev.astype(str), "AUTH") >= 0)[ec]
+    not_auth = ~auth_error
     if "conn_state" in flows:
         cc, cv = _distinct_text(flows["conn_state"])
         no_reply = flows["bytes_received"].fillna(0).to_numpy(dtype=float) == 0
@@ -149,6 +152,7 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         dst_names=dst_names,
         protocol_codes=codes,
         protocol_values=upper,
+        auth_error=auth_error,
     )
 
 
@@ -359,10 +363,10 @@ class FeatureBuilder:
         f["failed"] = ctx.failed.astype(float)
         f["unanswered"] = ctx.unanswered.astype(float)
         f["refused"] = ctx.refused.astype(float)
-        err = flows["error_code"].astype(str).to_numpy()
+        err_codes, err_values = _distinct_text(flows["error_code"])  # tested once per value
         for code in st.error_codes:
             if code != "NONE":
-                f[f"error={code}"] = (err == code).astype(float)
+                f[f"error={code}"] = (err_values == code)[err_codes].astype(float)
         for proto in st.protocols:
             f[f"protocol={proto}"] = ctx.protocol_in(proto).astype(float)
         dport = ctx.dport

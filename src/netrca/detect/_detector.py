@@ -249,7 +249,7 @@ class Detector:
         return score_behaviour(
             ctx,
             self.behaviour_,
-            flows["error_code"].to_numpy(str),
+            None,  # error codes: the flow context's per-value authentication flag
             ratio,
             mode=self.mode_,
             flows=flows,

@@ -243,11 +243,21 @@ def flood_score(ctx: FlowContext, win: np.ndarray, base: BehaviourBaseline) -> n
     return rate * (0.6 + 0.4 * strain)
 
 
-def brute_force_score(ctx: FlowContext, win: np.ndarray, error_code: np.ndarray) -> np.ndarray:
-    """Many attempts from one source at one login service, failing or near-identical."""
+def brute_force_score(
+    ctx: FlowContext, win: np.ndarray, error_code: np.ndarray | None = None
+) -> np.ndarray:
+    """Many attempts from one source at one login service, failing or near-identical.
+
+    ``error_code``: the flows' error codes as text; without it, the flow context's
+    per-distinct-value authentication flag (the same test, run once per value)."""
     dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
     auth = np.isin(dport, list(AUTH_PORTS)) | ctx.protocol_in(_AUTH_PROTOCOLS)
-    is_auth_fail = np.char.find(error_code.astype(str), "AUTH") >= 0
+    if error_code is None and ctx.auth_error is not None:
+        is_auth_fail = ctx.auth_error
+    elif error_code is not None:
+        is_auth_fail = np.char.find(error_code.astype(str), "AUTH") >= 0
+    else:
+        raise ValueError("brute_force_score needs error codes or a flow context that has them")
     # a login attempt needs a session: unanswered probes are scanning, not guessing
     session = (~_probe_like(ctx) | is_auth_fail).astype(float)
     logs = np.log1p(ctx.sent)
@@ -465,7 +475,7 @@ def failure_score(ctx: FlowContext, flows: pd.DataFrame, columns: list[str]) -> 
 def score_behaviour(
     ctx: FlowContext,
     base: BehaviourBaseline,
-    error_code: np.ndarray,
+    error_code: np.ndarray | None,
     latency_ratio: np.ndarray,
     *,
     mode: str = "flows",
