@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -70,21 +71,24 @@ class FlowContext:
     mismatch: np.ndarray  # bool: protocol on a port that is not its own
     src_names: np.ndarray  # code → address
     dst_names: np.ndarray
+    # text columns as codes into their distinct values (``protocol == protocol_values[
+    # protocol_codes]``), so tests on them run once per distinct value, not once per flow
+    protocol_codes: np.ndarray
+    protocol_values: np.ndarray
+    error_codes: np.ndarray  # error_code, as text like ``astype(str)``
+    error_values: np.ndarray
+    auth_error: np.ndarray  # bool: the flow's error code mentions AUTH
     #: Derived per-flow arrays computed once and shared by the detectors (e.g. service keys).
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    #: ``protocol`` as codes into its distinct values (``protocol == values[codes]``)
-    protocol_codes: np.ndarray | None = field(default=None, repr=False, compare=False)
-    protocol_values: np.ndarray | None = field(default=None, repr=False, compare=False)
-    #: bool: the flow's error code mentions AUTH (an authentication failure)
-    auth_error: np.ndarray | None = field(default=None, repr=False, compare=False)
 
-    def protocol_in(self, names: Any) -> np.ndarray:
-        """Per flow: is its protocol one of ``names`` (a name or a collection of names)?
-        Tested once per distinct protocol, not once per flow."""
+    def protocol_in(self, names: str | Iterable[str]) -> np.ndarray:
+        """Per flow: is its protocol one of ``names`` (a name or a collection of names)?"""
         wanted = [names] if isinstance(names, str) else list(names)
-        if self.protocol_codes is None or self.protocol_values is None:
-            return np.isin(self.protocol, wanted)
-        return np.isin(self.protocol_values, wanted)[self.protocol_codes]
+        return np.asarray(np.isin(self.protocol_values, wanted)[self.protocol_codes])
+
+    def error_is(self, name: str) -> np.ndarray:
+        """Per flow: is its error code (as text) ``name``?"""
+        return np.asarray((self.error_values == name)[self.error_codes])
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -152,6 +156,8 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         dst_names=dst_names,
         protocol_codes=codes,
         protocol_values=upper,
+        error_codes=ec,
+        error_values=ev,
         auth_error=auth_error,
     )
 
@@ -363,10 +369,9 @@ class FeatureBuilder:
         f["failed"] = ctx.failed.astype(float)
         f["unanswered"] = ctx.unanswered.astype(float)
         f["refused"] = ctx.refused.astype(float)
-        err_codes, err_values = _distinct_text(flows["error_code"])  # tested once per value
         for code in st.error_codes:
             if code != "NONE":
-                f[f"error={code}"] = (err_values == code)[err_codes].astype(float)
+                f[f"error={code}"] = ctx.error_is(code).astype(float)
         for proto in st.protocols:
             f[f"protocol={proto}"] = ctx.protocol_in(proto).astype(float)
         dport = ctx.dport

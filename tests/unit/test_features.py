@@ -104,8 +104,9 @@ def test_flow_context_text_flags_equal_row_by_row(dtype: str) -> None:
     assert (ctx.unanswered == unanswered).all() and unanswered.any()
     assert (ctx.refused == refused).all() and refused.any()
     assert (ctx.service_failed == failed & (np.char.find(error.astype(str), "AUTH") < 0)).all()
-    assert ctx.auth_error is not None
     assert (ctx.auth_error == (np.char.find(error.astype(str), "AUTH") >= 0)).all()
+    for name in (*{e for e in error.tolist() if isinstance(e, str)}, "NOT-AN-ERROR"):
+        assert (ctx.error_is(name) == (error == name)).all(), name
     assert ctx.auth_error.any()
     protocol = flows["protocol"].astype(str).str.upper().to_numpy()
     assert ((ctx.protocol == protocol) | (pd.isna(ctx.protocol) & pd.isna(protocol))).all()

@@ -203,7 +203,7 @@ class Detector:
         use_knn = self.novelty == "knn" or (self.novelty == "auto" and self.mode_ == "table")
         self.knn_ = _KnnNovelty.fit(X[keep], self.random_state) if use_knn else None
         knn = self.knn_.score(X) if self.knn_ is not None else None
-        ext = self.extremes_.score(X, ctx.failed, ctx.protocol, ctx.protocol_in)
+        ext = self.extremes_.score(X, ctx.failed, ctx.protocol_in)
         train = self._combine(raw, self._behaviour(flows, ctx), knn, ext).max(axis=1)
         self.train_score_quantiles_ = np.quantile(train, QUANTILE_LEVELS).tolist()
         self.threshold_ = self._pick_threshold(train)
@@ -249,7 +249,6 @@ class Detector:
         return score_behaviour(
             ctx,
             self.behaviour_,
-            None,  # error codes: the flow context's per-value authentication flag
             ratio,
             mode=self.mode_,
             flows=flows,
@@ -299,7 +298,7 @@ class Detector:
         X = feats.to_numpy(dtype=np.float64)
         raw = self.forest_.score_samples(X)
         knn = self.knn_.score(X) if self.knn_ is not None else None
-        ext = self.extremes_.score(X, ctx.failed, ctx.protocol, ctx.protocol_in)
+        ext = self.extremes_.score(X, ctx.failed, ctx.protocol_in)
         parts = self._combine(raw, self._behaviour(flows, ctx), knn, ext)
         score = parts.max(axis=1).to_numpy()
         top = self._top_features(X)
@@ -491,26 +490,15 @@ class _Extremes:
         return E
 
     def score(
-        self,
-        X: np.ndarray,
-        failed: np.ndarray,
-        protocol: np.ndarray,
-        protocol_in: Callable[[str], np.ndarray] | None = None,
+        self, X: np.ndarray, failed: np.ndarray, protocol_in: Callable[[str], np.ndarray]
     ) -> np.ndarray:
         """Largest upper-tail robust z-score per row; 0 for protocols without a baseline of
         their own (too few flows, or dominated by one host) and when nothing is measured.
-        ``protocol_in``: the flows' per-distinct-value test (``FlowContext.protocol_in``),
-        equal to comparing ``protocol`` row by row and cheaper."""
+        ``protocol_in(name)``: which rows have that protocol (``FlowContext.protocol_in``)."""
         out = np.zeros(len(X))
         if not self.columns:
             return out
         E = self._matrix(X, self.columns, self.latency_col, failed)
-        if protocol_in is None:
-            proto = protocol.astype(str)
-
-            def protocol_in(name: str) -> np.ndarray:
-                return np.asarray(proto == name)
-
         for name, c in self.center.items():
             m = protocol_in(name)
             if name == "*" or not m.any():

@@ -243,21 +243,11 @@ def flood_score(ctx: FlowContext, win: np.ndarray, base: BehaviourBaseline) -> n
     return rate * (0.6 + 0.4 * strain)
 
 
-def brute_force_score(
-    ctx: FlowContext, win: np.ndarray, error_code: np.ndarray | None = None
-) -> np.ndarray:
-    """Many attempts from one source at one login service, failing or near-identical.
-
-    ``error_code``: the flows' error codes as text; without it, the flow context's
-    per-distinct-value authentication flag (the same test, run once per value)."""
+def brute_force_score(ctx: FlowContext, win: np.ndarray) -> np.ndarray:
+    """Many attempts from one source at one login service, failing or near-identical."""
     dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
     auth = np.isin(dport, list(AUTH_PORTS)) | ctx.protocol_in(_AUTH_PROTOCOLS)
-    if error_code is None and ctx.auth_error is not None:
-        is_auth_fail = ctx.auth_error
-    elif error_code is not None:
-        is_auth_fail = np.char.find(error_code.astype(str), "AUTH") >= 0
-    else:
-        raise ValueError("brute_force_score needs error codes or a flow context that has them")
+    is_auth_fail = ctx.auth_error
     # a login attempt needs a session: unanswered probes are scanning, not guessing
     session = (~_probe_like(ctx) | is_auth_fail).astype(float)
     logs = np.log1p(ctx.sent)
@@ -475,7 +465,6 @@ def failure_score(ctx: FlowContext, flows: pd.DataFrame, columns: list[str]) -> 
 def score_behaviour(
     ctx: FlowContext,
     base: BehaviourBaseline,
-    error_code: np.ndarray | None,
     latency_ratio: np.ndarray,
     *,
     mode: str = "flows",
@@ -500,7 +489,7 @@ def score_behaviour(
         "scan": scan_score(ctx, win),
         "unsolicited": unsolicited_score(ctx, served),
         "flood": flood_score(ctx, win, base),
-        "brute_force": brute_force_score(ctx, win, error_code),
+        "brute_force": brute_force_score(ctx, win),
         "exfiltration": exfiltration_score(ctx, base),
         "beacon": beacon_scores(ctx),
         "outage": outage_score(ctx, win, base, served),

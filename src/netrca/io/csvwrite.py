@@ -35,11 +35,7 @@ def _may_need_quotes(text: pa.Array | pa.ChunkedArray) -> bool:
         data = chunk.buffers()[2]
         if data is None:
             continue
-        wide = pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type)
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64 if wide else np.int32)
-        lo, hi = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
-        raw = np.frombuffer(data, dtype=np.uint8)[lo:hi]
-        if np.isin(raw, _QUOTE_BYTES).any():
+        if np.isin(np.frombuffer(data, dtype=np.uint8)[_span(chunk)], _QUOTE_BYTES).any():
             return True
     return False
 
@@ -172,6 +168,8 @@ def _chunks(arr: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
 
 
 def _span(chunk: pa.Array) -> slice:
+    """The bytes of a (possibly sliced) string array's values in its data buffer (every
+    text array here is ``pa.string()``: 32-bit offsets)."""
     offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)
     start = chunk.offset
     return slice(int(offsets[start]), int(offsets[start + len(chunk)]))

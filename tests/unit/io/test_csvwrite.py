@@ -70,3 +70,15 @@ def test_views_share_rendering_and_match_pandas(first: list[str]) -> None:
     assert a.getvalue().decode() == frame[first].to_csv(index=False)
     assert b.getvalue().decode() == frame.to_csv(index=False)
     assert c.getvalue().decode() == frame[[*first, "i"]].to_csv(index=False)
+
+
+def test_quoting_looks_only_at_the_slice_it_writes() -> None:
+    import pyarrow as pa
+
+    from netrca.io.csvwrite import _quote
+
+    arr = pa.array(["a,b", "plain", "x", 'q"y'], type=pa.string())
+    middle = arr.slice(1, 2)  # the buffer still holds "a,b" and 'q"y' around it
+    assert _quote(middle).to_pylist() == ["plain", "x"]
+    assert _quote(arr).to_pylist() == ['"a,b"', "plain", "x", '"q""y"']
+    assert _quote(arr.slice(3, 1)).to_pylist() == ['"q""y"']
