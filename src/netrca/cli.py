@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -435,6 +436,11 @@ app.add_typer(synth_app, name="synth")
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the app and maps errors to exit codes."""
     configure_arrow_pool()
+    # A run allocates millions of short-lived objects in bursts (per-value text, JSON):
+    # with the default 700-object threshold the young-generation collector ran ~400
+    # times on 1M flows (0.2 s); 10,000 cuts it to ~80 runs (0.09 s). Cycles are still
+    # collected, only less often.
+    gc.set_threshold(10_000, 20, 20)
     try:
         app(args=argv, standalone_mode=False)
     except NetrcaError as exc:

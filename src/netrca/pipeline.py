@@ -6,6 +6,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +18,12 @@ from rich.console import Console
 from netrca import __version__
 from netrca.config import Settings
 from netrca.detect import Detector
-from netrca.detect.persist import load_detector, save_detector
+from netrca.detect.persist import (
+    load_detector,
+    load_detector_bytes,
+    read_model_bytes,
+    save_detector,
+)
 from netrca.detect.threshold import threshold_advice
 from netrca.errors import InputError, NetrcaError
 from netrca.evaluate import evaluate_predictions, ground_truth, truth_categories
@@ -328,9 +334,11 @@ def run(
         )
         if read.skipped:
             rep.info("  skipped: " + ", ".join(f"{k} {v:,}" for k, v in read.skipped.items()))
+        model_bytes: bytes | None = None
         if model is not None:
             with rep.stage("load model"):
-                detector = load_detector(model)
+                model_bytes = read_model_bytes(model)
+                detector = load_detector_bytes(model_bytes, model)
         else:
             with rep.stage("fit detector"):
                 detector = fit_model(
@@ -413,7 +421,9 @@ def run(
                     write_json(writer.path("fidelity.json"), fidelity)
                 elif (writer.dir / "fidelity.json").exists():
                     (writer.dir / "fidelity.json").unlink()
-                _write_outputs(writer, read, predictions, analyses, summary, evaluation, detector)
+                _write_outputs(
+                    writer, read, predictions, analyses, summary, evaluation, detector, model_bytes
+                )
                 writer.commit(
                     {
                         "rows": len(flows),
@@ -455,7 +465,13 @@ def _write_outputs(
     summary: dict[str, Any],
     evaluation: dict[str, Any] | None,
     detector: Detector,
+    model_bytes: bytes | None = None,
 ) -> None:
+    """Every output file of a run, staged in ``writer``.
+
+    ``model_bytes``: the model file the detector was loaded from (baseline mode), copied
+    as it is instead of serialising the same detector again.
+    """
     preds = predictions_frame(predictions)
     with (
         writer.path("network_logs.csv").open("wb") as logs,
@@ -465,17 +481,25 @@ def _write_outputs(
             preds,
             [(logs, [str(c) for c in read.flows.columns]), (with_preds, list(map(str, preds)))],
         )
-    preds.to_parquet(writer.path("network_logs_with_predictions.parquet"), index=False)
-    rejects = read.rejects if len(read.rejects) else empty_rejects()
-    _csv(rejects, writer.path("rejects.csv"))
-    save_detector(detector, writer.path(MODEL_FILE))
-    write_json(
-        writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]
-    )
-    write_json(writer.path("analysis_summary.json"), summary)
-    if evaluation is not None:
-        write_json(writer.path("evaluation.json"), evaluation)
-    write_report(writer, predictions, analyses, summary, evaluation)
+    # Arrow encodes and compresses the Parquet file without the GIL, so it runs beside
+    # the JSON and HTML rendering below (pure Python) instead of before it.
+    parquet_path = writer.path("network_logs_with_predictions.parquet")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netrca-parquet") as pool:
+        parquet = pool.submit(preds.to_parquet, parquet_path, index=False)
+        rejects = read.rejects if len(read.rejects) else empty_rejects()
+        _csv(rejects, writer.path("rejects.csv"))
+        if model_bytes is not None:
+            writer.path(MODEL_FILE).write_bytes(model_bytes)
+        else:
+            save_detector(detector, writer.path(MODEL_FILE))
+        write_json(
+            writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]
+        )
+        write_json(writer.path("analysis_summary.json"), summary)
+        if evaluation is not None:
+            write_json(writer.path("evaluation.json"), evaluation)
+        write_report(writer, predictions, analyses, summary, evaluation)
+        parquet.result()  # its error, if any, fails the run (nothing is committed)
 
 
 PREDICTIONS = "network_logs_with_predictions"

@@ -96,6 +96,8 @@ def test_simulate_fit_detect_analyze_evaluate(tmp_path: Path) -> None:
     check_contract(out, len(pd.read_csv(new)))
     summary = json.loads((out / "analysis_summary.json").read_text())
     assert summary["run"]["mode"] == "baseline"
+    # baseline mode keeps the very model file that scored the flows
+    assert (out / "anomaly_detector.npz").read_bytes() == model.read_bytes()
     assert cli("analyze", str(out), "--quiet") == 0
     check_contract(out, len(pd.read_csv(new)))
     assert cli("evaluate", str(out)) == 0

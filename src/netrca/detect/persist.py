@@ -16,6 +16,7 @@ an incompatible netrca (other major.minor) or schema version is refused.
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -33,7 +34,13 @@ from netrca.features import FeatureBuilder, FeatureState
 from netrca.io.writers import atomic_path
 from netrca.schema import SCHEMA_VERSION
 
-__all__ = ["FORMAT", "load_detector", "save_detector"]
+__all__ = [
+    "FORMAT",
+    "load_detector",
+    "load_detector_bytes",
+    "read_model_bytes",
+    "save_detector",
+]
 
 FORMAT = "netrca-detector"
 FORMAT_VERSION = 1
@@ -77,11 +84,28 @@ def save_detector(detector: Detector, path: str | Path) -> None:
 
 def load_detector(path: str | Path) -> Detector:
     """Load a detector saved by :func:`save_detector`, verifying integrity and versions."""
+    return load_detector_bytes(read_model_bytes(path), path)
+
+
+def read_model_bytes(path: str | Path) -> bytes:
+    """The bytes of a model file (a clear error when it is missing or unreadable)."""
     p = Path(path)
     if not p.exists():
         raise ModelError(f"{p}: no such model file")
     try:
-        with np.load(p, allow_pickle=False) as z:
+        return p.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{p}: cannot read the model file ({exc})") from exc
+
+
+def load_detector_bytes(data: bytes, path: str | Path) -> Detector:
+    """:func:`load_detector` on a model file's bytes (``path`` names it in errors).
+
+    The pipeline reads a model once this way and copies those very bytes into the run
+    folder, instead of serialising the detector again."""
+    p = Path(path)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
         raise ModelError(f"{p}: not a readable netrca model (truncated or corrupt: {exc})") from exc

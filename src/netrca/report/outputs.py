@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,17 @@ class RunWriter:
             if src.exists():
                 os.replace(src, self.dir / name)
         shutil.rmtree(self.stage, ignore_errors=True)
-        entries = {
-            p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        files = [
+            p
             for p in sorted(self.dir.iterdir())
             if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
+        ]
+        # hashlib releases the GIL on large buffers: two files are hashed at a time
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="netrca-sha256") as pool:
+            digests = list(pool.map(_sha256, files))
+        entries = {
+            p.name: {"bytes": p.stat().st_size, "sha256": digest}
+            for p, digest in zip(files, digests, strict=True)
         }
         manifest = {
             "status": "complete",

@@ -1,17 +1,13 @@
 """GAN-generated synthetic flows: encoders, the conditional GAN, baselines, fidelity.
 
-``FlowGAN``, ``load_gan`` and ``save_gan`` need PyTorch (the ``gan`` extra) and are
-imported on first use, so the metrics and baselines work without it.
+Every name is imported on first use: ``FlowGAN``, ``load_gan`` and ``save_gan`` need
+PyTorch (the ``gan`` extra), the metrics and baselines do not.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
-
-from netrca.synth.baselines import IndependentSampler, SmoteSampler
-from netrca.synth.fidelity import TARGETS, ViewSpec, compare, fidelity_report, tstr
-from netrca.synth.table import FlowTable, TrainingSchema
-from netrca.synth.validity import ValidityRules
 
 __all__ = [
     "TARGETS",
@@ -30,14 +26,28 @@ __all__ = [
     "tstr",
 ]
 
+#: Where each public name lives. Nothing is imported with the package itself, so
+#: ``netrca synth`` costs the rest of the CLI nothing (pandas, the encoders) at start-up.
+_HOME = {
+    "IndependentSampler": "baselines",
+    "SmoteSampler": "baselines",
+    "TARGETS": "fidelity",
+    "ViewSpec": "fidelity",
+    "compare": "fidelity",
+    "fidelity_report": "fidelity",
+    "tstr": "fidelity",
+    "FlowTable": "table",
+    "TrainingSchema": "table",
+    "ValidityRules": "validity",
+    "FlowGAN": "gan",
+    "SampleResult": "gan",
+    "load_gan": "persist",
+    "save_gan": "persist",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("FlowGAN", "SampleResult"):
-        from netrca.synth import gan
-
-        return getattr(gan, name)
-    if name in ("load_gan", "save_gan"):
-        from netrca.synth import persist
-
-        return getattr(persist, name)
-    raise AttributeError(f"module 'netrca.synth' has no attribute {name!r}")
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'netrca.synth' has no attribute {name!r}")
+    return getattr(import_module(f"netrca.synth.{home}"), name)

@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 
 from netrca.detect import Detector
-from netrca.detect.persist import load_detector, save_detector
+from netrca.detect.persist import (
+    load_detector,
+    load_detector_bytes,
+    read_model_bytes,
+    save_detector,
+)
 from netrca.errors import ModelError
 
 
@@ -30,6 +35,21 @@ def test_load_scores_identically(saved: tuple[Path, Detector], sim_flows: pd.Dat
     again = load_detector(path)
     assert np.array_equal(again.score_samples(sim_flows), det.score_samples(sim_flows))
     assert again.threshold_ == det.threshold_
+
+
+def test_load_from_bytes_equals_load_from_file(
+    saved: tuple[Path, Detector], sim_flows: pd.DataFrame, tmp_path: Path
+) -> None:
+    path, det = saved
+    again = load_detector_bytes(read_model_bytes(path), path)
+    assert np.array_equal(again.score_samples(sim_flows), det.score_samples(sim_flows))
+    # saving what was loaded reproduces the file byte for byte
+    save_detector(again, tmp_path / "again.npz")
+    assert (tmp_path / "again.npz").read_bytes() == path.read_bytes()
+    with pytest.raises(ModelError, match="no such model file"):
+        read_model_bytes(tmp_path / "absent.npz")
+    with pytest.raises(ModelError, match=r"x\.npz: not a readable netrca model"):
+        load_detector_bytes(b"PK not a zip", tmp_path / "x.npz")
 
 
 def _rewrite(src: Path, dst: Path, edit: callable) -> None:  # type: ignore[valid-type]

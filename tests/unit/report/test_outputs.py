@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from netrca import pipeline
 from netrca.report import MANIFEST, RunWriter, read_manifest
 
 
@@ -28,3 +33,30 @@ def test_abort_and_restart_marks_incomplete(tmp_path: Path) -> None:
     assert read_manifest(tmp_path) is None and not (tmp_path / "x").exists()
     (tmp_path / MANIFEST).write_text(json.dumps({"status": "running"}))
     assert read_manifest(tmp_path) is None
+
+
+def test_manifest_hashes_every_file(tmp_path: Path) -> None:
+    w = RunWriter(tmp_path)
+    blobs = {f"f{i}.bin": bytes([i]) * (i * 700_001) for i in range(5)}
+    for name, data in blobs.items():
+        w.path(name).write_bytes(data)
+    m = w.commit({})
+    files = json.loads(m.read_text())["files"]
+    assert set(files) == set(blobs)
+    for name, data in blobs.items():
+        assert files[name] == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_a_failed_parquet_write_fails_the_run_and_publishes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(self: pd.DataFrame, path: object, **kw: object) -> None:
+        Path(str(path)).write_bytes(b"PAR1 half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        pipeline.run(n_flows=600, output=tmp_path, quiet=True)
+    assert read_manifest(tmp_path) is None
+    assert not list(tmp_path.glob("*.parquet")) and not list(tmp_path.glob(".staging-*"))
+    assert not (tmp_path / "network_logs.csv").exists()
