@@ -299,6 +299,12 @@ def run(
     writer = RunWriter(out_dir) if write else None
     fidelity: dict[str, Any] | None = None
     try:
+        model_bytes: bytes | None = None
+        if model is not None:
+            # before the flows: a bad model fails the run before a large file is read
+            with rep.stage("load model"):
+                model_bytes = read_model_bytes(model)
+                detector = load_detector_bytes(model_bytes, model)
         if synthetic is not None:
             from netrca.synth.source import synthetic_flows
 
@@ -334,12 +340,7 @@ def run(
         )
         if read.skipped:
             rep.info("  skipped: " + ", ".join(f"{k} {v:,}" for k, v in read.skipped.items()))
-        model_bytes: bytes | None = None
-        if model is not None:
-            with rep.stage("load model"):
-                model_bytes = read_model_bytes(model)
-                detector = load_detector_bytes(model_bytes, model)
-        else:
+        if model is None:
             with rep.stage("fit detector"):
                 detector = fit_model(
                     flows,

@@ -60,3 +60,13 @@ def test_a_failed_parquet_write_fails_the_run_and_publishes_nothing(
     assert read_manifest(tmp_path) is None
     assert not list(tmp_path.glob("*.parquet")) and not list(tmp_path.glob(".staging-*"))
     assert not (tmp_path / "network_logs.csv").exists()
+
+
+def test_a_bad_model_fails_before_the_flows_are_read(tmp_path: Path) -> None:
+    from netrca.errors import ModelError
+
+    flows = tmp_path / "flows.csv"
+    flows.write_text("not,a,flow,file\n1,2,3,4\n")  # reading it would fail too
+    with pytest.raises(ModelError, match="no such model file"):
+        pipeline.run(flows, model=tmp_path / "absent.npz", output=tmp_path / "out", quiet=True)
+    assert read_manifest(tmp_path / "out") is None
