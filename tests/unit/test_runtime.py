@@ -1,13 +1,16 @@
-"""The CLI's Arrow allocator choice: jemalloc unless the user picked a pool."""
+"""The CLI's allocator choices: jemalloc for Arrow, heap reuse for malloc, unless the user chose."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
 
-from netrca.runtime import configure_arrow_pool
+from netrca.runtime import configure_arrow_pool, configure_malloc
 
 
 @pytest.fixture
@@ -43,3 +46,52 @@ def test_a_pool_chosen_by_the_user_is_kept(
     pa.set_memory_pool(pa.system_memory_pool())
     assert configure_arrow_pool() == "system"
     assert pa.default_memory_pool().backend_name == "system"
+
+
+def _reuse_probe() -> str:
+    """A child process: configure malloc, then report whether a 64 MiB block freed and
+    allocated again keeps its pages (heap reuse) instead of coming back zero-filled."""
+    return """
+import ctypes, sys
+from netrca.runtime import configure_malloc
+print(configure_malloc())
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+n = 64 << 20
+a = libc.malloc(n)
+ctypes.memset(a, 0x5A, n)
+libc.free(a)
+b = libc.malloc(n)
+# an mmap'd block is unmapped on free and comes back from the kernel as zeros; a heap
+# block is handed out again with the bytes it had
+print(b == a and ctypes.string_at(b + (n // 2), 1) == b"\\x5a")
+"""
+
+
+def test_malloc_reuses_large_blocks_once_configured() -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc malloc only")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.pop("GLIBC_TUNABLES", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _reuse_probe()],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    configured, reused = out.stdout.split()
+    if configured == "False":
+        pytest.skip("not glibc (or mallopt refused the threshold)")
+    assert reused == "True"
+    # without configure_malloc the same block is unmapped on free
+    plain = _reuse_probe().replace("print(configure_malloc())", "print(True)")
+    out = subprocess.run(
+        [sys.executable, "-c", plain], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.stdout.split() == ["True", "False"]
+
+
+def test_malloc_settings_from_the_environment_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")
+    assert configure_malloc() is False
