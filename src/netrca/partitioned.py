@@ -190,6 +190,7 @@ def _score_and_write(
     part: Partition, detector: Detector, out_dir: str, kernel_threads: int | None = None
 ) -> dict[str, Any]:
     t0, c0, started = time.perf_counter(), time.process_time(), time.time()
+    tuned = None
     if kernel_threads is not None:  # a Dask worker owns one core: its kernels stay on it
         import numba
 
@@ -197,7 +198,7 @@ def _score_and_write(
         numba.set_num_threads(max(1, min(kernel_threads, limit)))
         pa.set_cpu_count(max(1, kernel_threads))  # Arrow's compute/parse thread pool
         configure_arrow_pool()  # the allocators the CLI process uses (netrca.runtime)
-        configure_malloc()
+        tuned = configure_malloc()
     preds = score_partition(part, detector)
     target = Path(out_dir) / f"part-{part.index:05d}.parquet"
     tmp = target.with_suffix(".parquet.tmp")
@@ -215,6 +216,9 @@ def _score_and_write(
         "ended_at": time.time(),
         "pid": os.getpid(),
         "process_max_rss_mib": _max_rss_mib(),  # the process's peak so far
+        # Dask workers: whether netrca's malloc settings are in force (False on a cluster
+        # whose workers carry their own MALLOC_* settings, e.g. Dask's defaults)
+        "malloc_tuned": tuned,
     }
 
 

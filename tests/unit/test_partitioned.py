@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,25 @@ def test_split_log_scored_in_one_partition_equals_in_memory(
     pd.testing.assert_frame_equal(got[list(flows.columns)], flows)
     np.testing.assert_array_equal(got["anomaly_score"], np.round(expected.score, 6))
     assert got["reasons"].tolist() == expected.reasons
+
+
+def test_dask_worker_processes_use_netrca_malloc_settings(
+    parts_dir: Path, tmp_path: Path, detector: Detector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_=65536 (pinning glibc's
+    mmap threshold at 128 KiB); a LocalCluster netrca starts leaves malloc to netrca."""
+    import sys
+
+    pytest.importorskip("distributed")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc malloc only")
+    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    summary = detect_partitioned(
+        parts_dir, detector, tmp_path / "procs", engine="dask", workers=1, processes=True
+    )
+    per = summary["per_partition"]
+    assert {p["pid"] for p in per} != {os.getpid()}  # ran in a worker process
+    assert all(p["malloc_tuned"] is True for p in per), per
+    assert all(p["process_max_rss_mib"] > 0 for p in per)
+    assert set(summary["seconds"]) == {"split", "plan", "run", "total"}
