@@ -44,7 +44,7 @@ from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError
 from netrca.io import ParquetReader, read_flows
 from netrca.io.canonical import canonicalize, epoch_seconds
-from netrca.runtime import configure_arrow_pool, configure_malloc
+from netrca.runtime import configure_arrow_pool, configure_malloc, release_free_memory
 
 __all__ = [
     "ENGINES",
@@ -204,12 +204,15 @@ def _score_and_write(
     tmp = target.with_suffix(".parquet.tmp")
     preds.to_parquet(tmp, index=False)
     tmp.replace(target)
+    rows, anomalies = len(preds), int(preds["is_anomaly"].sum())
+    del preds
+    release_free_memory()  # the next partition starts from a trimmed heap
     return {
         "partition": part.index,
         "file": target.name,
-        "rows": len(preds),
+        "rows": rows,
         "halo_partitions": len(part.halo),
-        "anomalies": int(preds["is_anomaly"].sum()),
+        "anomalies": anomalies,
         "seconds": round(time.perf_counter() - t0, 3),
         "cpu_seconds": round(time.process_time() - c0, 3),  # of the whole worker process
         "started_at": started,  # wall clock, to see which partitions overlapped
@@ -464,6 +467,8 @@ def split_input(
         pq.write_table(table, out / f"part-{parts:05d}.parquet", row_group_size=ROW_GROUP_ROWS)
         n_rows += len(read.flows)
         parts += 1
+        del read, table
+        release_free_memory()  # the next chunk starts from a trimmed heap
     if parts == 0:
         raise InputError(f"{p}: no data rows")
     n_rejects = int(sum(len(r) for r in rejects))

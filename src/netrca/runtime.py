@@ -14,6 +14,7 @@ __all__ = [
     "TRIM_THRESHOLD",
     "configure_arrow_pool",
     "configure_malloc",
+    "release_free_memory",
 ]
 
 #: glibc malloc settings from the environment; when any is set, :func:`configure_malloc`
@@ -81,3 +82,20 @@ def configure_malloc() -> bool:
     if mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1:
         return False
     return bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1)
+
+
+def release_free_memory() -> None:
+    """Hand malloc's free heap memory back to the kernel (glibc ``malloc_trim``).
+
+    With :func:`configure_malloc` the heap keeps freed blocks for reuse; between two
+    partitions or split chunks nothing would reuse them soon, so they are returned
+    rather than counted in the peak of the next one. A no-op off glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
