@@ -95,3 +95,44 @@ def test_malloc_reuses_large_blocks_once_configured() -> None:
 def test_malloc_settings_from_the_environment_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")
     assert configure_malloc() is False
+
+
+_RELEASE_PROBE = """
+import ctypes
+from netrca.runtime import configure_malloc, release_free_memory
+
+def rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+
+print(configure_malloc())
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+blocks = [libc.malloc(48 << 20) for _ in range(4)]
+for b in blocks:
+    ctypes.memset(b, 1, 48 << 20)
+guard = libc.malloc(1024)  # keeps the freed blocks off the top of the heap
+for b in blocks:
+    libc.free(b)
+before = rss_mib()
+release_free_memory()
+print(round(before - rss_mib()))
+"""
+
+
+def test_release_free_memory_returns_freed_heap_blocks() -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc malloc only")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.pop("GLIBC_TUNABLES", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _RELEASE_PROBE], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    configured, released = out.stdout.split()
+    if configured == "False":
+        pytest.skip("not glibc (or mallopt refused the threshold)")
+    assert int(released) > 150  # of the 192 MiB freed in the middle of the heap
