@@ -493,14 +493,25 @@ def _write_outputs(
             writer.path(MODEL_FILE).write_bytes(model_bytes)
         else:
             save_detector(detector, writer.path(MODEL_FILE))
-        write_json(
-            writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]
-        )
-        write_json(writer.path("analysis_summary.json"), summary)
-        if evaluation is not None:
-            write_json(writer.path("evaluation.json"), evaluation)
-        write_report(writer, predictions, analyses, summary, evaluation)
+        _write_analysis(writer, predictions, analyses, summary, evaluation)
         parquet.result()  # its error, if any, fails the run (nothing is committed)
+
+
+def _write_analysis(
+    writer: RunWriter,
+    predictions: pd.DataFrame,
+    analyses: list[Analysis],
+    summary: dict[str, Any],
+    evaluation: dict[str, Any] | None,
+) -> None:
+    """The analyses, summary, evaluation (when there is ground truth) and the report."""
+    write_json(
+        writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]
+    )
+    write_json(writer.path("analysis_summary.json"), summary)
+    if evaluation is not None:
+        write_json(writer.path("evaluation.json"), evaluation)
+    write_report(writer, predictions, analyses, summary, evaluation)
 
 
 PREDICTIONS = "network_logs_with_predictions"
@@ -593,13 +604,7 @@ def reanalyze(
         preds_out = predictions_frame(predictions)
         _csv(preds_out, writer.path(f"{PREDICTIONS}.csv"))
         preds_out.to_parquet(writer.path(f"{PREDICTIONS}.parquet"), index=False)
-        write_json(
-            writer.path("root_cause_analyses.json"), [a.model_dump(mode="json") for a in analyses]
-        )
-        write_json(writer.path("analysis_summary.json"), summary)
-        if evaluation is not None:
-            write_json(writer.path("evaluation.json"), evaluation)
-        write_report(writer, predictions, analyses, summary, evaluation)
+        _write_analysis(writer, predictions, analyses, summary, evaluation)
         writer.commit(
             {
                 "rows": len(read.flows),

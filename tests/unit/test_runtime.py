@@ -70,15 +70,19 @@ print(b == a and ctypes.string_at(b + (n // 2), 1) == b"\\x5a")
 """
 
 
-def test_malloc_reuses_large_blocks_once_configured() -> None:
+def _run_probe(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh Python without any malloc settings in its environment."""
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc malloc only")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env.pop("GLIBC_TUNABLES", None)
-    out = subprocess.run(
-        [sys.executable, "-c", _reuse_probe()],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_malloc_reuses_large_blocks_once_configured() -> None:
+    out = _run_probe(_reuse_probe())
     assert out.returncode == 0, out.stderr
     configured, reused = out.stdout.split()
     if configured == "False":
@@ -86,9 +90,7 @@ def test_malloc_reuses_large_blocks_once_configured() -> None:
     assert reused == "True"
     # without configure_malloc the same block is unmapped on free
     plain = _reuse_probe().replace("print(configure_malloc())", "print(True)")
-    out = subprocess.run(
-        [sys.executable, "-c", plain], capture_output=True, text=True, env=env, timeout=120
-    )
+    out = _run_probe(plain)
     assert out.stdout.split() == ["True", "False"]
 
 
@@ -124,13 +126,7 @@ print(round(before - rss_mib()))
 
 
 def test_release_free_memory_returns_freed_heap_blocks() -> None:
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc malloc only")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    env.pop("GLIBC_TUNABLES", None)
-    out = subprocess.run(
-        [sys.executable, "-c", _RELEASE_PROBE], capture_output=True, text=True, env=env, timeout=120
-    )
+    out = _run_probe(_RELEASE_PROBE)
     assert out.returncode == 0, out.stderr
     configured, released = out.stdout.split()
     if configured == "False":
