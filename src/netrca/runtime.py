@@ -58,10 +58,10 @@ def configure_malloc() -> bool:
 
     By default glibc serves every block above a threshold (at most 32 MiB) with its own
     ``mmap`` and unmaps it on ``free``, so each of the many 8-64 MB temporaries of a
-    1M-flow run came back as fresh pages the kernel had to zero: a third of the run's
+    1M-flow run came back as fresh pages the kernel had to zero: over a quarter of the run's
     CPU was system time. With blocks up to :data:`MMAP_THRESHOLD` taken from the heap
     and :data:`TRIM_THRESHOLD` of free heap kept, a 1M-flow ``netrca detect`` took about
-    20% less time and its peak RSS grew by up to 0.3 GiB (BENCHMARKS.md, #6).
+    20% less time and its median peak RSS grew by 0.17 GiB (BENCHMARKS.md, #6).
 
     Only on glibc, and only when none of :data:`MALLOC_ENV` is set (the user's choice
     wins). Called by the CLI and by Dask workers, not on import. Returns whether malloc
