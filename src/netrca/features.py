@@ -67,7 +67,6 @@ class FlowContext:
     sent: np.ndarray  # float, NaN→0
     received: np.ndarray
     latency: np.ndarray  # float, NaN when absent
-    protocol: np.ndarray  # str
     mismatch: np.ndarray  # bool: protocol on a port that is not its own
     src_names: np.ndarray  # code → address
     dst_names: np.ndarray
@@ -80,6 +79,12 @@ class FlowContext:
     auth_error: np.ndarray  # bool: the flow's error code mentions AUTH
     #: Derived per-flow arrays computed once and shared by the detectors (e.g. service keys).
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def protocol(self) -> np.ndarray:
+        """Per flow, its protocol (upper case) as an object array. Built on each use; the
+        detectors test protocols with :meth:`protocol_in` instead."""
+        return np.asarray(self.protocol_values[self.protocol_codes])
 
     def protocol_in(self, names: str | Iterable[str]) -> np.ndarray:
         """Per flow: is its protocol one of ``names`` (a name or a collection of names)?"""
@@ -123,7 +128,6 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         refused |= np.isin(cv, ("REJ", "RSTOS0", "RSTRH"))[cc]
     codes, values = by_value(flows["protocol"])
     upper = values.astype(str).str.upper().to_numpy(dtype=object)
-    protocol = upper[codes]
     dport = flows["destination_port"].astype("float64").to_numpy()
     mismatch = np.zeros(len(flows), dtype=bool)
     for proto, ports in EXPECTED_PORTS.items():
@@ -150,7 +154,6 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         sent=flows["bytes_sent"].astype("float64").fillna(0.0).to_numpy(),
         received=flows["bytes_received"].astype("float64").fillna(0.0).to_numpy(),
         latency=flows["latency"].astype("float64").to_numpy(),
-        protocol=protocol,
         mismatch=mismatch,
         src_names=src_names,
         dst_names=dst_names,

@@ -67,14 +67,10 @@ def configure_malloc() -> bool:
     wins). Called by the CLI and by Dask workers, not on import. Returns whether malloc
     was configured.
     """
-    if not sys.platform.startswith("linux") or any(os.environ.get(k) for k in MALLOC_ENV):
+    libc = _glibc()
+    if libc is None or any(os.environ.get(k) for k in MALLOC_ENV):
         return False
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 - glibc only (musl's mallopt does nothing)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
+    mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     # the trim threshold alone would also freeze the mmap threshold at its 128 KiB
@@ -91,11 +87,22 @@ def release_free_memory() -> None:
     partitions or split chunks nothing would reuse them soon, so they are returned
     rather than counted in the peak of the next one. A no-op off glibc.
     """
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return
+    trim = libc.malloc_trim
     trim.argtypes = [ctypes.c_size_t]
     trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library when it is glibc (musl and others: None; their
+    ``mallopt`` does nothing and ``malloc_trim`` may not exist)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 - only glibc has it
+    except (OSError, AttributeError):
+        return None
+    return libc

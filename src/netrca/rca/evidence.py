@@ -144,7 +144,7 @@ _FACT_COLUMNS = (
 def _facts(sf: ScoredFlows, inc: Incident) -> tuple[dict[str, Any], dict[str, float]]:
     r = inc.rows
     # only the columns read below are taken (a take per column of a wide frame costs)
-    f = sf.flows[[c for c in _FACT_COLUMNS if c in sf.flows.columns]].iloc[r]
+    f = sf.flows[list(_FACT_COLUMNS)].iloc[r]
     ts = sf.ts[r]
     sent = f["bytes_sent"].astype("float64").fillna(0).to_numpy()
     recv = f["bytes_received"].astype("float64").fillna(0).to_numpy()
