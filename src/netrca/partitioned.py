@@ -31,6 +31,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,12 @@ from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError
 from netrca.io import ParquetReader, read_flows
 from netrca.io.canonical import canonicalize, epoch_seconds
-from netrca.runtime import configure_arrow_pool, configure_malloc, release_free_memory
+from netrca.runtime import (
+    configure_arrow_pool,
+    configure_malloc,
+    release_free_memory,
+    set_stage_threads,
+)
 
 __all__ = [
     "ENGINES",
@@ -67,6 +73,9 @@ PREDICTIONS_DIR = "predictions"
 #: (:func:`with_halo`) wants one time block of a neighbouring partition; row groups this
 #: size let Parquet's statistics skip the rest of that file instead of decoding it all.
 ROW_GROUP_ROWS = 65_536
+#: Module each worker of a LocalCluster netrca starts imports while it starts (Dask's
+#: ``preload``): the scoring code and its compiled kernels (see :func:`dask_setup`).
+WORKER_PRELOAD = "netrca.partitioned"
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,7 @@ def _score_and_write(
         limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
         numba.set_num_threads(max(1, min(kernel_threads, limit)))
         pa.set_cpu_count(max(1, kernel_threads))  # Arrow's compute/parse thread pool
+        set_stage_threads(max(1, kernel_threads))  # and netrca's stages one at a time
         configure_arrow_pool()  # the allocators the CLI process uses (netrca.runtime)
         tuned = configure_malloc()
     preds = score_partition(part, detector)
@@ -225,6 +235,18 @@ def _score_and_write(
     }
 
 
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook (:data:`WORKER_PRELOAD`): import the scoring path while the
+    worker starts, beside the client's planning, instead of in its first task: the
+    scoring modules, and numba's compiler target (loading a cached kernel the first
+    time imports most of numba: ~0.5 s)."""
+    import netrca.pipeline  # noqa: F401
+    from netrca.detect._kernel import kernel_available, top_deviation
+
+    if kernel_available():  # the layout the feature frame's matrix has (column-major)
+        top_deviation(np.zeros((2, 2), order="F"), np.zeros(2), np.ones(2))
+
+
 def _max_rss_mib() -> float | None:
     try:
         import resource
@@ -238,41 +260,57 @@ def _run_local(parts: list[Partition], detector: Detector, out: Path) -> list[di
     return [_score_and_write(p, detector, str(out)) for p in parts]
 
 
-def _run_dask(
-    parts: list[Partition],
-    detector: Detector,
-    out: Path,
-    scheduler: str | None,
-    workers: int | None,
-    processes: bool,
-) -> list[dict[str, Any]]:
+def _dask_module() -> Any:
     try:
         import distributed
     except ImportError as exc:  # pragma: no cover - the dask extra is installed in CI
         raise ConfigError(
             "--engine dask needs Dask: pip install 'netrca[dask]' (dask and distributed)"
         ) from exc
-    dist: Any = distributed  # untyped library
-    cluster = None
-    if scheduler:
-        client = dist.Client(scheduler)
-    else:
-        import dask
+    return distributed  # untyped library
 
-        # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (its config's
-        # pre-spawn-environ), which also pins glibc's mmap threshold at 128 KiB: every
-        # larger block is mapped and unmapped, and the partition tasks spent ~30% of
-        # their CPU in the kernel zeroing pages. Workers of a cluster netrca starts
-        # itself use netrca's malloc settings instead (netrca.runtime.configure_malloc),
-        # unless the user set the variable; a cluster given by --scheduler keeps its own.
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-            cluster = dist.LocalCluster(
-                n_workers=workers or 2,
-                threads_per_worker=1,
-                processes=processes,
-                dashboard_address=None,
-            )
-        client = dist.Client(cluster)
+
+def _start_cluster(workers: int | None, processes: bool) -> tuple[Any, Any]:
+    """A LocalCluster of ``workers`` one-thread workers and its client."""
+    import dask
+
+    dist = _dask_module()
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (its config's
+    # pre-spawn-environ), which also pins glibc's mmap threshold at 128 KiB: every
+    # larger block is mapped and unmapped, and the partition tasks spent ~30% of
+    # their CPU in the kernel zeroing pages. Workers of a cluster netrca starts
+    # itself use netrca's malloc settings instead (netrca.runtime.configure_malloc),
+    # unless the user set the variable; a cluster given by --scheduler keeps its own.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        cluster = dist.LocalCluster(
+            n_workers=workers or 2,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+            # each worker imports the scoring code while it starts, not in its first task
+            preload=[WORKER_PRELOAD] if processes else [],
+        )
+    try:
+        return cluster, dist.Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def _run_dask(
+    parts: list[Partition],
+    detector: Detector,
+    out: Path,
+    scheduler: str | None,
+    started: Future[tuple[Any, Any]] | None,
+) -> list[dict[str, Any]]:
+    """Score ``parts`` on the cluster at ``scheduler``, or on the LocalCluster that
+    ``started`` brings up (begun by the caller while it planned the partitions)."""
+    cluster = None
+    if started is not None:
+        cluster, client = started.result()
+    else:
+        client = _dask_module().Client(scheduler)
     try:
         det = client.scatter(detector, broadcast=True)
         futures = client.map(
@@ -327,12 +365,26 @@ def detect_partitioned(
         split_info = split_input(src, split_dir, partition_flows=partition_flows, fmt=fmt)
         files = partition_files(split_dir)
     t_split = time.perf_counter() - t0
-    parts = plan_partitions(files, _block_seconds(detector))
-    t_plan = time.perf_counter() - t0 - t_split
-    if engine == "dask":
-        results = _run_dask(parts, detector, pred_dir, scheduler, workers, processes)
-    else:
-        results = _run_local(parts, detector, pred_dir)
+    with ThreadPoolExecutor(1, thread_name_prefix="netrca-cluster") as pool:
+        # a LocalCluster's worker processes start while the partitions are planned
+        started = (
+            pool.submit(_start_cluster, workers, processes)
+            if engine == "dask" and not scheduler
+            else None
+        )
+        try:
+            parts = plan_partitions(files, _block_seconds(detector))
+        except BaseException:
+            if started is not None:
+                cluster, client = started.result()
+                client.close()
+                cluster.close()
+            raise
+        t_plan = time.perf_counter() - t0 - t_split
+        if engine == "dask":
+            results = _run_dask(parts, detector, pred_dir, scheduler, started)
+        else:
+            results = _run_local(parts, detector, pred_dir)
     t_run = time.perf_counter() - t0 - t_split - t_plan
     shutil.rmtree(out / ".partitions", ignore_errors=True)
     summary = {

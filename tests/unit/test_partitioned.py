@@ -155,3 +155,27 @@ def test_dask_worker_processes_use_netrca_malloc_settings(
     assert all(p["malloc_tuned"] is True for p in per), per
     assert all(p["process_max_rss_mib"] > 0 for p in per)
     assert set(summary["seconds"]) == {"split", "plan", "run", "total"}
+
+
+def _worker_state() -> dict[str, bool]:
+    import sys
+
+    from netrca.detect import _kernel
+
+    return {"pipeline": "netrca.pipeline" in sys.modules, "kernel": "top" in _kernel._COMPILED}
+
+
+def test_local_cluster_workers_load_the_scoring_code_while_they_start() -> None:
+    """The workers netrca starts import the scoring path and load numba's compiler target
+    in Dask's preload, before any task (and while the client plans the partitions)."""
+    pytest.importorskip("distributed")
+    from netrca.partitioned import _start_cluster
+
+    cluster, client = _start_cluster(1, True)
+    try:
+        states = client.run(_worker_state)
+    finally:
+        client.close()
+        cluster.close()
+    assert len(states) == 1
+    assert all(s == {"pipeline": True, "kernel": True} for s in states.values()), states
