@@ -49,7 +49,6 @@ from netrca.runtime import (
     configure_arrow_pool,
     configure_malloc,
     release_free_memory,
-    set_stage_threads,
 )
 
 __all__ = [
@@ -206,7 +205,6 @@ def _score_and_write(
         limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
         numba.set_num_threads(max(1, min(kernel_threads, limit)))
         pa.set_cpu_count(max(1, kernel_threads))  # Arrow's compute/parse thread pool
-        set_stage_threads(max(1, kernel_threads))  # and netrca's stages one at a time
         configure_arrow_pool()  # the allocators the CLI process uses (netrca.runtime)
         tuned = configure_malloc()
     preds = score_partition(part, detector)

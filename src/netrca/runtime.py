@@ -1,4 +1,4 @@
-"""Process-wide runtime settings: Arrow's allocator, glibc malloc's, and netrca's thread budget."""
+"""Process-wide runtime settings of the command line: Arrow's allocator and glibc malloc's."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ __all__ = [
     "configure_arrow_pool",
     "configure_malloc",
     "release_free_memory",
-    "set_stage_threads",
-    "stage_threads",
 ]
 
 #: glibc malloc settings from the environment; when any is set, :func:`configure_malloc`
@@ -33,31 +31,6 @@ MMAP_THRESHOLD = 128 << 20
 #: Free memory at the top of the heap beyond this goes back to the kernel.
 TRIM_THRESHOLD = 256 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
-_STAGE_THREADS: dict[str, int] = {}  # "limit", once set_stage_threads gave one
-
-
-def stage_threads() -> int:
-    """How many of netrca's own stages may run at once in this process.
-
-    The CPUs this process may use, unless :func:`set_stage_threads` said otherwise (a
-    Dask worker owns one core, so it runs its stages one after another).
-    """
-    if "limit" in _STAGE_THREADS:
-        return _STAGE_THREADS["limit"]
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def set_stage_threads(n: int | None) -> None:
-    """Limit :func:`stage_threads` to ``n`` (None: back to the CPUs available)."""
-    if n is None:
-        _STAGE_THREADS.pop("limit", None)
-        return
-    if n < 1:
-        raise ValueError(f"stage threads must be at least 1, got {n}")
-    _STAGE_THREADS["limit"] = n
 
 
 def configure_arrow_pool() -> str:

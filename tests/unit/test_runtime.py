@@ -10,12 +10,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from netrca.runtime import (
-    configure_arrow_pool,
-    configure_malloc,
-    set_stage_threads,
-    stage_threads,
-)
+from netrca.runtime import configure_arrow_pool, configure_malloc
 
 
 @pytest.fixture
@@ -137,17 +132,3 @@ def test_release_free_memory_returns_freed_heap_blocks() -> None:
     if configured == "False":
         pytest.skip("not glibc (or mallopt refused the threshold)")
     assert int(released) > 150  # of the 192 MiB freed in the middle of the heap
-
-
-def test_stage_threads_default_to_the_cpus_this_process_may_use() -> None:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert stage_threads() == cpus
-    try:
-        set_stage_threads(1)
-        assert stage_threads() == 1
-        with pytest.raises(ValueError, match="at least 1"):
-            set_stage_threads(0)
-        assert stage_threads() == 1
-    finally:
-        set_stage_threads(None)
-    assert stage_threads() == cpus

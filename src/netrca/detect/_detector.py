@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,6 @@ from netrca.detect.forest import FlatForest
 from netrca.detect.threshold import QUANTILE_LEVELS, threshold_for_fpr
 from netrca.errors import ConfigError, ModelError
 from netrca.features import FeatureBuilder, FlowContext, flow_context
-from netrca.runtime import stage_threads
 
 __all__ = ["DETECTOR_CAPS", "IF_CAP", "Detector", "Scores"]
 
@@ -46,10 +44,6 @@ DETECTOR_CAPS: dict[str, float] = {
 }
 #: Highest score rarity alone (the Isolation Forest) can give: rare is not malicious.
 IF_CAP = 0.7
-#: From this many flows, :meth:`Detector.score` runs the behavioural detectors on a second
-#: thread beside the features and the forest (when ``runtime.stage_threads()`` allows);
-#: below it a thread's start costs more than the overlap gains.
-OVERLAP_MIN_ROWS = 50_000
 #: Rarity calibration: a robust z-score of the raw score (vs the trimmed training scores)
 #: goes through a logistic curve centred at Z0 with width TAU. It is strictly increasing,
 #: so ranking among ordinary flows is kept (no ties at zero).
@@ -300,18 +294,12 @@ class Detector:
         self._check_fitted()
         if ctx is None:
             ctx = flow_context(flows, self.features_.state_.internal_networks)
-        if len(flows) < OVERLAP_MIN_ROWS or stage_threads() < 2:
-            behaviour = self._behaviour(flows, ctx)
-            feats, X, raw, knn, ext = self._rarity_inputs(flows, ctx)
-        else:
-            # The behavioural detectors read only the flows and their context, so they run
-            # on a second thread while the features are built and the forest scores them:
-            # most of both is numpy and Arrow work that releases the GIL (BENCHMARKS.md, #6).
-            with ThreadPoolExecutor(1, thread_name_prefix="netrca-behaviour") as pool:
-                pending = pool.submit(self._behaviour, flows, ctx)
-                feats, X, raw, knn, ext = self._rarity_inputs(flows, ctx)
-                behaviour = pending.result()
-        parts = self._combine(raw, behaviour, knn, ext)
+        feats = self.features_.transform(flows, ctx)
+        X = feats.to_numpy(dtype=np.float64)
+        raw = self.forest_.score_samples(X)
+        knn = self.knn_.score(X) if self.knn_ is not None else None
+        ext = self.extremes_.score(X, ctx.failed, ctx.protocol_in)
+        parts = self._combine(raw, self._behaviour(flows, ctx), knn, ext)
         score = parts.max(axis=1).to_numpy()
         top = self._top_features(X)
         reasons = self._reasons(parts, X, top=top)
@@ -324,17 +312,6 @@ class Detector:
             features=feats,
             top_feature=top,
         )
-
-    def _rarity_inputs(
-        self, flows: pd.DataFrame, ctx: FlowContext
-    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-        """Features, their matrix, and the forest's, kNN's and extremes' raw scores."""
-        feats = self.features_.transform(flows, ctx)
-        X = feats.to_numpy(dtype=np.float64)
-        raw = self.forest_.score_samples(X)
-        knn = self.knn_.score(X) if self.knn_ is not None else None
-        ext = self.extremes_.score(X, ctx.failed, ctx.protocol_in)
-        return feats, X, raw, knn, ext
 
     def _top_features(self, X: np.ndarray) -> np.ndarray:
         """Per row: index of the feature farthest from the training median (robust z)."""

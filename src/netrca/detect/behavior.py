@@ -131,10 +131,9 @@ def _service_keys(ctx: FlowContext) -> np.ndarray:
     texts = ctx.dst_names[ctx.dst[rep]].astype(str).astype(object) + "|"
     texts = texts + dport[rep].astype(str).astype(object)
     keys = texts[code]
-    # the codes and texts first: a reader that finds "service_keys" finds them too
+    ctx.cache["service_keys"] = keys
     ctx.cache["service_key_codes"] = np.asarray(code, dtype=np.int64)
     ctx.cache["service_key_texts"] = texts
-    ctx.cache["service_keys"] = keys
     return np.asarray(keys)
 
 

@@ -122,37 +122,3 @@ def test_reasons_text_equals_item_by_item_formatting(
     parts.iloc[:100, 1] = parts.iloc[:100, 0]
     assert fitted._reasons(parts, X) == _reasons_one_by_one(fitted, parts, X)
     assert any(r.startswith("rarity:") or ";rarity:" in r for r in scores.reasons)
-
-
-def test_behaviour_on_a_second_thread_scores_exactly_as_one_after_the_other(
-    fitted: Detector, sim_flows: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """From OVERLAP_MIN_ROWS flows the behavioural detectors run on their own thread
-    beside the features and the forest; every output equals the sequential run's."""
-    import threading
-
-    from netrca.detect import _detector
-    from netrca.runtime import set_stage_threads
-
-    ran_on: list[str] = []
-    behaviour = fitted._behaviour
-
-    def recording(*args: object) -> pd.DataFrame:
-        ran_on.append(threading.current_thread().name)
-        return behaviour(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(fitted, "_behaviour", recording)
-    monkeypatch.setattr(_detector, "OVERLAP_MIN_ROWS", 0)
-    try:
-        set_stage_threads(1)
-        serial = fitted.score(sim_flows)
-        set_stage_threads(2)
-        overlapped = fitted.score(sim_flows)
-    finally:
-        set_stage_threads(None)
-    assert ran_on[0] == threading.current_thread().name
-    assert ran_on[1].startswith("netrca-behaviour")
-    np.testing.assert_array_equal(overlapped.score, serial.score)
-    np.testing.assert_array_equal(overlapped.rarity, serial.rarity)
-    pd.testing.assert_frame_equal(overlapped.behaviour, serial.behaviour)
-    assert overlapped.reasons == serial.reasons
