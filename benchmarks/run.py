@@ -30,6 +30,12 @@ def main() -> None:
             "speed.json / stress.json)"
         ),
     )
+    ap.add_argument(
+        "--dask-rounds",
+        type=int,
+        default=3,
+        help="speed: rounds of the Dask 1-vs-2-worker comparison (median reported)",
+    )
     args = ap.parse_args()
     if args.suite == "quality":
         result = quality.run(args.out / "quality", range(args.seeds))
@@ -57,7 +63,7 @@ def main() -> None:
 
         sizes = tuple(int(x) for x in args.sizes.split(","))
         parts = tuple(args.parts.split(","))
-        print(speed.render(speed.run(args.out / "speed", sizes, parts)))
+        print(speed.render(speed.run(args.out / "speed", sizes, parts, args.dask_rounds)))
 
 
 if __name__ == "__main__":

@@ -335,22 +335,33 @@ def detect(
     trade-off at neighbouring thresholds ("threshold_tradeoff"). With --engine, flows are
     scored partition by partition in bounded memory (see docs/architecture.md, "Scale").
     """
-    from netrca.pipeline import run as run_pipeline
-
     if engine is not None:
-        from netrca.detect.persist import load_detector
-        from netrca.partitioned import detect_partitioned
+        from contextlib import ExitStack
 
-        summary = detect_partitioned(
-            input,
-            load_detector(model),
-            output or Path("data"),
-            engine=engine,
-            scheduler=scheduler,
-            workers=workers,
-            partition_flows=partition_flows,
-            fmt=fmt,
-        )
+        from netrca.dask_cluster import local_cluster
+
+        with ExitStack() as stack:
+            # a LocalCluster's workers start (and load the scoring code) while this
+            # process imports it and loads the model
+            cluster = (
+                stack.enter_context(local_cluster(workers))
+                if engine == "dask" and not scheduler
+                else None
+            )
+            from netrca.detect.persist import load_detector
+            from netrca.partitioned import detect_partitioned
+
+            summary = detect_partitioned(
+                input,
+                load_detector(model),
+                output or Path("data"),
+                engine=engine,
+                scheduler=scheduler,
+                workers=workers,
+                partition_flows=partition_flows,
+                fmt=fmt,
+                cluster=cluster,
+            )
         if not quiet:
             typer.echo(
                 f"scored {summary['rows']:,} flows in {summary['partitions']} partition(s) "
@@ -359,6 +370,8 @@ def detect(
                 err=True,
             )
         return
+
+    from netrca.pipeline import run as run_pipeline
 
     result = run_pipeline(
         input,

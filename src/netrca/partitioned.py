@@ -31,7 +31,8 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from netrca.dask_cluster import dask_module, local_cluster
 from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError
 from netrca.io import ParquetReader, read_flows
@@ -72,9 +74,6 @@ PREDICTIONS_DIR = "predictions"
 #: (:func:`with_halo`) wants one time block of a neighbouring partition; row groups this
 #: size let Parquet's statistics skip the rest of that file instead of decoding it all.
 ROW_GROUP_ROWS = 65_536
-#: Module each worker of a LocalCluster netrca starts imports while it starts (Dask's
-#: ``preload``): the scoring code and its compiled kernels (see :func:`dask_setup`).
-WORKER_PRELOAD = "netrca.partitioned"
 
 
 @dataclass(frozen=True)
@@ -234,10 +233,10 @@ def _score_and_write(
 
 
 def dask_setup(worker: Any) -> None:
-    """Dask's preload hook (:data:`WORKER_PRELOAD`): import the scoring path while the
-    worker starts, beside the client's planning, instead of in its first task: the
-    scoring modules, and numba's compiler target (loading a cached kernel the first
-    time imports most of numba: ~0.5 s)."""
+    """Dask's preload hook (``netrca.dask_cluster.WORKER_PRELOAD``), run while the worker
+    starts, beside the client's own start-up, instead of in its first task: import the
+    scoring modules and numba's compiler target (loading a cached kernel the first time
+    imports most of numba: ~0.5 s)."""
     import netrca.pipeline  # noqa: F401
     from netrca.detect._kernel import kernel_available, top_deviation
 
@@ -258,43 +257,6 @@ def _run_local(parts: list[Partition], detector: Detector, out: Path) -> list[di
     return [_score_and_write(p, detector, str(out)) for p in parts]
 
 
-def _dask_module() -> Any:
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover - the dask extra is installed in CI
-        raise ConfigError(
-            "--engine dask needs Dask: pip install 'netrca[dask]' (dask and distributed)"
-        ) from exc
-    return distributed  # untyped library
-
-
-def _start_cluster(workers: int | None, processes: bool) -> tuple[Any, Any]:
-    """A LocalCluster of ``workers`` one-thread workers and its client."""
-    import dask
-
-    dist = _dask_module()
-    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (its config's
-    # pre-spawn-environ), which also pins glibc's mmap threshold at 128 KiB: every
-    # larger block is mapped and unmapped, and the partition tasks spent ~30% of
-    # their CPU in the kernel zeroing pages. Workers of a cluster netrca starts
-    # itself use netrca's malloc settings instead (netrca.runtime.configure_malloc),
-    # unless the user set the variable; a cluster given by --scheduler keeps its own.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        cluster = dist.LocalCluster(
-            n_workers=workers or 2,
-            threads_per_worker=1,
-            processes=processes,
-            dashboard_address=None,
-            # each worker imports the scoring code while it starts, not in its first task
-            preload=[WORKER_PRELOAD] if processes else [],
-        )
-    try:
-        return cluster, dist.Client(cluster)
-    except BaseException:
-        cluster.close()
-        raise
-
-
 def _run_dask(
     parts: list[Partition],
     detector: Detector,
@@ -303,12 +265,8 @@ def _run_dask(
     started: Future[tuple[Any, Any]] | None,
 ) -> list[dict[str, Any]]:
     """Score ``parts`` on the cluster at ``scheduler``, or on the LocalCluster that
-    ``started`` brings up (begun by the caller while it planned the partitions)."""
-    cluster = None
-    if started is not None:
-        cluster, client = started.result()
-    else:
-        client = _dask_module().Client(scheduler)
+    ``started`` brings up (its starter closes it)."""
+    client = started.result()[1] if started is not None else dask_module().Client(scheduler)
     try:
         det = client.scatter(detector, broadcast=True)
         futures = client.map(
@@ -316,9 +274,8 @@ def _run_dask(
         )
         results: list[dict[str, Any]] = client.gather(futures)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        if started is None:
+            client.close()
     return sorted(results, key=lambda r: r["partition"])
 
 
@@ -333,6 +290,7 @@ def detect_partitioned(
     processes: bool = True,
     partition_flows: int = 1_000_000,
     fmt: str = "auto",
+    cluster: Future[tuple[Any, Any]] | None = None,
 ) -> dict[str, Any]:
     """Score a partitioned dataset (or a large file, split first) partition by partition.
 
@@ -340,7 +298,9 @@ def detect_partitioned(
     ``flow_id``, ``anomaly_score``, ``is_anomaly``, ``reasons``) and
     ``OUTPUT/partitions.json`` (what ran where, with timings). Returns that summary.
     With a remote ``scheduler``, the input and output folders must be on storage that
-    every worker can reach (the same path on each).
+    every worker can reach (the same path on each). ``cluster``: a LocalCluster the
+    caller started with :func:`netrca.dask_cluster.local_cluster` (the CLI starts it
+    before loading the model); otherwise the Dask engine starts one itself.
     """
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -363,24 +323,14 @@ def detect_partitioned(
         split_info = split_input(src, split_dir, partition_flows=partition_flows, fmt=fmt)
         files = partition_files(split_dir)
     t_split = time.perf_counter() - t0
-    with ThreadPoolExecutor(1, thread_name_prefix="netrca-cluster") as pool:
-        # a LocalCluster's worker processes start while the partitions are planned
-        started = (
-            pool.submit(_start_cluster, workers, processes)
-            if engine == "dask" and not scheduler
-            else None
-        )
-        try:
-            parts = plan_partitions(files, _block_seconds(detector))
-        except BaseException:
-            if started is not None:
-                cluster, client = started.result()
-                client.close()
-                cluster.close()
-            raise
+    with ExitStack() as stack:
+        if engine == "dask" and not scheduler and cluster is None:
+            # its worker processes start while the partitions are planned
+            cluster = stack.enter_context(local_cluster(workers, processes))
+        parts = plan_partitions(files, _block_seconds(detector))
         t_plan = time.perf_counter() - t0 - t_split
         if engine == "dask":
-            results = _run_dask(parts, detector, pred_dir, scheduler, started)
+            results = _run_dask(parts, detector, pred_dir, scheduler, cluster)
         else:
             results = _run_local(parts, detector, pred_dir)
     t_run = time.perf_counter() - t0 - t_split - t_plan

@@ -169,13 +169,36 @@ def test_local_cluster_workers_load_the_scoring_code_while_they_start() -> None:
     """The workers netrca starts import the scoring path and load numba's compiler target
     in Dask's preload, before any task (and while the client plans the partitions)."""
     pytest.importorskip("distributed")
-    from netrca.partitioned import _start_cluster
+    from netrca.dask_cluster import local_cluster
 
-    cluster, client = _start_cluster(1, True)
-    try:
-        states = client.run(_worker_state)
-    finally:
-        client.close()
-        cluster.close()
+    with local_cluster(1) as started:
+        states = started.result()[1].run(_worker_state)
     assert len(states) == 1
     assert all(s == {"pipeline": True, "kernel": True} for s in states.values()), states
+
+
+def test_a_cluster_started_by_the_caller_is_used_and_left_to_it(
+    parts_dir: Path, tmp_path: Path, detector: Detector
+) -> None:
+    """The CLI starts the LocalCluster before it loads the model and hands it over;
+    detect_partitioned scores on it and leaves closing it to the caller."""
+    pytest.importorskip("distributed")
+    from netrca.dask_cluster import local_cluster
+
+    with local_cluster(2, processes=False) as started:
+        summary = detect_partitioned(
+            parts_dir, detector, tmp_path / "given", engine="dask", cluster=started
+        )
+        client = started.result()[1]
+        assert client.status == "running"  # still open: its starter closes it
+        n_workers = len(client.scheduler_info()["workers"])
+    assert client.status == "closed"
+    assert n_workers == 2
+    assert summary["rows"] == sum(len(pd.read_parquet(f)) for f in partition_files(parts_dir))
+
+
+def test_local_cluster_rejects_zero_workers() -> None:
+    from netrca.dask_cluster import local_cluster
+
+    with pytest.raises(ConfigError, match="at least 1"), local_cluster(0):
+        pass
