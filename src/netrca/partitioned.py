@@ -30,10 +30,11 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -193,19 +194,27 @@ def score_partition(part: Partition, detector: Detector) -> pd.DataFrame:
     return out
 
 
+def _worker_setup(kernel_threads: int | None) -> bool | None:
+    """In a Dask worker (``kernel_threads`` given): keep numba's and Arrow's threads to
+    the worker's share of cores and use the allocators the CLI process uses
+    (netrca.runtime). Returns whether netrca's malloc settings are in force (None
+    locally, where the CLI made that choice)."""
+    if kernel_threads is None:
+        return None
+    import numba
+
+    limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+    numba.set_num_threads(max(1, min(kernel_threads, limit)))
+    pa.set_cpu_count(max(1, kernel_threads))  # Arrow's compute/parse thread pool
+    configure_arrow_pool()
+    return configure_malloc()
+
+
 def _score_and_write(
     part: Partition, detector: Detector, out_dir: str, kernel_threads: int | None = None
 ) -> dict[str, Any]:
     t0, c0, started = time.perf_counter(), time.process_time(), time.time()
-    tuned = None
-    if kernel_threads is not None:  # a Dask worker owns one core: its kernels stay on it
-        import numba
-
-        limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
-        numba.set_num_threads(max(1, min(kernel_threads, limit)))
-        pa.set_cpu_count(max(1, kernel_threads))  # Arrow's compute/parse thread pool
-        configure_arrow_pool()  # the allocators the CLI process uses (netrca.runtime)
-        tuned = configure_malloc()
+    tuned = _worker_setup(kernel_threads)
     preds = score_partition(part, detector)
     target = Path(out_dir) / f"part-{part.index:05d}.parquet"
     tmp = target.with_suffix(".parquet.tmp")
@@ -253,30 +262,25 @@ def _max_rss_mib() -> float | None:
     return round(kib / 1024, 1)
 
 
-def _run_local(parts: list[Partition], detector: Detector, out: Path) -> list[dict[str, Any]]:
-    return [_score_and_write(p, detector, str(out)) for p in parts]
+class _Runner:
+    """Maps a task over items: in this process (local engine) or on a Dask client."""
 
+    def __init__(self, client: Any = None) -> None:
+        self.client = client
 
-def _run_dask(
-    parts: list[Partition],
-    detector: Detector,
-    out: Path,
-    scheduler: str | None,
-    started: Future[tuple[Any, Any]] | None,
-) -> list[dict[str, Any]]:
-    """Score ``parts`` on the cluster at ``scheduler``, or on the LocalCluster that
-    ``started`` brings up (its starter closes it)."""
-    client = started.result()[1] if started is not None else dask_module().Client(scheduler)
-    try:
-        det = client.scatter(detector, broadcast=True)
-        futures = client.map(
-            _score_and_write, parts, detector=det, out_dir=str(out), kernel_threads=1, pure=False
-        )
-        results: list[dict[str, Any]] = client.gather(futures)
-    finally:
-        if started is None:
-            client.close()
-    return sorted(results, key=lambda r: r["partition"])
+    def map(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> list[Any]:
+        """``fn(item, kernel_threads=..., **kwargs)`` for every item, in order; on Dask,
+        ``kernel_threads`` is 1 (a worker owns one core), locally None (all cores)."""
+        if self.client is None:
+            return [fn(item, kernel_threads=None, **kwargs) for item in items]
+        futures = self.client.map(fn, items, pure=False, kernel_threads=1, **kwargs)
+        return list(self.client.gather(futures))
+
+    def broadcast(self, value: Any) -> Any:
+        """``value`` as tasks should receive it (on Dask: sent to every worker once)."""
+        if self.client is None:
+            return value
+        return self.client.scatter(value, broadcast=True)
 
 
 def detect_partitioned(
@@ -314,25 +318,35 @@ def detect_partitioned(
     pred_dir.mkdir(parents=True)
     src = Path(input_path)
     split_info: dict[str, Any] = {}
-    if src.is_dir():
-        files = partition_files(src)
-    elif src.suffix == ".parquet":
-        files = [src]
-    else:
-        split_dir = out / ".partitions"
-        split_info = split_input(src, split_dir, partition_flows=partition_flows, fmt=fmt)
-        files = partition_files(split_dir)
-    t_split = time.perf_counter() - t0
     with ExitStack() as stack:
-        if engine == "dask" and not scheduler and cluster is None:
-            # its worker processes start while the partitions are planned
-            cluster = stack.enter_context(local_cluster(workers, processes))
+        get_runner: Callable[[], _Runner] = _Runner  # the local engine: this process
+        if engine == "dask" and scheduler:
+            client = dask_module().Client(scheduler)
+            stack.callback(client.close)
+            get_runner = partial(_Runner, client)
+        elif engine == "dask":
+            # a LocalCluster's workers start while the input is cut or planned; it is
+            # waited for only when the first task is sent
+            started = cluster or stack.enter_context(local_cluster(workers, processes))
+            get_runner = lambda: _Runner(started.result()[1])  # noqa: E731
+        if src.is_dir():
+            files = partition_files(src)
+        elif src.suffix == ".parquet":
+            files = [src]
+        else:
+            split_dir = out / ".partitions"
+            split_info = split_input(
+                src, split_dir, partition_flows=partition_flows, fmt=fmt, runner=get_runner
+            )
+            files = partition_files(split_dir)
+        t_split = time.perf_counter() - t0
         parts = plan_partitions(files, _block_seconds(detector))
         t_plan = time.perf_counter() - t0 - t_split
-        if engine == "dask":
-            results = _run_dask(parts, detector, pred_dir, scheduler, cluster)
-        else:
-            results = _run_local(parts, detector, pred_dir)
+        runner = get_runner()
+        results = runner.map(
+            _score_and_write, parts, detector=runner.broadcast(detector), out_dir=str(pred_dir)
+        )
+        results.sort(key=lambda r: r["partition"])
     t_run = time.perf_counter() - t0 - t_split - t_plan
     shutil.rmtree(out / ".partitions", ignore_errors=True)
     summary = {
@@ -345,7 +359,7 @@ def detect_partitioned(
         "threshold": detector.threshold_,
         "split": split_info,
         "seconds": {
-            "split": round(t_split, 3),
+            "split": round(t_split, 3),  # on a LocalCluster, with waiting for it to start
             "plan": round(t_plan, 3),  # reading every partition's timestamps for halos
             "run": round(t_run, 3),  # the engine: cluster start and stop, every task
             "total": round(time.perf_counter() - t0, 3),
@@ -357,44 +371,85 @@ def detect_partitioned(
 
 
 # -- splitting one large log into partitions, in bounded memory ---------------------------
-def _line_chunks(
-    path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24
-) -> Iterator[tuple[bytes, int]]:
-    """(text of ``lines_per_chunk`` whole lines, 1-based number of its first line); the
-    last chunk may be shorter.
+@dataclass(frozen=True)
+class _Chunk:
+    """Lines ``first_line`` .. of a log (1-based), bytes ``start`` to ``end``."""
 
-    The file is read in blocks of ``block_bytes``; line ends are found with numpy (no
-    Python loop over lines), so memory stays at about one chunk plus one block.
+    index: int
+    start: int
+    end: int
+    first_line: int
+
+
+def _chunk_bounds(path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24) -> list[_Chunk]:
+    """Byte ranges of ``lines_per_chunk`` whole lines each (the last may be shorter).
+
+    The file is scanned in blocks of ``block_bytes``; line ends are found with numpy (no
+    Python loop over lines) and nothing but the offsets is kept.
     """
+    cuts = [0]
+    lines_in_chunk = 0
+    offset = 0
     with path.open("rb") as fh:
-        parts: list[bytes] = []
-        n_lines = 0
-        first = 1
-        pending = b""
-        while True:
-            block = fh.read(block_bytes)
-            data = pending + block
-            pending = b""
-            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-            need = lines_per_chunk - n_lines
-            if len(ends) >= need:  # this block completes the chunk
-                cut = int(ends[need - 1]) + 1
-                parts.append(data[:cut])
-                yield b"".join(parts), first
-                first += lines_per_chunk
-                parts, n_lines = [], 0
-                pending = data[cut:]
-                if pending or block:
-                    continue
-                return
-            if not block:  # end of file: what is left is the last chunk
-                if data:
-                    parts.append(data)
-                if any(parts):
-                    yield b"".join(parts), first
-                return
-            parts.append(data)
-            n_lines += len(ends)
+        while block := fh.read(block_bytes):
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            need = lines_per_chunk - lines_in_chunk
+            # line ends that complete a chunk: the need-th, then every lines_per_chunk-th
+            done = ends[need - 1 :: lines_per_chunk]
+            cuts.extend((offset + done + 1).tolist())
+            lines_in_chunk = (lines_in_chunk + len(ends)) % lines_per_chunk
+            offset += len(block)
+    if cuts[-1] < offset:  # the last lines, with or without a final newline
+        cuts.append(offset)
+    return [_Chunk(i, cuts[i], cuts[i + 1], 1 + i * lines_per_chunk) for i in range(len(cuts) - 1)]
+
+
+def _split_chunk(
+    chunk: _Chunk,
+    *,
+    path: str,
+    fmt: str,
+    head: bytes,
+    head_lines: int,
+    out_dir: str,
+    kernel_threads: int | None = None,
+) -> tuple[bool, int, pd.DataFrame | None]:
+    """Read one chunk of the log with the format's reader (the file's header in front) and
+    write its canonical flows as ``part-NNNNN.parquet``: (written, rows, rejects with
+    their line numbers in the original file). A chunk with no data line writes nothing."""
+    _worker_setup(kernel_threads)
+    with open(path, "rb") as fh:
+        fh.seek(chunk.start)
+        text = fh.read(chunk.end - chunk.start)
+    body = text[len(head) :] if chunk.first_line == 1 else text
+    if not body.strip():
+        return False, 0, None
+    out = Path(out_dir)
+    tmp = out / f".chunk-{chunk.index:05d}.{'log' if fmt == 'zeek' else 'csv'}"
+    with tmp.open("wb") as fh:
+        fh.write(head)
+        if head and not head.endswith(b"\n"):
+            fh.write(b"\n")
+        fh.write(body)
+    del text, body
+    try:
+        read = read_flows(tmp, fmt)
+    finally:
+        tmp.unlink()
+    rejects = None
+    if len(read.rejects):
+        first = chunk.first_line if chunk.first_line > 1 else head_lines + 1
+        shift = first - (head_lines + 1)
+        rejects = read.rejects.assign(file=path, line=read.rejects["line"] + shift)
+    table = pa.Table.from_pandas(read.flows, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _CANONICAL_KEY: b"1"})
+    target = out / f"part-{chunk.index:05d}.parquet"
+    pq.write_table(table, target.with_suffix(".tmp"), row_group_size=ROW_GROUP_ROWS)
+    target.with_suffix(".tmp").replace(target)
+    rows = len(read.flows)
+    del read, table
+    release_free_memory()  # the next chunk starts from a trimmed heap
+    return True, rows, rejects
 
 
 def _header_lines(path: Path, fmt: str) -> list[bytes]:
@@ -413,14 +468,22 @@ def _header_lines(path: Path, fmt: str) -> list[bytes]:
 
 
 def split_input(
-    path: str | Path, out_dir: str | Path, *, partition_flows: int, fmt: str = "auto"
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    partition_flows: int,
+    fmt: str = "auto",
+    runner: Callable[[], _Runner] | None = None,
 ) -> dict[str, Any]:
     """Cut a Zeek TSV or CSV log into Parquet partitions of canonical flows.
 
-    The file is read ``partition_flows`` lines at a time (so memory stays bounded);
-    each chunk goes through the format's own reader with the file's header in front.
-    Rejected rows are collected in ``out_dir/../rejects.csv`` with their line numbers
-    in the original file.
+    The log is cut into chunks of ``partition_flows`` lines (only their byte offsets are
+    kept, so memory stays bounded); each chunk goes through the format's own reader with
+    the file's header in front and becomes ``part-NNNNN.parquet``. ``runner`` (called
+    once the offsets are known) reads the chunks: in this process by default, on a Dask
+    cluster's workers for the Dask engine, which then read them in parallel. Rejected
+    rows are collected in ``out_dir/../rejects.csv`` with their line numbers in the
+    original file.
     """
     from netrca.io import sniff_format
 
@@ -438,37 +501,19 @@ def split_input(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     head = _header_lines(p, fmt)
-    rejects: list[pd.DataFrame] = []
-    n_rows = 0
-    parts = 0
-    head_bytes = b"".join(head)
-    for text, first in _line_chunks(p, partition_flows):
-        body = text[len(head_bytes) :] if first == 1 else text
-        if not body.strip():
-            continue
-        tmp = out / f".chunk-{parts:05d}.{'log' if fmt == 'zeek' else 'csv'}"
-        with tmp.open("wb") as fh:
-            fh.write(head_bytes)
-            if head and not head_bytes.endswith(b"\n"):
-                fh.write(b"\n")
-            fh.write(body)
-        try:
-            read = read_flows(tmp, fmt)
-        finally:
-            tmp.unlink()
-        if len(read.rejects):
-            shift = (first if first > 1 else len(head) + 1) - (len(head) + 1)
-            rej = read.rejects.assign(file=str(p), line=read.rejects["line"] + shift)
-            rejects.append(rej)
-        table = pa.Table.from_pandas(read.flows, preserve_index=False)
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), _CANONICAL_KEY: b"1"}
-        )
-        pq.write_table(table, out / f"part-{parts:05d}.parquet", row_group_size=ROW_GROUP_ROWS)
-        n_rows += len(read.flows)
-        parts += 1
-        del read, table
-        release_free_memory()  # the next chunk starts from a trimmed heap
+    chunks = _chunk_bounds(p, partition_flows)
+    done = (runner() if runner is not None else _Runner()).map(
+        _split_chunk,
+        chunks,
+        path=str(p),
+        fmt=fmt,
+        head=b"".join(head),
+        head_lines=len(head),
+        out_dir=str(out),
+    )
+    n_rows = int(sum(rows for _, rows, _ in done))
+    parts = int(sum(written for written, _, _ in done))
+    rejects = [r for _, _, r in done if r is not None]
     if parts == 0:
         raise InputError(f"{p}: no data rows")
     n_rejects = int(sum(len(r) for r in rejects))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -202,3 +203,69 @@ def test_local_cluster_rejects_zero_workers() -> None:
 
     with pytest.raises(ConfigError, match="at least 1"), local_cluster(0):
         pass
+
+
+@pytest.mark.parametrize("trailing_newline", [True, False])
+@pytest.mark.parametrize("per_chunk", [1, 3, 4, 5, 100])
+def test_chunk_bounds_cut_whole_lines(
+    tmp_path: Path, per_chunk: int, trailing_newline: bool
+) -> None:
+    from netrca.partitioned import _chunk_bounds
+
+    lines = [f"line {i} " + "x" * (i % 7) + "\n" for i in range(12)]
+    text = "".join(lines)
+    if not trailing_newline:
+        text = text[:-1]
+    path = tmp_path / "log.txt"
+    path.write_text(text)
+    data = path.read_bytes()
+    # tiny blocks: chunk ends fall in every position of a block, and across blocks
+    chunks = _chunk_bounds(path, per_chunk, block_bytes=5)
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert chunks[0].start == 0 and chunks[-1].end == len(data)
+    assert all(a.end == b.start for a, b in itertools.pairwise(chunks))
+    for c in chunks:
+        got = data[c.start : c.end].decode().splitlines()
+        want = [
+            line.rstrip("\n") for line in lines[c.first_line - 1 : c.first_line - 1 + per_chunk]
+        ]
+        assert got == want
+
+
+def test_dask_splits_a_log_on_its_workers_like_the_local_engine(
+    tmp_path: Path, sim_csv: Path, detector: Detector
+) -> None:
+    """A log given to the Dask engine is cut by its workers: the same partitions,
+    predictions, rejects and original line numbers as the local engine's split."""
+    pytest.importorskip("distributed")
+    lines = sim_csv.read_text().splitlines(keepends=True)
+    assert len(lines) > 5000
+    lines.insert(3000, "not,a,valid,row\n")
+    lines.insert(5000, "10.0.0.1,also,bad\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("".join(lines))
+    local = detect_partitioned(bad, detector, tmp_path / "local", partition_flows=2000)
+    dask = detect_partitioned(
+        bad,
+        detector,
+        tmp_path / "dask",
+        engine="dask",
+        workers=2,
+        processes=False,
+        partition_flows=2000,
+    )
+    assert dask["split"] == local["split"]
+    assert local["split"]["partitions"] == -(-(len(lines) - 1) // 2000)
+    assert local["split"]["rejected"] == 2
+    assert dask["rows"] == local["rows"] == len(lines) - 3
+    a = pd.read_csv(tmp_path / "local" / "rejects.csv")
+    b = pd.read_csv(tmp_path / "dask" / "rejects.csv")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["line"].tolist() == [3001, 5001]
+    names = sorted(f.name for f in (tmp_path / "local" / "predictions").glob("*.parquet"))
+    assert names == sorted(f.name for f in (tmp_path / "dask" / "predictions").glob("*.parquet"))
+    for name in names:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "local" / "predictions" / name),
+            pd.read_parquet(tmp_path / "dask" / "predictions" / name),
+        )
