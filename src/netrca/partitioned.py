@@ -48,11 +48,7 @@ from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError
 from netrca.io import ParquetReader, read_flows
 from netrca.io.canonical import canonicalize, epoch_seconds
-from netrca.runtime import (
-    configure_arrow_pool,
-    configure_malloc,
-    release_free_memory,
-)
+from netrca.runtime import configure_arrow_pool, configure_malloc, release_free_memory
 
 __all__ = [
     "ENGINES",
