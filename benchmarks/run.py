@@ -36,6 +36,12 @@ def main() -> None:
         default=3,
         help="speed: rounds of the Dask 1-vs-2-worker comparison (median reported)",
     )
+    ap.add_argument(
+        "--e2e-rounds",
+        type=int,
+        default=3,
+        help="speed: runs of each end-to-end size and mode (median reported)",
+    )
     args = ap.parse_args()
     if args.suite == "quality":
         result = quality.run(args.out / "quality", range(args.seeds))
@@ -63,7 +69,11 @@ def main() -> None:
 
         sizes = tuple(int(x) for x in args.sizes.split(","))
         parts = tuple(args.parts.split(","))
-        print(speed.render(speed.run(args.out / "speed", sizes, parts, args.dask_rounds)))
+        print(
+            speed.render(
+                speed.run(args.out / "speed", sizes, parts, args.dask_rounds, args.e2e_rounds)
+            )
+        )
 
 
 if __name__ == "__main__":

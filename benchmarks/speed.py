@@ -9,7 +9,8 @@ and on the same machine, every comparison of issue #6 and writes
    feature matrix (features of simulated flows), with the largest score difference;
    the kernel on one thread gives the per-core figure.
 2. **end to end**: `netrca detect` (the CLI, in a subprocess) on simulated Zeek
-   conn.logs of 1M and 5M flows, with peak RSS (process tree, sampled): the in-memory
+   conn.logs of 1M and 5M flows, with peak RSS (process tree, sampled), three runs each,
+   the median reported (``--e2e-rounds``): the in-memory
    pipeline (parse, features, score, incidents, analyses, report, every output) on 1M,
    and the partitioned engine (parse, features, score, Parquet predictions; no
    incident analysis) on 1M and 5M.
@@ -139,6 +140,8 @@ def scorer(out_dir: Path, n_rows: int = 1_000_000) -> dict[str, Any]:
 PARTS = ("scorer", "e2e", "dask")
 #: Rounds of the Dask comparison (1 and 2 workers alternating in each).
 DASK_ROUNDS = 3
+#: Runs of each end-to-end size and mode (the median is reported).
+E2E_ROUNDS = 3
 
 
 def run(
@@ -146,6 +149,7 @@ def run(
     sizes: tuple[int, ...] = SIZES,
     parts: tuple[str, ...] = PARTS,
     dask_rounds: int = DASK_ROUNDS,
+    e2e_rounds: int = E2E_ROUNDS,
 ) -> dict[str, Any]:
     """Run the selected parts; results of parts not run are kept from ``speed.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +165,7 @@ def run(
         _cli("fit", "--input", str(base), "--output", str(model))
     logs = {n: _simulate(out_dir / f"sim_{n}.log", n, 0) for n in sizes}
     if "e2e" in parts:
-        result["end_to_end"] = _end_to_end(out_dir, sizes, logs, model)
+        result["end_to_end"] = _end_to_end(out_dir, sizes, logs, model, e2e_rounds)
     if "dask" in parts:
         result["dask"] = _dask(out_dir, logs[max(sizes)], model, max(sizes), dask_rounds)
     (out_dir / "speed.json").write_text(json.dumps(result, indent=2))
@@ -169,19 +173,37 @@ def run(
 
 
 def _end_to_end(
-    out_dir: Path, sizes: tuple[int, ...], logs: dict[int, Path], model: Path
+    out_dir: Path,
+    sizes: tuple[int, ...],
+    logs: dict[int, Path],
+    model: Path,
+    rounds: int = E2E_ROUNDS,
 ) -> list[dict[str, Any]]:
+    """Each size ``rounds`` times, the in-memory and partitioned runs alternating; the
+    table keeps each mode's median run; every run's seconds and peak RSS are in
+    ``seconds_all`` and ``peak_rss_mib_all``."""
     e2e = []
     for n in sizes:
         row: dict[str, Any] = {"flows": n, "bytes": logs[n].stat().st_size}
-        if n <= 1_000_000:
-            r = _cli("detect", "-i", str(logs[n]), "-m", str(model), "-o", str(out_dir / "mem"))
-            row["in_memory"] = r | {"flows_per_s": n / r["seconds"]}
-        r = _cli(
-            "detect", "-i", str(logs[n]), "-m", str(model), "-o", str(out_dir / "part"),
-            "--engine", "local",
-        )  # fmt: skip
-        row["partitioned"] = r | {"flows_per_s": n / r["seconds"]}
+        runs: dict[str, list[dict[str, float]]] = {"in_memory": [], "partitioned": []}
+        for _ in range(rounds):
+            if n <= 1_000_000:
+                runs["in_memory"].append(
+                    _cli("detect", "-i", str(logs[n]), "-m", str(model), "-o", str(out_dir / "mem"))
+                )
+            part_args = ["-o", str(out_dir / "part"), "--engine", "local"]
+            runs["partitioned"].append(
+                _cli("detect", "-i", str(logs[n]), "-m", str(model), *part_args)
+            )
+        for mode, done in runs.items():
+            if not done:
+                continue
+            median = sorted(done, key=lambda r: r["seconds"])[len(done) // 2]
+            row[mode] = median | {
+                "flows_per_s": n / median["seconds"],
+                "seconds_all": [r["seconds"] for r in done],
+                "peak_rss_mib_all": [r["peak_rss_mib"] for r in done],
+            }
         e2e.append(row)
         print(f"end to end: {json.dumps(row)}", flush=True)
     return e2e
@@ -262,6 +284,20 @@ def _dask_run(out_dir: Path, parts: Path, model: Path, workers: int) -> dict[str
     }
 
 
+def _seconds(run: dict[str, Any]) -> str:
+    """Median seconds, with the range of every run when there were several."""
+    runs = run.get("seconds_all") or [run["seconds"]]
+    spread = f" ({min(runs):.1f}–{max(runs):.1f})" if len(runs) > 1 else ""
+    return f"{run['seconds']:.1f}{spread}"
+
+
+def _peak(run: dict[str, Any]) -> str:
+    """The median run's peak RSS, with the largest of every run when there were several."""
+    peaks = run.get("peak_rss_mib_all") or [run["peak_rss_mib"]]
+    top = f" (max {max(peaks):,.0f})" if len(peaks) > 1 else ""
+    return f"{run['peak_rss_mib']:,.0f} MiB{top}"
+
+
 def render(result: dict[str, Any]) -> str:
     """Markdown for the parts that exist in ``result``."""
     lines = [f"machine: {result['machine']} ({result['cpus']} CPUs visible)"]
@@ -287,7 +323,8 @@ def render(result: dict[str, Any]) -> str:
     if result.get("end_to_end"):
         lines += [
             "",
-            "End to end (`netrca detect`, CLI subprocess; peak RSS of the process tree):",
+            "End to end (`netrca detect`, CLI subprocess; peak RSS of the process tree; "
+            "each mode's median run, the runs' range in brackets):",
             "",
             "| flows | Zeek log | in-memory s | flows/s | peak RSS | partitioned s | flows/s "
             "| peak RSS | s per 1M flows (partitioned) |",
@@ -297,14 +334,14 @@ def render(result: dict[str, Any]) -> str:
             mem = r.get("in_memory")
             part = r["partitioned"]
             mem_cells = (
-                f"{mem['seconds']:.1f} | {mem['flows_per_s']:,.0f} | {mem['peak_rss_mib']:,.0f} MiB"
+                f"{_seconds(mem)} | {mem['flows_per_s']:,.0f} | {_peak(mem)}"
                 if mem
                 else "- | - | -"
             )
             lines.append(
                 f"| {r['flows']:,} | {r['bytes'] / 2**20:,.0f} MiB | {mem_cells} | "
-                f"{part['seconds']:.1f} | {part['flows_per_s']:,.0f} | "
-                f"{part['peak_rss_mib']:,.0f} MiB | {part['seconds'] / r['flows'] * 1e6:.1f} |"
+                f"{_seconds(part)} | {part['flows_per_s']:,.0f} | "
+                f"{_peak(part)} | {part['seconds'] / r['flows'] * 1e6:.1f} |"
             )
     d = result.get("dask")
     if d:
