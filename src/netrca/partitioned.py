@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 
 from netrca.dask_cluster import dask_module, local_cluster
 from netrca.detect import Detector
-from netrca.errors import ConfigError, InputError
+from netrca.errors import ConfigError, InputError, NetrcaError
 from netrca.io import ParquetReader, read_flows
 from netrca.io.canonical import canonicalize, epoch_seconds
 from netrca.runtime import configure_arrow_pool, configure_malloc, release_free_memory
@@ -67,6 +67,10 @@ ENGINES = ("local", "dask")
 #: Windows are nested in blocks of this many ``window_seconds`` (see the module doc).
 BLOCK_WINDOWS = 4
 PREDICTIONS_DIR = "predictions"
+SUMMARY_FILE = "partitions.json"
+REJECTS_FILE = "rejects.csv"
+#: Where a log is split, inside the output folder (removed when the run ends).
+SPLIT_DIR = ".partitions"
 #: Rows per Parquet row group of the partitions :func:`split_input` writes. A halo read
 #: (:func:`with_halo`) wants one time block of a neighbouring partition; row groups this
 #: size let Parquet's statistics skip the rest of that file instead of decoding it all.
@@ -258,6 +262,21 @@ def _max_rss_mib() -> float | None:
     return round(kib / 1024, 1)
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A task's expected failure (bad input), returned to the client instead of raised in
+    the worker, which would log a traceback for what is a one-line error."""
+
+    error: NetrcaError
+
+
+def _guarded(item: Any, *, task: Callable[..., Any], **kwargs: Any) -> Any:
+    try:
+        return task(item, **kwargs)
+    except NetrcaError as exc:
+        return _Failed(exc)
+
+
 class _Runner:
     """Maps a task over items: in this process (local engine) or on a Dask client."""
 
@@ -269,14 +288,26 @@ class _Runner:
         ``kernel_threads`` is 1 (a worker owns one core), locally None (all cores)."""
         if self.client is None:
             return [fn(item, kernel_threads=None, **kwargs) for item in items]
-        futures = self.client.map(fn, items, pure=False, kernel_threads=1, **kwargs)
-        return list(self.client.gather(futures))
+        futures = self.client.map(_guarded, items, task=fn, pure=False, kernel_threads=1, **kwargs)
+        results = list(self.client.gather(futures))
+        for r in results:
+            if isinstance(r, _Failed):
+                raise r.error
+        return results
 
     def broadcast(self, value: Any) -> Any:
         """``value`` as tasks should receive it (on Dask: sent to every worker once)."""
         if self.client is None:
             return value
         return self.client.scatter(value, broadcast=True)
+
+
+def _remove_results(out: Path) -> None:
+    """A partitioned run's outputs in ``out``: predictions, summary, rejects, split."""
+    for folder in (out / PREDICTIONS_DIR, out / SPLIT_DIR):
+        shutil.rmtree(folder, ignore_errors=True)
+    for name in (SUMMARY_FILE, REJECTS_FILE):
+        (out / name).unlink(missing_ok=True)
 
 
 def detect_partitioned(
@@ -309,42 +340,48 @@ def detect_partitioned(
     t0 = time.perf_counter()
     out = Path(output)
     pred_dir = out / PREDICTIONS_DIR
-    if pred_dir.exists():
-        shutil.rmtree(pred_dir)
+    # an earlier run's results go first: a run that fails must leave neither them, looking
+    # like its own, nor a mix of both
+    _remove_results(out)
     pred_dir.mkdir(parents=True)
     src = Path(input_path)
     split_info: dict[str, Any] = {}
-    with ExitStack() as stack:
-        get_runner: Callable[[], _Runner] = _Runner  # the local engine: this process
-        if engine == "dask" and scheduler:
-            client = dask_module().Client(scheduler)
-            stack.callback(client.close)
-            get_runner = partial(_Runner, client)
-        elif engine == "dask":
-            # a LocalCluster's workers start while the input is cut or planned; it is
-            # waited for only when the first task is sent
-            started = cluster or stack.enter_context(local_cluster(workers, processes))
-            get_runner = lambda: _Runner(started.result()[1])  # noqa: E731
-        if src.is_dir():
-            files = partition_files(src)
-        elif src.suffix == ".parquet":
-            files = [src]
-        else:
-            split_dir = out / ".partitions"
-            split_info = split_input(
-                src, split_dir, partition_flows=partition_flows, fmt=fmt, runner=get_runner
+    try:
+        with ExitStack() as stack:
+            get_runner: Callable[[], _Runner] = _Runner  # the local engine: this process
+            if engine == "dask" and scheduler:
+                client = dask_module().Client(scheduler)
+                stack.callback(client.close)
+                get_runner = partial(_Runner, client)
+            elif engine == "dask":
+                # a LocalCluster's workers start while the input is cut or planned; it is
+                # waited for only when the first task is sent
+                started = cluster or stack.enter_context(local_cluster(workers, processes))
+                get_runner = lambda: _Runner(started.result()[1])  # noqa: E731
+            if src.is_dir():
+                files = partition_files(src)
+            elif src.suffix == ".parquet":
+                files = [src]
+            else:
+                split_dir = out / SPLIT_DIR
+                split_info = split_input(
+                    src, split_dir, partition_flows=partition_flows, fmt=fmt, runner=get_runner
+                )
+                files = partition_files(split_dir)
+            t_split = time.perf_counter() - t0
+            parts = plan_partitions(files, _block_seconds(detector))
+            t_plan = time.perf_counter() - t0 - t_split
+            runner = get_runner()
+            results = runner.map(
+                _score_and_write, parts, detector=runner.broadcast(detector), out_dir=str(pred_dir)
             )
-            files = partition_files(split_dir)
-        t_split = time.perf_counter() - t0
-        parts = plan_partitions(files, _block_seconds(detector))
-        t_plan = time.perf_counter() - t0 - t_split
-        runner = get_runner()
-        results = runner.map(
-            _score_and_write, parts, detector=runner.broadcast(detector), out_dir=str(pred_dir)
-        )
-        results.sort(key=lambda r: r["partition"])
+            results.sort(key=lambda r: r["partition"])
+    except BaseException:
+        _remove_results(out)  # no half-written predictions
+        raise
+    finally:
+        shutil.rmtree(out / SPLIT_DIR, ignore_errors=True)
     t_run = time.perf_counter() - t0 - t_split - t_plan
-    shutil.rmtree(out / ".partitions", ignore_errors=True)
     summary = {
         "input": str(src),
         "engine": engine,
@@ -362,7 +399,9 @@ def detect_partitioned(
         },
         "per_partition": results,
     }
-    (out / "partitions.json").write_text(json.dumps(summary, indent=2) + "\n")
+    tmp = out / f"{SUMMARY_FILE}.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(out / SUMMARY_FILE)
     return summary
 
 
@@ -430,6 +469,9 @@ def _split_chunk(
     del text, body
     try:
         read = read_flows(tmp, fmt)
+    except InputError as exc:  # name the user's file, not the chunk's temporary copy
+        where = "" if chunk.first_line == 1 else f" (in the chunk from line {chunk.first_line})"
+        raise type(exc)(str(exc).replace(str(tmp), path) + where) from None
     finally:
         tmp.unlink()
     rejects = None
@@ -514,5 +556,7 @@ def split_input(
         raise InputError(f"{p}: no data rows")
     n_rejects = int(sum(len(r) for r in rejects))
     if rejects:
-        pd.concat(rejects, ignore_index=True).to_csv(out.parent / "rejects.csv", index=False)
+        target = out.parent / REJECTS_FILE
+        pd.concat(rejects, ignore_index=True).to_csv(target.with_suffix(".tmp"), index=False)
+        target.with_suffix(".tmp").replace(target)
     return {"format": fmt, "partitions": parts, "rows": n_rows, "rejected": n_rejects}

@@ -269,3 +269,28 @@ def test_dask_splits_a_log_on_its_workers_like_the_local_engine(
             pd.read_parquet(tmp_path / "local" / "predictions" / name),
             pd.read_parquet(tmp_path / "dask" / "predictions" / name),
         )
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_bad_log_fails_with_its_own_name_and_leaves_no_results(
+    tmp_path: Path, sim_csv: Path, detector: Detector, engine: str
+) -> None:
+    """A log the reader refuses fails with one error naming the user's file (not the
+    chunk's temporary copy), and the output folder keeps no predictions, summary or
+    rejects: neither half-written ones nor an earlier run's."""
+    from netrca.errors import MissingColumnsError
+
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    detect_partitioned(sim_csv, detector, out, partition_flows=2000)  # an earlier run
+    assert (out / "partitions.json").exists() and any((out / "predictions").iterdir())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(MissingColumnsError) as err:
+        detect_partitioned(
+            bad, detector, out, engine=engine, workers=1, processes=False, partition_flows=1000
+        )
+    assert str(err.value).startswith(f"{bad}: missing required column(s)")
+    assert ".chunk" not in str(err.value)
+    assert sorted(p.name for p in out.iterdir()) == []
