@@ -24,6 +24,13 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     assert digest[0] == digest[1] != digest[2]
 
 
+def test_csv_bytes_are_those_pandas_writes(tmp_path: Path, sim_frame: pd.DataFrame) -> None:
+    """The CSV goes through netrca's Arrow-based writer; the file is what pandas writes."""
+    path = tmp_path / "flows.csv"
+    write_flows(sim_frame, path)
+    assert path.read_bytes() == sim_frame.to_csv(index=False, lineterminator="\n").encode()
+
+
 def test_every_category_is_labelled(sim_frame: pd.DataFrame) -> None:
     counts = sim_frame["root_cause"].value_counts()
     assert set(INJECTORS) <= set(counts.index)
