@@ -317,7 +317,8 @@ def detect(
         str | None,
         typer.Option(
             help="Partitioned scoring: local or dask (input: a folder of Parquet partitions, "
-            "or a Zeek/CSV log split into partitions). Omit for the in-memory pipeline."
+            "or a Zeek/CSV log or a folder of them, gzip too, split into partitions). Omit "
+            "for the in-memory pipeline."
         ),
     ] = None,
     scheduler: Annotated[

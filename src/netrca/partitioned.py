@@ -30,7 +30,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -55,6 +55,7 @@ __all__ = [
     "ROW_GROUP_ROWS",
     "Partition",
     "detect_partitioned",
+    "input_logs",
     "partition_files",
     "plan_partitions",
     "score_partition",
@@ -96,6 +97,10 @@ def _timestamps(path: str | Path) -> np.ndarray:
     """Epoch seconds of a partition (its timestamp column only)."""
     table = pq.read_table(path, columns=["timestamp"])
     return epoch_seconds(table.column("timestamp").to_pandas())
+
+
+def _has_parquet(folder: Path) -> bool:
+    return any(f.is_file() for f in folder.rglob("*.parquet"))
 
 
 def partition_files(folder: str | Path) -> list[Path]:
@@ -358,8 +363,18 @@ def detect_partitioned(
                 # waited for only when the first task is sent
                 started = cluster or stack.enter_context(local_cluster(workers, processes))
                 get_runner = lambda: _Runner(started.result()[1])  # noqa: E731
-            if src.is_dir():
+            if src.is_dir() and _has_parquet(src):
                 files = partition_files(src)
+            elif src.is_dir():  # a folder of logs (Zeek rotates them hourly)
+                split_dir = out / SPLIT_DIR
+                split_info = split_input(
+                    input_logs(src),
+                    split_dir,
+                    partition_flows=partition_flows,
+                    fmt=fmt,
+                    runner=get_runner,
+                )
+                files = partition_files(split_dir)
             elif src.suffix == ".parquet":
                 files = [src]
             else:
@@ -405,62 +420,113 @@ def detect_partitioned(
     return summary
 
 
-# -- splitting one large log into partitions, in bounded memory ---------------------------
+# -- splitting logs into partitions, in bounded memory ------------------------------------
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 @dataclass(frozen=True)
 class _Chunk:
-    """Lines ``first_line`` .. of a log (1-based), bytes ``start`` to ``end``."""
+    """Lines ``first_line`` .. of the log ``log`` (1-based): bytes ``start`` to ``end`` of
+    ``path`` (the log itself, or for a gzip log a decompressed piece of it)."""
 
-    index: int
+    index: int  # the partition it becomes: part-{index}.parquet
+    path: str
     start: int
     end: int
     first_line: int
+    log: str
+    fmt: str
+    head: bytes  # the log's header lines, put in front of every chunk
+    head_lines: int
 
 
-def _chunk_bounds(path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24) -> list[_Chunk]:
-    """Byte ranges of ``lines_per_chunk`` whole lines each (the last may be shorter).
-
-    The file is scanned in blocks of ``block_bytes``; line ends are found with numpy (no
-    Python loop over lines) and nothing but the offsets is kept.
-    """
-    cuts = [0]
+def _line_cuts(blocks: Iterator[bytes], lines_per_chunk: int) -> Iterator[tuple[bytes, bool]]:
+    """The bytes of ``blocks`` again, cut after every ``lines_per_chunk``-th line end:
+    (piece, whether a chunk ends after it). Line ends are found with numpy."""
     lines_in_chunk = 0
+    for block in blocks:
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+        need = lines_per_chunk - lines_in_chunk
+        # line ends that complete a chunk: the need-th, then every lines_per_chunk-th
+        done = (ends[need - 1 :: lines_per_chunk] + 1).tolist()
+        start = 0
+        for cut in done:
+            yield block[start:cut], True
+            start = cut
+        if start < len(block):
+            yield block[start:], False
+        lines_in_chunk = (lines_in_chunk + len(ends)) % lines_per_chunk
+
+
+def _blocks(fh: Any, block_bytes: int) -> Iterator[bytes]:
+    while block := fh.read(block_bytes):
+        yield block
+
+
+def _chunk_bounds(
+    path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24
+) -> list[tuple[int, int, int]]:
+    """(start byte, end byte, first line) of each run of ``lines_per_chunk`` whole lines
+    of a plain file (the last may be shorter); only the offsets are kept."""
+    cuts = [0]
     offset = 0
     with path.open("rb") as fh:
-        while block := fh.read(block_bytes):
-            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
-            need = lines_per_chunk - lines_in_chunk
-            # line ends that complete a chunk: the need-th, then every lines_per_chunk-th
-            done = ends[need - 1 :: lines_per_chunk]
-            cuts.extend((offset + done + 1).tolist())
-            lines_in_chunk = (lines_in_chunk + len(ends)) % lines_per_chunk
-            offset += len(block)
+        for piece, ends_chunk in _line_cuts(_blocks(fh, block_bytes), lines_per_chunk):
+            offset += len(piece)
+            if ends_chunk:
+                cuts.append(offset)
     if cuts[-1] < offset:  # the last lines, with or without a final newline
         cuts.append(offset)
-    return [_Chunk(i, cuts[i], cuts[i + 1], 1 + i * lines_per_chunk) for i in range(len(cuts) - 1)]
+    return [(cuts[i], cuts[i + 1], 1 + i * lines_per_chunk) for i in range(len(cuts) - 1)]
+
+
+def _gzip_pieces(
+    path: Path, lines_per_chunk: int, out: Path, stem: str, block_bytes: int = 1 << 24
+) -> list[tuple[str, int, int, int]]:
+    """A gzip log decompressed into plain files of ``lines_per_chunk`` lines each, one
+    block at a time (byte offsets cannot cut a compressed stream): (file, 0, size, first
+    line) per piece."""
+    import gzip
+
+    pieces: list[tuple[str, int, int, int]] = []
+    fh_out: Any = None
+    try:
+        with gzip.open(path, "rb") as fh:
+            for piece, ends_chunk in _line_cuts(_blocks(fh, block_bytes), lines_per_chunk):
+                if fh_out is None:
+                    name = out / f".{stem}-{len(pieces):05d}.txt"
+                    fh_out = name.open("wb")
+                    pieces.append((str(name), 0, 0, 1 + len(pieces) * lines_per_chunk))
+                fh_out.write(piece)
+                if ends_chunk:
+                    fh_out.close()
+                    fh_out = None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: corrupt gzip data ({exc})") from exc
+    finally:
+        if fh_out is not None:
+            fh_out.close()
+    return [(f, 0, Path(f).stat().st_size, first) for f, _, _, first in pieces]
 
 
 def _split_chunk(
-    chunk: _Chunk,
-    *,
-    path: str,
-    fmt: str,
-    head: bytes,
-    head_lines: int,
-    out_dir: str,
-    kernel_threads: int | None = None,
+    chunk: _Chunk, *, out_dir: str, kernel_threads: int | None = None
 ) -> tuple[bool, int, pd.DataFrame | None]:
-    """Read one chunk of the log with the format's reader (the file's header in front) and
+    """Read one chunk of a log with the format's reader (the log's header in front) and
     write its canonical flows as ``part-NNNNN.parquet``: (written, rows, rejects with
-    their line numbers in the original file). A chunk with no data line writes nothing."""
+    their line numbers in the original log). A chunk with no data line writes nothing."""
     _worker_setup(kernel_threads)
-    with open(path, "rb") as fh:
+    with open(chunk.path, "rb") as fh:
         fh.seek(chunk.start)
         text = fh.read(chunk.end - chunk.start)
+    if chunk.path != chunk.log:  # a decompressed piece, read once
+        Path(chunk.path).unlink()
+    head = chunk.head
     body = text[len(head) :] if chunk.first_line == 1 else text
     if not body.strip():
         return False, 0, None
     out = Path(out_dir)
-    tmp = out / f".chunk-{chunk.index:05d}.{'log' if fmt == 'zeek' else 'csv'}"
+    tmp = out / f".chunk-{chunk.index:05d}.{'log' if chunk.fmt == 'zeek' else 'csv'}"
     with tmp.open("wb") as fh:
         fh.write(head)
         if head and not head.endswith(b"\n"):
@@ -468,17 +534,17 @@ def _split_chunk(
         fh.write(body)
     del text, body
     try:
-        read = read_flows(tmp, fmt)
+        read = read_flows(tmp, chunk.fmt)
     except InputError as exc:  # name the user's file, not the chunk's temporary copy
         where = "" if chunk.first_line == 1 else f" (in the chunk from line {chunk.first_line})"
-        raise type(exc)(str(exc).replace(str(tmp), path) + where) from None
+        raise type(exc)(str(exc).replace(str(tmp), chunk.log) + where) from None
     finally:
         tmp.unlink()
     rejects = None
     if len(read.rejects):
-        first = chunk.first_line if chunk.first_line > 1 else head_lines + 1
-        shift = first - (head_lines + 1)
-        rejects = read.rejects.assign(file=path, line=read.rejects["line"] + shift)
+        first = chunk.first_line if chunk.first_line > 1 else chunk.head_lines + 1
+        shift = first - (chunk.head_lines + 1)
+        rejects = read.rejects.assign(file=chunk.log, line=read.rejects["line"] + shift)
     table = pa.Table.from_pandas(read.flows, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _CANONICAL_KEY: b"1"})
     target = out / f"part-{chunk.index:05d}.parquet"
@@ -490,10 +556,18 @@ def _split_chunk(
     return True, rows, rejects
 
 
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
 def _header_lines(path: Path, fmt: str) -> list[bytes]:
     """Lines every chunk must start with: Zeek's ``#`` header block, or the CSV header."""
+    import gzip
+
     head: list[bytes] = []
-    with path.open("rb") as fh:
+    opener: Any = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as fh:
         for line in fh:
             if fmt == "zeek":
                 if not line.startswith(b"#"):
@@ -505,58 +579,89 @@ def _header_lines(path: Path, fmt: str) -> list[bytes]:
     return head
 
 
+def input_logs(folder: str | Path) -> list[Path]:
+    """The log files of a folder given instead of Parquet partitions: every file below
+    it, in name order, except hidden ones (names starting with a dot)."""
+    p = Path(folder)
+    files = sorted(
+        f
+        for f in p.rglob("*")
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+    )
+    if not files:
+        raise InputError(f"{p}: no .parquet files and no logs")
+    return files
+
+
 def split_input(
-    path: str | Path,
+    path: str | Path | list[Path],
     out_dir: str | Path,
     *,
     partition_flows: int,
     fmt: str = "auto",
     runner: Callable[[], _Runner] | None = None,
 ) -> dict[str, Any]:
-    """Cut a Zeek TSV or CSV log into Parquet partitions of canonical flows.
+    """Cut Zeek TSV or CSV logs (one, or a list) into Parquet partitions of canonical flows.
 
-    The log is cut into chunks of ``partition_flows`` lines (only their byte offsets are
-    kept, so memory stays bounded); each chunk goes through the format's own reader with
-    the file's header in front and becomes ``part-NNNNN.parquet``. ``runner`` (called
-    once the offsets are known) reads the chunks: in this process by default, on a Dask
-    cluster's workers for the Dask engine, which then read them in parallel. Rejected
-    rows are collected in ``out_dir/../rejects.csv`` with their line numbers in the
-    original file.
+    Each log is cut into chunks of ``partition_flows`` lines (only their byte offsets are
+    kept, so memory stays bounded; a gzip log is decompressed into plain pieces one
+    block at a time); each chunk goes through the format's own reader with its log's
+    header in front and becomes ``part-NNNNN.parquet``, numbered across the logs in
+    order. ``runner`` (called once the chunks are known) reads them: in this process by
+    default, on a Dask cluster's workers for the Dask engine, which then read them in
+    parallel. Rejected rows are collected in ``out_dir/../rejects.csv`` with their log
+    and their line numbers in it.
     """
     from netrca.io import sniff_format
 
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    fmt = sniff_format(p) if fmt == "auto" else fmt
-    if fmt not in ("zeek", "csv"):
-        raise ConfigError(
-            f"{p}: splitting into partitions supports Zeek TSV and CSV logs, not {fmt!r}; "
-            "convert it to Parquet partitions first"
-        )
+    logs = [Path(x) for x in path] if isinstance(path, list) else [Path(path)]
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    head = _header_lines(p, fmt)
-    chunks = _chunk_bounds(p, partition_flows)
+    chunks: list[_Chunk] = []
+    formats: list[str] = []
+    for k, p in enumerate(logs):
+        if not p.exists():
+            raise InputError(f"{p}: no such file")
+        log_fmt = sniff_format(p) if fmt == "auto" else fmt
+        if log_fmt not in ("zeek", "csv"):
+            raise ConfigError(
+                f"{p}: splitting into partitions supports Zeek TSV and CSV logs, not "
+                f"{log_fmt!r}; convert it to Parquet partitions first"
+            )
+        formats.append(log_fmt)
+        head = _header_lines(p, log_fmt)
+        bounds = (
+            _gzip_pieces(p, partition_flows, out, f"log{k:05d}")
+            if _is_gzip(p)
+            else [(str(p), *b) for b in _chunk_bounds(p, partition_flows)]
+        )
+        for file, start, end, first in bounds:
+            chunks.append(
+                _Chunk(
+                    len(chunks), file, start, end, first, str(p), log_fmt, b"".join(head), len(head)
+                )
+            )
     done = (runner() if runner is not None else _Runner()).map(
-        _split_chunk,
-        chunks,
-        path=str(p),
-        fmt=fmt,
-        head=b"".join(head),
-        head_lines=len(head),
-        out_dir=str(out),
+        _split_chunk, chunks, out_dir=str(out)
     )
     n_rows = int(sum(rows for _, rows, _ in done))
     parts = int(sum(written for written, _, _ in done))
     rejects = [r for _, _, r in done if r is not None]
     if parts == 0:
-        raise InputError(f"{p}: no data rows")
+        raise InputError(f"{logs[0] if len(logs) == 1 else out.parent}: no data rows")
     n_rejects = int(sum(len(r) for r in rejects))
     if rejects:
         target = out.parent / REJECTS_FILE
         pd.concat(rejects, ignore_index=True).to_csv(target.with_suffix(".tmp"), index=False)
         target.with_suffix(".tmp").replace(target)
-    return {"format": fmt, "partitions": parts, "rows": n_rows, "rejected": n_rejects}
+    summary: dict[str, Any] = {
+        "format": formats[0] if len(set(formats)) == 1 else "mixed",
+        "partitions": parts,
+        "rows": n_rows,
+        "rejected": n_rejects,
+    }
+    if isinstance(path, list):
+        summary["logs"] = len(logs)
+    return summary

@@ -221,14 +221,11 @@ def test_chunk_bounds_cut_whole_lines(
     data = path.read_bytes()
     # tiny blocks: chunk ends fall in every position of a block, and across blocks
     chunks = _chunk_bounds(path, per_chunk, block_bytes=5)
-    assert [c.index for c in chunks] == list(range(len(chunks)))
-    assert chunks[0].start == 0 and chunks[-1].end == len(data)
-    assert all(a.end == b.start for a, b in itertools.pairwise(chunks))
-    for c in chunks:
-        got = data[c.start : c.end].decode().splitlines()
-        want = [
-            line.rstrip("\n") for line in lines[c.first_line - 1 : c.first_line - 1 + per_chunk]
-        ]
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
+    for start, end, first in chunks:
+        got = data[start:end].decode().splitlines()
+        want = [line.rstrip("\n") for line in lines[first - 1 : first - 1 + per_chunk]]
         assert got == want
 
 
@@ -294,3 +291,61 @@ def test_bad_log_fails_with_its_own_name_and_leaves_no_results(
     assert str(err.value).startswith(f"{bad}: missing required column(s)")
     assert ".chunk" not in str(err.value)
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_a_folder_of_logs_gzip_included_is_split_log_by_log(
+    tmp_path: Path, sim_csv: Path, detector: Detector
+) -> None:
+    """A folder of logs (rotated, some gzip-compressed) instead of Parquet partitions:
+    each log is cut on its own, in name order; a gzip log gives the partitions its plain
+    text gives; rejects name their log and line; Dask and the local engine agree."""
+    import gzip
+
+    header, *rows = sim_csv.read_text().splitlines(keepends=True)
+    first, second = [header, *rows[:3000]], [header, *rows[3000:]]
+    first.insert(1200, "bad,row\n")  # line 1201 of a.csv
+    second.insert(2500, "also,bad,row\n")  # line 2501 of b.csv(.gz)
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    for folder in (plain, packed):
+        folder.mkdir()
+        (folder / "a.csv").write_text("".join(first))
+        (folder / ".hidden.csv").write_text("not,a,log\n")  # hidden files are skipped
+    (plain / "b.csv").write_text("".join(second))
+    (packed / "b.csv.gz").write_bytes(gzip.compress("".join(second).encode()))
+
+    got = {}
+    for name, folder, engine in (
+        ("plain", plain, "local"),
+        ("packed", packed, "local"),
+        ("packed-dask", packed, "dask"),
+    ):
+        if engine == "dask":
+            pytest.importorskip("distributed")
+        out = tmp_path / f"out-{name}"
+        summary = detect_partitioned(
+            folder,
+            detector,
+            out,
+            engine=engine,
+            workers=2,
+            processes=False,
+            partition_flows=2000,
+        )
+        assert summary["split"]["logs"] == 2
+        assert summary["split"]["partitions"] == 2 + -(-len(second) // 2000)
+        assert summary["rows"] == len(rows)
+        rejects = pd.read_csv(out / "rejects.csv")
+        suffix = ".gz" if folder == packed else ""
+        assert [
+            (Path(f).name, n) for f, n in zip(rejects["file"], rejects["line"], strict=True)
+        ] == [
+            ("a.csv", 1201),
+            (f"b.csv{suffix}", 2501),
+        ]
+        got[name] = pd.concat(
+            pd.read_parquet(f) for f in sorted((out / "predictions").glob("*.parquet"))
+        ).reset_index(drop=True)
+        assert not list(out.glob(".*"))  # the split's pieces are gone
+    pd.testing.assert_frame_equal(got["plain"], got["packed"])
+    pd.testing.assert_frame_equal(got["packed"], got["packed-dask"])
+    assert got["plain"]["flow_id"].tolist() == list(range(len(rows)))
