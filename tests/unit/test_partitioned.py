@@ -349,3 +349,22 @@ def test_a_folder_of_logs_gzip_included_is_split_log_by_log(
     pd.testing.assert_frame_equal(got["plain"], got["packed"])
     pd.testing.assert_frame_equal(got["packed"], got["packed-dask"])
     assert got["plain"]["flow_id"].tolist() == list(range(len(rows)))
+
+
+def test_workers_are_forked_from_a_fork_server_unless_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multiprocessing
+
+    dask = pytest.importorskip("dask")
+    from netrca.dask_cluster import _forkserver_is_better
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform")
+    monkeypatch.delenv("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD", raising=False)
+    assert _forkserver_is_better()
+    monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD", "spawn")
+    assert not _forkserver_is_better()  # the user's explicit choice, even of the default
+    monkeypatch.delenv("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD")
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
+        assert not _forkserver_is_better()
