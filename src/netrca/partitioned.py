@@ -615,12 +615,15 @@ def split_input(
     from netrca.io import sniff_format
 
     logs = [Path(x) for x in path] if isinstance(path, list) else [Path(path)]
+    # what an error about all of them names: the folder they are in
+    label = os.path.commonpath([str(x) for x in logs]) if len(logs) > 1 else str(logs[0])
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     chunks: list[_Chunk] = []
     formats: list[str] = []
+    skipped: list[str] = []
     for k, p in enumerate(logs):
         if not p.exists():
             raise InputError(f"{p}: no such file")
@@ -630,8 +633,11 @@ def split_input(
                 f"{p}: splitting into partitions supports Zeek TSV and CSV logs, not "
                 f"{log_fmt!r}; convert it to Parquet partitions first"
             )
-        formats.append(log_fmt)
         head = _header_lines(p, log_fmt)
+        if isinstance(path, list) and _zeek_path(head) not in (None, "conn"):
+            skipped.append(str(p))  # a folder of Zeek logs holds dns.log, http.log...
+            continue
+        formats.append(log_fmt)
         bounds = (
             _gzip_pieces(p, partition_flows, out, f"log{k:05d}")
             if _is_gzip(p)
@@ -650,7 +656,8 @@ def split_input(
     parts = int(sum(written for written, _, _ in done))
     rejects = [r for _, _, r in done if r is not None]
     if parts == 0:
-        raise InputError(f"{logs[0] if len(logs) == 1 else out.parent}: no data rows")
+        note = f" ({len(skipped)} Zeek logs other than conn skipped)" if skipped else ""
+        raise InputError(f"{label}: no data rows{note}")
     n_rejects = int(sum(len(r) for r in rejects))
     if rejects:
         target = out.parent / REJECTS_FILE
@@ -663,5 +670,15 @@ def split_input(
         "rejected": n_rejects,
     }
     if isinstance(path, list):
-        summary["logs"] = len(logs)
+        summary["logs"] = len(logs) - len(skipped)
+        summary["skipped_logs"] = skipped
     return summary
+
+
+def _zeek_path(head: list[bytes]) -> str | None:
+    """The ``#path`` of a Zeek header (``conn``, ``dns``...), or None without one."""
+    for line in head:
+        fields = line.split()
+        if fields and fields[0] == b"#path" and len(fields) > 1:
+            return fields[1].decode("utf-8", "replace")
+    return None

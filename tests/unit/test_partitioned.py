@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from netrca.detect import Detector
-from netrca.errors import ConfigError
+from netrca.errors import ConfigError, InputError
 from netrca.partitioned import (
     detect_partitioned,
     partition_files,
@@ -368,3 +368,29 @@ def test_workers_are_forked_from_a_fork_server_unless_the_user_chose(
     monkeypatch.delenv("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD")
     with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
         assert not _forkserver_is_better()
+
+
+def test_a_zeek_folder_keeps_its_conn_logs_and_skips_the_others(
+    tmp_path: Path, sim_frame: pd.DataFrame, detector: Detector
+) -> None:
+    """Zeek writes dns.log, http.log... beside conn.log in the same folder: a folder given
+    to the partitioned engines keeps the conn logs and lists the others as skipped."""
+    from netrca.simulate import write_flows
+
+    day = tmp_path / "2026-11-26"
+    day.mkdir()
+    write_flows(sim_frame.iloc[:3000], day / "conn.00:00:00-01:00:00.log", "zeek")
+    write_flows(sim_frame.iloc[3000:], day / "conn.01:00:00-02:00:00.log", "zeek")
+    (day / "dns.00:00:00-01:00:00.log").write_text(
+        "#separator \\x09\n#path\tdns\n#fields\tts\tquery\n#types\ttime\tstring\n"
+        "1700000000.0\texample.org\n"
+    )
+    summary = detect_partitioned(day, detector, tmp_path / "out", partition_flows=2000)
+    assert summary["split"]["logs"] == 2
+    assert [Path(f).name for f in summary["split"]["skipped_logs"]] == ["dns.00:00:00-01:00:00.log"]
+    assert summary["rows"] == len(sim_frame)
+    only_dns = tmp_path / "dns"
+    only_dns.mkdir()
+    (only_dns / "dns.log").write_text((day / "dns.00:00:00-01:00:00.log").read_text())
+    with pytest.raises(InputError, match=r"no data rows \(1 Zeek logs other than conn skipped\)"):
+        detect_partitioned(only_dns, detector, tmp_path / "out2", partition_flows=2000)
