@@ -47,6 +47,7 @@ from netrca.dask_cluster import dask_module, local_cluster
 from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError, NetrcaError
 from netrca.io import ParquetReader, read_flows
+from netrca.io._source import gzip_errors, is_gzip
 from netrca.io.canonical import canonicalize, epoch_seconds
 from netrca.runtime import configure_arrow_pool, configure_malloc, release_free_memory
 
@@ -307,6 +308,11 @@ class _Runner:
         return self.client.scatter(value, broadcast=True)
 
 
+def _cluster_runner(started: Future[tuple[Any, Any]]) -> _Runner:
+    """A runner on the LocalCluster ``started`` brings up (waiting for it)."""
+    return _Runner(started.result()[1])
+
+
 def _remove_results(out: Path) -> None:
     """A partitioned run's outputs in ``out``: predictions, summary, rejects, split."""
     for folder in (out / PREDICTIONS_DIR, out / SPLIT_DIR):
@@ -362,7 +368,7 @@ def detect_partitioned(
                 # a LocalCluster's workers start while the input is cut or planned; it is
                 # waited for only when the first task is sent
                 started = cluster or stack.enter_context(local_cluster(workers, processes))
-                get_runner = lambda: _Runner(started.result()[1])  # noqa: E731
+                get_runner = partial(_cluster_runner, started)
             if src.is_dir() and _has_parquet(src):
                 files = partition_files(src)
             elif src.is_dir():  # a folder of logs (Zeek rotates them hourly)
@@ -421,9 +427,6 @@ def detect_partitioned(
 
 
 # -- splitting logs into partitions, in bounded memory ------------------------------------
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
 @dataclass(frozen=True)
 class _Chunk:
     """Lines ``first_line`` .. of the log ``log`` (1-based): bytes ``start`` to ``end`` of
@@ -440,12 +443,13 @@ class _Chunk:
     head_lines: int
 
 
-def _line_cuts(blocks: Iterator[bytes], lines_per_chunk: int) -> Iterator[tuple[bytes, bool]]:
-    """The bytes of ``blocks`` again, cut after every ``lines_per_chunk``-th line end:
+def _line_cuts(blocks: Iterator[bytes], lines_per_chunk: int) -> Iterator[tuple[memoryview, bool]]:
+    """Views of the bytes of ``blocks``, cut after every ``lines_per_chunk``-th line end:
     (piece, whether a chunk ends after it). Line ends are found with numpy."""
     lines_in_chunk = 0
-    for block in blocks:
-        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    for data in blocks:
+        block = memoryview(data)  # pieces are views: the scan copies nothing
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
         need = lines_per_chunk - lines_in_chunk
         # line ends that complete a chunk: the need-th, then every lines_per_chunk-th
         done = (ends[need - 1 :: lines_per_chunk] + 1).tolist()
@@ -491,7 +495,7 @@ def _gzip_pieces(
     pieces: list[tuple[str, int, int, int]] = []
     fh_out: Any = None
     try:
-        with gzip.open(path, "rb") as fh:
+        with gzip_errors(path), gzip.open(path, "rb") as fh:
             for piece, ends_chunk in _line_cuts(_blocks(fh, block_bytes), lines_per_chunk):
                 if fh_out is None:
                     name = out / f".{stem}-{len(pieces):05d}.txt"
@@ -501,8 +505,6 @@ def _gzip_pieces(
                 if ends_chunk:
                     fh_out.close()
                     fh_out = None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: corrupt gzip data ({exc})") from exc
     finally:
         if fh_out is not None:
             fh_out.close()
@@ -556,18 +558,13 @@ def _split_chunk(
     return True, rows, rejects
 
 
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
-
-
 def _header_lines(path: Path, fmt: str) -> list[bytes]:
     """Lines every chunk must start with: Zeek's ``#`` header block, or the CSV header."""
     import gzip
 
     head: list[bytes] = []
-    opener: Any = gzip.open if _is_gzip(path) else open
-    with opener(path, "rb") as fh:
+    opener: Any = gzip.open if is_gzip(path) else open
+    with gzip_errors(path), opener(path, "rb") as fh:
         for line in fh:
             if fmt == "zeek":
                 if not line.startswith(b"#"):
@@ -640,7 +637,7 @@ def split_input(
         formats.append(log_fmt)
         bounds = (
             _gzip_pieces(p, partition_flows, out, f"log{k:05d}")
-            if _is_gzip(p)
+            if is_gzip(p)
             else [(str(p), *b) for b in _chunk_bounds(p, partition_flows)]
         )
         for file, start, end, first in bounds:

@@ -394,3 +394,23 @@ def test_a_zeek_folder_keeps_its_conn_logs_and_skips_the_others(
     (only_dns / "dns.log").write_text((day / "dns.00:00:00-01:00:00.log").read_text())
     with pytest.raises(InputError, match=r"no data rows \(1 Zeek logs other than conn skipped\)"):
         detect_partitioned(only_dns, detector, tmp_path / "out2", partition_flows=2000)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_a_damaged_gzip_log_is_a_clear_error(
+    tmp_path: Path, sim_csv: Path, detector: Detector, damage: str
+) -> None:
+    import gzip
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    packed = bytearray(gzip.compress(sim_csv.read_bytes()))
+    half = len(packed) // 2
+    if damage == "truncated":  # the stream ends early (EOFError)
+        packed = packed[:half]
+    else:  # the deflate stream garbled from its first block on (zlib.error)
+        packed[10:74] = bytes(range(255, 191, -1))
+    (logs / "a.csv.gz").write_bytes(bytes(packed))
+    with pytest.raises(InputError, match=r"a\.csv\.gz: corrupt gzip data"):
+        detect_partitioned(logs, detector, tmp_path / "out", partition_flows=1000)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from netrca.config import Settings
 from netrca.errors import InputError, MissingColumnsError
-from netrca.io._source import read_source
+from netrca.io._source import read_head
 from netrca.io._text import split_header
 from netrca.io.canonical import REJECT_COLUMNS, ReadResult, empty_rejects, require_rows
 from netrca.io.cicflowmeter import CicFlowMeterReader, looks_like_cicflowmeter
@@ -76,8 +76,8 @@ def _sniff_header(line: bytes) -> str:
     return "csv"
 
 
-def sniff_format(path: str | Path, *, max_bytes: int = 8 * 2**30) -> str:
-    """Guess the format of ``path`` from its first bytes."""
+def sniff_format(path: str | Path) -> str:
+    """Guess the format of ``path`` from its first 64 KiB (decompressed, for gzip)."""
     p = Path(path)
     if p.is_dir():
         return "parquet"
@@ -89,11 +89,7 @@ def sniff_format(path: str | Path, *, max_bytes: int = 8 * 2**30) -> str:
         return "parquet"
     if looks_like_pcap(head):
         return "pcap"
-    data = read_source(p, max_bytes=max_bytes) if head[:2] == b"\x1f\x8b" else None
-    if data is None:
-        with p.open("rb") as fh:
-            data = fh.read(65536)
-    text = data[:65536].lstrip(b"\xef\xbb\xbf")
+    text = read_head(p, 65536).lstrip(b"\xef\xbb\xbf")
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
@@ -134,7 +130,7 @@ def read_flows(
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     auto = fmt == "auto"
     if auto:
-        fmt = sniff_format(path, max_bytes=settings.max_input_bytes)
+        fmt = sniff_format(path)
     max_bytes, max_line = settings.max_input_bytes, settings.max_line_bytes
     if fmt in _METER_FORMATS:
         meter = _meter_reader(fmt, max_bytes, max_line).read(path)
@@ -162,7 +158,7 @@ def read_flows(
     try:
         result = reader.read(path)
     except MissingColumnsError as exc:
-        if not (auto and fmt == "csv" and _table_like(path, settings)):
+        if not (auto and fmt == "csv" and _table_like(path)):
             raise
         result = table.read(path)
         result.notes.append(
@@ -175,14 +171,11 @@ def read_flows(
     return require_rows(result)
 
 
-def _table_like(path: str | Path, settings: Settings) -> bool:
+def _table_like(path: str | Path) -> bool:
     """A headed CSV with at least two recognisable flow-feature or label columns."""
     from netrca.io.delimited import sniff_delimiter
 
-    with Path(path).open("rb") as fh:
-        head = fh.read(65536)
-    if head[:2] == b"\x1f\x8b":
-        head = read_source(path, max_bytes=settings.max_input_bytes)[:65536]
+    head = read_head(path, 65536)
     first = next((ln for ln in head.decode("utf-8", "replace").splitlines() if ln.strip()), "")
     fields = split_header(first, sniff_delimiter(first))
     return looks_like_header(fields) and recognised_columns(fields) >= 2

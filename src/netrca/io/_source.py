@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
 from netrca.errors import InputError
 from netrca.io._text import Lines, split_lines
 
-__all__ = ["load_lines", "looks_binary", "read_source"]
+__all__ = ["gzip_errors", "is_gzip", "load_lines", "looks_binary", "read_head", "read_source"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -36,6 +38,32 @@ def read_source(path: str | Path, *, max_bytes: int) -> bytes:
         raise InputError(f"{p}: permission denied") from exc
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+
+
+def is_gzip(path: str | Path) -> bool:
+    """Whether the file starts with gzip's magic bytes."""
+    with Path(path).open("rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
+@contextmanager
+def gzip_errors(path: str | Path) -> Iterator[None]:
+    """Turn what a damaged gzip stream raises while it is read into an InputError."""
+    try:
+        yield
+    except (zlib.error, gzip.BadGzipFile, EOFError) as exc:
+        raise InputError(f"{path}: corrupt gzip data ({exc})") from exc
+
+
+def read_head(path: str | Path, n: int = 65536) -> bytes:
+    """The file's first ``n`` bytes, gunzipped when compressed: only as much of a gzip
+    stream is decompressed as those bytes need (sniffing a format reads no more)."""
+    p = Path(path)
+    if not is_gzip(p):
+        with p.open("rb") as fh:
+            return fh.read(n)
+    with gzip_errors(p), gzip.open(p, "rb") as fh:
+        return fh.read(n)
 
 
 _STEP = 16 * 2**20

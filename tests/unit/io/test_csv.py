@@ -120,3 +120,25 @@ def test_gzip_input_and_bomb_limit(tmp_path: Path) -> None:
     bomb.write_bytes(gzip.compress(HEADER.encode() + b"0" * 5_000_000))
     with pytest.raises(InputError, match="decompresses to more than"):
         CsvReader(max_bytes=1_000_000).read(bomb)
+
+
+def test_sniffing_a_gzip_log_decompresses_only_its_head(tmp_path: Path) -> None:
+    """The format is guessed from the first 64 KiB: a gzip log whose stream breaks far
+    past them still sniffs as CSV (nothing more was decompressed), and reading it still
+    fails with the one-line gzip error."""
+    import gzip
+    import random
+
+    from netrca.io import sniff_format
+
+    rng = random.Random(0)
+    rows = "".join(
+        GOOD.replace("60,120", f"{rng.randrange(10**9)},{rng.randrange(10**9)}")
+        for _ in range(40_000)
+    )
+    packed = gzip.compress((HEADER + rows).encode())
+    p = tmp_path / "cut.csv.gz"
+    p.write_bytes(packed[: len(packed) * 3 // 4])  # truncated: the end of the stream is lost
+    assert sniff_format(p) == "csv"
+    with pytest.raises(InputError, match="gzip data"):
+        read_flows(p)
