@@ -84,6 +84,13 @@ def fit(
     condition_weight: Annotated[
         float, typer.Option(help="Weight of the per-condition means loss (0 = off).")
     ] = 5.0,
+    standardise: Annotated[
+        bool,
+        typer.Option(
+            help="Model each count and duration standardised by its skeleton's mean and "
+            "spread (log scale)."
+        ),
+    ] = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a conditional GAN on flows and save it (safe format: tensors + JSON)."""
@@ -103,6 +110,7 @@ def fit(
         checkpoint=checkpoint,
         skeleton_weighting=skeleton_weighting,
         condition_weight=condition_weight,
+        standardise=standardise,
     ).fit(read.flows)
     save_gan(gan, output)
     t = gan.training_

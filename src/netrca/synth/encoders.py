@@ -296,6 +296,7 @@ class NumericEncoder(_NumberTokens):
         self.scale = scale
         self.per = per
         self.per_zero = False
+        self.standardised = False
         self.special_centres: np.ndarray | None = None
         self.max_specials = max_specials
         self.special_share = special_share
@@ -306,9 +307,19 @@ class NumericEncoder(_NumberTokens):
 
     # fitting
     def fit(
-        self, values: pd.Series, seed: int = 0, divisor: np.ndarray | None = None
+        self,
+        values: pd.Series,
+        seed: int = 0,
+        divisor: np.ndarray | None = None,
+        shift: np.ndarray | None = None,
+        spread: np.ndarray | None = None,
     ) -> NumericEncoder:
-        """Learn null presence, the exact-value tokens and the Gaussian modes."""
+        """Learn null presence, the exact-value tokens and the Gaussian modes.
+
+        ``shift`` (optional, per row) is subtracted from the continuous part before the
+        modes are fitted and added back when decoding: the row's centre on the modelled
+        scale (:class:`~netrca.synth.table.FlowTable` passes each row's skeleton centre),
+        so the modes describe the spread around it."""
         x = _float_values(values, self.column)
         null = np.isnan(x)
         self.has_null = bool(null.any())
@@ -316,19 +327,42 @@ class NumericEncoder(_NumberTokens):
         self._check_domain(v)
         self.specials = self._pick_specials(v)
         d = self._divisor(divisor, len(x))
+        h = self._shift(shift, len(x))
+        w = self._spread(spread, len(x))
+        self.standardised = shift is not None
         if self.per is not None:
             self.per_zero = not bool(((x > 0) & (d == 0)).any())
         rest = ~null & ~np.isin(x, self.specials)
         if rest.any():
             rng = np.random.default_rng(seed)
-            y = self._forward(x[rest], rng, self._safe(d)[rest])
+            y = (self._forward(x[rest], rng, self._safe(d)[rest]) - h[rest]) / w[rest]
             self.modes = ModeNormalizer.fit(y, self.max_modes, seed)
-        if self.per is not None:  # where each exact value sits on the per-packet scale
+        if self.scale == "count" and (self.per is not None or self.standardised):
+            # where each exact value sits on the modelled (per-packet, centred) scale
             centre = [
-                np.log(np.maximum(s - 0.5, 0.25) / self._safe(d)[x == s]) for s in self.specials
+                (np.log(np.maximum(s - 0.5, 0.25) / self._safe(d)[x == s]) - h[x == s]) / w[x == s]
+                for s in self.specials
             ]
             self.special_centres = np.asarray([float(np.mean(c)) for c in centre])
         return self
+
+    @staticmethod
+    def _spread(spread: np.ndarray | None, n: int) -> np.ndarray:
+        """The per-row spread (ones when none is given)."""
+        if spread is None:
+            return np.ones(n)
+        if len(spread) != n:
+            raise ConfigError(f"spread has {len(spread)} values for {n} rows")
+        return np.asarray(spread, dtype=np.float64)
+
+    @staticmethod
+    def _shift(shift: np.ndarray | None, n: int) -> np.ndarray:
+        """The per-row centre (zeros when none is given)."""
+        if shift is None:
+            return np.zeros(n)
+        if len(shift) != n:
+            raise ConfigError(f"shift has {len(shift)} values for {n} rows")
+        return np.asarray(shift, dtype=np.float64)
 
     def _divisor(self, divisor: np.ndarray | None, n: int) -> np.ndarray:
         """The per-row divisor as floats (NaN for null); ones when there is no ``per``."""
@@ -404,10 +438,14 @@ class NumericEncoder(_NumberTokens):
         values: pd.Series,
         rng: np.random.Generator | None,
         divisor: np.ndarray | None = None,
+        shift: np.ndarray | None = None,
+        spread: np.ndarray | None = None,
     ) -> list[np.ndarray]:
         """Token codes (and offsets) for ``values``."""
         x, null, codes, alpha, base = self._start_transform(values)
         d = self._safe(self._divisor(divisor, len(x)))
+        h = self._shift(shift, len(x))
+        w = self._spread(spread, len(x))
         special = np.isin(x, self.specials) & ~null
         codes[special] = base + np.searchsorted(self.specials, x[special])
         rest = ~null & ~special
@@ -415,22 +453,31 @@ class NumericEncoder(_NumberTokens):
             if self.modes is None:
                 bad = x[rest][0]
                 raise InputError(f"column {self.column!r}: value {bad:g} not seen when fitted")
-            mode, a = self.modes.transform(self._forward(x[rest], rng, d[rest]), rng)
+            y = (self._forward(x[rest], rng, d[rest]) - h[rest]) / w[rest]
+            mode, a = self.modes.transform(y, rng)
             codes[rest] = base + len(self.specials) + mode
             alpha[rest] = a
         return [codes, alpha] if self.modes is not None else [codes]
 
     def decode(
-        self, codes: np.ndarray, alpha: np.ndarray | None, divisor: np.ndarray | None = None
+        self,
+        codes: np.ndarray,
+        alpha: np.ndarray | None,
+        divisor: np.ndarray | None = None,
+        shift: np.ndarray | None = None,
+        spread: np.ndarray | None = None,
     ) -> np.ndarray:
         """Float values (NaN for null) from codes and offsets."""
         out = self._start_decode(codes, self.specials)
         d = self._divisor(divisor, len(codes))
+        h = self._shift(shift, len(codes))
+        w = self._spread(spread, len(codes))
         base = int(self.has_null)
         cont = codes >= base + len(self.specials)
         if cont.any() and self.modes is not None and alpha is not None:
             mode = codes[cont] - base - len(self.specials)
-            out[cont] = self._backward(self.modes.inverse(mode, alpha[cont]), self._safe(d)[cont])
+            y = self.modes.inverse(mode, alpha[cont]) * w[cont] + h[cont]
+            out[cont] = self._backward(y, self._safe(d)[cont])
         if self.per_zero:
             out[(d == 0) & ~np.isnan(out)] = 0.0
         return out
@@ -459,10 +506,15 @@ class NumericEncoder(_NumberTokens):
         return np.asarray(centre), np.asarray(scale)
 
     def inverse(
-        self, parts: list[np.ndarray], rng: np.random.Generator, divisor: np.ndarray | None = None
+        self,
+        parts: list[np.ndarray],
+        rng: np.random.Generator,
+        divisor: np.ndarray | None = None,
+        shift: np.ndarray | None = None,
+        spread: np.ndarray | None = None,
     ) -> pd.Series:
         """Values back (Int64 for counts, float64 otherwise)."""
-        vals = self.decode(parts[0], parts[1] if len(parts) > 1 else None, divisor)
+        vals = self.decode(parts[0], parts[1] if len(parts) > 1 else None, divisor, shift, spread)
         if self.scale == "count":
             return _int_series(vals)
         return pd.Series(vals, dtype="float64")
@@ -476,15 +528,11 @@ class NumericEncoder(_NumberTokens):
             "has_null": self.has_null,
             "specials": self.specials.tolist(),
             "modes": self.modes.to_dict() if self.modes else None,
+            **({"per": self.per, "per_zero": self.per_zero} if self.per else {}),
+            **({"standardised": True} if self.standardised else {}),
             **(
-                {
-                    "per": self.per,
-                    "per_zero": self.per_zero,
-                    "special_centres": (
-                        None if self.special_centres is None else self.special_centres.tolist()
-                    ),
-                }
-                if self.per
+                {"special_centres": self.special_centres.tolist()}
+                if self.special_centres is not None
                 else {}
             ),
         }
@@ -494,6 +542,7 @@ class NumericEncoder(_NumberTokens):
         """Rebuild from :meth:`to_dict`."""
         enc = cls(d["column"], d["scale"], per=d.get("per"))
         enc.per_zero = bool(d.get("per_zero", False))
+        enc.standardised = bool(d.get("standardised", False))
         centres = d.get("special_centres")
         enc.special_centres = None if centres is None else np.asarray(centres, dtype=np.float64)
         enc.has_null = bool(d["has_null"])

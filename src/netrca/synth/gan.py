@@ -139,6 +139,12 @@ class FlowGAN:
         Torch threads for fitting and sampling (part of what makes results reproducible).
     columns, condition, max_addresses, max_ports, max_modes, time_modes, internal_networks :
         passed to :class:`~netrca.synth.table.FlowTable`.
+    standardise : bool
+        Model each count and duration standardised by its skeleton's mean and standard
+        deviation on the log scale (a skeleton with few rows shrunk towards its class's,
+        a class towards all rows'), so the generator learns each number's shape around a
+        known centre and spread instead of the centre and spread themselves (default;
+        models saved before this option load with ``False``).
     random_state : int
         Seed for everything (encoding noise, networks, batches, sampling by default).
     verbose : bool
@@ -188,6 +194,7 @@ class FlowGAN:
         max_modes: int = 6,
         time_modes: int = 8,
         internal_networks: list[str] | None = None,
+        standardise: bool = True,
         random_state: int = 0,
         verbose: bool = False,
         checkpoint: str | Path | None = None,
@@ -222,6 +229,7 @@ class FlowGAN:
         self.max_modes = max_modes
         self.time_modes = time_modes
         self.internal_networks = internal_networks
+        self.standardise = standardise
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint = checkpoint
@@ -277,6 +285,7 @@ class FlowGAN:
             "max_modes": self.max_modes,
             "time_modes": self.time_modes,
             "internal_networks": self.internal_networks,
+            "standardise": self.standardise,
             "random_state": self.random_state,
         }
 
@@ -426,6 +435,7 @@ class FlowGAN:
                 max_modes=self.max_modes,
                 time_modes=self.time_modes,
                 internal_networks=self.internal_networks,
+                standardise=self.standardise,
             ).fit(flows, seed=self.random_state)
             self.rules_ = ValidityRules(condition=self.table_.condition_).fit(flows)
             self._build_layout()

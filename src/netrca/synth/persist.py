@@ -106,7 +106,11 @@ def _load_weights(p: Path, gen: Any, state: dict[str, Any]) -> None:
 
 
 #: Parameters that older model files lack, at the values those models were trained with.
-_BEFORE_OPTIONS: dict[str, Any] = {"condition_weight": 0.0, "skeleton_weighting": "log"}
+_BEFORE_OPTIONS: dict[str, Any] = {
+    "condition_weight": 0.0,
+    "skeleton_weighting": "log",
+    "standardise": False,
+}
 
 
 def load_gan(path: str | Path) -> Any:

@@ -77,6 +77,44 @@ def test_counts_per_packet_round_trip_exactly_and_keep_their_exact_values() -> N
     assert again.equals(back)
 
 
+def test_standardised_numbers_round_trip_exactly_and_keep_their_state() -> None:
+    x, packets = _bytes_and_packets()
+    shift = RNG.normal(0.0, 2.0, len(x))
+    spread = RNG.uniform(0.2, 3.0, len(x))
+    enc = NumericEncoder("bytes_sent", "count", per="packets_sent")
+    enc.fit(x, divisor=packets, shift=shift, spread=spread)
+    assert enc.standardised and enc.special_centres is not None
+    parts = enc.transform(x, None, packets, shift, spread)
+    back = enc.inverse(parts, RNG, packets, shift, spread)
+    assert (back.to_numpy(dtype=np.float64) == x.to_numpy(dtype=np.float64)).all()
+    # the modes describe the standardised values: decoding with another centre moves them
+    moved = enc.inverse(parts, RNG, packets, shift + 1.0, spread)
+    cont = parts[0] >= len(enc.specials) + int(enc.has_null)
+    assert (moved.to_numpy(dtype=np.float64)[cont] > back.to_numpy(dtype=np.float64)[cont]).all()
+    state = encoder_from_dict(enc.to_dict())
+    assert isinstance(state, NumericEncoder) and state.standardised
+    np.testing.assert_array_equal(state.special_centres, enc.special_centres)
+    again = state.inverse(
+        state.transform(x, None, packets, shift, spread), RNG, packets, shift, spread
+    )
+    assert again.equals(back)
+    reals = pd.Series(np.round(np.exp(RNG.normal(-1, 2, 2000)), 6))
+    reals[:100] = 0.0
+    dur = NumericEncoder("duration", "positive").fit(
+        reals, shift=shift[:2000], spread=spread[:2000]
+    )
+    out = dur.inverse(
+        dur.transform(reals, None, None, shift[:2000], spread[:2000]),
+        RNG,
+        None,
+        shift[:2000],
+        spread[:2000],
+    )
+    np.testing.assert_allclose(out.to_numpy(), reals.to_numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ConfigError, match="shift has 3 values for 2000 rows"):
+        dur.transform(reals, None, None, shift[:3])
+
+
 def test_counts_per_packet_scale_with_the_packets_and_need_them() -> None:
     x, packets = _bytes_and_packets()
     enc = NumericEncoder("bytes_sent", "count", per="packets_sent").fit(x, divisor=packets)

@@ -92,6 +92,7 @@ def test_destination_token_is_part_of_the_skeleton(
     # a table saved before the destination token joined the skeleton reads as it was
     state = table.to_dict()
     del state["params"]["skeleton_addresses"]
+    del state["params"]["standardise"], state["standard"]  # those files predate both
     old = FlowTable.from_dict(state)
     assert old.skeleton_addresses == []
     assert len(old.cond_spans_) == len(table.cond_spans_) - 1
@@ -127,6 +128,62 @@ def test_model_saved_before_the_training_options_loads_as_trained(
     assert _bytes(loaded.sample(300, random_state=1)) == _bytes(
         tiny_gan.sample(300, random_state=1)
     )
+
+
+def test_numbers_are_standardised_per_skeleton(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
+) -> None:
+    from netrca.synth.encoders import NumericEncoder
+    from netrca.synth.table import STANDARD_MIN_ROWS, FlowTable
+
+    table = tiny_gan.table_
+    numbers = [e.column for e in table.encoders_ if isinstance(e, NumericEncoder)]
+    assert table.standardise and set(table.standard_) == set(numbers)
+    assert len(table.standard_keys_) > 0
+    # a frequent skeleton's rows: its numbers' modelled values centre on 0 with spread ~1
+    key, cls = table._keys_of_flows(labelled_flows)
+    uniq, counts = np.unique(key, return_counts=True)
+    top = uniq[np.argmax(counts)]
+    assert counts.max() >= STANDARD_MIN_ROWS and top in table.standard_keys_
+    enc = next(e for e in table.encoders_ if e.column == "duration")
+    assert isinstance(enc, NumericEncoder)
+    x = pd.to_numeric(labelled_flows["duration"]).to_numpy(dtype=float)
+    mine = (key == top) & (x > 0) & ~np.isin(x, enc.specials)
+    centre, spread = table._standards(key, cls)["duration"]
+    z = (np.log(x[mine]) - centre[mine]) / spread[mine]
+    # shrinkage pulls the statistics towards the class's, so not exactly 0 and 1
+    assert abs(z.mean()) < 0.5 and 0.5 < z.std() < 1.5
+    # the statistics survive the model file's JSON, and bad ones are refused
+    state = table.to_dict()
+    again = FlowTable.from_dict(state)
+    np.testing.assert_array_equal(again.standard_keys_, table.standard_keys_)
+    assert again.standard_ == table.standard_
+    state["standard"]["columns"]["duration"]["spread_key"][0] = 0.0
+    with pytest.raises(ModelError, match="standardisation does not match"):
+        FlowTable.from_dict(state)
+    state["standard"]["columns"]["duration"]["spread_key"] = [1.0]
+    with pytest.raises(ModelError, match="standardisation does not match"):
+        FlowTable.from_dict(state)
+    del state["standard"]["keys"]
+    with pytest.raises(ModelError, match="standardisation is malformed"):
+        FlowTable.from_dict(state)
+
+
+def test_model_saved_before_standardisation_loads_as_trained(
+    labelled_flows: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = FlowGAN(random_state=0, standardise=False, **TINY).fit(labelled_flows)
+    assert not plain.table_.standard_ and "standard" not in plain.table_.to_dict()
+    old = {k: v for k, v in plain.get_params().items() if k != "standardise"}
+    table_state = plain.table_.to_dict()
+    assert "standardise" not in table_state["params"]  # as older files were written
+    monkeypatch.setattr(plain, "get_params", lambda: old)
+    path = tmp_path / "old.pt"
+    save_gan(plain, path)
+    monkeypatch.undo()
+    loaded = load_gan(path)
+    assert loaded.standardise is False and loaded.table_.standardise is False
+    assert _bytes(loaded.sample(300, random_state=1)) == _bytes(plain.sample(300, random_state=1))
 
 
 def test_saved_model_samples_identically(tiny_gan: FlowGAN, tmp_path: Path) -> None:
