@@ -132,6 +132,12 @@ class ModeNormalizer:
         z = (y[:, None] - self.means[None, :]) / self.stds[None, :]
         return np.log(self.weights)[None, :] - np.log(self.stds)[None, :] - 0.5 * z * z
 
+    def log_density(self, y: np.ndarray) -> np.ndarray:
+        """Log density of the mixture at each value."""
+        lp = self._log_posterior(np.asarray(y, dtype=np.float64)) - 0.5 * np.log(2.0 * np.pi)
+        top = lp.max(axis=1, keepdims=True)
+        return np.asarray(np.log(np.exp(lp - top).sum(axis=1)) + top[:, 0])
+
     def transform(
         self, y: np.ndarray, rng: np.random.Generator | None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from netrca.synth.encoders import (
     CategoricalEncoder,
     ColumnEncoder,
     IPEncoder,
+    ModeNormalizer,
     NumericEncoder,
     PortEncoder,
     Span,
@@ -83,6 +84,8 @@ STANDARD_MIN_ROWS = 5
 PRIOR_ROWS = 10.0
 #: Smallest spread (log scale) a skeleton gets: one exact value would otherwise give 0.
 MIN_SPREAD = 0.01
+#: Fewest modelled values for the held-out check that decides standardisation.
+STANDARD_MIN_CHECK = 50
 
 Role = Literal["modelled", "condition", "derived", "fixed", "null"]
 
@@ -204,6 +207,8 @@ class FlowTable:
         self.standardise = standardise
         self.standard_: dict[str, dict[str, list[float]]] = {}
         self.standard_keys_ = np.zeros(0, dtype=np.int64)
+        # per number: held-out log-likelihood gain of standardising it (None: not checked)
+        self.standard_gain_: dict[str, float | None] = {}
 
     # -- planning ----------------------------------------------------------------------------
     def _candidates(self, flows: pd.DataFrame) -> list[str]:
@@ -310,6 +315,7 @@ class FlowTable:
                 fitted[p.name] = self._fit_encoder(p, flows[p.name], seed + i)
         self.encoders_ = [fitted[p.name] for p in plans if p.name in fitted]
         self.standard_, self.standard_keys_ = {}, np.zeros(0, dtype=np.int64)
+        self.standard_gain_ = {}
         keys = self._fit_keys(flows) if self.standardise and numbers else None
         for i, p in enumerate(plans):
             if p not in numbers:
@@ -320,7 +326,9 @@ class FlowTable:
                 max_modes=self.max_modes, per=per.get(p.name),
             )  # fmt: skip
             shift, spread = (
-                (None, None) if keys is None else self._fit_standard(enc, flows[p.name], d, keys)
+                (None, None)
+                if keys is None
+                else self._fit_standard(enc, flows[p.name], d, keys, seed + i)
             )
             fitted[p.name] = enc.fit(flows[p.name], seed + i, divisor=d, shift=shift, spread=spread)
         self.encoders_ = [fitted[p.name] for p in plans if p.role == "modelled"]
@@ -377,10 +385,13 @@ class FlowTable:
         values: pd.Series,
         divisor: np.ndarray | None,
         keys: tuple[np.ndarray, np.ndarray],
-    ) -> tuple[np.ndarray, np.ndarray]:
+        seed: int,
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Learn a column's mean and standard deviation on its modelled scale, over the rows
         its modes will model: per class (shrunk towards all rows') and per skeleton with
-        enough rows (shrunk towards its class's). Returns each row's (centre, spread)."""
+        enough rows (shrunk towards its class's). The column is standardised only when
+        that describes held-out rows better (:meth:`_standardising_helps`). Returns each
+        row's (centre, spread), or (None, None) for a column left as it is."""
         key, cls = keys
         x = _float_values(values, enc.column)
         d = enc._safe(enc._divisor(divisor, len(x)))
@@ -389,16 +400,28 @@ class FlowTable:
         y = np.zeros(len(x))
         y[rest] = enc._forward(x[rest], None, d[rest])
         kid = self._key_index(key)
-        known = rest & (kid >= 0)
+        gain = self._standardising_helps(enc, y, kid, cls, rest, seed)
+        self.standard_gain_[enc.column] = gain
+        if gain is None or gain <= 0.0:
+            return None, None
+        stats = self._stats(y, kid, cls, rest)
+        self.standard_[enc.column] = {f: v.tolist() for f, v in stats.items()}
+        return self._row_stats(stats, kid, cls)
+
+    def _stats(
+        self, y: np.ndarray, kid: np.ndarray, cls: np.ndarray, rows: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Shrunk means and standard deviations of ``y`` over ``rows``, per skeleton with
+        its own statistics and per class."""
+        known = rows & (kid >= 0)
         m, n_cls = len(self.standard_keys_), self.n_classes
         k_cls = self.standard_keys_ // int(np.prod(self._radix()[1:], dtype=np.int64))
+        c_n = np.bincount(cls[rows], minlength=n_cls)
+        k_n = np.bincount(kid[known], minlength=m)
 
         def shrunk(v: np.ndarray, overall: float) -> tuple[np.ndarray, np.ndarray]:
-            """Per-class and per-skeleton means of ``v`` over the modelled rows."""
-            c_n = np.bincount(cls[rest], minlength=n_cls)
-            k_n = np.bincount(kid[known], minlength=m)
             by_class = (
-                np.bincount(cls[rest], weights=v[rest], minlength=n_cls) + PRIOR_ROWS * overall
+                np.bincount(cls[rows], weights=v[rows], minlength=n_cls) + PRIOR_ROWS * overall
             ) / (c_n + PRIOR_ROWS)
             by_key = (
                 np.bincount(kid[known], weights=v[known], minlength=m)
@@ -406,22 +429,61 @@ class FlowTable:
             ) / (k_n + PRIOR_ROWS)
             return by_key, by_class
 
-        centre_key, centre_class = shrunk(y, float(y[rest].mean()) if rest.any() else 0.0)
-        centre = self._per_row(centre_key, centre_class, kid, cls)
-        sq = (y - centre) ** 2
+        centre_key, centre_class = shrunk(y, float(y[rows].mean()))
+        sq = (y - self._per_row(centre_key, centre_class, kid, cls)) ** 2
         # variances are shrunk towards the column's whole variance (not the pooled spread
         # within skeletons): a class or skeleton with few rows is not assumed tighter than
         # the data (development runs: better KS and classifier on both training sets)
-        var_key, var_class = shrunk(sq, float(y[rest].var()) if rest.any() else 1.0)
-        spread_key = np.sqrt(np.maximum(var_key, MIN_SPREAD**2))
-        spread_class = np.sqrt(np.maximum(var_class, MIN_SPREAD**2))
-        self.standard_[enc.column] = {
-            "centre_key": centre_key.tolist(),
-            "centre_class": centre_class.tolist(),
-            "spread_key": spread_key.tolist(),
-            "spread_class": spread_class.tolist(),
+        var_key, var_class = shrunk(sq, float(y[rows].var()))
+        return {
+            "centre_key": centre_key,
+            "centre_class": centre_class,
+            "spread_key": np.sqrt(np.maximum(var_key, MIN_SPREAD**2)),
+            "spread_class": np.sqrt(np.maximum(var_class, MIN_SPREAD**2)),
         }
-        return centre, self._per_row(spread_key, spread_class, kid, cls)
+
+    def _row_stats(
+        self, stats: dict[str, Any], kid: np.ndarray, cls: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's (centre, spread) from a column's statistics."""
+        return (
+            self._per_row(stats["centre_key"], stats["centre_class"], kid, cls),
+            self._per_row(stats["spread_key"], stats["spread_class"], kid, cls),
+        )
+
+    def _standardising_helps(
+        self,
+        enc: NumericEncoder,
+        y: np.ndarray,
+        kid: np.ndarray,
+        cls: np.ndarray,
+        rest: np.ndarray,
+        seed: int,
+    ) -> float | None:
+        """Two-fold held-out log-likelihood per row of the column's Gaussian modes fitted
+        on the standardised values (with the Jacobian of the standardisation) minus that of
+        the modes fitted on the values as they are; None when too few rows to tell.
+
+        Standardising helps where a number's distribution is much the same shape in every
+        skeleton, only shifted and scaled (simulated latency, bytes per packet); it hurts
+        where one skeleton holds several modes that standardisation smears together
+        (CTU's durations: short lookups and minute-long sessions to the same service)."""
+        idx = np.flatnonzero(rest)
+        if len(idx) < STANDARD_MIN_CHECK:
+            return None
+        fold = np.random.default_rng(seed).permutation(len(idx)) % 2
+        total = 0.0
+        for f in (0, 1):
+            train = np.zeros(len(y), dtype=bool)
+            train[idx[fold != f]] = True
+            test = idx[fold == f]
+            centre, spread = self._row_stats(self._stats(y, kid, cls, train), kid, cls)
+            z = (y - centre) / spread
+            raw = ModeNormalizer.fit(y[train], enc.max_modes, seed)
+            std = ModeNormalizer.fit(z[train], enc.max_modes, seed)
+            gain = std.log_density(z[test]) - np.log(spread[test]) - raw.log_density(y[test])
+            total += float(gain.sum())
+        return total / len(idx)
 
     def _key_index(self, key: np.ndarray) -> np.ndarray:
         """Index of each key among the skeletons with their own statistics (-1: others)."""
@@ -679,9 +741,11 @@ class FlowTable:
                         "columns": {  # copies: the caller may edit the state it gets
                             c: {f: list(v) for f, v in t.items()} for c, t in self.standard_.items()
                         },
+                        # why each number is or is not standardised (information only)
+                        "heldout_gain": dict(self.standard_gain_),
                     }
                 }
-                if self.standard_
+                if self.standard_ or self.standard_gain_
                 else {}
             ),
         }
@@ -740,5 +804,9 @@ class FlowTable:
             )
         ):
             raise ModelError("model standardisation does not match its skeleton")
+        gains = d.get("heldout_gain") or {}
+        if not isinstance(gains, dict):
+            raise ModelError("model standardisation is malformed: heldout_gain")
         self.standard_keys_ = keys
         self.standard_ = columns
+        self.standard_gain_ = {str(c): None if g is None else float(g) for c, g in gains.items()}

@@ -138,8 +138,13 @@ def test_numbers_are_standardised_per_skeleton(
 
     table = tiny_gan.table_
     numbers = [e.column for e in table.encoders_ if isinstance(e, NumericEncoder)]
-    assert table.standardise and set(table.standard_) == set(numbers)
-    assert len(table.standard_keys_) > 0
+    assert table.standardise and set(table.standard_gain_) == set(numbers)
+    # standardised exactly where it described held-out rows better
+    assert set(table.standard_) == {c for c, g in table.standard_gain_.items() if g and g > 0}
+    assert "duration" in table.standard_ and len(table.standard_keys_) > 0
+    for e in table.encoders_:
+        if isinstance(e, NumericEncoder):
+            assert e.standardised == (e.column in table.standard_), e.column
     # a frequent skeleton's rows: its numbers' modelled values centre on 0 with spread ~1
     key, cls = table._keys_of_flows(labelled_flows)
     uniq, counts = np.unique(key, return_counts=True)
@@ -158,6 +163,7 @@ def test_numbers_are_standardised_per_skeleton(
     again = FlowTable.from_dict(state)
     np.testing.assert_array_equal(again.standard_keys_, table.standard_keys_)
     assert again.standard_ == table.standard_
+    assert again.standard_gain_ == table.standard_gain_
     state["standard"]["columns"]["duration"]["spread_key"][0] = 0.0
     with pytest.raises(ModelError, match="standardisation does not match"):
         FlowTable.from_dict(state)
@@ -167,6 +173,28 @@ def test_numbers_are_standardised_per_skeleton(
     del state["standard"]["keys"]
     with pytest.raises(ModelError, match="standardisation is malformed"):
         FlowTable.from_dict(state)
+
+
+def test_standardisation_is_kept_only_where_it_fits_held_out_rows(
+    tiny_gan: FlowGAN, labelled_flows: pd.DataFrame
+) -> None:
+    table = tiny_gan.table_
+    key, cls = table._keys_of_flows(labelled_flows)
+    kid = table._key_index(key)
+    rows = np.ones(len(key), dtype=bool)
+    rng = np.random.default_rng(0)
+    enc = next(e for e in table.encoders_ if e.column == "duration")
+    # the same shape in every skeleton, shifted and scaled: standardising helps
+    shift = rng.normal(0.0, 4.0, len(table.standard_keys_) + 1)[kid]
+    scale = rng.uniform(0.2, 2.0, len(table.standard_keys_) + 1)[kid]
+    shaped = shift + scale * rng.normal(0.0, 1.0, len(key))
+    assert table._standardising_helps(enc, shaped, kid, cls, rows, 0) > 0.1
+    # two sharp modes everywhere, mixed in proportions that differ by skeleton: each
+    # skeleton's mean and spread would put the modes at different places, so no
+    share = rng.uniform(0.1, 0.9, len(table.standard_keys_) + 1)[kid]
+    modes = np.where(rng.random(len(key)) < share, -5.0, 5.0) + rng.normal(0.0, 0.05, len(key))
+    assert table._standardising_helps(enc, modes, kid, cls, rows, 0) < 0.0
+    assert table._standardising_helps(enc, modes[:10], kid[:10], cls[:10], rows[:10], 0) is None
 
 
 def test_model_saved_before_standardisation_loads_as_trained(
