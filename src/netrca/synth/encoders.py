@@ -333,8 +333,8 @@ class NumericEncoder(_NumberTokens):
         self._check_domain(v)
         self.specials = self._pick_specials(v)
         d = self._divisor(divisor, len(x))
-        h = self._shift(shift, len(x))
-        w = self._spread(spread, len(x))
+        h = self._per_row(shift, len(x), 0.0, "shift")
+        w = self._per_row(spread, len(x), 1.0, "spread")
         self.standardised = shift is not None
         if self.per is not None:
             self.per_zero = not bool(((x > 0) & (d == 0)).any())
@@ -353,22 +353,13 @@ class NumericEncoder(_NumberTokens):
         return self
 
     @staticmethod
-    def _spread(spread: np.ndarray | None, n: int) -> np.ndarray:
-        """The per-row spread (ones when none is given)."""
-        if spread is None:
-            return np.ones(n)
-        if len(spread) != n:
-            raise ConfigError(f"spread has {len(spread)} values for {n} rows")
-        return np.asarray(spread, dtype=np.float64)
-
-    @staticmethod
-    def _shift(shift: np.ndarray | None, n: int) -> np.ndarray:
-        """The per-row centre (zeros when none is given)."""
-        if shift is None:
-            return np.zeros(n)
-        if len(shift) != n:
-            raise ConfigError(f"shift has {len(shift)} values for {n} rows")
-        return np.asarray(shift, dtype=np.float64)
+    def _per_row(values: np.ndarray | None, n: int, default: float, name: str) -> np.ndarray:
+        """A per-row centre or spread (``default`` everywhere when none is given)."""
+        if values is None:
+            return np.full(n, default)
+        if len(values) != n:
+            raise ConfigError(f"{name} has {len(values)} values for {n} rows")
+        return np.asarray(values, dtype=np.float64)
 
     def _divisor(self, divisor: np.ndarray | None, n: int) -> np.ndarray:
         """The per-row divisor as floats (NaN for null); ones when there is no ``per``."""
@@ -450,8 +441,8 @@ class NumericEncoder(_NumberTokens):
         """Token codes (and offsets) for ``values``."""
         x, null, codes, alpha, base = self._start_transform(values)
         d = self._safe(self._divisor(divisor, len(x)))
-        h = self._shift(shift, len(x))
-        w = self._spread(spread, len(x))
+        h = self._per_row(shift, len(x), 0.0, "shift")
+        w = self._per_row(spread, len(x), 1.0, "spread")
         special = np.isin(x, self.specials) & ~null
         codes[special] = base + np.searchsorted(self.specials, x[special])
         rest = ~null & ~special
@@ -476,8 +467,8 @@ class NumericEncoder(_NumberTokens):
         """Float values (NaN for null) from codes and offsets."""
         out = self._start_decode(codes, self.specials)
         d = self._divisor(divisor, len(codes))
-        h = self._shift(shift, len(codes))
-        w = self._spread(spread, len(codes))
+        h = self._per_row(shift, len(codes), 0.0, "shift")
+        w = self._per_row(spread, len(codes), 1.0, "spread")
         base = int(self.has_null)
         cont = codes >= base + len(self.specials)
         if cont.any() and self.modes is not None and alpha is not None:
