@@ -76,7 +76,7 @@ _PER_PACKET = (("bytes_sent", "packets_sent"), ("bytes_received", "packets_recei
 #: Fewest training rows accepted.
 MIN_ROWS = 10
 #: Column kinds standardised per skeleton (see FlowTable ``standardise``).
-_CENTRED_KINDS = ("count", "positive")
+_STANDARDISED_KINDS = ("count", "positive")
 #: Rows a skeleton needs to get its own mean and spread (rarer ones use their class's).
 STANDARD_MIN_ROWS = 5
 #: Pseudo-rows of the parent's value each mean and variance is shrunk with (skeleton ->
@@ -309,7 +309,7 @@ class FlowTable:
         self.n_rows_ = len(flows)
         per = self._per_packet_pairs(plans)
         fitted: dict[str, ColumnEncoder] = {}
-        numbers = [p for p in plans if p.role == "modelled" and p.kind in _CENTRED_KINDS]
+        numbers = [p for p in plans if p.role == "modelled" and p.kind in _STANDARDISED_KINDS]
         for i, p in enumerate(plans):  # the skeleton's encoders first: numbers depend on it
             if p.role == "modelled" and p not in numbers:
                 fitted[p.name] = self._fit_encoder(p, flows[p.name], seed + i)
