@@ -777,6 +777,8 @@ class FlowTable:
         """The standardisation statistics of a saved model (ModelError when they do not
         fit its skeleton and columns)."""
         if not d:
+            if any(isinstance(e, NumericEncoder) and e.standardised for e in self.encoders_):
+                raise ModelError("model standardisation is missing for standardised numbers")
             return
         fields = ("centre_key", "centre_class", "spread_key", "spread_class")
         try:
@@ -785,12 +787,19 @@ class FlowTable:
                 str(c): {f: [float(v) for v in t[f]] for f in fields}
                 for c, t in d["columns"].items()
             }
+            gains = {
+                str(c): None if g is None else float(g)
+                for c, g in (d.get("heldout_gain") or {}).items()
+            }
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"model standardisation is malformed: {exc}") from exc
-        numbers = {e.column for e in self.encoders_ if isinstance(e, NumericEncoder)}
+        numbers = {e.column: e for e in self.encoders_ if isinstance(e, NumericEncoder)}
         span = float(np.prod([float(r) for r in self._radix()]))
         if (
-            not set(columns) <= numbers
+            not set(columns) <= set(numbers)
+            # an encoder fitted on standardised values needs its statistics, and only it
+            or any(e.standardised != (c in columns) for c, e in numbers.items())
+            or keys.ndim != 1
             or (len(keys) > 0 and (keys.min() < 0 or float(keys.max()) >= span))
             or bool(np.any(np.diff(keys) <= 0))
             or any(
@@ -804,9 +813,6 @@ class FlowTable:
             )
         ):
             raise ModelError("model standardisation does not match its skeleton")
-        gains = d.get("heldout_gain") or {}
-        if not isinstance(gains, dict):
-            raise ModelError("model standardisation is malformed: heldout_gain")
         self.standard_keys_ = keys
         self.standard_ = columns
-        self.standard_gain_ = {str(c): None if g is None else float(g) for c, g in gains.items()}
+        self.standard_gain_ = gains

@@ -93,6 +93,8 @@ def test_destination_token_is_part_of_the_skeleton(
     state = table.to_dict()
     del state["params"]["skeleton_addresses"]
     del state["params"]["standardise"], state["standard"]  # those files predate both
+    for enc in state["encoders"]:
+        enc.pop("standardised", None)
     old = FlowTable.from_dict(state)
     assert old.skeleton_addresses == []
     assert len(old.cond_spans_) == len(table.cond_spans_) - 1
@@ -170,9 +172,26 @@ def test_numbers_are_standardised_per_skeleton(
     state["standard"]["columns"]["duration"]["spread_key"] = [1.0]
     with pytest.raises(ModelError, match="standardisation does not match"):
         FlowTable.from_dict(state)
+    good = table.to_dict()
+    state = table.to_dict()
+    state["standard"]["heldout_gain"] = {"duration": "high"}
+    with pytest.raises(ModelError, match="standardisation is malformed"):
+        FlowTable.from_dict(state)
+    # statistics for a number whose encoder was fitted without them, and the reverse
+    state = table.to_dict()
+    plain = next(c for c in table.standard_gain_ if c not in table.standard_)
+    state["standard"]["columns"][plain] = state["standard"]["columns"]["duration"]
+    with pytest.raises(ModelError, match="standardisation does not match"):
+        FlowTable.from_dict(state)
+    state = table.to_dict()
+    del state["standard"]
+    with pytest.raises(ModelError, match="standardisation is missing"):
+        FlowTable.from_dict(state)
+    state = table.to_dict()
     del state["standard"]["keys"]
     with pytest.raises(ModelError, match="standardisation is malformed"):
         FlowTable.from_dict(state)
+    assert FlowTable.from_dict(good).standard_ == table.standard_
 
 
 def test_standardisation_is_kept_only_where_it_fits_held_out_rows(
