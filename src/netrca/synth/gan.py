@@ -115,6 +115,11 @@ class FlowGAN:
     sw_weight, sw_projections : the generator's auxiliary loss: the sliced Wasserstein
         distance between its batch and a real batch drawn under the same conditions, on
         every axis and ``sw_projections`` random directions (0 turns it off).
+    sw_value_projections : int
+        Further random directions of the sliced Wasserstein loss over the modelled numbers'
+        standardised value proxies alone, so that their joint spread (how bytes, packets
+        and duration move together) is matched and not diluted among the one-hot columns
+        (0 turns it off; models saved before it existed load with 0).
     moment_weight : float
         Weight of a second auxiliary loss: the Frobenius distance between the batch
         second-moment (co-occurrence) matrices of generated and same-condition real rows,
@@ -137,8 +142,9 @@ class FlowGAN:
         Stop after this much training time (makes the result depend on machine speed).
     n_threads : int
         Torch threads for fitting and sampling (part of what makes results reproducible).
-    columns, condition, max_addresses, max_ports, max_modes, time_modes, internal_networks :
-        passed to :class:`~netrca.synth.table.FlowTable`.
+    columns, condition, max_addresses, max_ports, max_modes, time_modes, internal_networks,
+    max_exact : passed to :class:`~netrca.synth.table.FlowTable` (``max_exact``: exact-value
+        tokens per number at most; models saved before it existed were fitted with 8).
     standardise : bool
         Model each count and duration standardised by its skeleton's mean and standard
         deviation on the log scale (a skeleton with few rows shrunk towards its class's,
@@ -179,6 +185,7 @@ class FlowGAN:
         tau: float = 0.2,
         sw_weight: float = 5.0,
         sw_projections: int = 128,
+        sw_value_projections: int = 32,
         moment_weight: float = 5.0,
         condition_weight: float = 5.0,
         skeleton_weighting: str = "sqrt",
@@ -194,6 +201,7 @@ class FlowGAN:
         max_modes: int = 6,
         time_modes: int = 8,
         internal_networks: list[str] | None = None,
+        max_exact: int = 24,
         standardise: bool = True,
         random_state: int = 0,
         verbose: bool = False,
@@ -214,6 +222,7 @@ class FlowGAN:
         self.tau = tau
         self.sw_weight = sw_weight
         self.sw_projections = sw_projections
+        self.sw_value_projections = sw_value_projections
         self.moment_weight = moment_weight
         self.condition_weight = condition_weight
         self.skeleton_weighting = skeleton_weighting
@@ -229,6 +238,7 @@ class FlowGAN:
         self.max_modes = max_modes
         self.time_modes = time_modes
         self.internal_networks = internal_networks
+        self.max_exact = max_exact
         self.standardise = standardise
         self.random_state = random_state
         self.verbose = verbose
@@ -250,6 +260,7 @@ class FlowGAN:
         "max_ports",
         "max_modes",
         "time_modes",
+        "max_exact",
     )
 
     def get_params(self) -> dict[str, Any]:
@@ -270,6 +281,7 @@ class FlowGAN:
             "tau": self.tau,
             "sw_weight": self.sw_weight,
             "sw_projections": self.sw_projections,
+            "sw_value_projections": self.sw_value_projections,
             "moment_weight": self.moment_weight,
             "condition_weight": self.condition_weight,
             "skeleton_weighting": self.skeleton_weighting,
@@ -285,6 +297,7 @@ class FlowGAN:
             "max_modes": self.max_modes,
             "time_modes": self.time_modes,
             "internal_networks": self.internal_networks,
+            "max_exact": self.max_exact,
             "standardise": self.standardise,
             "random_state": self.random_state,
         }
@@ -305,6 +318,11 @@ class FlowGAN:
             raise ConfigError(
                 "lr and tau must be positive; gp_weight, sw_weight, moment_weight and "
                 "condition_weight non-negative"
+            )
+        if not isinstance(self.sw_value_projections, int) or self.sw_value_projections < 0:
+            raise ConfigError(
+                "sw_value_projections must be a non-negative integer, "
+                f"got {self.sw_value_projections!r}"
             )
         if self.skeleton_weighting not in WEIGHTINGS:
             raise ConfigError(
@@ -435,6 +453,7 @@ class FlowGAN:
                 max_modes=self.max_modes,
                 time_modes=self.time_modes,
                 internal_networks=self.internal_networks,
+                max_exact=self.max_exact,
                 standardise=self.standardise,
             ).fit(flows, seed=self.random_state)
             self.rules_ = ValidityRules(condition=self.table_.condition_).fit(flows)
@@ -623,16 +642,25 @@ class FlowGAN:
 
         Projections: each modelled number's decoded-value proxy (its marginal, on the
         modelled scale and standardised; the marginals of one-hot and bit columns are the
-        diagonal of the second-moment term) plus ``sw_projections`` random directions
-        over everything (the joint), redrawn every step.
+        diagonal of the second-moment term), ``sw_projections`` random directions over
+        everything (the joint), and ``sw_value_projections`` random directions over the
+        standardised value proxies only (the numbers' joint, which the wide one-hot part
+        would otherwise drown), all redrawn every step.
         """
         torch = require_torch()
         dirs = torch.randn(fake.shape[1], self.sw_projections)
         dirs = dirs / dirs.norm(dim=0, keepdim=True)
         vf, vr = self._value_proxies(fake), self._value_proxies(real)
         sd = vr.std(dim=0, keepdim=True).clamp_min(1e-3)
-        pf = torch.sort(torch.cat([vf / sd, fake @ dirs], 1), dim=0).values
-        pr = torch.sort(torch.cat([vr / sd, real @ dirs], 1), dim=0).values
+        zf, zr = vf / sd, vr / sd
+        parts_f, parts_r = [zf, fake @ dirs], [zr, real @ dirs]
+        if self.sw_value_projections and zf.shape[1] > 1:
+            dv = torch.randn(zf.shape[1], self.sw_value_projections)
+            dv = dv / dv.norm(dim=0, keepdim=True)
+            parts_f.append(zf @ dv)
+            parts_r.append(zr @ dv)
+        pf = torch.sort(torch.cat(parts_f, 1), dim=0).values
+        pr = torch.sort(torch.cat(parts_r, 1), dim=0).values
         return ((pf - pr) ** 2).mean(dim=0).sum() / pf.shape[1] * 10.0
 
     def _save_checkpoint(self, state: dict[str, Any], history: list[dict[str, float]]) -> None:

@@ -110,6 +110,8 @@ _BEFORE_OPTIONS: dict[str, Any] = {
     "condition_weight": 0.0,
     "skeleton_weighting": "log",
     "standardise": False,
+    "sw_value_projections": 0,
+    "max_exact": 8,
 }
 
 

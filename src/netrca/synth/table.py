@@ -189,6 +189,7 @@ class FlowTable:
         max_modes: int = 6,
         time_modes: int = 8,
         internal_networks: list[str] | None = None,
+        max_exact: int = 24,
         per_packet: bool = True,
         skeleton_addresses: list[str] | None = None,
         standardise: bool = True,
@@ -200,6 +201,7 @@ class FlowTable:
         self.max_modes = max_modes
         self.time_modes = time_modes
         self.internal_networks = internal_networks
+        self.max_exact = max_exact
         self.per_packet = per_packet
         self.skeleton_addresses = (
             ["destination_ip"] if skeleton_addresses is None else list(skeleton_addresses)
@@ -323,7 +325,7 @@ class FlowTable:
             d = _float_values(flows[per[p.name]], per[p.name]) if p.name in per else None
             enc = NumericEncoder(
                 p.name, "count" if p.kind == "count" else "positive",
-                max_modes=self.max_modes, per=per.get(p.name),
+                max_modes=self.max_modes, per=per.get(p.name), max_specials=self.max_exact,
             )  # fmt: skip
             shift, spread = (
                 (None, None)
@@ -537,7 +539,9 @@ class FlowTable:
             return PortEncoder(plan.name, max_top=self.max_ports).fit(values, seed)
         if kind in ("count", "positive", "linear"):
             scale: Any = kind
-            return NumericEncoder(plan.name, scale, max_modes=self.max_modes).fit(values, seed)
+            return NumericEncoder(
+                plan.name, scale, max_modes=self.max_modes, max_specials=self.max_exact
+            ).fit(values, seed)
         return CategoricalEncoder(plan.name).fit(values)
 
     # -- layout ------------------------------------------------------------------------------
@@ -728,6 +732,7 @@ class FlowTable:
                 "max_modes": self.max_modes,
                 "time_modes": self.time_modes,
                 "internal_networks": self.internal_networks,
+                "max_exact": self.max_exact,
                 "per_packet": self.per_packet,
                 "skeleton_addresses": self.skeleton_addresses,
                 **({"standardise": True} if self.standardise else {}),
@@ -755,7 +760,9 @@ class FlowTable:
         """Rebuild from :meth:`to_dict` (ModelError when malformed)."""
         try:
             # models saved before the destination token joined the skeleton lack the key
-            table = cls(**{"skeleton_addresses": [], "standardise": False, **d["params"]})
+            table = cls(
+                **{"skeleton_addresses": [], "standardise": False, "max_exact": 8, **d["params"]}
+            )
             schema = TrainingSchema.model_validate(d["schema"])
             encoders = [encoder_from_dict(e) for e in d["encoders"]]
         except (KeyError, TypeError, ValueError) as exc:

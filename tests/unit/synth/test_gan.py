@@ -91,12 +91,12 @@ def test_destination_token_is_part_of_the_skeleton(
     assert all(tuple(r) in seen for r in flows.loc[exact, key].astype(str).to_numpy())
     # a table saved before the destination token joined the skeleton reads as it was
     state = table.to_dict()
-    del state["params"]["skeleton_addresses"]
-    del state["params"]["standardise"], state["standard"]  # those files predate both
+    del state["params"]["skeleton_addresses"], state["params"]["max_exact"]
+    del state["params"]["standardise"], state["standard"]  # those files predate them
     for enc in state["encoders"]:
         enc.pop("standardised", None)
     old = FlowTable.from_dict(state)
-    assert old.skeleton_addresses == []
+    assert old.skeleton_addresses == [] and old.max_exact == 8
     assert len(old.cond_spans_) == len(table.cond_spans_) - 1
 
 
@@ -179,8 +179,8 @@ def test_numbers_are_standardised_per_skeleton(
         FlowTable.from_dict(state)
     # statistics for a number whose encoder was fitted without them, and the reverse
     state = table.to_dict()
-    plain = next(c for c in table.standard_gain_ if c not in table.standard_)
-    state["standard"]["columns"][plain] = state["standard"]["columns"]["duration"]
+    enc_state = next(e for e in state["encoders"] if e["column"] == "duration")
+    enc_state["standardised"] = False
     with pytest.raises(ModelError, match="standardisation does not match"):
         FlowTable.from_dict(state)
     state = table.to_dict()
@@ -402,3 +402,85 @@ def test_weights_that_do_not_fit_the_recorded_architecture_are_refused(
     with pytest.raises(ModelError, match=r"do not match the architecture .*1 missing") as err:
         load_gan(path)
     assert "\n" not in str(err.value)
+
+
+def test_value_projections_see_how_numbers_move_together(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
+) -> None:
+    import torch
+
+    assert tiny_gan.sw_value_projections == 32 and len(tiny_gan.proxies_) >= 2
+    rng = np.random.default_rng(0)
+    data = tiny_gan._tensors(tiny_gan.table_.encode(labelled_flows, None))
+    cond, real = tiny_gan._batch(data, 400, rng)
+    real = torch.cat([real, cond], 1)
+    # each number's token block and offset shuffled on its own: every number's marginal
+    # is kept, how the numbers go together is lost
+    scrambled = real.clone()
+    for off, dim, val, _, _ in tiny_gan.proxies_:
+        perm = torch.from_numpy(rng.permutation(len(real)))
+        cols = [*range(off, off + dim), val]
+        scrambled[:, cols] = real[perm][:, cols]
+
+    def parts(fake: torch.Tensor) -> tuple[float, float]:
+        """(marginal part, value-projection part) of the loss, as sums over projections."""
+        totals = []
+        for k in (0, tiny_gan.sw_value_projections):
+            torch.manual_seed(1)  # the same random directions over everything
+            tiny_gan.sw_value_projections, keep = k, tiny_gan.sw_value_projections
+            n_proj = len(tiny_gan.proxies_) + tiny_gan.sw_projections + k
+            totals.append(float(tiny_gan._sliced_wasserstein(fake, real)) * n_proj / 10.0)
+            tiny_gan.sw_value_projections = keep
+        vf, vr = tiny_gan._value_proxies(fake), tiny_gan._value_proxies(real)
+        sd = vr.std(dim=0, keepdim=True).clamp_min(1e-3)
+        sf, sr = torch.sort(vf / sd, dim=0).values, torch.sort(vr / sd, dim=0).values
+        return float(((sf - sr) ** 2).mean(0).sum()), totals[1] - totals[0]
+
+    assert parts(real.clone()) == (0.0, 0.0)
+    marginal, joint = parts(scrambled)
+    assert marginal < 1e-9 and joint > 0.05
+
+
+def test_exact_value_tokens_follow_max_exact(labelled_flows: pd.DataFrame) -> None:
+    from netrca.synth.encoders import NumericEncoder
+    from netrca.synth.table import FlowTable
+
+    def specials(k: int) -> dict[str, int]:
+        table = FlowTable(max_exact=k).fit(labelled_flows, seed=0)
+        assert table.to_dict()["params"]["max_exact"] == k
+        return {
+            e.column: len(e.specials)
+            for e in table.encoders_
+            if isinstance(e, NumericEncoder) and e.scale == "count"
+        }
+
+    few, many = specials(8), specials(24)
+    assert few and max(few.values()) <= 8 and max(many.values()) <= 24
+    assert any(many[c] > few[c] for c in few)  # frequent values beyond the eighth kept exact
+
+
+def test_model_saved_before_value_projections_and_max_exact_loads_as_trained(
+    tiny_gan: FlowGAN, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netrca.synth.table import FlowTable
+
+    params = tiny_gan.get_params()
+    old = {k: v for k, v in params.items() if k not in ("sw_value_projections", "max_exact")}
+    table_state = tiny_gan.table_.to_dict()
+    del table_state["params"]["max_exact"]
+    monkeypatch.setattr(tiny_gan, "get_params", lambda: old)
+    monkeypatch.setattr(tiny_gan.table_, "to_dict", lambda: table_state)
+    path = tmp_path / "old.pt"
+    save_gan(tiny_gan, path)
+    monkeypatch.undo()
+    loaded = load_gan(path)
+    assert loaded.sw_value_projections == 0 and loaded.max_exact == 8
+    assert loaded.table_.max_exact == 8 and FlowTable.from_dict(table_state).max_exact == 8
+    assert _bytes(loaded.sample(300, random_state=1)) == _bytes(
+        tiny_gan.sample(300, random_state=1)
+    )
+
+
+def test_negative_value_projections_are_refused(labelled_flows: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="sw_value_projections"):
+        FlowGAN(sw_value_projections=-1, **TINY).fit(labelled_flows)
