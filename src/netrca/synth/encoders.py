@@ -267,6 +267,16 @@ class _NumberTokens(ColumnEncoder):
 
 
 # -- numbers ------------------------------------------------------------------------------
+def _neighbour_mean(vals: np.ndarray, counts: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Mean count of the values ``at`` - 2, - 1, + 1 and + 2 (0 for a value not seen);
+    ``vals`` sorted and unique, ``counts`` their counts."""
+    total = np.zeros(len(at))
+    for k in (-2.0, -1.0, 1.0, 2.0):
+        pos = np.minimum(np.searchsorted(vals, at + k), len(vals) - 1)
+        total += np.where(vals[pos] == at + k, counts[pos], 0)
+    return total / 4.0
+
+
 class NumericEncoder(_NumberTokens):
     """Numbers as a token (null / frequent exact value / Gaussian mode) plus an offset.
 
@@ -282,6 +292,12 @@ class NumericEncoder(_NumberTokens):
     :class:`~netrca.synth.table.FlowTable`. ``per_zero`` records that the training flows
     never had a value without one of ``per`` (no bytes without packets): such rows decode
     to 0.
+
+    Exact-value tokens (counts): zero, then the ``top_specials`` most frequent values on
+    ``special_share`` of the rows or more, then, up to ``max_specials`` in all, further such
+    values only where they are *spikes*: more than twice as frequent as the values within 2
+    of them (a 31-byte DNS query among sizes that occur once; not one packet count among
+    its equally frequent neighbours, which the continuous part already describes).
     """
 
     kind = "numeric"
@@ -292,6 +308,7 @@ class NumericEncoder(_NumberTokens):
         scale: Literal["count", "positive", "linear"] = "count",
         *,
         max_specials: int = 8,
+        top_specials: int = 8,
         special_share: float = 0.005,
         max_modes: int = 6,
         per: str | None = None,
@@ -305,6 +322,7 @@ class NumericEncoder(_NumberTokens):
         self.standardised = False
         self.special_centres: np.ndarray | None = None
         self.max_specials = max_specials
+        self.top_specials = top_specials
         self.special_share = special_share
         self.max_modes = max_modes
         self.has_null = False
@@ -392,7 +410,12 @@ class NumericEncoder(_NumberTokens):
             return vals[zero]
         frequent = (counts >= self.special_share * len(v)) & (counts >= 2) & ~zero
         order = np.lexsort((vals[frequent], -counts[frequent]))
-        top = vals[frequent][order][: self.max_specials - int(zero.any())]
+        ranked, ranked_counts = vals[frequent][order], counts[frequent][order]
+        room = max(self.max_specials - int(zero.any()), 0)
+        n_top = min(max(self.top_specials - int(zero.any()), 0), room)
+        rest, rest_counts = ranked[n_top:], ranked_counts[n_top:]
+        spikes = rest[rest_counts > 2.0 * (_neighbour_mean(vals, counts, rest) + 1.0)]
+        top = np.concatenate([ranked[:n_top], spikes[: room - n_top]])
         return np.sort(np.concatenate([vals[zero], top]))
 
     def _forward(

@@ -47,6 +47,22 @@ def test_counts_round_trip_exactly_with_nulls_and_zero_inflation() -> None:
     assert (back.dropna().to_numpy() == x.dropna().to_numpy()).all()
 
 
+def test_exact_values_beyond_the_most_frequent_are_kept_only_where_they_spike() -> None:
+    # packet counts 1..40, each about as frequent as its neighbours, and three sizes that
+    # stand out from theirs (each on ~1.3% of rows, rarer than every dense value)
+    dense = np.repeat(np.arange(1, 41), 60)
+    spikes = np.repeat([537, 1074, 3068], 40)
+    x = pd.Series(pd.array(np.r_[dense, spikes, np.zeros(100, np.int64)], dtype="Int64"))
+    many = NumericEncoder("bytes_sent", "count", max_specials=24).fit(x)
+    few = NumericEncoder("bytes_sent", "count").fit(x)
+    # zero plus the 7 most frequent values either way (ties by value: 1..7)
+    assert set(few.specials) == {0.0, *map(float, range(1, 8))}
+    # the room left goes to the spikes, not to more of the dense run
+    assert set(many.specials) == set(few.specials) | {537.0, 1074.0, 3068.0}
+    back = many.inverse(many.transform(x, None), RNG)
+    assert (back.to_numpy() == x.to_numpy()).all()
+
+
 def test_reals_round_trip_within_tolerance() -> None:
     x = pd.Series(np.round(np.exp(RNG.normal(-1, 2, 2000)), 6))
     x[:100] = 0.0
