@@ -48,8 +48,8 @@ def test_counts_round_trip_exactly_with_nulls_and_zero_inflation() -> None:
 
 
 def test_exact_values_beyond_the_most_frequent_are_kept_only_where_they_spike() -> None:
-    # packet counts 1..40, each about as frequent as its neighbours, and three sizes that
-    # stand out from theirs (each on ~1.3% of rows, rarer than every dense value)
+    # packet counts 1..40, each as frequent as its neighbours, and three sizes that stand
+    # out from the integers around them (each on 1.5% of rows, rarer than every dense value)
     dense = np.repeat(np.arange(1, 41), 60)
     spikes = np.repeat([537, 1074, 3068], 40)
     x = pd.Series(pd.array(np.r_[dense, spikes, np.zeros(100, np.int64)], dtype="Int64"))
