@@ -144,9 +144,10 @@ class FlowGAN:
         Torch threads for fitting and sampling (part of what makes results reproducible).
     columns, condition, max_addresses, max_ports, max_modes, time_modes, internal_networks,
     max_exact : passed to :class:`~netrca.synth.table.FlowTable` (``max_exact``: exact-value
-        tokens per count at most; beyond the 8 most frequent only point masses (values
-        more than twice as frequent as the integers within 10% of them), see :class:`~netrca.synth.encoders.NumericEncoder`; models saved
-        before it existed were fitted with 8).
+        tokens per count at most; beyond the 8 most frequent only point masses, values
+        more than twice as frequent as the integers within 10% of them (see
+        :class:`~netrca.synth.encoders.NumericEncoder`); models saved before it existed
+        were fitted with 8).
     standardise : bool
         Model each count and duration standardised by its skeleton's mean and standard
         deviation on the log scale (a skeleton with few rows shrunk towards its class's,
