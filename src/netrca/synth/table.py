@@ -759,7 +759,8 @@ class FlowTable:
     def from_dict(cls, d: dict[str, Any]) -> FlowTable:
         """Rebuild from :meth:`to_dict` (ModelError when malformed)."""
         try:
-            # models saved before the destination token joined the skeleton lack the key
+            # models saved before the destination token joined the skeleton, before
+            # standardisation or before the exact-value cap was an option lack those keys
             table = cls(
                 **{"skeleton_addresses": [], "standardise": False, "max_exact": 8, **d["params"]}
             )
