@@ -344,10 +344,11 @@ class NumericEncoder(_NumberTokens):
     ) -> NumericEncoder:
         """Learn null presence, the exact-value tokens and the Gaussian modes.
 
-        ``shift`` (optional, per row) is subtracted from the continuous part before the
-        modes are fitted and added back when decoding: the row's centre on the modelled
-        scale (:class:`~netrca.synth.table.FlowTable` passes each row's skeleton centre),
-        so the modes describe the spread around it."""
+        ``shift`` and ``spread`` (optional, per row) standardise the continuous part
+        before the modes are fitted, ``(y - shift) / spread``, and are undone when
+        decoding: the row's centre and spread on the modelled scale
+        (:class:`~netrca.synth.table.FlowTable` passes each row's skeleton statistics), so
+        the modes describe the shape around them."""
         x = _float_values(values, self.column)
         null = np.isnan(x)
         self.has_null = bool(null.any())

@@ -322,7 +322,8 @@ class FlowGAN:
                 "lr and tau must be positive; gp_weight, sw_weight, moment_weight and "
                 "condition_weight non-negative"
             )
-        if not isinstance(self.sw_value_projections, int) or self.sw_value_projections < 0:
+        svp = self.sw_value_projections
+        if not isinstance(svp, int) or isinstance(svp, bool) or svp < 0:
             raise ConfigError(
                 "sw_value_projections must be a non-negative integer, "
                 f"got {self.sw_value_projections!r}"

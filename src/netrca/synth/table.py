@@ -510,13 +510,7 @@ class FlowTable:
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per standardised column, each row's (centre, spread)."""
         kid = self._key_index(key)
-        return {
-            c: (
-                self._per_row(t["centre_key"], t["centre_class"], kid, cls),
-                self._per_row(t["spread_key"], t["spread_class"], kid, cls),
-            )
-            for c, t in self.standard_.items()
-        }
+        return {c: self._row_stats(t, kid, cls) for c, t in self.standard_.items()}
 
     def _per_packet_pairs(self, plans: list[ColumnPlan]) -> dict[str, str]:
         """``{bytes column: packets column}`` for the directions modelled as bytes per packet."""

@@ -482,5 +482,6 @@ def test_model_saved_before_value_projections_and_max_exact_loads_as_trained(
 
 
 def test_negative_value_projections_are_refused(labelled_flows: pd.DataFrame) -> None:
-    with pytest.raises(ConfigError, match="sw_value_projections"):
-        FlowGAN(sw_value_projections=-1, **TINY).fit(labelled_flows)
+    for bad in (-1, True, 2.5):
+        with pytest.raises(ConfigError, match="sw_value_projections"):
+            FlowGAN(sw_value_projections=bad, **TINY).fit(labelled_flows)
