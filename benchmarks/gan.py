@@ -6,7 +6,10 @@
 2. ``netrca synth report`` (GAN vs the independent-marginals and SMOTE baselines, all
    measured in the same run; with ``--holdout`` for the simulated data: TSTR),
 3. sampling speed: ``FlowGAN.sample`` in-process (best of 3) and ``netrca synth sample``
-   end to end (process start, model load, generation, CSV writing).
+   end to end (process start, model load, generation, CSV writing),
+4. for each ``--candidates K`` (default 4 and 8): ``netrca synth report --candidates K``
+   (the refiner keeps the most real-looking of K generated flows per flow; baselines
+   again in the same run) and the in-process sampling speed with K candidates.
 
 Training sets: the Benign flows of ``ctu_normal40_day1_conn.log.labeled`` and 50,000
 simulated flows (``netrca simulate -n 50000 --seed 0``; held-out real set:
@@ -63,18 +66,24 @@ def prepare(out: Path) -> dict[str, dict[str, Path | None]]:
     }
 
 
-def sampling_speed(model: Path, out: Path, n: int = 100_000) -> dict[str, Any]:
-    """In-process flows/s (best of 3, after a warm-up) and the CLI's end-to-end rate."""
+def in_process_speed(model: Path, n: int, candidates: int = 1) -> float:
+    """Best of 3 in-process sampling times (seconds), after a warm-up."""
     from netrca.synth.persist import load_gan
 
     gan = load_gan(model)
-    gan.sample(1000)
+    gan.sample(1000, candidates=candidates)
     best = float("inf")
     for _ in range(3):
         t0 = time.perf_counter()
-        flows = gan.sample(n, random_state=1)
+        flows = gan.sample(n, random_state=1, candidates=candidates)
         best = min(best, time.perf_counter() - t0)
     assert len(flows) == n
+    return best
+
+
+def sampling_speed(model: Path, out: Path, n: int = 100_000) -> dict[str, Any]:
+    """In-process flows/s (best of 3, after a warm-up) and the CLI's end-to-end rate."""
+    best = in_process_speed(model, n)
     wall = _run("synth", "sample", "-m", str(model), "-n", str(n), "-o", str(out), "-q")
     return {
         "flows": n,
@@ -85,7 +94,28 @@ def sampling_speed(model: Path, out: Path, n: int = 100_000) -> dict[str, Any]:
     }
 
 
-def run(out: Path, threads: int) -> dict[str, Any]:
+def refined(
+    train: Path, model: Path, out: Path, name: str, hold: Path | None, k: int
+) -> dict[str, Any]:
+    """``synth report --candidates k`` and in-process sampling speed with k candidates."""
+    report = out / f"{name}_report_k{k}.json"
+    args = ["synth", "report", "-i", str(train), "-m", str(model), "-o", str(report)]
+    args += ["--candidates", str(k), "-q"]
+    if hold is not None:
+        args += ["--holdout", str(hold)]
+    wall = _run(*args)
+    rep = json.loads(report.read_text())
+    n = 50_000
+    best = in_process_speed(model, n, k)
+    return {
+        "report_wall_seconds": round(wall, 1),
+        "metrics": {kk: _headline(v) for kk, v in rep["metrics"].items()},
+        "targets": rep["targets"],
+        "sampling": {"flows": n, "in_process_flows_per_second": round(n / best)},
+    }
+
+
+def run(out: Path, threads: int, candidates: list[int]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
@@ -115,6 +145,7 @@ def run(out: Path, threads: int) -> dict[str, Any]:
             "tstr": rep["tstr"],
             "targets": rep["targets"],
             "sampling": sampling_speed(model, out / f"{name}_sample.csv"),
+            "candidates": {str(k): refined(train, model, out, name, hold, k) for k in candidates},
         }
     result["load_average_end"] = _load()
     (out / "gan.json").write_text(json.dumps(result, indent=2, default=str))
@@ -190,15 +221,42 @@ def render(result: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(row) + " |")
         if d["tstr"]:
             lines.append(f"TSTR: real-trained detector ROC-AUC {d['tstr']['real_roc_auc']:.4f}")
+        if d.get("candidates"):
+            lines.extend(_render_candidates(d))
     return "\n".join(lines)
+
+
+def _render_candidates(d: dict[str, Any]) -> list[str]:
+    ks = list(d["candidates"])
+    lines = ["", "With candidates (`synth report --candidates K`; baselines as above):"]
+    cols = ["metric", "GAN", *(f"GAN, K={k}" for k in ks), "SMOTE (K run)"]
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "---|" * len(cols))
+    for k in _HEADLINE:
+        if k not in d["metrics"]["gan"]:
+            continue
+        row = [k, _fmt(d["metrics"]["gan"].get(k))]
+        row += [_fmt(d["candidates"][c]["metrics"]["gan"].get(k)) for c in ks]
+        row += [_fmt(d["candidates"][ks[-1]]["metrics"]["smote"].get(k))]
+        lines.append("| " + " | ".join(row) + " |")
+    speed = [f"{d['sampling']['in_process_flows_per_second']:,}"]
+    speed += [f"{d['candidates'][c]['sampling']['in_process_flows_per_second']:,}" for c in ks]
+    lines.append("| sampling flows/s (in-process) | " + " | ".join(speed) + " | |")
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "gan")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--candidates",
+        default="4,8",
+        help="comma-separated K values for `synth report --candidates K` ('' = none)",
+    )
     args = ap.parse_args()
-    print(render(run(args.out, args.threads)))
+    ks = [int(k) for k in args.candidates.split(",") if k.strip()]
+    print(render(run(args.out, args.threads, ks)))
 
 
 if __name__ == "__main__":

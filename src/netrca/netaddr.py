@@ -42,9 +42,14 @@ def internal_mask(
     """True where an address is internal: Zeek's local flag when set, else CIDR membership."""
     codes, uniq = _coded(ips)
     per_unique = np.zeros(len(uniq), dtype=bool)
-    for i, u in enumerate(uniq):
+    v4 = _ipv4_ints(uniq)
+    for n in networks:
+        if n.version == 4:
+            mask, net = int(n.netmask), int(n.network_address)
+            per_unique |= (v4 >= 0) & ((v4 & mask) == net)
+    for i in np.flatnonzero(v4 < 0):  # not dotted-quad IPv4: IPv6, or not an address
         try:
-            addr = ipaddress.ip_address(u)
+            addr = ipaddress.ip_address(uniq[i])
         except ValueError:
             continue
         per_unique[i] = any(addr.version == n.version and addr in n for n in networks)
@@ -53,6 +58,25 @@ def internal_mask(
         return by_cidr
     flag = _flag(flags)
     return np.where(np.isnan(flag), by_cidr, flag == 1.0)
+
+
+#: A dotted-quad IPv4 address exactly as :func:`ipaddress.ip_address` accepts one (decimal
+#: octets 0-255, no leading zeros, ASCII digits only).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4 = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
+
+
+def _ipv4_ints(uniq: np.ndarray) -> np.ndarray:
+    """Each text's IPv4 address as an integer, -1 where it is not a dotted quad."""
+    out = np.full(len(uniq), -1, dtype=np.int64)
+    if not len(uniq):
+        return out
+    text = pd.Series(uniq, dtype="string")
+    ok = text.str.fullmatch(_IPV4).to_numpy(dtype=bool, na_value=False)
+    if ok.any():
+        octets = text[ok].str.split(".", expand=True).astype("int64").to_numpy()
+        out[ok] = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+    return out
 
 
 def subnet_key(ips: pd.Series) -> pd.Series:

@@ -83,6 +83,24 @@ def test_sample_writes_the_requested_class_mix(trained: tuple[Path, Path], tmp_p
     assert out.read_bytes() == again.read_bytes()
 
 
+def test_sample_and_report_with_candidates(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    flows, model = trained
+    out = tmp_path / "refined.csv"
+    args = ["synth", "sample", "-m", str(model), "-n", "200", "--anomalies", "port_scan=30"]
+    assert cli(*args, "--candidates", "3", "-o", str(out), "-q") == 0
+    read = read_flows(out)
+    assert read.flows["root_cause"].value_counts().to_dict() == {"normal": 170, "port_scan": 30}
+    plain = tmp_path / "plain.csv"
+    assert cli(*args, "-o", str(plain), "-q") == 0
+    assert out.read_bytes() != plain.read_bytes()
+    rep = tmp_path / "r.json"
+    code = cli(
+        "synth", "report", "-i", str(flows), "-m", str(model), "-o", str(rep), "--candidates", "2"
+    )
+    assert code == 0
+    assert json.loads(rep.read_text())["sampling"]["candidates"] == 2
+
+
 def test_report_compares_with_both_baselines(trained: tuple[Path, Path], tmp_path: Path) -> None:
     flows, model = trained
     rep, fid = tmp_path / "r.json", tmp_path / "fidelity.json"
@@ -151,6 +169,7 @@ def test_run_fits_a_gan_on_simulated_flows_when_none_is_given(tmp_path: Path) ->
         (["synth", "sample", "-m", "MODEL", "--anomalies", "alien=3"], "unknown root_cause"),
         (["synth", "sample", "-m", "MODEL", "--anomalies", "port_scan"], "NAME=COUNT"),
         (["synth", "sample", "-m", "JUNK"], "not a readable netrca GAN model"),
+        (["synth", "sample", "-m", "MODEL", "--candidates", "0"], "--candidates"),
         (["synth", "fit", "-i", "ONE_ROW", "-o", "x.pt"], "need at least 10 flows"),
         (
             ["synth", "fit", "-i", "FLOWS", "-o", "x.pt", "--skeleton-weighting", "uniform"],

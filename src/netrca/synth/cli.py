@@ -26,6 +26,16 @@ FormatOpt = Annotated[
 ]
 
 
+CandidatesOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Generate K flows per flow kept; the model's refiner keeps the most "
+        "real-looking (slower about K times; default: the model's, 1 = off).",
+        min=1,
+    ),
+]
+
+
 def parse_counts(text: str) -> dict[str, int]:
     """``port_scan=200,dos_flood=500`` -> ``{"port_scan": 200, "dos_flood": 500}``."""
     out: dict[str, int] = {}
@@ -91,6 +101,13 @@ def fit(
             "spread (log scale)."
         ),
     ] = True,
+    refiner: Annotated[
+        bool,
+        typer.Option(
+            help="Also fit the real-vs-generated classifier that `sample --candidates K` "
+            "uses to keep the most real-looking flows."
+        ),
+    ] = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a conditional GAN on flows and save it (safe format: tensors + JSON)."""
@@ -111,6 +128,7 @@ def fit(
         skeleton_weighting=skeleton_weighting,
         condition_weight=condition_weight,
         standardise=standardise,
+        refiner=refiner,
     ).fit(read.flows)
     save_gan(gan, output)
     t = gan.training_
@@ -138,6 +156,7 @@ def sample(
     ),
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet.")] = "csv",
     seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same bytes).")] = 0,
+    candidates: CandidatesOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Generate flows from a trained model and write them (canonical columns)."""
@@ -147,9 +166,9 @@ def sample(
     gan = load_gan(model)
     counts = class_mix(gan, n, parse_counts(anomalies)) if anomalies is not None else None
     if counts is None:
-        result = gan.sample_result(n, random_state=seed)
+        result = gan.sample_result(n, random_state=seed, candidates=candidates)
     else:
-        result = gan.sample_classes(counts, random_state=seed)
+        result = gan.sample_classes(counts, random_state=seed, candidates=candidates)
     write_synthetic(result.flows, output, fmt)
     _echo(
         quiet,
@@ -178,6 +197,7 @@ def report(
         Path | None, typer.Option(help="Also write the HTML report's fidelity.json here.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, baselines and metrics.")] = 0,
+    candidates: CandidatesOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Measure a model's fidelity against the real flows and both baselines (JSON)."""
@@ -189,7 +209,7 @@ def report(
     gan = load_gan(model)
     real = read_flows(input, fmt).flows
     held = read_flows(holdout).flows if holdout is not None else None
-    rep = fidelity_report(real, gan, n=n, seed=seed, holdout=held)
+    rep = fidelity_report(real, gan, n=n, seed=seed, holdout=held, candidates=candidates)
     write_json(output, rep)
     if fidelity_json is not None:
         write_json(fidelity_json, fidelity_file(rep))

@@ -574,13 +574,15 @@ def fidelity_report(
     holdout: pd.DataFrame | None = None,
     baselines: bool = True,
     sample: SampleResult | None = None,
+    candidates: int | None = None,
 ) -> dict[str, Any]:
     """Sample ``n`` flows (default: as many as ``real``) and measure them against ``real``.
 
     ``real`` should be the flows the model was trained on. Both baselines are fitted on
     ``real`` and measured the same way in the same call. With ``holdout`` (labelled real
     flows not used for training) TSTR is measured for the GAN and both baselines. A
-    ``sample`` already drawn from ``model`` is measured instead of drawing a new one.
+    ``sample`` already drawn from ``model`` is measured instead of drawing a new one;
+    ``candidates`` is passed to the sampling (default: the model's).
     """
     from netrca.synth.baselines import IndependentSampler, SmoteSampler
 
@@ -588,7 +590,7 @@ def fidelity_report(
     real = real.reset_index(drop=True)
     n = n or len(real)
     t0 = time.perf_counter()
-    result = sample or model.sample_result(n, random_state=seed)
+    result = sample or model.sample_result(n, random_state=seed, candidates=candidates)
     n = len(result.flows)
     sample_s = time.perf_counter() - t0
     cols = [c for c in result.flows.columns if c in real.columns]
@@ -619,7 +621,11 @@ def fidelity_report(
         "training": training,
         "sampling": None
         if sample is not None
-        else {"seconds": round(sample_s, 4), "flows_per_second": n / max(sample_s, 1e-9)},
+        else {
+            "seconds": round(sample_s, 4),
+            "flows_per_second": n / max(sample_s, 1e-9),
+            "candidates": model.candidates if candidates is None else candidates,
+        },
         "view": spec.to_dict(),
         "metrics": metrics,
         "tstr": tstr_out,

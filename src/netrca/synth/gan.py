@@ -30,11 +30,12 @@ and therefore gives up that guarantee).
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,8 +47,12 @@ from netrca.synth.sampler import WEIGHTINGS, SkeletonSampler
 from netrca.synth.table import Encoded, FlowTable, TrainingSchema
 from netrca.synth.validity import NAMED_RULES, ValidityRules
 
+if TYPE_CHECKING:
+    from netrca.synth.refine import Refiner
+
 __all__ = ["FlowGAN", "SampleResult"]
 
+_REFINER_ROWS = 50_000  # real (and as many generated) flows the refiner learns from
 _CHUNK = 4096  # rows per generator pass: small enough to stay in cache
 
 
@@ -154,6 +159,15 @@ class FlowGAN:
         a class towards all rows'), so the generator learns each number's shape around a
         known centre and spread instead of the centre and spread themselves (default;
         models saved before this option load with ``False``).
+    refiner : bool
+        After training, fit a classifier of real vs generated flows (gradient-boosted
+        trees on each flow's view, stored as arrays) that sampling with ``candidates`` > 1
+        uses to keep the most real-looking candidates (see :mod:`netrca.synth.refine`).
+        A few seconds on 50k flows; models saved before it existed have none.
+    candidates : int
+        Default flows generated per flow returned; the refiner keeps, per class, the best
+        1 in ``candidates`` (1 = the generator's flows as they are; sampling slows about
+        in proportion).
     random_state : int
         Seed for everything (encoding noise, networks, batches, sampling by default).
     verbose : bool
@@ -206,6 +220,8 @@ class FlowGAN:
         internal_networks: list[str] | None = None,
         max_exact: int = 24,
         standardise: bool = True,
+        refiner: bool = True,
+        candidates: int = 1,
         random_state: int = 0,
         verbose: bool = False,
         checkpoint: str | Path | None = None,
@@ -243,6 +259,8 @@ class FlowGAN:
         self.internal_networks = internal_networks
         self.max_exact = max_exact
         self.standardise = standardise
+        self.refiner = refiner
+        self.candidates = candidates
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint = checkpoint
@@ -264,6 +282,7 @@ class FlowGAN:
         "max_modes",
         "time_modes",
         "max_exact",
+        "candidates",
     )
 
     def get_params(self) -> dict[str, Any]:
@@ -302,6 +321,8 @@ class FlowGAN:
             "internal_networks": self.internal_networks,
             "max_exact": self.max_exact,
             "standardise": self.standardise,
+            "refiner": self.refiner,
+            "candidates": self.candidates,
             "random_state": self.random_state,
         }
 
@@ -322,6 +343,10 @@ class FlowGAN:
                 "lr and tau must be positive; gp_weight, sw_weight, moment_weight and "
                 "condition_weight non-negative"
             )
+        if not isinstance(self.refiner, bool):
+            raise ConfigError(f"refiner must be True or False, got {self.refiner!r}")
+        if self.candidates > 1 and not self.refiner:
+            raise ConfigError("candidates > 1 needs the refiner (refiner=True)")
         svp = self.sw_value_projections
         if not isinstance(svp, int) or isinstance(svp, bool) or svp < 0:
             raise ConfigError(
@@ -463,6 +488,7 @@ class FlowGAN:
             self.rules_ = ValidityRules(condition=self.table_.condition_).fit(flows)
             self._build_layout()
             self._train(flows, rng)
+            self.refiner_ = self._fit_refiner(flows) if self.refiner else None
         from netrca.synth.fidelity import summarize
 
         self.reference_ = summarize(flows, self.table_.schema())
@@ -679,6 +705,22 @@ class FlowGAN:
         snapshot.reference_ = {}
         save_gan(snapshot, self.checkpoint)
 
+    def _fit_refiner(self, flows: pd.DataFrame) -> Refiner:
+        """The real-vs-generated classifier that picks among candidates when sampling:
+        up to ``_REFINER_ROWS`` training flows against as many generated ones."""
+        from netrca.synth.refine import Refiner
+
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([self.random_state, 4])
+        n = min(len(flows), _REFINER_ROWS)
+        real = flows.iloc[np.sort(rng.choice(len(flows), size=n, replace=False))]
+        p = self.skeleton_.class_p_data
+        cls = rng.choice(len(p), size=n, p=p) if len(p) > 1 else np.zeros(n, np.int64)
+        fake, _ = self.table_.decode(self._generate(cls, self.random_state + 5), rng)
+        ref = Refiner().fit(real.reset_index(drop=True), fake, self.random_state, self.n_threads)
+        self.training_["refiner_seconds"] = round(time.perf_counter() - t0, 3)
+        return ref
+
     # -- fidelity signal ---------------------------------------------------------------------
     def _split_parts(self, enc: Encoded) -> list[Any]:
         parts = self.table_._parts(enc)
@@ -702,11 +744,13 @@ class FlowGAN:
         ref["n"] = n
         return ref
 
-    def _generate(self, cls: np.ndarray, seed: int) -> Encoded:
+    def _generate(self, cls: np.ndarray, seed: int, combo: np.ndarray | None = None) -> Encoded:
+        """Generated arrays for classes ``cls``, on skeletons drawn for them (or ``combo``)."""
         torch = require_torch()
         gen = torch.Generator().manual_seed(int(seed))
         rng = np.random.default_rng(seed)
-        combo = self.skeleton_.draw(len(cls), rng, train=False, cls=cls)
+        if combo is None:
+            combo = self.skeleton_.draw(len(cls), rng, train=False, cls=cls)
         out_c, out_v, out_b = [], [], []
         self.generator_.eval()
         with torch.no_grad():
@@ -801,13 +845,20 @@ class FlowGAN:
         conditions: Mapping[str, Any] | None = None,
         random_state: int | None = None,
         enforce_validity: bool = True,
+        candidates: int | None = None,
     ) -> pd.DataFrame:
-        """``n`` flows (time-ordered); with ``conditions={"root_cause": c}`` all of class c."""
+        """``n`` flows (time-ordered); with ``conditions={"root_cause": c}`` all of class c.
+
+        ``candidates`` (default: the model's ``candidates``): generate this many flows per
+        flow returned and keep, class by class, those the refiner finds most real-looking
+        (see :mod:`netrca.synth.refine`); 1 returns the generator's flows as they are.
+        """
         return self.sample_result(
             n,
             conditions=conditions,
             random_state=random_state,
             enforce_validity=enforce_validity,
+            candidates=candidates,
         ).flows
 
     def sample_result(
@@ -817,15 +868,17 @@ class FlowGAN:
         conditions: Mapping[str, Any] | None = None,
         random_state: int | None = None,
         enforce_validity: bool = True,
+        candidates: int | None = None,
     ) -> SampleResult:
         """Like :meth:`sample`, also reporting the raw validity of the model's output."""
         self._check_fitted()
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ConfigError(f"n must be a positive integer, got {n!r}")
+        k = self._candidates(candidates)
         seed = self.random_state if random_state is None else int(random_state)
         rng = np.random.default_rng([seed, 1])
         cls = self._classes_for(n, conditions, rng)
-        return self._sample_classes(cls, seed, enforce_validity)
+        return self._sample_classes(cls, seed, enforce_validity, k)
 
     def sample_classes(
         self,
@@ -833,9 +886,11 @@ class FlowGAN:
         *,
         random_state: int | None = None,
         enforce_validity: bool = True,
+        candidates: int | None = None,
     ) -> SampleResult:
         """Exactly ``counts[c]`` flows of each class ``c``, on one shared timeline."""
         self._check_fitted()
+        k = self._candidates(candidates)
         if self.table_.condition_ is None:
             raise ConfigError(
                 "this model was trained without a root_cause column, so it cannot generate "
@@ -848,13 +903,62 @@ class FlowGAN:
             [np.full(v, self._class_index(k), dtype=np.int64) for k, v in counts.items()]
         )
         seed = self.random_state if random_state is None else int(random_state)
-        return self._sample_classes(cls, seed, enforce_validity)
+        return self._sample_classes(cls, seed, enforce_validity, k)
 
-    def _sample_classes(self, cls: np.ndarray, seed: int, enforce: bool) -> SampleResult:
+    def _candidates(self, candidates: int | None) -> int:
+        k = self.candidates if candidates is None else candidates
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ConfigError(f"candidates must be a positive integer, got {k!r}")
+        if k > 1 and getattr(self, "refiner_", None) is None:
+            raise ConfigError(
+                "this model has no refiner (fitted with refiner=False, or saved before "
+                "refiners existed), so it cannot pick among candidates; use candidates=1"
+            )
+        return k
+
+    def _refined(
+        self, cls: np.ndarray, seed: int, k: int, rng: np.random.Generator
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """``k`` candidates per requested flow; per skeleton, the refiner's top draws.
+
+        Skeletons (class and categorical skeleton) are drawn once for the requested flows
+        as without candidates; each is generated ``k`` times and decoded row for row. Every
+        candidate gets ``logit + Gumbel noise`` and each skeleton keeps as many rows as it
+        was drawn for, those with the largest keys: sampling without replacement in
+        proportion to the estimated density ratio, inside each skeleton, so class counts
+        and the skeletons' joint frequencies stay exactly as drawn. The kept rows keep
+        their decoded values and get a timeline of their own.
+        """
+        refiner = self.refiner_
+        if refiner is None:  # checked by _candidates; kept for the type checker
+            raise ConfigError("this model has no refiner; use candidates=1")
+        combo = self.skeleton_.draw(len(cls), np.random.default_rng(seed), train=False, cls=cls)
+        cand, cand_combo = np.tile(cls, k), np.tile(combo, k)
         with torch_settings(self.n_threads):
-            enc = self._generate(cls, seed)
+            enc = self._generate(cand, seed, cand_combo)
+        frame, repairs = self.table_.decode(enc, rng, sort=False)
+        # every row is scored on its own, so all cores give the same scores as one
+        key = refiner.logit(frame, os.cpu_count() or 1)
+        key = key + np.random.default_rng([seed, 3]).gumbel(size=len(key))
+        order = np.lexsort((-key, cand_combo))  # by skeleton, best key first
+        grouped = cand_combo[order]
+        first = np.searchsorted(grouped, grouped, side="left")
+        need = np.bincount(combo, minlength=int(cand_combo.max()) + 1)
+        pick = np.sort(order[np.arange(len(order)) - first < need[grouped]])
+        sub = Encoded(
+            codes=enc.codes[pick], values=enc.values[pick], bits=enc.bits[pick], cls=cand[pick]
+        )
+        frame = self.table_.retime(sub, frame.iloc[pick].reset_index(drop=True))
+        return self.table_.time_order(frame, {r: m[pick] for r, m in repairs.items()})
+
+    def _sample_classes(self, cls: np.ndarray, seed: int, enforce: bool, k: int) -> SampleResult:
         rng = np.random.default_rng([seed, 2])
-        frame, ip_repairs = self.table_.decode(enc, rng)
+        if k > 1:
+            frame, ip_repairs = self._refined(cls, seed, k, rng)
+        else:
+            with torch_settings(self.n_threads):
+                enc = self._generate(cls, seed)
+            frame, ip_repairs = self.table_.decode(enc, rng)
         checks = self.rules_.check(frame)
         masks = list(checks.values()) + list(ip_repairs.values())
         bad = np.logical_or.reduce(masks) if masks else np.zeros(len(frame), bool)

@@ -6,7 +6,8 @@ The file is one ``torch.save`` archive holding only tensors:
   versions, constructor parameters, the training schema (columns, roles, encoders),
   validity rules, generation-time condition frequencies, training history, the
   training flows' histograms (no rows), and a SHA-256 digest of the other tensors;
-- ``generator.*``: the generator's weights.
+- ``generator.*``: the generator's weights;
+- ``refiner.*``: the refiner's tree nodes (numbers only), when the model has one.
 
 ``torch.load(..., weights_only=True)`` only rebuilds tensors and plain containers, so
 loading never runs code from the file. A tampered or truncated file fails the digest or
@@ -49,6 +50,10 @@ def save_gan(model: Any, path: str | Path) -> None:
     tensors = {
         f"generator.{k}": v.detach().cpu().clone() for k, v in model.generator_.state_dict().items()
     }
+    refiner = getattr(model, "refiner_", None)
+    if refiner is not None:
+        for k, a in refiner.arrays().items():
+            tensors[f"refiner.{k}"] = torch.from_numpy(a.copy())
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -61,6 +66,7 @@ def save_gan(model: Any, path: str | Path) -> None:
         "skeleton": model.skeleton_.to_dict(),
         "training": getattr(model, "training_", {}),
         "reference": getattr(model, "reference_", {}),
+        "refiner": None if refiner is None else refiner.to_dict(),
         "digest": _digest(tensors),
     }
     blob = json.dumps(meta, allow_nan=True).encode("utf-8")
@@ -105,6 +111,21 @@ def _load_weights(p: Path, gen: Any, state: dict[str, Any]) -> None:
     gen.load_state_dict(state, strict=True)
 
 
+def _load_refiner(state: dict[str, Any] | None, tensors: dict[str, Any]) -> Any:
+    from netrca.synth.refine import Refiner
+
+    arrays = {
+        k.removeprefix("refiner."): v.numpy()
+        for k, v in tensors.items()
+        if k.startswith("refiner.")
+    }
+    if state is None:
+        if arrays:
+            raise ModelError("refiner arrays without the refiner's metadata")
+        return None
+    return Refiner.from_state(state, arrays)
+
+
 #: Parameters that older model files lack, at the values those models were trained with.
 _BEFORE_OPTIONS: dict[str, Any] = {
     "condition_weight": 0.0,
@@ -112,6 +133,8 @@ _BEFORE_OPTIONS: dict[str, Any] = {
     "standardise": False,
     "sw_value_projections": 0,
     "max_exact": 8,
+    "refiner": False,
+    "candidates": 1,
 }
 
 
@@ -138,8 +161,16 @@ def load_gan(path: str | Path) -> Any:
         model.reference_ = dict(meta.get("reference") or {})
         model._build_layout()
         gen, _ = model._networks()
-        state = {k.removeprefix("generator."): v for k, v in tensors.items()}
+        unknown = sorted(k for k in tensors if not k.startswith(("generator.", "refiner.")))
+        if unknown:
+            raise ModelError(f"{p}: unexpected tensors in the model file: {', '.join(unknown[:5])}")
+        state = {
+            k.removeprefix("generator."): v
+            for k, v in tensors.items()
+            if k.startswith("generator.")
+        }
         _load_weights(p, gen, state)
+        model.refiner_ = _load_refiner(meta.get("refiner"), tensors)
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

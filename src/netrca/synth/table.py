@@ -645,9 +645,10 @@ class FlowTable:
         return parts
 
     def decode(
-        self, enc: Encoded, rng: np.random.Generator
+        self, enc: Encoded, rng: np.random.Generator, *, sort: bool = True
     ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        """Flows from GAN arrays, in time order, and per-row repair masks by rule."""
+        """Flows from GAN arrays, in time order (row order with ``sort=False``), and
+        per-row repair masks by rule."""
         n = len(enc.cls)
         parts = self._parts(enc)
         out: dict[str, pd.Series] = {}
@@ -683,11 +684,29 @@ class FlowTable:
         frame = pd.DataFrame(index=pd.RangeIndex(n))
         for p in self.plans_:
             frame[p.name] = self._column(p, out, cond_vals, n)
-        if "timestamp" in frame.columns:
-            order = np.argsort(frame["timestamp"].to_numpy(dtype="datetime64[ns]"), kind="stable")
-            frame = frame.iloc[order].reset_index(drop=True)
-            repairs = {k: v[order] for k, v in repairs.items()}
-        return frame, repairs
+        return self.time_order(frame, repairs) if sort else (frame, repairs)
+
+    @staticmethod
+    def time_order(
+        frame: pd.DataFrame, repairs: dict[str, np.ndarray]
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """``frame`` and its per-row masks sorted by timestamp (stable; as is without one)."""
+        if "timestamp" not in frame.columns:
+            return frame, repairs
+        order = np.argsort(frame["timestamp"].to_numpy(dtype="datetime64[ns]"), kind="stable")
+        return frame.iloc[order].reset_index(drop=True), {k: v[order] for k, v in repairs.items()}
+
+    def retime(self, enc: Encoded, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (decoded from ``enc`` row for row, unsorted) with its timestamps laid
+        out anew for these rows alone: a subset of decoded rows gets its own timeline."""
+        parts = self._parts(enc)
+        for e, enc_ in enumerate(self.encoders_):
+            if isinstance(enc_, TimeEncoder) and enc_.column in frame.columns:
+                mine = [parts[i] for i, (o, _) in enumerate(self.span_owner_) if o == e]
+                frame = frame.copy()
+                times = enc_.inverse(mine, np.random.default_rng(0))
+                frame[enc_.column] = times.set_axis(frame.index)
+        return frame
 
     @staticmethod
     def _typed(values: Any, dtype: str, n: int) -> pd.Series:

@@ -1,0 +1,194 @@
+"""Discriminator-guided resampling: keep the most real-looking of several generated flows.
+
+After the GAN is trained, :class:`Refiner` fits scikit-learn's histogram gradient
+boosting to tell the training flows from as many generated ones, on each flow's own
+view: its counts, duration, latency, source port, time of day, inter-arrival time
+relative to the local rate, protocol, status, error code, top ports and addresses and
+internal/external sides. The classifier's log-odds estimate log p_real(x) / p_gen(x);
+sampling ``k`` candidates per flow and keeping, per class, the ``n`` with the largest
+``logit + Gumbel noise`` draws them without replacement in proportion to that ratio
+(discriminator rejection sampling, Azadi et al. 2019), which moves the sample towards
+the real distribution. Inter-arrival times are compared relative to the local rate, so
+a candidate's score does not depend on how densely the candidates were laid out.
+
+The trees are stored as plain arrays (no pickle). Loading checks that every child
+index stays inside its tree and comes after its parent (no cycles) and every feature
+index inside the view, before the arrays are evaluated with scikit-learn's compiled
+tree predictor, the code its classifier itself predicts with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from netrca.errors import ModelError
+from netrca.synth.encoders import TimeEncoder
+from netrca.synth.fidelity import ViewSpec
+
+__all__ = ["PARAMS", "Refiner"]
+
+#: Node fields stored per tree node (the others of scikit-learn's record are zero).
+_FIELDS: dict[str, str] = {
+    "value": "float64",
+    "feature_idx": "int64",
+    "num_threshold": "float64",
+    "missing_go_to_left": "uint8",
+    "left": "uint32",
+    "right": "uint32",
+    "is_leaf": "uint8",
+}
+
+
+#: The classifier's settings (scikit-learn defaults otherwise; early stopping on a tenth).
+PARAMS: dict[str, Any] = {"max_iter": 300, "early_stopping": True}
+
+
+class Refiner:
+    """A real-vs-generated classifier over flows, stored as arrays."""
+
+    def __init__(self) -> None:
+        self.view = ViewSpec()
+        self.categories: dict[str, list[str]] = {}
+        self.baseline = 0.0
+        self.nodes: dict[str, np.ndarray] = {}
+        self.tree_starts = np.zeros(1, dtype=np.int64)
+        self.log_loss = float("nan")
+        self._trees: list[Any] | None = None
+
+    # -- features --------------------------------------------------------------------------
+    def features(self, flows: pd.DataFrame) -> np.ndarray:
+        """One float row per flow: the view's numbers, then category codes (NaN unseen)."""
+        cont, cat = self.view.transform(flows)
+        cont = cont.copy()
+        if "inter_arrival" in cont.columns:
+            t = TimeEncoder.epoch(flows["timestamp"], "timestamp")
+            cont["inter_arrival"] = TimeEncoder.relative_gaps(t)
+        cols = [cont.to_numpy(dtype=np.float64)]
+        for c in cat.columns:
+            codes = pd.Index(self.categories[c]).get_indexer(cat[c].astype(str))
+            cols.append(np.where(codes < 0, np.nan, codes).astype(np.float64)[:, None])
+        return np.ascontiguousarray(np.column_stack(cols), dtype=np.float64)
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(
+        self, real: pd.DataFrame, generated: pd.DataFrame, seed: int, n_threads: int = 1
+    ) -> Refiner:
+        """Learn to tell ``real`` from ``generated`` flows (early-stopped boosting)."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from threadpoolctl import threadpool_limits
+
+        self.view = ViewSpec().fit(real)
+        _, cat = self.view.transform(real)
+        self.categories = {c: sorted(cat[c].astype(str).unique()) for c in cat.columns}
+        x = np.concatenate([self.features(real), self.features(generated)])
+        y = np.r_[np.ones(len(real)), np.zeros(len(generated))]
+        clf = HistGradientBoostingClassifier(**PARAMS, random_state=seed)
+        with threadpool_limits(limits=n_threads):
+            clf.fit(x, y)
+        scores = clf.validation_score_  # negative log loss on the held-out tenth
+        self.log_loss = -float(scores[np.argmax(scores)]) if len(scores) else float("nan")
+        trees = [p[0].nodes for p in clf._predictors]
+        self.tree_starts = np.cumsum([0] + [len(t) for t in trees]).astype(np.int64)
+        self.nodes = {
+            f: np.concatenate([t[f] for t in trees]).astype(dt) for f, dt in _FIELDS.items()
+        }
+        self.baseline = float(np.ravel(clf._baseline_prediction)[0])
+        self._trees = None
+        return self
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _predictors(self) -> list[Any]:
+        if self._trees is None:
+            try:
+                from sklearn.ensemble._hist_gradient_boosting.common import (
+                    PREDICTOR_RECORD_DTYPE,
+                )
+                from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+            except ImportError as exc:  # pragma: no cover - depends on the installed sklearn
+                raise ModelError(
+                    "this scikit-learn has no histogram tree predictor; sample with candidates=1"
+                ) from exc
+            no_bits = np.zeros((0, 8), dtype=np.uint32)
+            trees = []
+            for a, b in zip(self.tree_starts[:-1], self.tree_starts[1:], strict=True):
+                rec = np.zeros(int(b - a), dtype=PREDICTOR_RECORD_DTYPE)
+                for f in _FIELDS:
+                    rec[f] = self.nodes[f][a:b]
+                trees.append(TreePredictor(rec, no_bits, no_bits))
+            self._trees = trees
+        return self._trees
+
+    def logit(self, flows: pd.DataFrame, n_threads: int = 1) -> np.ndarray:
+        """Per flow, the log-odds that it is real rather than generated."""
+        x = self.features(flows)
+        out = np.full(len(x), self.baseline)
+        known = np.zeros((0, 8), dtype=np.uint32)
+        fmap = np.zeros(x.shape[1], dtype=np.uint32)
+        for tree in self._predictors():
+            out += tree.predict(x, known, fmap, n_threads)
+        return out
+
+    # -- persistence -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state; the node arrays go with :meth:`arrays`."""
+        return {
+            "view": self.view.to_dict(),
+            "categories": self.categories,
+            "baseline": self.baseline,
+            "validation_log_loss": self.log_loss,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The trees' node arrays (numeric only)."""
+        out = {
+            f: np.asarray(v).astype(np.float64 if v.dtype.kind == "f" else np.int64)
+            for f, v in self.nodes.items()
+        }
+        out["tree_starts"] = self.tree_starts.astype(np.int64)
+        return out
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any], arrays: dict[str, np.ndarray]) -> Refiner:
+        """Rebuild from :meth:`to_dict` and :meth:`arrays`; checks the trees' structure."""
+        r = cls()
+        r.view = ViewSpec.from_dict(d["view"])
+        r.categories = {str(k): [str(x) for x in v] for k, v in d["categories"].items()}
+        r.baseline = float(d["baseline"])
+        r.log_loss = float(d.get("validation_log_loss", np.nan))
+        if sorted(r.categories) != sorted(r.view.categorical):
+            raise ModelError("refiner categories do not match its categorical columns")
+        missing = [f for f in (*_FIELDS, "tree_starts") if f not in arrays]
+        if missing:
+            raise ModelError(f"refiner lacks node array(s) {', '.join(missing)}")
+        starts = np.asarray(arrays["tree_starts"], dtype=np.int64)
+        total = int(starts[-1]) if len(starts) else -1
+        n_feat = len(r.view.continuous) + len(r.view.categorical)
+        nodes = {f: np.asarray(arrays[f]).astype(dt) for f, dt in _FIELDS.items()}
+        sizes = np.diff(starts)
+        if (
+            len(starts) < 2
+            or starts[0] != 0
+            or (sizes < 1).any()
+            or any(len(v) != total for v in nodes.values())
+        ):
+            raise ModelError("refiner trees are malformed")
+        owner = np.repeat(np.arange(len(sizes)), sizes)
+        local = np.arange(total) - starts[owner]
+        inner = nodes["is_leaf"] == 0
+        size, here = sizes[owner[inner]], local[inner]
+        kids_ok = (  # children come after their parent inside the same tree: no cycles
+            (nodes["left"][inner] > here)
+            & (nodes["right"][inner] > here)
+            & (nodes["left"][inner] < size)
+            & (nodes["right"][inner] < size)
+            & (nodes["feature_idx"][inner] >= 0)
+            & (nodes["feature_idx"][inner] < n_feat)
+        )
+        if not kids_ok.all():
+            raise ModelError("refiner trees point outside their nodes or features")
+        r.nodes = nodes
+        r.tree_starts = starts
+        return r

@@ -1,0 +1,177 @@
+"""The refiner: candidates per flow, kept by a real-vs-generated classifier, per skeleton."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from netrca.errors import ConfigError, ModelError
+from netrca.synth.gan import FlowGAN
+from netrca.synth.persist import load_gan, save_gan
+from netrca.synth.refine import PARAMS, Refiner
+from tests.unit.synth.conftest import TINY
+
+SKELETON = ["root_cause", "protocol", "status", "error_code"]
+
+
+def _bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def _joint(frame: pd.DataFrame) -> dict[tuple[str, ...], int]:
+    keys = frame[SKELETON].astype(str).agg("|".join, axis=1)
+    return {tuple(k.split("|")): int(v) for k, v in keys.value_counts().items()}
+
+
+def test_tiny_gan_has_a_refiner(tiny_gan: FlowGAN) -> None:
+    assert tiny_gan.refiner_ is not None
+    assert tiny_gan.training_["refiner_seconds"] > 0
+    assert len(tiny_gan.refiner_.tree_starts) > 1
+
+
+def test_refined_sampling_keeps_classes_conditions_and_time_order(tiny_gan: FlowGAN) -> None:
+    result = tiny_gan.sample_classes(
+        {"normal": 200, "port_scan": 40, "brute_force": 3}, candidates=3
+    )
+    assert result.flows["root_cause"].value_counts().to_dict() == {
+        "normal": 200,
+        "port_scan": 40,
+        "brute_force": 3,
+    }
+    assert result.flows["timestamp"].is_monotonic_increasing
+    scans = tiny_gan.sample(57, conditions={"root_cause": "port_scan"}, candidates=4)
+    assert len(scans) == 57 and (scans["root_cause"] == "port_scan").all()
+
+
+def test_refined_sampling_keeps_every_skeletons_count(tiny_gan: FlowGAN) -> None:
+    plain = tiny_gan.sample(600, random_state=3, enforce_validity=False)
+    refined = tiny_gan.sample(600, random_state=3, enforce_validity=False, candidates=4)
+    assert _joint(refined) == _joint(plain)
+    assert not refined.drop(columns="timestamp").equals(plain.drop(columns="timestamp"))
+
+
+def test_refiner_keeps_the_flows_it_finds_more_real(tiny_gan: FlowGAN) -> None:
+    plain = tiny_gan.sample(600, random_state=4)
+    refined = tiny_gan.sample(600, random_state=4, candidates=4)
+    gain = tiny_gan.refiner_.logit(refined).mean() - tiny_gan.refiner_.logit(plain).mean()
+    assert gain > 0.5
+
+
+def test_refined_sampling_is_reproducible_and_survives_save_and_load(
+    tiny_gan: FlowGAN, tmp_path: Path
+) -> None:
+    first = _bytes(tiny_gan.sample(300, random_state=7, candidates=3))
+    assert first == _bytes(tiny_gan.sample(300, random_state=7, candidates=3))
+    assert first != _bytes(tiny_gan.sample(300, random_state=8, candidates=3))
+    path = tmp_path / "gan.pt"
+    save_gan(tiny_gan, path)
+    loaded = load_gan(path)
+    assert first == _bytes(loaded.sample(300, random_state=7, candidates=3))
+    assert loaded.refiner_.log_loss == tiny_gan.refiner_.log_loss
+
+
+def test_default_candidates_come_from_the_model(labelled_flows: pd.DataFrame) -> None:
+    gan = FlowGAN(random_state=0, candidates=3, **TINY).fit(labelled_flows)
+    assert _bytes(gan.sample(200, random_state=1)) == _bytes(
+        gan.sample(200, random_state=1, candidates=3)
+    )
+    assert _bytes(gan.sample(200, random_state=1)) != _bytes(
+        gan.sample(200, random_state=1, candidates=1)
+    )
+
+
+def test_scores_are_sklearns_and_do_not_depend_on_threads(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
+) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    fake = tiny_gan.sample(len(labelled_flows), random_state=9, candidates=1)
+    ref = Refiner().fit(labelled_flows, fake, seed=2)
+    x = np.concatenate([ref.features(labelled_flows), ref.features(fake)])
+    y = np.r_[np.ones(len(labelled_flows)), np.zeros(len(fake))]
+    clf = HistGradientBoostingClassifier(**PARAMS, random_state=2).fit(x, y)
+    ours = np.concatenate([ref.logit(labelled_flows), ref.logit(fake)])
+    np.testing.assert_allclose(ours, clf.decision_function(x), rtol=0, atol=1e-9)
+    assert np.array_equal(ref.logit(fake, n_threads=1), ref.logit(fake, n_threads=2))
+
+
+def test_candidates_need_a_refiner_and_a_positive_count(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
+) -> None:
+    bare = FlowGAN(random_state=0, refiner=False, **TINY).fit(labelled_flows)
+    assert bare.refiner_ is None
+    with pytest.raises(ConfigError, match="has no refiner"):
+        bare.sample(10, candidates=2)
+    assert len(bare.sample(10, candidates=1)) == 10
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ConfigError, match="candidates must be a positive integer"):
+            tiny_gan.sample(10, candidates=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="needs the refiner"):
+        FlowGAN(refiner=False, candidates=2, **TINY).fit(labelled_flows)
+    with pytest.raises(ConfigError, match="refiner must be True or False"):
+        FlowGAN(refiner="yes", **TINY).fit(labelled_flows)  # type: ignore[arg-type]
+
+
+def test_model_saved_before_refiners_loads_without_one(
+    tiny_gan: FlowGAN, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = tiny_gan.get_params()
+    old = {k: v for k, v in params.items() if k not in ("refiner", "candidates")}
+    monkeypatch.setattr(tiny_gan, "get_params", lambda: old)
+    monkeypatch.setattr(tiny_gan, "refiner_", None)
+    path = tmp_path / "old.pt"
+    save_gan(tiny_gan, path)
+    monkeypatch.undo()
+    loaded = load_gan(path)
+    assert loaded.refiner_ is None and loaded.refiner is False and loaded.candidates == 1
+    assert _bytes(loaded.sample(300, random_state=1)) == _bytes(
+        tiny_gan.sample(300, random_state=1)
+    )
+    with pytest.raises(ConfigError, match="has no refiner"):
+        loaded.sample(10, candidates=2)
+
+
+def test_malformed_refiner_trees_are_refused(tiny_gan: FlowGAN) -> None:
+    state, arrays = tiny_gan.refiner_.to_dict(), tiny_gan.refiner_.arrays()
+    Refiner.from_state(state, arrays)  # the real thing loads
+    inner = int(np.flatnonzero(arrays["is_leaf"] == 0)[0])
+    looped = {**arrays, "left": arrays["left"].copy()}
+    looped["left"][inner] = inner  # a node that is its own child: a cycle
+    with pytest.raises(ModelError, match="point outside"):
+        Refiner.from_state(state, looped)
+    far = {**arrays, "feature_idx": arrays["feature_idx"].copy()}
+    far["feature_idx"][inner] = 10_000
+    with pytest.raises(ModelError, match="point outside"):
+        Refiner.from_state(state, far)
+    with pytest.raises(ModelError, match="malformed"):
+        Refiner.from_state(state, {**arrays, "value": arrays["value"][:-1]})
+    with pytest.raises(ModelError, match="categories do not match"):
+        Refiner.from_state({**state, "categories": {}}, arrays)
+    with pytest.raises(ModelError, match="lacks node array"):
+        Refiner.from_state(state, {k: v for k, v in arrays.items() if k != "right"})
+
+
+def test_refiner_arrays_without_metadata_are_refused(tiny_gan: FlowGAN, tmp_path: Path) -> None:
+    import json
+
+    import torch
+
+    from netrca.synth.persist import _digest
+
+    path = tmp_path / "gan.pt"
+    save_gan(tiny_gan, path)
+    blob = torch.load(path, weights_only=True)
+    meta = json.loads(bytes(blob.pop("meta").numpy()).decode("utf-8"))
+    meta["refiner"] = None
+    meta["digest"] = _digest(blob)
+    raw = json.dumps(meta).encode("utf-8")
+    blob["meta"] = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+    torch.save(blob, tmp_path / "odd.pt")
+    with pytest.raises(ModelError, match="refiner arrays without"):
+        load_gan(tmp_path / "odd.pt")

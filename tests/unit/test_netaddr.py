@@ -1,0 +1,71 @@
+"""Tests for the address helpers: the vectorised IPv4 path agrees with :mod:`ipaddress`."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pandas as pd
+
+from netrca.netaddr import internal_mask, parse_networks
+
+NETS = parse_networks(["10.0.0.0/8", "192.168.1.0/24", "172.16.0.0/12", "fd00::/8"])
+
+TRICKY = [
+    "10.1.2.3",
+    "10.255.255.255",
+    "11.0.0.1",
+    "192.168.1.7",
+    "192.168.2.7",
+    "172.31.0.1",
+    "172.32.0.1",
+    "010.1.2.3",  # leading zero: ipaddress refuses it
+    "10.1.2.256",
+    "10.1.2",
+    "10.1.2.3.4",
+    " 10.1.2.3",
+    "10.1.2.3 ",
+    "10.1.2.\u0663",  # an Arabic-Indic digit: not ASCII
+    "+10.1.2.3",
+    "",
+    "fd00::1",
+    "fe80::1",
+    "::ffff:10.1.2.3",
+    "not-an-address",
+    "0.0.0.0",
+    "255.255.255.255",
+]
+
+
+def _reference(values: list[str]) -> np.ndarray:
+    out = []
+    for v in values:
+        try:
+            addr = ipaddress.ip_address(v)
+        except ValueError:
+            out.append(False)
+            continue
+        out.append(any(addr.version == n.version and addr in n for n in NETS))
+    return np.asarray(out)
+
+
+def test_internal_mask_matches_ipaddress_on_tricky_text() -> None:
+    got = internal_mask(pd.Series(TRICKY), NETS)
+    assert got.tolist() == _reference(TRICKY).tolist()
+    assert got[:7].tolist() == [True, True, False, True, False, True, False]
+
+
+def test_internal_mask_matches_ipaddress_on_random_addresses() -> None:
+    rng = np.random.default_rng(0)
+    octets = rng.choice([0, 1, 10, 16, 31, 32, 168, 172, 192, 255], size=(3000, 4))
+    values = [".".join(str(o) for o in row) for row in octets] + [None, "10.0.0.1"]
+    got = internal_mask(pd.Series(values, dtype="string"), NETS)
+    ref = _reference(["" if v is None else v for v in values])
+    assert got.tolist() == ref.tolist()
+    assert 0 < got.sum() < len(values)
+
+
+def test_internal_mask_prefers_zeek_flags() -> None:
+    ips = pd.Series(["10.0.0.1", "8.8.8.8", "8.8.4.4"])
+    flags = pd.Series(["F", "T", None])
+    assert internal_mask(ips, NETS, flags).tolist() == [False, True, False]
