@@ -296,6 +296,12 @@ class NumericEncoder(_NumberTokens):
     never had a value without one of ``per`` (no bytes without packets): such rows decode
     to 0.
 
+    Decoding keeps the continuous part inside the range the training values spanned on
+    the modelled scale (``bounds``; per packet for ``per`` columns): the Gaussian modes'
+    tails (an outer mode can be many times wider than the data) would otherwise reach
+    durations of years or bytes per packet beyond any MTU. Non-negativity needs no bound:
+    it holds by construction.
+
     Exact-value tokens (counts): zero, then the ``top_specials`` most frequent values on
     ``special_share`` of the rows or more, then, up to ``max_specials`` in all, further such
     values only where they are point masses: more than twice as frequent as the integers
@@ -332,6 +338,8 @@ class NumericEncoder(_NumberTokens):
         self.has_null = False
         self.specials = np.zeros(0)
         self.modes: ModeNormalizer | None = None
+        #: the continuous part's range on the modelled scale, which decoding keeps to
+        self.bounds: tuple[float, float] | None = None
 
     # fitting
     def fit(
@@ -364,8 +372,9 @@ class NumericEncoder(_NumberTokens):
         rest = ~null & ~np.isin(x, self.specials)
         if rest.any():
             rng = np.random.default_rng(seed)
-            y = (self._forward(x[rest], rng, self._safe(d)[rest]) - h[rest]) / w[rest]
-            self.modes = ModeNormalizer.fit(y, self.max_modes, seed)
+            raw = self._forward(x[rest], rng, self._safe(d)[rest])
+            self.bounds = (float(raw.min()), float(raw.max()))
+            self.modes = ModeNormalizer.fit((raw - h[rest]) / w[rest], self.max_modes, seed)
         if self.scale == "count" and (self.per is not None or self.standardised):
             # where each exact value sits on the modelled (per-packet, centred) scale
             centre = [
@@ -502,6 +511,8 @@ class NumericEncoder(_NumberTokens):
         if cont.any() and self.modes is not None and alpha is not None:
             mode = codes[cont] - base - len(self.specials)
             y = self.modes.inverse(mode, alpha[cont]) * w[cont] + h[cont]
+            if self.bounds is not None:  # a wide outer mode could reach years or petabytes
+                y = np.clip(y, *self.bounds)
             out[cont] = self._backward(y, self._safe(d)[cont])
         if self.per_zero:
             out[(d == 0) & ~np.isnan(out)] = 0.0
@@ -555,6 +566,7 @@ class NumericEncoder(_NumberTokens):
             "modes": self.modes.to_dict() if self.modes else None,
             **({"per": self.per, "per_zero": self.per_zero} if self.per else {}),
             **({"standardised": True} if self.standardised else {}),
+            **({"bounds": list(self.bounds)} if self.bounds is not None else {}),
             **(
                 {"special_centres": self.special_centres.tolist()}
                 if self.special_centres is not None
@@ -575,6 +587,12 @@ class NumericEncoder(_NumberTokens):
         if enc.special_centres is not None and len(enc.special_centres) != len(enc.specials):
             raise ModelError(f"column {enc.column!r}: exact values and their centres disagree")
         enc.modes = ModeNormalizer.from_dict(d["modes"]) if d["modes"] else None
+        bounds = d.get("bounds")  # models saved before bounds existed decode unbounded
+        if bounds is not None:
+            lo, hi = (float(b) for b in bounds)
+            if not lo <= hi:
+                raise ModelError(f"column {enc.column!r}: malformed value bounds {bounds!r}")
+            enc.bounds = (lo, hi)
         if enc.n_tokens == 0:
             raise ModelError(f"column {enc.column!r}: encoder has no tokens")
         return enc

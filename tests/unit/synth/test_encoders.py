@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netrca.errors import ConfigError, InputError
+from netrca.errors import ConfigError, InputError, ModelError
 from netrca.synth.encoders import (
     CategoricalEncoder,
     IPEncoder,
@@ -104,9 +104,11 @@ def test_standardised_numbers_round_trip_exactly_and_keep_their_state() -> None:
     back = enc.inverse(parts, RNG, packets, shift, spread)
     assert (back.to_numpy(dtype=np.float64) == x.to_numpy(dtype=np.float64)).all()
     # the modes describe the standardised values: decoding with another centre moves them
-    moved = enc.inverse(parts, RNG, packets, shift + 1.0, spread)
+    # (up to the largest size per packet of the training flows, where decoding stops)
+    moved = enc.inverse(parts, RNG, packets, shift + 1.0, spread).to_numpy(dtype=np.float64)
     cont = parts[0] >= len(enc.specials) + int(enc.has_null)
-    assert (moved.to_numpy(dtype=np.float64)[cont] > back.to_numpy(dtype=np.float64)[cont]).all()
+    was = back.to_numpy(dtype=np.float64)
+    assert (moved[cont] >= was[cont]).all() and (moved[cont] > was[cont]).mean() > 0.9
     state = encoder_from_dict(enc.to_dict())
     assert isinstance(state, NumericEncoder) and state.standardised
     np.testing.assert_array_equal(state.special_centres, enc.special_centres)
@@ -166,6 +168,40 @@ def test_counts_and_reals_never_decode_negative(
         codes = np.full(len(alpha), mode % enc.n_tokens)
         out = enc.decode(codes, np.asarray(alpha))
         assert (out[~np.isnan(out)] >= 0).all()
+
+
+def test_decoding_stays_inside_the_training_range() -> None:
+    # durations from microseconds to hours: a mixture whose outer modes reach far beyond
+    values = np.concatenate([RNG.lognormal(-11, 1, 200), RNG.lognormal(0, 2, 600)])
+    x = pd.Series(np.minimum(values, 20_000.0))
+    enc = NumericEncoder("duration", "positive").fit(x)
+    assert enc.modes is not None and enc.bounds is not None
+    base = int(enc.has_null) + len(enc.specials)
+    codes = np.repeat(np.arange(base, enc.n_tokens), 2)
+    alpha = np.tile([-1.0, 1.0], enc.n_tokens - base)
+    out = enc.decode(codes, alpha)
+    assert out.min() >= x.min() * (1 - 1e-9) and out.max() <= x.max() * (1 + 1e-9)
+    assert out.max() == pytest.approx(x.max()) and out.min() == pytest.approx(x.min())
+    # per packet: bytes never exceed the largest size per packet the training flows had
+    b, packets = _bytes_and_packets()
+    per = NumericEncoder("bytes_sent", "count", per="packets_sent").fit(b, divisor=packets)
+    top = int(per.has_null) + len(per.specials) + per.modes.n_modes - 1
+    big = per.decode(np.array([top]), np.array([1.0]), np.array([10.0]))[0]
+    ratio = (b.to_numpy(dtype=float) - 1) / np.maximum(packets, 1)
+    assert big <= 10 * np.nanmax(ratio) + 1
+
+
+def test_model_state_without_bounds_decodes_unbounded_and_bad_bounds_are_refused() -> None:
+    x = pd.Series(RNG.lognormal(0, 2, 500))
+    enc = NumericEncoder("duration", "positive").fit(x)
+    state = enc.to_dict()
+    assert state["bounds"] == [float(np.log(x.min())), float(np.log(x.max()))]
+    old = encoder_from_dict({k: v for k, v in state.items() if k != "bounds"})
+    assert isinstance(old, NumericEncoder) and old.bounds is None
+    codes = np.array([int(enc.has_null) + len(enc.specials) + enc.modes.n_modes - 1])
+    assert old.decode(codes, np.array([1.0]))[0] > enc.decode(codes, np.array([1.0]))[0]
+    with pytest.raises(ModelError, match="malformed value bounds"):
+        encoder_from_dict({**state, "bounds": [3.0, 1.0]})
 
 
 def test_negative_count_is_a_clear_error() -> None:
