@@ -717,7 +717,9 @@ class FlowGAN:
         p = self.skeleton_.class_p_data
         cls = rng.choice(len(p), size=n, p=p) if len(p) > 1 else np.zeros(n, np.int64)
         fake, _ = self.table_.decode(self._generate(cls, self.random_state + 5), rng)
-        ref = Refiner().fit(real.reset_index(drop=True), fake, self.random_state, self.n_threads)
+        cols = [c for c in fake.columns if c in real.columns]  # what the model generates
+        real = real[cols].reset_index(drop=True)
+        ref = Refiner().fit(real, fake[cols], self.random_state, self.n_threads)
         self.training_["refiner_seconds"] = round(time.perf_counter() - t0, 3)
         return ref
 

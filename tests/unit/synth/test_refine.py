@@ -101,6 +101,17 @@ def test_scores_are_sklearns_and_do_not_depend_on_threads(
     assert np.array_equal(ref.logit(fake, n_threads=1), ref.logit(fake, n_threads=2))
 
 
+def test_refiner_works_on_a_column_subset_without_time_or_class(
+    labelled_flows: pd.DataFrame,
+) -> None:
+    cols = ["protocol", "bytes_sent", "packets_sent", "destination_port"]
+    gan = FlowGAN(random_state=0, columns=cols, **TINY).fit(labelled_flows)
+    assert gan.refiner_ is not None
+    assert set(gan.refiner_.view.continuous) == {"bytes_sent", "packets_sent"}
+    flows = gan.sample(80, candidates=3)
+    assert list(flows.columns) == cols and len(flows) == 80
+
+
 def test_candidates_need_a_refiner_and_a_positive_count(
     labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
 ) -> None:
