@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["FlowGAN", "SampleResult"]
 
 _REFINER_ROWS = 50_000  # real (and as many generated) flows the refiner learns from
+_REFINE_BLOCK = 100_000  # requested flows whose candidates are generated and scored together
 _CHUNK = 4096  # rows per generator pass: small enough to stay in cache
 
 
@@ -935,13 +936,42 @@ class FlowGAN:
         if refiner is None:  # checked by _candidates; kept for the type checker
             raise ConfigError("this model has no refiner; use candidates=1")
         combo = self.skeleton_.draw(len(cls), np.random.default_rng(seed), train=False, cls=cls)
+        noise = np.random.default_rng([seed, 3])
+        kept: list[tuple[Encoded, pd.DataFrame, dict[str, np.ndarray]]] = []
+        # blocks of requested flows, so k x n candidates are never in memory at once
+        for b, lo in enumerate(range(0, len(cls), _REFINE_BLOCK)):
+            sl = slice(lo, lo + _REFINE_BLOCK)
+            block_seed = (
+                seed if b == 0 else int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
+            )
+            kept.append(self._refine_block(refiner, cls[sl], combo[sl], block_seed, k, rng, noise))
+        sub = Encoded(
+            codes=np.concatenate([e.codes for e, _, _ in kept]),
+            values=np.concatenate([e.values for e, _, _ in kept]),
+            bits=np.concatenate([e.bits for e, _, _ in kept]),
+            cls=np.concatenate([e.cls for e, _, _ in kept]),
+        )
+        frame = pd.concat([f for _, f, _ in kept], ignore_index=True)
+        repairs = {r: np.concatenate([m[r] for _, _, m in kept]) for r in kept[0][2]}
+        return self.table_.time_order(self.table_.retime(sub, frame), repairs)
+
+    def _refine_block(
+        self,
+        refiner: Refiner,
+        cls: np.ndarray,
+        combo: np.ndarray,
+        seed: int,
+        k: int,
+        rng: np.random.Generator,
+        noise: np.random.Generator,
+    ) -> tuple[Encoded, pd.DataFrame, dict[str, np.ndarray]]:
+        """One block of :meth:`_refined`: its kept arrays, decoded rows and repair masks."""
         cand, cand_combo = np.tile(cls, k), np.tile(combo, k)
         with torch_settings(self.n_threads):
             enc = self._generate(cand, seed, cand_combo)
         frame, repairs = self.table_.decode(enc, rng, sort=False)
         # every row is scored on its own, so all cores give the same scores as one
-        key = refiner.logit(frame, os.cpu_count() or 1)
-        key = key + np.random.default_rng([seed, 3]).gumbel(size=len(key))
+        key = refiner.logit(frame, os.cpu_count() or 1) + noise.gumbel(size=len(cand))
         order = np.lexsort((-key, cand_combo))  # by skeleton, best key first
         grouped = cand_combo[order]
         first = np.searchsorted(grouped, grouped, side="left")
@@ -950,8 +980,8 @@ class FlowGAN:
         sub = Encoded(
             codes=enc.codes[pick], values=enc.values[pick], bits=enc.bits[pick], cls=cand[pick]
         )
-        frame = self.table_.retime(sub, frame.iloc[pick].reset_index(drop=True))
-        return self.table_.time_order(frame, {r: m[pick] for r, m in repairs.items()})
+        kept = frame.iloc[pick].reset_index(drop=True)
+        return sub, kept, {r: m[pick] for r, m in repairs.items()}
 
     def _sample_classes(self, cls: np.ndarray, seed: int, enforce: bool, k: int) -> SampleResult:
         rng = np.random.default_rng([seed, 2])

@@ -56,6 +56,21 @@ def test_refined_sampling_keeps_every_skeletons_count(tiny_gan: FlowGAN) -> None
     assert not refined.drop(columns="timestamp").equals(plain.drop(columns="timestamp"))
 
 
+def test_candidates_are_generated_in_blocks_with_the_same_guarantees(
+    tiny_gan: FlowGAN, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import netrca.synth.gan as gan_module
+
+    whole = tiny_gan.sample(500, random_state=3, enforce_validity=False, candidates=3)
+    monkeypatch.setattr(gan_module, "_REFINE_BLOCK", 64)  # 8 blocks
+    blocks = tiny_gan.sample(500, random_state=3, enforce_validity=False, candidates=3)
+    again = tiny_gan.sample(500, random_state=3, enforce_validity=False, candidates=3)
+    plain = tiny_gan.sample(500, random_state=3, enforce_validity=False)
+    assert _bytes(blocks) == _bytes(again) and _bytes(blocks) != _bytes(whole)
+    assert _joint(blocks) == _joint(plain) == _joint(whole)
+    assert blocks["timestamp"].is_monotonic_increasing
+
+
 def test_refiner_keeps_the_flows_it_finds_more_real(tiny_gan: FlowGAN) -> None:
     plain = tiny_gan.sample(600, random_state=4)
     refined = tiny_gan.sample(600, random_state=4, candidates=4)
