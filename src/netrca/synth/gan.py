@@ -166,9 +166,9 @@ class FlowGAN:
         uses to keep the most real-looking candidates (see :mod:`netrca.synth.refine`).
         A few seconds on 50k flows; models saved before it existed have none.
     candidates : int
-        Default flows generated per flow returned; the refiner keeps, per class, the best
-        1 in ``candidates`` (1 = the generator's flows as they are; sampling slows about
-        in proportion).
+        Default flows generated per flow returned; the refiner keeps, per skeleton, the
+        best 1 in ``candidates`` (1 = the generator's flows as they are; sampling slows
+        about in proportion). Checkpoints written during training have no refiner yet.
     random_state : int
         Seed for everything (encoding noise, networks, batches, sampling by default).
     verbose : bool
