@@ -715,8 +715,7 @@ class FlowGAN:
         rng = np.random.default_rng([self.random_state, 4])
         n = min(len(flows), _REFINER_ROWS)
         real = flows.iloc[np.sort(rng.choice(len(flows), size=n, replace=False))]
-        p = self.skeleton_.class_p_data
-        cls = rng.choice(len(p), size=n, p=p) if len(p) > 1 else np.zeros(n, np.int64)
+        cls = self._draw_classes(n, rng)
         fake, _ = self.table_.decode(self._generate(cls, self.random_state + 5), rng)
         cols = [c for c in fake.columns if c in real.columns]  # what the model generates
         real = real[cols].reset_index(drop=True)
@@ -777,10 +776,8 @@ class FlowGAN:
         )
 
     def _fidelity(self, ref: dict[str, Any]) -> float:
-        rng = np.random.default_rng(self.random_state + 2)
-        p = self.skeleton_.class_p_data
         n = ref["n"]
-        cls = rng.choice(len(p), size=n, p=p) if len(p) > 1 else np.zeros(n, np.int64)
+        cls = self._draw_classes(n, np.random.default_rng(self.random_state + 2))
         fake = self._views(self._generate(cls, self.random_state + 3))
         terms = []
         for k in self.gen_soft_:
@@ -836,6 +833,10 @@ class FlowGAN:
                 )
         if fixed_cls is not None:
             return np.full(n, fixed_cls, dtype=np.int64)
+        return self._draw_classes(n, rng)
+
+    def _draw_classes(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` classes drawn by their training frequency (all 0 without classes)."""
         p = self.skeleton_.class_p_data
         if len(p) == 1:
             return np.zeros(n, dtype=np.int64)

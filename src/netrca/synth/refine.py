@@ -5,8 +5,9 @@ boosting to tell the training flows from as many generated ones, on each flow's 
 view: its counts, duration, latency, source port, time of day, inter-arrival time
 relative to the local rate, protocol, status, error code, top ports and addresses and
 internal/external sides. The classifier's log-odds estimate log p_real(x) / p_gen(x);
-sampling ``k`` candidates per flow and keeping, per class, the ``n`` with the largest
-``logit + Gumbel noise`` draws them without replacement in proportion to that ratio
+sampling ``k`` candidates per flow and keeping, per skeleton, as many as were asked for
+with the largest ``logit + Gumbel noise`` draws them without replacement in proportion
+to that ratio
 (discriminator rejection sampling, Azadi et al. 2019), which moves the sample towards
 the real distribution. Inter-arrival times are compared relative to the local rate, so
 a candidate's score does not depend on how densely the candidates were laid out.
