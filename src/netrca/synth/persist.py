@@ -134,6 +134,7 @@ _BEFORE_OPTIONS: dict[str, Any] = {
     "sw_value_projections": 0,
     "max_exact": 8,
     "refiner": False,
+    "refiner_stages": 1,
     "candidates": 1,
 }
 

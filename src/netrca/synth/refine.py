@@ -7,10 +7,13 @@ relative to the local rate, protocol, status, error code, top ports and addresse
 internal/external sides. The classifier's log-odds estimate log p_real(x) / p_gen(x);
 sampling ``k`` candidates per flow and keeping, per skeleton, as many as were asked for
 with the largest ``logit + Gumbel noise`` draws them without replacement in proportion
-to that ratio
-(discriminator rejection sampling, Azadi et al. 2019), which moves the sample towards
-the real distribution. Inter-arrival times are compared relative to the local rate, so
-a candidate's score does not depend on how densely the candidates were laid out.
+to that ratio (discriminator rejection sampling, Azadi et al. 2019), which moves the
+sample towards the real distribution. Picking from finitely many candidates with an
+imperfect classifier leaves a difference, so later *stages* (:meth:`Refiner.add_stage`)
+each learn the real flows against what the refiner so far picks, and the stages'
+log-odds are added: each stage estimates the ratio the previous ones left.
+Inter-arrival times are compared relative to the local rate, so a candidate's score
+does not depend on how densely the candidates were laid out.
 
 The trees are stored as plain arrays (no pickle). Loading checks that every child
 index stays inside its tree and comes after its parent (no cycles) and every feature
@@ -57,6 +60,7 @@ class Refiner:
         self.nodes: dict[str, np.ndarray] = {}
         self.tree_starts = np.zeros(1, dtype=np.int64)
         self.log_loss = float("nan")
+        self.stage_log_loss: list[float] = []
         self._trees: list[Any] | None = None
 
     # -- features --------------------------------------------------------------------------
@@ -78,27 +82,51 @@ class Refiner:
         self, real: pd.DataFrame, generated: pd.DataFrame, seed: int, n_threads: int = 1
     ) -> Refiner:
         """Learn to tell ``real`` from ``generated`` flows (early-stopped boosting)."""
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        from threadpoolctl import threadpool_limits
-
         self.view = ViewSpec().fit(real)
         _, cat = self.view.transform(real)
         self.categories = {c: sorted(cat[c].astype(str).unique()) for c in cat.columns}
+        self.nodes, self.tree_starts, self.baseline = {}, np.zeros(1, dtype=np.int64), 0.0
+        self.stage_log_loss = []
+        return self.add_stage(real, generated, seed, n_threads)
+
+    def add_stage(
+        self, real: pd.DataFrame, generated: pd.DataFrame, seed: int, n_threads: int = 1
+    ) -> Refiner:
+        """Fit one more classifier, ``real`` against ``generated``, and add its log-odds.
+
+        ``generated`` is meant to be what this refiner already picks from candidates: the
+        new stage then estimates log p_real / p_picked, and the sum of the stages' log-odds
+        corrects the first stage's estimate of log p_real / p_generated where picking
+        still leaves a difference. The view and categories stay those of :meth:`fit`.
+        """
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from threadpoolctl import threadpool_limits
+
         x = np.concatenate([self.features(real), self.features(generated)])
         y = np.r_[np.ones(len(real)), np.zeros(len(generated))]
         clf = HistGradientBoostingClassifier(**PARAMS, random_state=seed)
         with threadpool_limits(limits=n_threads):
             clf.fit(x, y)
         scores = clf.validation_score_  # negative log loss on the held-out tenth
-        self.log_loss = -float(scores[np.argmax(scores)]) if len(scores) else float("nan")
+        self.stage_log_loss.append(-float(scores[np.argmax(scores)]) if len(scores) else np.nan)
+        self.log_loss = self.stage_log_loss[0]
         trees = [p[0].nodes for p in clf._predictors]
-        self.tree_starts = np.cumsum([0] + [len(t) for t in trees]).astype(np.int64)
+        sizes = np.cumsum([len(t) for t in trees]).astype(np.int64)
+        self.tree_starts = np.r_[self.tree_starts, self.tree_starts[-1] + sizes]
         self.nodes = {
-            f: np.concatenate([t[f] for t in trees]).astype(dt) for f, dt in _FIELDS.items()
+            f: np.concatenate(
+                ([self.nodes[f]] if self.nodes else []) + [t[f] for t in trees]
+            ).astype(dt)
+            for f, dt in _FIELDS.items()
         }
-        self.baseline = float(np.ravel(clf._baseline_prediction)[0])
+        self.baseline += float(np.ravel(clf._baseline_prediction)[0])
         self._trees = None
         return self
+
+    @property
+    def stages(self) -> int:
+        """How many classifiers' log-odds are summed."""
+        return len(self.stage_log_loss)
 
     # -- scoring ---------------------------------------------------------------------------
     def _predictors(self) -> list[Any]:
@@ -140,6 +168,7 @@ class Refiner:
             "categories": self.categories,
             "baseline": self.baseline,
             "validation_log_loss": self.log_loss,
+            "stage_log_loss": list(self.stage_log_loss),
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -159,6 +188,7 @@ class Refiner:
         r.categories = {str(k): [str(x) for x in v] for k, v in d["categories"].items()}
         r.baseline = float(d["baseline"])
         r.log_loss = float(d.get("validation_log_loss", np.nan))
+        r.stage_log_loss = [float(v) for v in d.get("stage_log_loss", [r.log_loss])]
         if sorted(r.categories) != sorted(r.view.categorical):
             raise ModelError("refiner categories do not match its categorical columns")
         missing = [f for f in (*_FIELDS, "tree_starts") if f not in arrays]

@@ -201,3 +201,47 @@ def test_refiner_arrays_without_metadata_are_refused(tiny_gan: FlowGAN, tmp_path
     torch.save(blob, tmp_path / "odd.pt")
     with pytest.raises(ModelError, match="refiner arrays without"):
         load_gan(tmp_path / "odd.pt")
+
+
+def test_stages_add_their_log_odds_exactly(labelled_flows: pd.DataFrame, tiny_gan: FlowGAN) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    first = tiny_gan.sample(len(labelled_flows), random_state=9, candidates=1)
+    picked = tiny_gan.sample(len(labelled_flows), random_state=10, candidates=3)
+    ref = Refiner().fit(labelled_flows, first, seed=2).add_stage(labelled_flows, picked, seed=3)
+    assert ref.stages == 2 and len(ref.stage_log_loss) == 2
+    x_real, x_first, x_picked = (ref.features(f) for f in (labelled_flows, first, picked))
+    y = np.r_[np.ones(len(labelled_flows)), np.zeros(len(first))]
+    one = HistGradientBoostingClassifier(**PARAMS, random_state=2)
+    one.fit(np.concatenate([x_real, x_first]), y)
+    two = HistGradientBoostingClassifier(**PARAMS, random_state=3)
+    two.fit(np.concatenate([x_real, x_picked]), y)
+    x = np.concatenate([x_real, x_picked])
+    expected = one.decision_function(x) + two.decision_function(x)
+    ours = np.concatenate([ref.logit(labelled_flows), ref.logit(picked)])
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-9)
+
+
+def test_fit_builds_the_requested_stages_on_top_of_the_first(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN, tmp_path: Path
+) -> None:
+    assert tiny_gan.refiner_stages == 3 and tiny_gan.refiner_.stages == 3
+    assert len(tiny_gan.training_["refiner_log_loss"]) == 3
+    single = FlowGAN(random_state=0, refiner_stages=1, **TINY).fit(labelled_flows).refiner_
+    assert single.stages == 1
+    n = int(single.tree_starts[-1])  # the first stage is the one-stage refiner, unchanged
+    for f, a in single.nodes.items():
+        assert np.array_equal(tiny_gan.refiner_.nodes[f][:n], a)
+    assert len(tiny_gan.refiner_.tree_starts) > len(single.tree_starts)
+    save_gan(tiny_gan, tmp_path / "gan.pt")
+    loaded = load_gan(tmp_path / "gan.pt")
+    assert loaded.refiner_.stage_log_loss == tiny_gan.refiner_.stage_log_loss
+    assert loaded.get_params()["refiner_stages"] == 3
+    with pytest.raises(ConfigError, match="refiner_stages must be a positive integer"):
+        FlowGAN(refiner_stages=0, **TINY).fit(labelled_flows)
+
+
+def test_refiner_saved_before_stages_loads_as_one_stage(tiny_gan: FlowGAN) -> None:
+    state = {k: v for k, v in tiny_gan.refiner_.to_dict().items() if k != "stage_log_loss"}
+    old = Refiner.from_state(state, tiny_gan.refiner_.arrays())
+    assert old.stages == 1 and old.stage_log_loss == [tiny_gan.refiner_.log_loss]
