@@ -7,7 +7,7 @@
    measured in the same run; with ``--holdout`` for the simulated data: TSTR),
 3. sampling speed: ``FlowGAN.sample`` in-process (best of 3) and ``netrca synth sample``
    end to end (process start, model load, generation, CSV writing),
-4. for each ``--candidates K`` (default 4 and 8): ``netrca synth report --candidates K``
+4. for each ``--candidates K`` (default 4, 8 and 16): ``netrca synth report --candidates K``
    (the refiner keeps the most real-looking of K generated flows per flow; baselines
    again in the same run) and the in-process sampling speed with K candidates.
 
@@ -251,7 +251,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
         "--candidates",
-        default="4,8",
+        default="4,8,16",
         help="comma-separated K values for `synth report --candidates K` ('' = none)",
     )
     args = ap.parse_args()

@@ -873,7 +873,7 @@ class FlowGAN:
         """``n`` flows (time-ordered); with ``conditions={"root_cause": c}`` all of class c.
 
         ``candidates`` (default: the model's ``candidates``): generate this many flows per
-        flow returned and keep, class by class, those the refiner finds most real-looking
+        flow returned and keep, skeleton by skeleton, those the refiner finds most real-looking
         (see :mod:`netrca.synth.refine`); 1 returns the generator's flows as they are.
         """
         return self.sample_result(
