@@ -17,9 +17,8 @@ does not depend on how densely the candidates were laid out.
 
 The trees are stored as plain arrays (no pickle). Loading checks that every child
 index stays inside its tree and comes after its parent (no cycles) and every feature
-index inside the view, before the arrays are evaluated by a compiled tree sum
-(:mod:`netrca.synth._treesum`, numba) that gives scikit-learn's ``decision_function``
-to the last bit; scikit-learn's own tree predictor is the reference and the fallback.
+index inside the view, before the arrays are evaluated with scikit-learn's compiled
+tree predictor, the code its classifier itself predicts with.
 """
 
 from __future__ import annotations
@@ -154,16 +153,6 @@ class Refiner:
     def logit(self, flows: pd.DataFrame, n_threads: int = 1) -> np.ndarray:
         """Per flow, the log-odds that it is real rather than generated."""
         x = self.features(flows)
-        try:
-            from netrca.synth._treesum import tree_sum
-        except ImportError:  # pragma: no cover - numba is a core dependency
-            return self._sklearn_logit(x, n_threads)
-        n_feat = len(self.view.continuous) + len(self.view.categorical)
-        if x.ndim != 2 or x.shape[1] != n_feat:  # the kernel trusts its feature indices
-            raise ModelError(f"refiner expected {n_feat} features, got shape {x.shape}")
-        return tree_sum(x, self.nodes, self.tree_starts, self.baseline, n_threads)
-
-    def _sklearn_logit(self, x: np.ndarray, n_threads: int) -> np.ndarray:
         out = np.full(len(x), self.baseline)
         known = np.zeros((0, 8), dtype=np.uint32)
         fmap = np.zeros(x.shape[1], dtype=np.uint32)

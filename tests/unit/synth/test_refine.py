@@ -245,24 +245,3 @@ def test_refiner_saved_before_stages_loads_as_one_stage(tiny_gan: FlowGAN) -> No
     state = {k: v for k, v in tiny_gan.refiner_.to_dict().items() if k != "stage_log_loss"}
     old = Refiner.from_state(state, tiny_gan.refiner_.arrays())
     assert old.stages == 1 and old.stage_log_loss == [tiny_gan.refiner_.log_loss]
-
-
-def test_compiled_tree_sum_equals_sklearns_predictor_to_the_bit(tiny_gan: FlowGAN) -> None:
-    from netrca.synth._treesum import tree_sum
-
-    ref = tiny_gan.refiner_
-    flows = tiny_gan.sample(700, random_state=11, candidates=1)
-    flows.loc[::7, "protocol"] = "sctp"  # unseen: a missing category code (NaN)
-    x = ref.features(flows)
-    x[::5, 0] = np.nan  # missing numbers too
-    assert np.isnan(x).any(axis=0).sum() >= 2
-    compiled = tree_sum(x, ref.nodes, ref.tree_starts, ref.baseline, n_threads=2)
-    assert np.array_equal(compiled, ref._sklearn_logit(x, 1))
-    assert np.array_equal(
-        ref.logit(flows), tree_sum(ref.features(flows), ref.nodes, ref.tree_starts, ref.baseline)
-    )
-    with pytest.raises(ModelError, match="beyond the"):
-        tree_sum(x[:, :2], ref.nodes, ref.tree_starts, ref.baseline)
-    with pytest.raises(ModelError, match="do not match"):
-        tree_sum(x, {k: v[:-1] for k, v in ref.nodes.items()}, ref.tree_starts, ref.baseline)
-    assert len(tree_sum(x[:0], ref.nodes, ref.tree_starts, ref.baseline)) == 0
