@@ -52,7 +52,6 @@ PORT_CLASSES: tuple[tuple[str, int, int], ...] = (
     ("ephemeral", 49152, 65535),
 )
 _DAY = 86400.0
-_HOUR = 3600.0
 _NULL = "<null>"
 
 
@@ -1233,12 +1232,9 @@ class TimeEncoder(ColumnEncoder):
     window = 25
     knot = 50
 
-    def __init__(
-        self, column: str = "timestamp", *, max_modes: int = 8, hours: bool = False
-    ) -> None:
+    def __init__(self, column: str = "timestamp", *, max_modes: int = 8) -> None:
         super().__init__(column)
         self.max_modes = max_modes
-        self.hours = hours
         self.origin = 0.0
         self.days: list[int] = [0]
         self.tod = NumericEncoder(f"{column}.time_of_day", "linear", max_modes=max_modes)
@@ -1297,21 +1293,13 @@ class TimeEncoder(ColumnEncoder):
         self.days = sorted(int(d) for d in np.unique(day))
         if len(self.days) > 1000:
             raise InputError(f"column {self.column!r} spans more than 1000 days")
-        self.tod.fit(pd.Series(np.mod(tod, _HOUR) if self.hours else tod), seed)
+        self.tod.fit(pd.Series(tod), seed)
         self.iat.fit(pd.Series(self.relative_gaps(t)), seed + 1)
         return self
 
-    def _lead(self) -> int:
-        """Token spans before the time of day: the day (when several) and the hour."""
-        return (1 if len(self.days) > 1 else 0) + (1 if self.hours else 0)
-
-    def cond_spans(self) -> list[int]:
-        """With ``hours``, the hour token joins the discrete skeleton."""
-        return [self._lead() - 1] if self.hours else []
-
     def numeric_parts(self) -> list[tuple[NumericEncoder, int, int]]:
-        """Time of day (within its hour, with ``hours``) and relative inter-arrival time."""
-        k = self._lead()
+        """Time of day and relative inter-arrival time."""
+        k = 1 if len(self.days) > 1 else 0
         out: list[tuple[NumericEncoder, int, int]] = []
         for enc in (self.tod, self.iat):
             if enc.modes is not None:
@@ -1322,8 +1310,7 @@ class TimeEncoder(ColumnEncoder):
     def spans(self) -> list[Span]:
         """Day (when several), time of day, inter-arrival time."""
         day = [Span(f"{self.column}.day", "softmax", len(self.days))] if len(self.days) > 1 else []
-        hour = [Span(f"{self.column}.hour", "softmax", 24)] if self.hours else []
-        return day + hour + self.tod.spans() + self.iat.spans()
+        return day + self.tod.spans() + self.iat.spans()
 
     def transform(self, values: pd.Series, rng: np.random.Generator | None) -> list[np.ndarray]:
         """Day codes, time-of-day and inter-arrival parts."""
@@ -1338,9 +1325,6 @@ class TimeEncoder(ColumnEncoder):
             if not known.all():
                 raise InputError(f"column {self.column!r}: a day not seen when fitted")
             out.append(code.astype(np.int64))
-        if self.hours:
-            out.append(np.clip(np.floor(tod / _HOUR), 0, 23).astype(np.int64))
-            tod = np.mod(tod, _HOUR)
         return (
             out
             + self.tod.transform(pd.Series(tod), rng)
@@ -1349,16 +1333,12 @@ class TimeEncoder(ColumnEncoder):
 
     def inverse(self, parts: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
         """Timestamps (UTC, microseconds) back."""
-        several = len(self.days) > 1
-        k = self._lead()
+        k = 1 if len(self.days) > 1 else 0
         n_tod = len(self.tod.spans())
-        day = np.asarray(self.days)[parts[0]] if several else np.full(len(parts[0]), self.days[0])
+        day = np.asarray(self.days)[parts[0]] if k else np.full(len(parts[0]), self.days[0])
         tp = parts[k : k + n_tod]
         ip = parts[k + n_tod :]
-        tod = self.tod.decode(tp[0], tp[1] if len(tp) > 1 else None)
-        if self.hours:  # the hour is drawn with the skeleton; the offset stays inside it
-            tod = parts[k - 1] * _HOUR + np.clip(tod, 0.0, np.nextafter(_HOUR, 0.0))
-        tod = np.mod(tod, _DAY)
+        tod = np.mod(self.tod.decode(tp[0], tp[1] if len(tp) > 1 else None), _DAY)
         position = day * _DAY + tod
         relative = self.iat.decode(ip[0], ip[1] if len(ip) > 1 else None)
         t = self.timeline(position, relative * self.local_gap(position))
@@ -1392,7 +1372,6 @@ class TimeEncoder(ColumnEncoder):
             "column": self.column,
             "origin": self.origin,
             "days": self.days,
-            **({"hours": True} if self.hours else {}),
             "tod": self.tod.to_dict(),
             "iat": self.iat.to_dict(),
         }
@@ -1400,7 +1379,7 @@ class TimeEncoder(ColumnEncoder):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TimeEncoder:
         """Rebuild from :meth:`to_dict`."""
-        enc = cls(d["column"], hours=bool(d.get("hours", False)))
+        enc = cls(d["column"])
         enc.origin = float(d["origin"])
         enc.days = [int(x) for x in d["days"]]
         enc.tod = NumericEncoder.from_dict(d["tod"])

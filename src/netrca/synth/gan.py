@@ -89,7 +89,7 @@ def _numbers(enc: Any, parts: list[np.ndarray]) -> list[np.ndarray]:
     if isinstance(enc, PortEncoder):
         return [enc.decode(parts[0], parts[1] if len(parts) > 1 else None)]
     if isinstance(enc, TimeEncoder):
-        k = enc._lead()
+        k = 1 if len(enc.days) > 1 else 0
         nt = len(enc.tod.spans())
         tp, ip = parts[k : k + nt], parts[k + nt :]
         return [
@@ -224,7 +224,6 @@ class FlowGAN:
         max_ports: int = 32,
         max_modes: int = 6,
         time_modes: int = 8,
-        time_hours: bool = True,
         internal_networks: list[str] | None = None,
         max_exact: int = 24,
         standardise: bool = True,
@@ -265,7 +264,6 @@ class FlowGAN:
         self.max_ports = max_ports
         self.max_modes = max_modes
         self.time_modes = time_modes
-        self.time_hours = time_hours
         self.internal_networks = internal_networks
         self.max_exact = max_exact
         self.standardise = standardise
@@ -330,7 +328,6 @@ class FlowGAN:
             "max_ports": self.max_ports,
             "max_modes": self.max_modes,
             "time_modes": self.time_modes,
-            "time_hours": self.time_hours,
             "internal_networks": self.internal_networks,
             "max_exact": self.max_exact,
             "standardise": self.standardise,
@@ -495,7 +492,6 @@ class FlowGAN:
                 max_ports=self.max_ports,
                 max_modes=self.max_modes,
                 time_modes=self.time_modes,
-                time_hours=self.time_hours,
                 internal_networks=self.internal_networks,
                 max_exact=self.max_exact,
                 standardise=self.standardise,

@@ -135,7 +135,6 @@ _BEFORE_OPTIONS: dict[str, Any] = {
     "max_exact": 8,
     "refiner": False,
     "refiner_stages": 1,
-    "time_hours": False,
     "candidates": 1,
 }
 

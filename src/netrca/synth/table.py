@@ -188,7 +188,6 @@ class FlowTable:
         max_ports: int = 32,
         max_modes: int = 6,
         time_modes: int = 8,
-        time_hours: bool = False,
         internal_networks: list[str] | None = None,
         max_exact: int = 24,
         per_packet: bool = True,
@@ -201,7 +200,6 @@ class FlowTable:
         self.max_ports = max_ports
         self.max_modes = max_modes
         self.time_modes = time_modes
-        self.time_hours = time_hours
         self.internal_networks = internal_networks
         self.max_exact = max_exact
         self.per_packet = per_packet
@@ -524,9 +522,7 @@ class FlowTable:
     def _fit_encoder(self, plan: ColumnPlan, values: pd.Series, seed: int) -> ColumnEncoder:
         kind = plan.kind
         if kind == "time":
-            return TimeEncoder(plan.name, max_modes=self.time_modes, hours=self.time_hours).fit(
-                values, seed
-            )
+            return TimeEncoder(plan.name, max_modes=self.time_modes).fit(values, seed)
         if kind == "ip":
             return IPEncoder(
                 plan.name,
@@ -748,7 +744,6 @@ class FlowTable:
                 "max_ports": self.max_ports,
                 "max_modes": self.max_modes,
                 "time_modes": self.time_modes,
-                **({"time_hours": True} if self.time_hours else {}),
                 "internal_networks": self.internal_networks,
                 "max_exact": self.max_exact,
                 "per_packet": self.per_packet,

@@ -321,37 +321,6 @@ def test_timestamps_round_trip_to_the_microsecond() -> None:
     assert (back.astype("int64").to_numpy() == x.astype("int64").to_numpy()).all()
 
 
-def test_hour_tokens_round_trip_and_keep_each_offset_inside_its_hour() -> None:
-    from netrca.synth.encoders import encoder_from_dict
-
-    t0 = pd.Timestamp("2024-03-04T22:00:00Z").value
-    ns = t0 + np.sort(RNG.integers(0, 30 * 3600 * 10**6, 2000)) * 1000
-    x = pd.Series(pd.to_datetime(ns, utc=True))
-    enc = TimeEncoder(hours=True).fit(x)
-    parts = enc.transform(x, None)
-    spans = enc.spans()
-    assert [s.name for s in spans[:2]] == ["timestamp.day", "timestamp.hour"]
-    assert enc.cond_spans() == [1] and spans[1].dim == 24
-    hours = ((ns - pd.Timestamp("2024-03-04T00:00:00Z").value) // (3600 * 10**9)) % 24
-    assert np.array_equal(parts[1], hours)
-    back = enc.inverse(parts, RNG)
-    assert (back.astype("int64").to_numpy() == x.astype("int64").to_numpy()).all()
-    # whatever offset the generator proposes, a row's position stays in its drawn hour
-    # (two rows at a time: the timeline then keeps the positions as they are)
-    _, token, offset = enc.numeric_parts()[0]
-    for _ in range(50):
-        wild = [p[:2].copy() for p in parts]
-        wild[1] = RNG.integers(0, 24, 2)
-        wild[token] = RNG.integers(0, spans[token].dim, 2)
-        wild[offset] = RNG.uniform(-3, 3, 2)
-        decoded = enc.inverse(wild, RNG)
-        seconds = (decoded - decoded.dt.floor("D")).dt.total_seconds().to_numpy()
-        assert np.array_equal(np.floor(seconds / 3600), wild[1])
-    again = encoder_from_dict(enc.to_dict())
-    assert isinstance(again, TimeEncoder) and again.hours and again.cond_spans() == [1]
-    assert not encoder_from_dict(TimeEncoder().fit(x).to_dict()).hours
-
-
 def test_missing_timestamp_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="missing or invalid timestamp at row 1"):
         TimeEncoder().fit(pd.Series(["2024-01-01T00:00:00Z", None]))
