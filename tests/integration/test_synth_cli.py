@@ -11,6 +11,7 @@ import pytest
 from netrca.cli import main
 from netrca.io import read_flows
 from netrca.simulate import Scenario, simulate, write_flows
+from netrca.synth.persist import load_gan
 
 
 def cli(*args: str) -> int:
@@ -99,6 +100,11 @@ def test_sample_and_report_with_candidates(trained: tuple[Path, Path], tmp_path:
     )
     assert code == 0
     assert json.loads(rep.read_text())["sampling"]["candidates"] == 2
+    assert load_gan(model).refiner_.stages == 3  # the CLI's default
+    one = tmp_path / "one_stage.pt"
+    args = ["synth", "fit", "-i", str(flows), "-o", str(one), "--max-steps", "25", "--threads", "1"]
+    assert cli(*args, "--refiner-stages", "1", "-q") == 0
+    assert load_gan(one).refiner_.stages == 1
 
 
 def test_report_compares_with_both_baselines(trained: tuple[Path, Path], tmp_path: Path) -> None:
@@ -170,6 +176,10 @@ def test_run_fits_a_gan_on_simulated_flows_when_none_is_given(tmp_path: Path) ->
         (["synth", "sample", "-m", "MODEL", "--anomalies", "port_scan"], "NAME=COUNT"),
         (["synth", "sample", "-m", "JUNK"], "not a readable netrca GAN model"),
         (["synth", "sample", "-m", "MODEL", "--candidates", "0"], "--candidates"),
+        (
+            ["synth", "fit", "-i", "FLOWS", "-o", "x.pt", "--refiner-stages", "0"],
+            "--refiner-stages",
+        ),
         (["synth", "fit", "-i", "ONE_ROW", "-o", "x.pt"], "need at least 10 flows"),
         (
             ["synth", "fit", "-i", "FLOWS", "-o", "x.pt", "--skeleton-weighting", "uniform"],
