@@ -732,11 +732,10 @@ class FlowGAN:
         cols = [c for c in fake.columns if c in real.columns]  # what the model generates
         real = real[cols].reset_index(drop=True)
         ref = Refiner().fit(real, fake[cols], self.random_state, self.n_threads)
-        self.refiner_ = ref  # later stages learn from what the stages so far pick
-        for stage in range(1, self.refiner_stages):
+        for stage in range(1, self.refiner_stages):  # each learns what the ones so far pick
             seed = self.random_state + 5 + stage
             cls = self._draw_classes(n, rng)
-            picked, _ = self._refined(cls, seed, _STAGE_CANDIDATES, rng)
+            picked, _ = self._refined(cls, seed, _STAGE_CANDIDATES, rng, ref)
             ref.add_stage(real, picked[cols], self.random_state + stage, self.n_threads)
         self.training_["refiner_seconds"] = round(time.perf_counter() - t0, 3)
         self.training_["refiner_log_loss"] = [round(v, 6) for v in ref.stage_log_loss]
@@ -940,7 +939,12 @@ class FlowGAN:
         return k
 
     def _refined(
-        self, cls: np.ndarray, seed: int, k: int, rng: np.random.Generator
+        self,
+        cls: np.ndarray,
+        seed: int,
+        k: int,
+        rng: np.random.Generator,
+        refiner: Refiner | None = None,
     ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         """``k`` candidates per requested flow; per skeleton, the refiner's top draws.
 
@@ -950,9 +954,10 @@ class FlowGAN:
         was drawn for, those with the largest keys: sampling without replacement in
         proportion to the estimated density ratio, inside each skeleton, so class counts
         and the skeletons' joint frequencies stay exactly as drawn. The kept rows keep
-        their decoded values and get a timeline of their own.
+        their decoded values and get a timeline of their own. ``refiner`` defaults to the
+        model's (fitting passes the one it is building).
         """
-        refiner = self.refiner_
+        refiner = self.refiner_ if refiner is None else refiner
         if refiner is None:  # checked by _candidates; kept for the type checker
             raise ConfigError("this model has no refiner; use candidates=1")
         combo = self.skeleton_.draw(len(cls), np.random.default_rng(seed), train=False, cls=cls)
