@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,19 +102,64 @@ def test_default_candidates_come_from_the_model(labelled_flows: pd.DataFrame) ->
     )
 
 
+def _sklearn(ref: Refiner, x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+    """The classifier a stage is: categorical splits on the columns the refiner names."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    n_cat = len(ref.categorical_splits)
+    xs = ref._stage_matrix(x)
+    mask = np.arange(xs.shape[1]) < n_cat
+    return HistGradientBoostingClassifier(
+        **PARAMS, categorical_features=mask, random_state=seed
+    ).fit(xs, y)
+
+
 def test_scores_are_sklearns_and_do_not_depend_on_threads(
     labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
 ) -> None:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     fake = tiny_gan.sample(len(labelled_flows), random_state=9, candidates=1)
     ref = Refiner().fit(labelled_flows, fake, seed=2)
+    # the address, port and protocol columns are split as categories, not by their codes
+    assert {"protocol", "destination_port", "source_ip"} <= set(ref.categorical_splits)
+    assert (ref.nodes["is_categorical"][ref.nodes["is_leaf"] == 0] == 1).any()
     x = np.concatenate([ref.features(labelled_flows), ref.features(fake)])
     y = np.r_[np.ones(len(labelled_flows)), np.zeros(len(fake))]
-    clf = HistGradientBoostingClassifier(**PARAMS, random_state=2).fit(x, y)
+    clf = _sklearn(ref, x, y, 2)
     ours = np.concatenate([ref.logit(labelled_flows), ref.logit(fake)])
-    np.testing.assert_allclose(ours, clf.decision_function(x), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ours, clf.decision_function(ref._stage_matrix(x)), atol=1e-9, rtol=0)
     assert np.array_equal(ref.logit(fake, n_threads=1), ref.logit(fake, n_threads=2))
+
+
+def test_a_category_a_stage_never_saw_goes_where_sklearn_sends_it(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN
+) -> None:
+    fake = tiny_gan.sample(len(labelled_flows), random_state=9, candidates=1)
+    ref = Refiner().fit(labelled_flows, fake, seed=2)
+    # the second stage learns without TCP: its classifier numbers the other protocols
+    # anew, and TCP is an unknown category to it (scikit-learn: the missing-value side)
+    no_tcp = labelled_flows[labelled_flows["protocol"] != "TCP"]
+    fake2 = fake[fake["protocol"] != "TCP"]
+    ref.add_stage(no_tcp, fake2, seed=3)
+    j = ref.categorical_splits.index("protocol")
+    tcp = ref.categories["protocol"].index("TCP")
+    assert ref.cat_maps[0, j, tcp] >= 0 and ref.cat_maps[1, j, tcp] == -1
+    first = _sklearn(
+        ref,
+        np.concatenate([ref.features(labelled_flows), ref.features(fake)]),
+        np.r_[np.ones(len(labelled_flows)), np.zeros(len(fake))],
+        2,
+    )
+    second = _sklearn(
+        ref,
+        np.concatenate([ref.features(no_tcp), ref.features(fake2)]),
+        np.r_[np.ones(len(no_tcp)), np.zeros(len(fake2))],
+        3,
+    )
+    x = ref._stage_matrix(ref.features(labelled_flows))  # TCP rows included
+    expected = first.decision_function(x) + second.decision_function(x)
+    np.testing.assert_allclose(ref.logit(labelled_flows), expected, atol=1e-9, rtol=0)
+    loaded = Refiner.from_state(ref.to_dict(), ref.arrays())
+    assert np.array_equal(loaded.logit(labelled_flows), ref.logit(labelled_flows))
 
 
 def test_refiner_works_on_a_column_subset_without_time_or_class(
@@ -204,19 +250,15 @@ def test_refiner_arrays_without_metadata_are_refused(tiny_gan: FlowGAN, tmp_path
 
 
 def test_stages_add_their_log_odds_exactly(labelled_flows: pd.DataFrame, tiny_gan: FlowGAN) -> None:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     first = tiny_gan.sample(len(labelled_flows), random_state=9, candidates=1)
     picked = tiny_gan.sample(len(labelled_flows), random_state=10, candidates=3)
     ref = Refiner().fit(labelled_flows, first, seed=2).add_stage(labelled_flows, picked, seed=3)
     assert ref.stages == 2 and len(ref.stage_log_loss) == 2
     x_real, x_first, x_picked = (ref.features(f) for f in (labelled_flows, first, picked))
     y = np.r_[np.ones(len(labelled_flows)), np.zeros(len(first))]
-    one = HistGradientBoostingClassifier(**PARAMS, random_state=2)
-    one.fit(np.concatenate([x_real, x_first]), y)
-    two = HistGradientBoostingClassifier(**PARAMS, random_state=3)
-    two.fit(np.concatenate([x_real, x_picked]), y)
-    x = np.concatenate([x_real, x_picked])
+    one = _sklearn(ref, np.concatenate([x_real, x_first]), y, 2)
+    two = _sklearn(ref, np.concatenate([x_real, x_picked]), y, 3)
+    x = ref._stage_matrix(np.concatenate([x_real, x_picked]))
     expected = one.decision_function(x) + two.decision_function(x)
     ours = np.concatenate([ref.logit(labelled_flows), ref.logit(picked)])
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-9)
@@ -241,7 +283,73 @@ def test_fit_builds_the_requested_stages_on_top_of_the_first(
         FlowGAN(refiner_stages=0, **TINY).fit(labelled_flows)
 
 
-def test_refiner_saved_before_stages_loads_as_one_stage(tiny_gan: FlowGAN) -> None:
-    state = {k: v for k, v in tiny_gan.refiner_.to_dict().items() if k != "stage_log_loss"}
-    old = Refiner.from_state(state, tiny_gan.refiner_.arrays())
-    assert old.stages == 1 and old.stage_log_loss == [tiny_gan.refiner_.log_loss]
+_LATER = ("is_categorical", "bitset_idx", "cat_bitsets", "cat_maps", "stage_trees")
+
+
+def _before_categorical(ref: Refiner) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``ref``'s state and arrays as saved before categorical splits existed."""
+    state = {k: v for k, v in ref.to_dict().items() if k != "categorical_splits"}
+    return state, {k: v for k, v in ref.arrays().items() if k not in _LATER}
+
+
+def test_refiner_saved_before_stages_loads_as_one_stage(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tiny_gan.sample(len(labelled_flows), random_state=9, candidates=1)
+    monkeypatch.setattr("netrca.synth.refine._MAX_CATEGORIES", 0)  # codes as numbers
+    ref = Refiner().fit(labelled_flows, fake, seed=2)
+    state, arrays = _before_categorical(ref)
+    state.pop("stage_log_loss")
+    old = Refiner.from_state(state, arrays)
+    assert old.stages == 1 and old.stage_log_loss == [ref.log_loss]
+    assert np.array_equal(old.logit(fake), ref.logit(fake))
+
+
+def test_refiner_saved_before_categorical_splits_scores_codes_as_numbers(
+    labelled_flows: pd.DataFrame, tiny_gan: FlowGAN, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    fake = tiny_gan.sample(len(labelled_flows), random_state=9, candidates=1)
+    picked = tiny_gan.sample(len(labelled_flows), random_state=10, candidates=3)
+    monkeypatch.setattr("netrca.synth.refine._MAX_CATEGORIES", 0)  # what older code fitted
+    ref = Refiner().fit(labelled_flows, fake, seed=2).add_stage(labelled_flows, picked, seed=3)
+    assert ref.categorical_splits == [] and not ref.nodes["is_categorical"].any()
+    old = Refiner.from_state(*_before_categorical(ref))
+    assert old.stages == 2 and old.categorical_splits == []
+    x_real, x_fake, x_picked = (ref.features(f) for f in (labelled_flows, fake, picked))
+    y = np.r_[np.ones(len(labelled_flows)), np.zeros(len(fake))]
+    one = HistGradientBoostingClassifier(**PARAMS, random_state=2)
+    two = HistGradientBoostingClassifier(**PARAMS, random_state=3)
+    one.fit(np.concatenate([x_real, x_fake]), y)
+    two.fit(np.concatenate([x_real, x_picked]), y)
+    expected = one.decision_function(x_fake) + two.decision_function(x_fake)
+    np.testing.assert_allclose(old.logit(fake), expected, atol=1e-9, rtol=0)
+
+
+def test_malformed_categorical_splits_are_refused(tiny_gan: FlowGAN) -> None:
+    ref = tiny_gan.refiner_
+    state, arrays = ref.to_dict(), ref.arrays()
+    cat = np.flatnonzero((arrays["is_leaf"] == 0) & (arrays["is_categorical"] == 1))
+    assert len(cat)
+    for field, value in (
+        ("bitset_idx", len(arrays["cat_bitsets"])),  # past the last bitset
+        ("feature_idx", len(ref.categorical_splits)),  # a number column split as categories
+        ("is_categorical", 2),
+    ):
+        bad = {**arrays, field: arrays[field].copy()}
+        bad[field][cat[0]] = value
+        with pytest.raises(ModelError, match="categorical splits point outside"):
+            Refiner.from_state(state, bad)
+    for maps in (arrays["cat_maps"][:-1], np.full_like(arrays["cat_maps"], 300)):
+        with pytest.raises(ModelError, match="categorical splits point outside"):
+            Refiner.from_state(state, {**arrays, "cat_maps": maps})
+    bounds = arrays["stage_trees"].copy()
+    bounds[-1] += 1
+    with pytest.raises(ModelError, match="categorical splits point outside"):
+        Refiner.from_state(state, {**arrays, "stage_trees": bounds})
+    with pytest.raises(ModelError, match="lacks node array"):
+        Refiner.from_state(state, {k: v for k, v in arrays.items() if k != "cat_maps"})
+    wide = {**state, "categorical_splits": [*ref.categorical_splits, "no_such_column"]}
+    with pytest.raises(ModelError, match="cannot"):
+        Refiner.from_state(wide, arrays)
