@@ -73,7 +73,12 @@ def fit(
         float | None,
         typer.Option(help="Stop training after this many seconds (not reproducible)."),
     ] = None,
-    threads: Annotated[int, typer.Option(help="Torch threads (part of reproducibility).")] = 1,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="Torch threads (part of reproducibility; 1 is faster on a busy machine)."
+        ),
+    ] = 2,
     columns: Annotated[
         str | None,
         typer.Option(help="Comma-separated columns to model (default: every canonical column)."),

@@ -114,6 +114,27 @@ def test_same_seed_same_model_and_bytes(labelled_flows: pd.DataFrame, tiny_gan: 
     )
 
 
+def test_two_threads_train_the_same_model_twice(labelled_flows: pd.DataFrame) -> None:
+    # the default thread count (2) on full-width layers, where torch splits the work
+    params = {
+        **TINY,
+        "n_threads": 2,
+        "generator_dims": (256, 256),
+        "critic_dims": (256, 256),
+        "batch_size": 500,
+        "max_steps": 6,
+        "refiner": False,
+    }
+    one = FlowGAN(random_state=0, **params).fit(labelled_flows)
+    two = FlowGAN(random_state=0, **params).fit(labelled_flows)
+    assert FlowGAN().n_threads == 2
+    for (k, a), b in zip(
+        one.generator_.state_dict().items(), two.generator_.state_dict().values(), strict=True
+    ):
+        assert a.equal(b), k
+    assert _bytes(one.sample(400, random_state=5)) == _bytes(two.sample(400, random_state=5))
+
+
 def test_model_saved_before_the_training_options_loads_as_trained(
     tiny_gan: FlowGAN, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
