@@ -1,6 +1,6 @@
 """GAN fidelity, TSTR, training time and sampling speed (issue #3), through the real CLI.
 
-``python benchmarks/gan.py [--out DIR] [--threads 2]`` runs, for each training set:
+``python benchmarks/gan.py [--out DIR] [--threads N]`` (default 2 torch threads) runs, for each training set:
 
 1. ``netrca synth fit`` (timed, on ``--threads`` torch threads),
 2. ``netrca synth report`` (GAN vs the independent-marginals and SMOTE baselines, all

@@ -149,9 +149,10 @@ class FlowGAN:
         Stop after this much training time (makes the result depend on machine speed).
     n_threads : int
         Torch threads for fitting and sampling (part of what makes results reproducible).
-        The default, 2, uses both cores of the 2-core machine the time targets are set
-        on (training 1.5x faster there than on one thread); 1 is faster when other jobs
-        already hold the cores. Sampling gives the same bytes on any thread count.
+        One by default: two train 1.5x faster on an idle 2-core machine but several
+        times slower when other jobs hold the cores (threads wait on each other), so
+        ``n_threads=2`` is for a machine of its own (``make bench-gan`` trains so).
+        Sampling gives the same bytes on any thread count.
     columns, condition, max_addresses, max_ports, max_modes, time_modes, internal_networks,
     max_exact : passed to :class:`~netrca.synth.table.FlowTable` (``max_exact``: exact-value
         tokens per count at most; beyond the 8 most frequent only point masses, values
@@ -220,7 +221,7 @@ class FlowGAN:
         patience: int = 5,
         eval_rows: int = 4000,
         max_seconds: float | None = None,
-        n_threads: int = 2,
+        n_threads: int = 1,
         columns: list[str] | None = None,
         condition: str | None = "auto",
         max_addresses: int = 64,
