@@ -82,6 +82,7 @@ class Refiner:
         self.cat_bitsets = np.zeros((0, 8), dtype=np.uint32)
         self.stage_trees = np.zeros(1, dtype=np.int64)
         self._trees: list[Any] | None = None
+        self._known: list[np.ndarray] | None = None  # per stage, with the trees
 
     # -- features --------------------------------------------------------------------------
     def features(self, flows: pd.DataFrame) -> np.ndarray:
@@ -108,22 +109,25 @@ class Refiner:
     def _map_width(self) -> int:
         return max((len(self.categories[c]) for c in self.categorical_splits), default=0)
 
-    def _stage_matrix(self, x: np.ndarray, stage: int | None = None) -> np.ndarray:
-        """``x`` as a stage's classifier sees it: the categorical splits first (through
-        the stage's code map; the raw codes when fitting), then the other features."""
+    def _stage_matrix(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in the stages' column order: the categorical splits' raw codes first,
+        then the other features (what a stage is fitted on)."""
         cat, rest = self._split_columns()
-        codes = x[:, cat]
-        if stage is not None and len(cat):
-            known = ~np.isnan(codes)
-            mapped = np.full(codes.shape, -1, dtype=np.int64)
-            for j in range(len(cat)):
-                mapped[known[:, j], j] = self.cat_maps[stage, j, codes[known[:, j], j].astype(int)]
-            codes = np.where(mapped < 0, np.nan, mapped)
-        return np.ascontiguousarray(np.column_stack([codes, x[:, rest]]), dtype=np.float64)
+        return np.ascontiguousarray(np.column_stack([x[:, cat], x[:, rest]]), dtype=np.float64)
+
+    def _map_codes(self, raw: np.ndarray, stage: int, out: np.ndarray) -> None:
+        """Write into ``out`` the raw codes ``raw`` as the stage's classifier numbered
+        them (NaN for codes it never saw, and for unseen categories)."""
+        for j in range(raw.shape[1]):
+            col = raw[:, j]
+            known = ~np.isnan(col)
+            mapped = np.full(len(col), -1, dtype=np.int64)
+            mapped[known] = self.cat_maps[stage, j, col[known].astype(np.int64)]
+            out[:, j] = np.where(mapped < 0, np.nan, mapped)
 
     def _known_bitsets(self, stage: int) -> np.ndarray:
         """Per categorical split column, the bitset of the codes the stage had seen."""
-        counts = (self.cat_maps[stage] >= 0).sum(axis=1) if len(self.cat_maps) else []
+        counts = (self.cat_maps[stage] >= 0).sum(axis=1)
         out = np.zeros((len(counts), 8), dtype=np.uint32)
         for j, k in enumerate(counts):
             for i in range(int(k)):
@@ -184,13 +188,14 @@ class Refiner:
                 seen = seen[~np.isnan(seen)].astype(np.int64)
                 maps[0, j, seen] = np.arange(len(seen))
         self.cat_maps = np.concatenate([self.cat_maps, maps])
-        trees = []
+        trees, bitsets, n_bits = [], [self.cat_bitsets], len(self.cat_bitsets)
         for p in (p[0] for p in clf._predictors):  # bitset indices made global
             t = p.nodes.copy()
-            t["bitset_idx"][t["is_categorical"] == 1] += len(self.cat_bitsets)
-            bits = np.asarray(p.raw_left_cat_bitsets, dtype=np.uint32).reshape(-1, 8)
-            self.cat_bitsets = np.concatenate([self.cat_bitsets, bits])
+            t["bitset_idx"][t["is_categorical"] == 1] += n_bits
+            bitsets.append(np.asarray(p.raw_left_cat_bitsets, dtype=np.uint32).reshape(-1, 8))
+            n_bits += len(bitsets[-1])
             trees.append(t)
+        self.cat_bitsets = np.concatenate(bitsets)
         sizes = np.cumsum([len(t) for t in trees]).astype(np.int64)
         self.tree_starts = np.r_[self.tree_starts, self.tree_starts[-1] + sizes]
         self.stage_trees = np.r_[self.stage_trees, len(self.tree_starts) - 1].astype(np.int64)
@@ -201,7 +206,7 @@ class Refiner:
             for f, dt in _FIELDS.items()
         }
         self.baseline += float(np.ravel(clf._baseline_prediction)[0])
-        self._trees = None
+        self._trees = self._known = None
         return self
 
     @property
@@ -223,6 +228,8 @@ class Refiner:
                 ) from exc
             no_bits = np.zeros((0, 8), dtype=np.uint32)
             bitsets = np.ascontiguousarray(self.cat_bitsets, dtype=np.uint32)
+            n_cat = len(self.categorical_splits)
+            self._known = [self._known_bitsets(s) if n_cat else no_bits for s in range(self.stages)]
             trees = []
             for a, b in zip(self.tree_starts[:-1], self.tree_starts[1:], strict=True):
                 rec = np.zeros(int(b - a), dtype=PREDICTOR_RECORD_DTYPE)
@@ -237,15 +244,18 @@ class Refiner:
         x = self.features(flows)
         out = np.full(len(x), self.baseline)
         trees = self._predictors()
+        known = self._known or []  # set with the trees
         n_cat = len(self.categorical_splits)
         fmap = np.zeros(x.shape[1], dtype=np.uint32)
         fmap[:n_cat] = np.arange(n_cat, dtype=np.uint32)
+        xs = self._stage_matrix(x)  # the other columns are the same for every stage
+        raw = xs[:, :n_cat].copy()
         bounds = zip(self.stage_trees[:-1], self.stage_trees[1:], strict=True)
         for s, (a, b) in enumerate(bounds):
-            xs = self._stage_matrix(x, s if n_cat else None)
-            known = self._known_bitsets(s) if n_cat else np.zeros((0, 8), dtype=np.uint32)
+            if n_cat:
+                self._map_codes(raw, s, xs)
             for tree in trees[a:b]:
-                out += tree.predict(xs, known, fmap, n_threads)
+                out += tree.predict(xs, known[s], fmap, n_threads)
         return out
 
     # -- persistence -----------------------------------------------------------------------
