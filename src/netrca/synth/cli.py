@@ -122,6 +122,14 @@ def fit(
             "flows against what the ones before it pick (about 10 s each on 50k flows).",
         ),
     ] = 3,
+    pool_time: Annotated[
+        bool,
+        typer.Option(
+            help="Let generated flows of a class swap their positions in time where the "
+            "training flows show that time tells nothing more about a flow of that class "
+            "(tested class by class; recorded in the model).",
+        ),
+    ] = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a conditional GAN on flows and save it (safe format: tensors + JSON)."""
@@ -144,6 +152,7 @@ def fit(
         standardise=standardise,
         refiner=refiner,
         refiner_stages=refiner_stages,
+        pool_time=pool_time,
     ).fit(read.flows)
     save_gan(gan, output)
     t = gan.training_
@@ -153,6 +162,18 @@ def fit(
         f"{t['seconds']:.1f} s, best fidelity {t['best_fidelity']:.3f} at step "
         f"{t['best_step']} ({t['stopped']}); model written to {output}",
     )
+    pooling = t.get("time_pooling", {})
+    pooled = {
+        name: c["pooling"]
+        for name, c in pooling.get("classes", {}).items()
+        if c["pooling"] != "none"
+    }
+    if pooled:
+        _echo(
+            quiet,
+            "positions in time pooled (time tells nothing more about these flows): "
+            + ", ".join(f"{name} by {how}" for name, how in pooled.items()),
+        )
 
 
 @app.command()

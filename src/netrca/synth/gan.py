@@ -56,6 +56,12 @@ _REFINER_ROWS = 50_000  # real (and as many generated) flows the refiner learns 
 _REFINE_BLOCK = 100_000  # requested flows whose candidates are generated and scored together
 _STAGE_CANDIDATES = 4  # candidates per flow in the samples a refiner's later stages learn from
 _CHUNK = 4096  # rows per generator pass: small enough to stay in cache
+#: How a class's generated flows share their positions in time: not at all, among the
+#: class's flows, or among the flows of the same skeleton (see FlowGAN's ``pool_time``).
+POOLING = ("none", "class", "skeleton")
+_POOL_ROWS = 50_000  # training flows the time-pooling test uses at most
+_POOL_MIN_ROWS = 100  # flows of a class on each side of the test, at least, to test it
+_POOL_Z = 2.0  # the test's margin over 0.5, in standard errors of a null ROC-AUC
 
 
 @dataclass
@@ -175,6 +181,18 @@ class FlowGAN:
         training flows against what the stages before it pick from 4 candidates per flow,
         and the stages' log-odds are added (about 10 s more per stage on 50k flows; models
         saved before stages existed have one).
+    pool_time : bool
+        Test, class by class on the training flows, whether a flow's position in time (day
+        and time of day) tells anything about the flow beyond its class, or beyond its
+        skeleton; where it does not, generated flows of that class swap positions at random
+        among the class's (or the skeleton's) flows, so the generator cannot add a
+        dependence the data do not have (time of day with an address, say). The test
+        permutes half of the training flows' positions that way and asks the report's
+        real-vs-synthetic classifier to tell them from the other half: the pooling is
+        kept where its ROC-AUC stays within two standard errors of 0.5
+        (``training_["time_pooling"]`` records each class's figures). Gaps between
+        flows and everything else stay as generated (default on; models saved before
+        it existed load with no pooling).
     candidates : int
         Default flows generated per flow returned; the refiner keeps, per skeleton, the
         best 1 in ``candidates`` (1 = the generator's flows as they are; sampling slows
@@ -233,6 +251,7 @@ class FlowGAN:
         standardise: bool = True,
         refiner: bool = True,
         refiner_stages: int = 3,
+        pool_time: bool = True,
         candidates: int = 1,
         random_state: int = 0,
         verbose: bool = False,
@@ -273,6 +292,7 @@ class FlowGAN:
         self.standardise = standardise
         self.refiner = refiner
         self.refiner_stages = refiner_stages
+        self.pool_time = pool_time
         self.candidates = candidates
         self.random_state = random_state
         self.verbose = verbose
@@ -337,6 +357,7 @@ class FlowGAN:
             "standardise": self.standardise,
             "refiner": self.refiner,
             "refiner_stages": self.refiner_stages,
+            "pool_time": self.pool_time,
             "candidates": self.candidates,
             "random_state": self.random_state,
         }
@@ -358,8 +379,9 @@ class FlowGAN:
                 "lr and tau must be positive; gp_weight, sw_weight, moment_weight and "
                 "condition_weight non-negative"
             )
-        if not isinstance(self.refiner, bool):
-            raise ConfigError(f"refiner must be True or False, got {self.refiner!r}")
+        for flag in ("refiner", "pool_time"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.candidates > 1 and not self.refiner:
             raise ConfigError("candidates > 1 needs the refiner (refiner=True)")
         svp = self.sw_value_projections
@@ -502,7 +524,9 @@ class FlowGAN:
             ).fit(flows, seed=self.random_state)
             self.rules_ = ValidityRules(condition=self.table_.condition_).fit(flows)
             self._build_layout()
+            self.time_pooling_, pooling = self._test_time_pooling(flows)
             self._train(flows, rng)
+            self.training_["time_pooling"] = pooling
             self.refiner_ = self._fit_refiner(flows) if self.refiner else None
         from netrca.synth.fidelity import summarize
 
@@ -575,7 +599,7 @@ class FlowGAN:
                     stopped = "max_seconds"
                     break
         gen.load_state_dict(best[2])
-        self.training_ = {
+        self.training_: dict[str, Any] = {
             "steps": step,
             "best_step": best[1],
             "best_fidelity": best[0],
@@ -790,12 +814,125 @@ class FlowGAN:
         codes = np.zeros((len(cls), len(self.table_.softmax_spans_)), dtype=np.int64)
         codes[:, self.sk_index_] = self.skeleton_.combos[combo]
         codes[:, self.gen_soft_] = np.concatenate(out_c)
-        return Encoded(
+        enc = Encoded(
             codes=codes,
             values=np.concatenate(out_v),
             bits=np.concatenate(out_b),
             cls=np.asarray(cls, dtype=np.int64),
         )
+        self._pool_time(enc, combo, seed)
+        return enc
+
+    # -- time pooling ------------------------------------------------------------------------
+    def _pool_time(self, enc: Encoded, combo: np.ndarray, seed: int) -> None:
+        """Swap generated positions in time among the flows of a class or skeleton, for
+        the classes whose training flows showed no dependence on them (in place)."""
+        modes = getattr(self, "time_pooling_", None)
+        if modes is None or not modes.any():
+            return
+        m = modes[enc.cls]
+        group = np.where(m == 1, enc.cls, self.table_.n_classes + np.asarray(combo))
+        rng = np.random.default_rng([int(seed), 7])
+        self._shuffle_positions(enc, group, np.flatnonzero(m > 0), rng)
+
+    def _shuffle_positions(
+        self, enc: Encoded, group: np.ndarray, rows: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """Permute the day and time-of-day columns of ``rows`` at random within each
+        ``group`` (in place)."""
+        codes, values = self.table_.position_columns()
+        if not len(rows) or not (codes or values):
+            return
+        code_cols, value_cols = np.asarray(codes, np.int64), np.asarray(values, np.int64)
+        g = group[rows]
+        to = rows[np.argsort(g, kind="stable")]
+        src = rows[np.lexsort((rng.random(len(rows)), g))]  # same groups, random order within
+        if len(code_cols):
+            enc.codes[np.ix_(to, code_cols)] = enc.codes[np.ix_(src, code_cols)]
+        if len(value_cols):
+            enc.values[np.ix_(to, value_cols)] = enc.values[np.ix_(src, value_cols)]
+
+    def _test_time_pooling(self, flows: pd.DataFrame) -> tuple[np.ndarray, dict[str, Any]]:
+        """Per class, the pooling of positions in time that the training flows allow.
+
+        Up to ``_POOL_ROWS`` training flows are encoded and split in two halves. In the
+        second, every class's positions are permuted within the class; the report's
+        real-vs-synthetic classifier (:func:`~netrca.synth.fidelity.classifier_auc`) then
+        compares each class's flows of the two halves, both decoded. A class whose ROC-AUC
+        is at most ``0.5 + _POOL_Z`` null standard errors pools by class; the others are
+        tested again with positions permuted within skeletons only, and pool by skeleton
+        if that passes. Classes with fewer than ``_POOL_MIN_ROWS`` flows a side are not
+        pooled."""
+        t = self.table_
+        n_cls = t.n_classes
+        modes = np.zeros(n_cls, dtype=np.int64)
+        code_cols, value_cols = t.position_columns()
+        if not self.pool_time or not (code_cols or value_cols):
+            return modes, {"tested": False}
+        from netrca.synth.fidelity import _MAX_ROWS, ViewSpec, classifier_auc
+
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([self.random_state, 6])
+        n = min(len(flows), _POOL_ROWS)
+        real = flows.iloc[np.sort(rng.choice(len(flows), size=n, replace=False))]
+        real = real.reset_index(drop=True)
+        enc = t.encode(real, None)
+        key, _ = t._keys_of_flows(real)
+        first = rng.permutation(n) < n // 2
+
+        def half(mask: np.ndarray) -> Encoded:
+            return Encoded(
+                codes=enc.codes[mask].copy(),
+                values=enc.values[mask].copy(),
+                bits=enc.bits[mask],
+                cls=enc.cls[mask],
+            )
+
+        def decoded(e: Encoded) -> pd.DataFrame:
+            frame, _ = t.decode(e, np.random.default_rng([self.random_state, 8]), sort=False)
+            return frame
+
+        a, b = half(first), half(~first)
+        fa = decoded(a)
+        cols = [c for c in fa.columns if c in real.columns]  # what the model generates
+        spec = ViewSpec(self.internal_networks).fit(real[cols])
+        va = spec.transform(fa[cols])
+        names = t.condition_values_ or ["all"]
+        counts = [(int((a.cls == c).sum()), int((b.cls == c).sum())) for c in range(n_cls)]
+        testable = [c for c in range(n_cls) if min(counts[c]) >= _POOL_MIN_ROWS]
+        record: dict[str, Any] = {"tested": True, "rows": n, "classes": {}}
+        for c in range(n_cls):
+            m = min(*counts[c], _MAX_ROWS)  # rows a side the classifier sees
+            se = float(np.sqrt((2 * m + 1) / (12 * m * m))) if m else 0.0  # null AUC's
+            record["classes"][names[c]] = {
+                "pooling": "none",
+                "rows": counts[c],
+                "threshold": round(0.5 + _POOL_Z * se, 4) if c in testable else None,
+                "roc_auc": {},
+            }
+        left = testable
+        for mode, group in ((1, b.cls), (2, key[~first])):
+            if not left:
+                break
+            bp = half(~first)
+            self._shuffle_positions(bp, group, np.flatnonzero(np.isin(b.cls, left)), rng)
+            vb = spec.transform(decoded(bp)[cols])
+            still = []
+            for c in left:
+                ma, mb = a.cls == c, b.cls == c
+                auc = classifier_auc(
+                    (va[0][ma], va[1][ma]), (vb[0][mb], vb[1][mb]), self.random_state
+                )
+                rec = record["classes"][names[c]]
+                rec["roc_auc"][POOLING[mode]] = round(auc, 4)
+                if auc <= rec["threshold"]:
+                    modes[c] = mode
+                    rec["pooling"] = POOLING[mode]
+                else:
+                    still.append(c)
+            left = still
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        return modes, record
 
     def _fidelity(self, ref: dict[str, Any]) -> float:
         n = ref["n"]

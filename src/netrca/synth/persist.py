@@ -23,6 +23,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from netrca import __version__
 from netrca.artifacts import array_digest, check_meta
 from netrca.errors import ModelError
@@ -67,6 +69,7 @@ def save_gan(model: Any, path: str | Path) -> None:
         "training": getattr(model, "training_", {}),
         "reference": getattr(model, "reference_", {}),
         "refiner": None if refiner is None else refiner.to_dict(),
+        "time_pooling": _pooling_names(model),
         "digest": _digest(tensors),
     }
     blob = json.dumps(meta, allow_nan=True).encode("utf-8")
@@ -126,6 +129,33 @@ def _load_refiner(state: dict[str, Any] | None, tensors: dict[str, Any]) -> Any:
     return Refiner.from_state(state, arrays)
 
 
+def _pooling_names(model: Any) -> list[str]:
+    from netrca.synth.gan import POOLING
+
+    modes = getattr(model, "time_pooling_", None)
+    if modes is None:
+        return ["none"] * model.table_.n_classes
+    return [POOLING[int(m)] for m in modes]
+
+
+def _load_pooling(names: Any, n_classes: int) -> Any:
+    """Per-class pooling codes; files saved before time pooling existed pool nothing."""
+    from netrca.synth.gan import POOLING
+
+    if names is None:
+        return np.zeros(n_classes, dtype=np.int64)
+    if (
+        not isinstance(names, list)
+        or len(names) != n_classes
+        or any(m not in POOLING for m in names)
+    ):
+        raise ModelError(
+            f"time pooling must name one of {', '.join(POOLING)} for each of the "
+            f"{n_classes} classes, not {names!r}"
+        )
+    return np.asarray([POOLING.index(m) for m in names], dtype=np.int64)
+
+
 #: Parameters that older model files lack, at the values those models were trained with.
 _BEFORE_OPTIONS: dict[str, Any] = {
     "condition_weight": 0.0,
@@ -135,6 +165,7 @@ _BEFORE_OPTIONS: dict[str, Any] = {
     "max_exact": 8,
     "refiner": False,
     "refiner_stages": 1,
+    "pool_time": False,
     "candidates": 1,
 }
 
@@ -172,6 +203,7 @@ def load_gan(path: str | Path) -> Any:
         }
         _load_weights(p, gen, state)
         model.refiner_ = _load_refiner(meta.get("refiner"), tensors)
+        model.time_pooling_ = _load_pooling(meta.get("time_pooling"), model.table_.n_classes)
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

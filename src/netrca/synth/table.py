@@ -644,6 +644,20 @@ class FlowTable:
             col += d
         return parts
 
+    def position_columns(self) -> tuple[list[int], list[int]]:
+        """Columns of ``Encoded.codes`` and ``Encoded.values`` that place a row in time: the
+        time encoder's day and time-of-day spans (not its inter-arrival gap)."""
+        codes: list[int] = []
+        values: list[int] = []
+        for e, enc in enumerate(self.encoders_):
+            if not isinstance(enc, TimeEncoder):
+                continue
+            n_position = (1 if len(enc.days) > 1 else 0) + len(enc.tod.spans())
+            mine = [i for i, (o, j) in enumerate(self.span_owner_) if o == e and j < n_position]
+            codes += [self.softmax_spans_.index(i) for i in mine if i in self.softmax_spans_]
+            values += [self.tanh_spans_.index(i) for i in mine if i in self.tanh_spans_]
+        return codes, values
+
     def decode(
         self, enc: Encoded, rng: np.random.Generator, *, sort: bool = True
     ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:

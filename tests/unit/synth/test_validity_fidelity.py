@@ -81,14 +81,14 @@ def test_identical_flows_have_zero_marginal_distance(labelled_flows: pd.DataFram
 def test_classifier_cannot_tell_two_halves_of_the_same_flows_apart(
     labelled_flows: pd.DataFrame,
 ) -> None:
-    from netrca.synth.fidelity import _classifier_auc
+    from netrca.synth.fidelity import classifier_auc
 
     shuffled = labelled_flows.sample(frac=1.0, random_state=4).reset_index(drop=True)
     half = len(shuffled) // 2
     spec = ViewSpec().fit(shuffled)
     a = spec.transform(shuffled.iloc[:half].reset_index(drop=True))
     b = spec.transform(shuffled.iloc[half:].reset_index(drop=True))
-    assert 0.35 <= _classifier_auc(a, b, seed=0) <= 0.65
+    assert 0.35 <= classifier_auc(a, b, seed=0) <= 0.65
 
 
 def test_independent_marginals_lose_dependence(labelled_flows: pd.DataFrame) -> None:
