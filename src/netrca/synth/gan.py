@@ -191,8 +191,10 @@ class FlowGAN:
         real-vs-synthetic classifier to tell them from the other half: the pooling is
         kept where its ROC-AUC stays within two standard errors of 0.5
         (``training_["time_pooling"]`` records each class's figures). Gaps between
-        flows and everything else stay as generated (default on; models saved before
-        it existed load with no pooling).
+        flows and everything else stay as generated, and training is the same either
+        way (its fidelity signal judges the generator unpooled); the refiner learns
+        from pooled samples (default on; models saved before it existed load with no
+        pooling).
     candidates : int
         Default flows generated per flow returned; the refiner keeps, per skeleton, the
         best 1 in ``candidates`` (1 = the generator's flows as they are; sampling slows
@@ -792,8 +794,11 @@ class FlowGAN:
         ref["n"] = n
         return ref
 
-    def _generate(self, cls: np.ndarray, seed: int, combo: np.ndarray | None = None) -> Encoded:
-        """Generated arrays for classes ``cls``, on skeletons drawn for them (or ``combo``)."""
+    def _generate(
+        self, cls: np.ndarray, seed: int, combo: np.ndarray | None = None, *, pool: bool = True
+    ) -> Encoded:
+        """Generated arrays for classes ``cls``, on skeletons drawn for them (or ``combo``);
+        positions in time pooled as the model's test allowed (unless ``pool=False``)."""
         torch = require_torch()
         gen = torch.Generator().manual_seed(int(seed))
         rng = np.random.default_rng(seed)
@@ -820,7 +825,8 @@ class FlowGAN:
             bits=np.concatenate(out_b),
             cls=np.asarray(cls, dtype=np.int64),
         )
-        self._pool_time(enc, combo, seed)
+        if pool:
+            self._pool_time(enc, combo, seed)
         return enc
 
     # -- time pooling ------------------------------------------------------------------------
@@ -937,7 +943,8 @@ class FlowGAN:
     def _fidelity(self, ref: dict[str, Any]) -> float:
         n = ref["n"]
         cls = self._draw_classes(n, np.random.default_rng(self.random_state + 2))
-        fake = self._views(self._generate(cls, self.random_state + 3))
+        # the generator as trained, not pooled: pooling leaves training as it was
+        fake = self._views(self._generate(cls, self.random_state + 3, pool=False))
         terms = []
         for k in self.gen_soft_:
             d = int(max(ref["codes"][:, k].max(), fake["codes"][:, k].max())) + 1

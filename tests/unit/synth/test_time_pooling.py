@@ -104,6 +104,22 @@ def test_the_pooling_test_follows_the_data(shift_by_bytes: bool, expected: set[s
     assert small and all(c["pooling"] == "none" and not c["roc_auc"] for c in small)
 
 
+def test_pooling_leaves_training_as_it_was(labelled_flows: pd.DataFrame) -> None:
+    from tests.unit.synth.conftest import TINY
+
+    on = FlowGAN(random_state=0, refiner=False, **TINY).fit(labelled_flows)
+    off = FlowGAN(random_state=0, refiner=False, pool_time=False, **TINY).fit(labelled_flows)
+    assert on.time_pooling_.any() and not off.time_pooling_.any()
+    a, b = on.generator_.state_dict(), off.generator_.state_dict()
+    assert all((a[k] == b[k]).all() for k in a)
+    assert on.training_["history"] == off.training_["history"]
+    # the same generated rows, pooled or not
+    x, y = on.sample(400, random_state=3), off.sample(400, random_state=3)
+    assert (x["root_cause"].value_counts() == y["root_cause"].value_counts()).all()
+    assert sorted(x["bytes_sent"]) == sorted(y["bytes_sent"])
+    assert not x.equals(y)
+
+
 def test_pooling_can_be_turned_off() -> None:
     flows = _flows(False)
     gan = FlowGAN(random_state=0, pool_time=False)
