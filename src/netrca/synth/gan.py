@@ -899,14 +899,15 @@ class FlowGAN:
             return frame
 
         a, b = half(first), half(~first)
-        fa = decoded(a)
-        cols = [c for c in fa.columns if c in real.columns]  # what the model generates
-        spec = ViewSpec(self.internal_networks).fit(real[cols])
-        va = spec.transform(fa[cols])
         names = t.condition_values_ or ["all"]
         counts = [(int((a.cls == c).sum()), int((b.cls == c).sum())) for c in range(n_cls)]
         testable = [c for c in range(n_cls) if min(counts[c]) >= _POOL_MIN_ROWS]
         record: dict[str, Any] = {"tested": True, "rows": n, "classes": {}}
+        if testable:
+            fa = decoded(a)
+            cols = [c for c in fa.columns if c in real.columns]  # what the model generates
+            spec = ViewSpec(self.internal_networks).fit(real[cols])
+            va = spec.transform(fa[cols])
         for c in range(n_cls):
             m = min(*counts[c], _MAX_ROWS)  # rows a side the classifier sees
             se = float(np.sqrt((2 * m + 1) / (12 * m * m))) if m else 0.0  # null AUC's

@@ -126,6 +126,14 @@ def test_pooling_can_be_turned_off() -> None:
     gan.table_ = FlowTable().fit(flows, seed=0)
     modes, record = gan._test_time_pooling(flows)
     assert not modes.any() and record == {"tested": False}
+    few = flows.head(150).reset_index(drop=True)  # under 100 flows of any class a side
+    gan = FlowGAN(random_state=0)
+    gan.table_ = FlowTable().fit(few, seed=0)
+    modes, record = gan._test_time_pooling(few)
+    assert not modes.any() and record["tested"]
+    assert all(
+        c["pooling"] == "none" and c["threshold"] is None for c in record["classes"].values()
+    )
     with pytest.raises(ConfigError, match="pool_time must be True or False"):
         FlowGAN(pool_time="yes").fit(flows)  # type: ignore[arg-type]
 
