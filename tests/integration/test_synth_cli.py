@@ -107,6 +107,22 @@ def test_sample_and_report_with_candidates(trained: tuple[Path, Path], tmp_path:
     assert load_gan(one).refiner_.stages == 1
 
 
+def test_fit_reports_and_stores_time_pooling(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flows, model = trained
+    pooling = load_gan(model).training_["time_pooling"]["classes"]
+    assert pooling["normal"]["pooling"] in ("class", "skeleton")  # 800 flows: ~340 a side
+    args = ["synth", "fit", "-i", str(flows), "--max-steps", "5", "--threads", "1"]
+    capsys.readouterr()
+    assert cli(*args, "-o", str(tmp_path / "a.pt"), "--no-refiner") == 0
+    assert f"normal by {pooling['normal']['pooling']}" in capsys.readouterr().err
+    assert cli(*args, "-o", str(tmp_path / "b.pt"), "--no-refiner", "--no-pool-time") == 0
+    assert "positions in time pooled" not in capsys.readouterr().err
+    off = load_gan(tmp_path / "b.pt")
+    assert off.pool_time is False and not off.time_pooling_.any()
+
+
 def test_report_compares_with_both_baselines(trained: tuple[Path, Path], tmp_path: Path) -> None:
     flows, model = trained
     rep, fid = tmp_path / "r.json", tmp_path / "fidelity.json"
