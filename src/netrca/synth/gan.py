@@ -62,6 +62,7 @@ POOLING = ("none", "class", "skeleton")
 _POOL_ROWS = 50_000  # training flows the time-pooling test uses at most
 _POOL_MIN_ROWS = 100  # flows of a class on each side of the test, at least, to test it
 _POOL_Z = 2.0  # the test's margin over 0.5, in standard errors of a null ROC-AUC
+POSITION_BIN = 60.0  # seconds: the resolution of a class's stored positions in time
 
 
 @dataclass
@@ -527,6 +528,9 @@ class FlowGAN:
             self.rules_ = ValidityRules(condition=self.table_.condition_).fit(flows)
             self._build_layout()
             self.time_pooling_, pooling = self._test_time_pooling(flows)
+            self.time_positions_: dict[str, np.ndarray] | None = self._position_counts(
+                flows, self.time_pooling_
+            )
             self._train(flows, rng)
             self.training_["time_pooling"] = pooling
             self.refiner_ = self._fit_refiner(flows) if self.refiner else None
@@ -831,15 +835,58 @@ class FlowGAN:
 
     # -- time pooling ------------------------------------------------------------------------
     def _pool_time(self, enc: Encoded, combo: np.ndarray, seed: int) -> None:
-        """Swap generated positions in time among the flows of a class or skeleton, for
-        the classes whose training flows showed no dependence on them (in place)."""
+        """Positions in time for the classes whose training flows showed no dependence on
+        them (in place): a class pooled by class draws them from its training flows'
+        positions per minute; one pooled by skeleton swaps the generated ones among the
+        skeleton's flows."""
         modes = getattr(self, "time_pooling_", None)
         if modes is None or not modes.any():
             return
-        m = modes[enc.cls]
-        group = np.where(m == 1, enc.cls, self.table_.n_classes + np.asarray(combo))
         rng = np.random.default_rng([int(seed), 7])
+        counts = getattr(self, "time_positions_", None)
+        m = modes[enc.cls]
+        if counts is not None:  # pooled by class: drawn from the class's counts per minute
+            for c in np.flatnonzero(modes == 1):
+                rows = np.flatnonzero(enc.cls == c)
+                lo, hi = counts["offsets"][c], counts["offsets"][c + 1]
+                if not len(rows) or hi == lo:
+                    continue
+                bins, n = counts["bins"][lo:hi], counts["counts"][lo:hi]
+                cum = np.cumsum(n)
+                pick = np.searchsorted(cum, rng.integers(0, int(cum[-1]), len(rows)), "right")
+                position = (bins[pick] + rng.random(len(rows))) * POSITION_BIN
+                code_part, value_part = self.table_.encode_positions(position, rng)
+                codes, values = self.table_.position_columns()
+                enc.codes[np.ix_(rows, np.asarray(codes, np.int64))] = code_part
+                enc.values[np.ix_(rows, np.asarray(values, np.int64))] = value_part
+                m[rows] = 0
+        group = np.where(m == 1, enc.cls, self.table_.n_classes + np.asarray(combo))
         self._shuffle_positions(enc, group, np.flatnonzero(m > 0), rng)
+
+    def _position_counts(self, flows: pd.DataFrame, modes: np.ndarray) -> dict[str, np.ndarray]:
+        """Per class pooled by class, its training flows' positions in time counted per
+        ``POSITION_BIN`` seconds (an aggregate: which minutes saw how many such flows)."""
+        n_cls = self.table_.n_classes
+        position = self.table_.positions(flows) if (modes == 1).any() else None
+        cls = (
+            self.table_.class_codes(flows[self.table_.condition_])
+            if self.table_.condition_
+            else (np.zeros(len(flows), np.int64))
+        )
+        bins_all, counts_all, offsets = [], [], [0]
+        for c in range(n_cls):
+            if position is not None and modes[c] == 1:
+                b, n = np.unique(np.floor(position[cls == c] / POSITION_BIN), return_counts=True)
+                bins_all.append(b.astype(np.int64))
+                counts_all.append(n.astype(np.int64))
+                offsets.append(offsets[-1] + len(b))
+            else:
+                offsets.append(offsets[-1])
+        return {
+            "offsets": np.asarray(offsets, dtype=np.int64),
+            "bins": np.concatenate(bins_all or [np.zeros(0, np.int64)]),
+            "counts": np.concatenate(counts_all or [np.zeros(0, np.int64)]),
+        }
 
     def _shuffle_positions(
         self, enc: Encoded, group: np.ndarray, rows: np.ndarray, rng: np.random.Generator

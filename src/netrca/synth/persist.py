@@ -56,6 +56,8 @@ def save_gan(model: Any, path: str | Path) -> None:
     if refiner is not None:
         for k, a in refiner.arrays().items():
             tensors[f"refiner.{k}"] = torch.from_numpy(a.copy())
+    for k, a in (getattr(model, "time_positions_", None) or {}).items():
+        tensors[f"pooling.{k}"] = torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -156,6 +158,46 @@ def _load_pooling(names: Any, n_classes: int) -> Any:
     return np.asarray([POOLING.index(m) for m in names], dtype=np.int64)
 
 
+def _load_positions(tensors: dict[str, Any], model: Any) -> dict[str, np.ndarray] | None:
+    """The pooled classes' position counts, checked; None for files without them (their
+    classes pooled by class swap generated positions instead)."""
+    from netrca.synth.gan import POSITION_BIN
+
+    arrays = {
+        k.removeprefix("pooling."): v.numpy()
+        for k, v in tensors.items()
+        if k.startswith("pooling.")
+    }
+    if not arrays:
+        return None
+    if set(arrays) != {"offsets", "bins", "counts"}:
+        raise ModelError(f"position counts need offsets, bins and counts, not {sorted(arrays)}")
+    off, bins, counts = arrays["offsets"], arrays["bins"], arrays["counts"]
+    n_cls = model.table_.n_classes
+    found = model.table_._time_encoder()
+    days = np.asarray(found[1].days if found else [], dtype=np.int64)
+    day = np.floor(bins * POSITION_BIN / 86400.0).astype(np.int64)
+    if (
+        off.shape != (n_cls + 1,)
+        or bins.shape != counts.shape
+        or bins.ndim != 1
+        or off[0] != 0
+        or off[-1] != len(bins)
+        or (np.diff(off) < 0).any()
+        or (counts < 1).any()
+        or not np.isin(day, days).all()
+        or any(off[c + 1] > off[c] and model.time_pooling_[c] != 1 for c in range(n_cls))
+    ):
+        raise ModelError(
+            "malformed position counts (offsets, bins off the training days, or counts)"
+        )
+    return {
+        "offsets": off.astype(np.int64),
+        "bins": bins.astype(np.int64),
+        "counts": counts.astype(np.int64),
+    }
+
+
 #: Parameters that older model files lack, at the values those models were trained with.
 _BEFORE_OPTIONS: dict[str, Any] = {
     "condition_weight": 0.0,
@@ -193,7 +235,9 @@ def load_gan(path: str | Path) -> Any:
         model.reference_ = dict(meta.get("reference") or {})
         model._build_layout()
         gen, _ = model._networks()
-        unknown = sorted(k for k in tensors if not k.startswith(("generator.", "refiner.")))
+        unknown = sorted(
+            k for k in tensors if not k.startswith(("generator.", "refiner.", "pooling."))
+        )
         if unknown:
             raise ModelError(f"{p}: unexpected tensors in the model file: {', '.join(unknown[:5])}")
         state = {
@@ -204,6 +248,7 @@ def load_gan(path: str | Path) -> Any:
         _load_weights(p, gen, state)
         model.refiner_ = _load_refiner(meta.get("refiner"), tensors)
         model.time_pooling_ = _load_pooling(meta.get("time_pooling"), model.table_.n_classes)
+        model.time_positions_ = _load_positions(tensors, model)
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

@@ -647,16 +647,48 @@ class FlowTable:
     def position_columns(self) -> tuple[list[int], list[int]]:
         """Columns of ``Encoded.codes`` and ``Encoded.values`` that place a row in time: the
         time encoder's day and time-of-day spans (not its inter-arrival gap)."""
-        codes: list[int] = []
-        values: list[int] = []
-        for e, enc in enumerate(self.encoders_):
-            if not isinstance(enc, TimeEncoder):
-                continue
-            n_position = (1 if len(enc.days) > 1 else 0) + len(enc.tod.spans())
-            mine = [i for i, (o, j) in enumerate(self.span_owner_) if o == e and j < n_position]
-            codes += [self.softmax_spans_.index(i) for i in mine if i in self.softmax_spans_]
-            values += [self.tanh_spans_.index(i) for i in mine if i in self.tanh_spans_]
+        found = self._time_encoder()
+        if found is None:
+            return [], []
+        e, enc = found
+        n_position = (1 if len(enc.days) > 1 else 0) + len(enc.tod.spans())
+        mine = [i for i, (o, j) in enumerate(self.span_owner_) if o == e and j < n_position]
+        codes = [self.softmax_spans_.index(i) for i in mine if i in self.softmax_spans_]
+        values = [self.tanh_spans_.index(i) for i in mine if i in self.tanh_spans_]
         return codes, values
+
+    def _time_encoder(self) -> tuple[int, TimeEncoder] | None:
+        for e, enc in enumerate(self.encoders_):
+            if isinstance(enc, TimeEncoder):
+                return e, enc
+        return None
+
+    def positions(self, flows: pd.DataFrame) -> np.ndarray | None:
+        """Each flow's position in time (seconds since the first training day's midnight);
+        None without a modelled timestamp."""
+        found = self._time_encoder()
+        if found is None:
+            return None
+        enc = found[1]
+        return enc.positions(flows[enc.column].reset_index(drop=True))
+
+    def encode_positions(
+        self, position: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in time as the ``(codes, values)`` columns of :meth:`position_columns`."""
+        found = self._time_encoder()
+        if found is None:
+            raise ModelError("this model has no timestamp column")
+        e, enc = found
+        parts = enc.position_parts(np.asarray(position, dtype=np.float64), rng)
+        mine = [i for i, (o, j) in enumerate(self.span_owner_) if o == e and j < len(parts)]
+        codes = [parts[k] for k, i in enumerate(mine) if i in self.softmax_spans_]
+        values = [parts[k] for k, i in enumerate(mine) if i in self.tanh_spans_]
+        n = len(position)
+        return (
+            np.column_stack(codes).astype(np.int64) if codes else np.zeros((n, 0), np.int64),
+            np.column_stack(values).astype(np.float64) if values else np.zeros((n, 0)),
+        )
 
     def decode(
         self, enc: Encoded, rng: np.random.Generator, *, sort: bool = True

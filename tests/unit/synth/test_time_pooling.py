@@ -11,7 +11,7 @@ import pytest
 
 from netrca.errors import ConfigError, ModelError
 from netrca.simulate import Scenario, simulate
-from netrca.synth.gan import POOLING, FlowGAN
+from netrca.synth.gan import POOLING, POSITION_BIN, FlowGAN
 from netrca.synth.persist import load_gan, save_gan
 from netrca.synth.table import FlowTable
 
@@ -20,53 +20,102 @@ def _bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def _generated(gan: FlowGAN, modes: list[int], seed: int = 11):
-    """The same generated rows with the given per-class pooling."""
-    saved = gan.time_pooling_
+def _generated(gan: FlowGAN, modes: list[int], positions: object = "model", seed: int = 11):
+    """The same generated rows with the given per-class pooling (and position counts)."""
+    saved = gan.time_pooling_, gan.time_positions_
     try:
         gan.time_pooling_ = np.asarray(modes, dtype=np.int64)
+        if positions != "model":
+            gan.time_positions_ = positions  # type: ignore[assignment]
         rng = np.random.default_rng(seed)
         cls = gan._draw_classes(3000, rng)
         combo = gan.skeleton_.draw(len(cls), rng, train=False, cls=cls)
         return gan._generate(cls, seed, combo), combo
     finally:
-        gan.time_pooling_ = saved
+        gan.time_pooling_, gan.time_positions_ = saved
 
 
 def _rows(a: np.ndarray) -> list[tuple[float, ...]]:
     return sorted(map(tuple, np.round(a.astype(np.float64), 12)))
 
 
-def test_positions_are_swapped_within_their_group_only(tiny_gan: FlowGAN) -> None:
-    n_cls = tiny_gan.table_.n_classes
-    code_cols, value_cols = tiny_gan.table_.position_columns()
-    assert code_cols and value_cols  # time of day: a mode token and an offset
-    plain, combo = _generated(tiny_gan, [0] * n_cls)
-    counts = np.bincount(plain.cls, minlength=n_cls)
-    by_class, by_skeleton = int(np.argmax(counts)), int(np.argsort(counts)[-2])
-    modes = [0] * n_cls
-    modes[by_class], modes[by_skeleton] = 1, 2
-    pooled, combo2 = _generated(tiny_gan, modes)
-    assert (combo == combo2).all() and (plain.cls == pooled.cls).all()
+def _position(gan: FlowGAN, enc, rows: np.ndarray) -> np.ndarray:
+    code_cols, value_cols = gan.table_.position_columns()
+    return np.column_stack([enc.codes[rows][:, code_cols], enc.values[rows][:, value_cols]])
 
-    def position(e, rows):
-        return np.column_stack([e.codes[rows][:, code_cols], e.values[rows][:, value_cols]])
 
-    # everything but the position columns is exactly as generated
+def _same_but_positions(gan: FlowGAN, plain, pooled) -> None:
+    code_cols, value_cols = gan.table_.position_columns()
     other_codes = [j for j in range(plain.codes.shape[1]) if j not in code_cols]
     other_values = [j for j in range(plain.values.shape[1]) if j not in value_cols]
     assert (plain.codes[:, other_codes] == pooled.codes[:, other_codes]).all()
     assert (plain.values[:, other_values] == pooled.values[:, other_values]).all()
-    assert (plain.bits == pooled.bits).all()
-    # unpooled classes keep their positions; pooled ones swap within their group
+    assert (plain.bits == pooled.bits).all() and (plain.cls == pooled.cls).all()
+
+
+def _two_classes(gan: FlowGAN, plain) -> tuple[int, int]:
+    counts = np.bincount(plain.cls, minlength=gan.table_.n_classes)
+    return int(np.argmax(counts)), int(np.argsort(counts)[-2])
+
+
+def test_positions_are_swapped_within_their_group_without_counts(tiny_gan: FlowGAN) -> None:
+    n_cls = tiny_gan.table_.n_classes
+    code_cols, value_cols = tiny_gan.table_.position_columns()
+    assert code_cols and value_cols  # time of day: a mode token and an offset
+    plain, combo = _generated(tiny_gan, [0] * n_cls)
+    by_class, by_skeleton = _two_classes(tiny_gan, plain)
+    modes = [0] * n_cls
+    modes[by_class], modes[by_skeleton] = 1, 2
+    pooled, combo2 = _generated(tiny_gan, modes, positions=None)  # as models without counts
+    assert (combo == combo2).all()
+    _same_but_positions(tiny_gan, plain, pooled)
     untouched = ~np.isin(plain.cls, [by_class, by_skeleton])
-    assert (position(plain, untouched) == position(pooled, untouched)).all()
+    assert (_position(tiny_gan, plain, untouched) == _position(tiny_gan, pooled, untouched)).all()
     mine = plain.cls == by_class
-    assert _rows(position(plain, mine)) == _rows(position(pooled, mine))
-    assert (position(plain, mine) != position(pooled, mine)).any(axis=1).mean() > 0.5
+    before, after = _position(tiny_gan, plain, mine), _position(tiny_gan, pooled, mine)
+    assert _rows(before) == _rows(after) and (before != after).any(axis=1).mean() > 0.5
     for k in np.unique(combo[plain.cls == by_skeleton]):
         rows = combo == k
-        assert _rows(position(plain, rows)) == _rows(position(pooled, rows))
+        assert _rows(_position(tiny_gan, plain, rows)) == _rows(_position(tiny_gan, pooled, rows))
+
+
+def test_classes_pooled_by_class_draw_their_training_minutes(
+    tiny_gan: FlowGAN, labelled_flows: pd.DataFrame
+) -> None:
+    t = tiny_gan.table_
+    n_cls = t.n_classes
+    plain, _ = _generated(tiny_gan, [0] * n_cls)
+    by_class, by_skeleton = _two_classes(tiny_gan, plain)
+    modes = np.zeros(n_cls, dtype=np.int64)
+    modes[by_class], modes[by_skeleton] = 1, 2
+    counts = tiny_gan._position_counts(labelled_flows, modes)
+    pooled, _ = _generated(tiny_gan, list(modes), positions=counts)
+    _same_but_positions(tiny_gan, plain, pooled)
+    # the class's minutes are those of its training flows, counted; no other class has any
+    real = t.positions(labelled_flows)
+    mine_real = real[t.class_codes(labelled_flows["root_cause"]) == by_class]
+    lo, hi = counts["offsets"][by_class], counts["offsets"][by_class + 1]
+    bins, n = np.unique(np.floor(mine_real / POSITION_BIN), return_counts=True)
+    assert (counts["bins"][lo:hi] == bins).all() and (counts["counts"][lo:hi] == n).all()
+    assert counts["counts"].sum() == len(mine_real)
+    # generated flows of that class sit in those minutes, decoded back from their parts
+    found = t._time_encoder()
+    assert found is not None
+    enc = found[1]
+    rows = np.flatnonzero(pooled.cls == by_class)
+    code_cols, value_cols = t.position_columns()
+    tod = enc.tod.decode(
+        pooled.codes[rows][:, code_cols[-1]], pooled.values[rows][:, value_cols[0]]
+    )
+    day = (
+        np.asarray(enc.days)[pooled.codes[rows][:, code_cols[0]]]
+        if len(enc.days) > 1
+        else enc.days[0]
+    )
+    minute = np.floor((day * 86400.0 + tod) / POSITION_BIN)
+    near = np.isin(minute, bins) | np.isin(minute - 1, bins) | np.isin(minute + 1, bins)
+    assert near.all()
+    assert (_position(tiny_gan, plain, rows) != _position(tiny_gan, pooled, rows)).any()
 
 
 def _flows(shift_by_bytes: bool) -> pd.DataFrame:
@@ -148,14 +197,19 @@ def test_pooling_is_saved_and_old_models_pool_nothing(
     save_gan(tiny_gan, path)
     loaded = load_gan(path)
     assert (loaded.time_pooling_ == tiny_gan.time_pooling_).all()
+    assert tiny_gan.time_positions_["counts"].sum() > 0
+    for k, v in tiny_gan.time_positions_.items():
+        assert (loaded.time_positions_[k] == v).all()
     # a model saved before time pooling existed: no parameter, no pooling recorded
     old = {k: v for k, v in tiny_gan.get_params().items() if k != "pool_time"}
     monkeypatch.setattr(tiny_gan, "get_params", lambda: old)
     monkeypatch.setattr(persist, "_pooling_names", lambda model: None)
+    monkeypatch.setattr(tiny_gan, "time_positions_", None)
     save_gan(tiny_gan, tmp_path / "old.pt")
     monkeypatch.undo()
     before = load_gan(tmp_path / "old.pt")
     assert before.pool_time is False and not before.time_pooling_.any()
+    assert before.time_positions_ is None
     saved = tiny_gan.time_pooling_
     try:
         tiny_gan.time_pooling_ = np.zeros_like(saved)
@@ -170,3 +224,17 @@ def test_pooling_is_saved_and_old_models_pool_nothing(
         save_gan(tiny_gan, tmp_path / "bad.pt")
         with pytest.raises(ModelError, match="time pooling must name"):
             load_gan(tmp_path / "bad.pt")
+    monkeypatch.undo()
+    # malformed position counts are refused
+    good = tiny_gan.time_positions_
+    days = 86400.0 / POSITION_BIN
+    for bad in (
+        {**good, "bins": good["bins"] + int(7 * days)},  # a day it never saw
+        {**good, "counts": good["counts"] * 0},
+        {**good, "offsets": good["offsets"][:-1]},
+        {k: v for k, v in good.items() if k != "counts"},
+    ):
+        monkeypatch.setattr(tiny_gan, "time_positions_", bad)
+        save_gan(tiny_gan, tmp_path / "bad_counts.pt")
+        with pytest.raises(ModelError, match="position counts"):
+            load_gan(tmp_path / "bad_counts.pt")
