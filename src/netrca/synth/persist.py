@@ -7,7 +7,9 @@ The file is one ``torch.save`` archive holding only tensors:
   validity rules, generation-time condition frequencies, training history, the
   training flows' histograms (no rows), and a SHA-256 digest of the other tensors;
 - ``generator.*``: the generator's weights;
-- ``refiner.*``: the refiner's tree nodes (numbers only), when the model has one.
+- ``refiner.*``: the refiner's tree nodes (numbers only), when the model has one;
+- ``pooling.*``: for classes whose positions in time are pooled by class, their training
+  flows counted per minute (offsets per class, minute numbers, counts).
 
 ``torch.load(..., weights_only=True)`` only rebuilds tensors and plain containers, so
 loading never runs code from the file. A tampered or truncated file fails the digest or
