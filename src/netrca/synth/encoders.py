@@ -1315,7 +1315,20 @@ class TimeEncoder(ColumnEncoder):
     def transform(self, values: pd.Series, rng: np.random.Generator | None) -> list[np.ndarray]:
         """Day codes, time-of-day and inter-arrival parts."""
         t = self.epoch(values, self.column)
-        day, tod = self._split(t)
+        return self.position_parts(t - self.origin, rng) + self.iat.transform(
+            pd.Series(self.relative_gaps(t)), rng
+        )
+
+    def positions(self, values: pd.Series) -> np.ndarray:
+        """Seconds since ``origin`` (the first training day's midnight) of timestamps."""
+        return self.epoch(values, self.column) - self.origin
+
+    def position_parts(
+        self, position: np.ndarray, rng: np.random.Generator | None
+    ) -> list[np.ndarray]:
+        """The day and time-of-day parts of positions (seconds since ``origin``) on the
+        training days, as :meth:`transform` gives them."""
+        day = np.floor(position / _DAY)
         out: list[np.ndarray] = []
         if len(self.days) > 1:
             code = np.searchsorted(self.days, day)
@@ -1324,26 +1337,6 @@ class TimeEncoder(ColumnEncoder):
             )
             if not known.all():
                 raise InputError(f"column {self.column!r}: a day not seen when fitted")
-            out.append(code.astype(np.int64))
-        return (
-            out
-            + self.tod.transform(pd.Series(tod), rng)
-            + self.iat.transform(pd.Series(self.relative_gaps(t)), rng)
-        )
-
-    def positions(self, values: pd.Series) -> np.ndarray:
-        """Seconds since ``origin`` (the first training day's midnight) of timestamps."""
-        return self.epoch(values, self.column) - self.origin
-
-    def position_parts(self, position: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-        """The day and time-of-day parts of positions (seconds since ``origin``) on the
-        training days, as :meth:`transform` gives them."""
-        day = np.floor(position / _DAY)
-        out: list[np.ndarray] = []
-        if len(self.days) > 1:
-            code = np.searchsorted(self.days, day)
-            if (code >= len(self.days)).any() or (np.asarray(self.days)[code] != day).any():
-                raise ModelError(f"column {self.column!r}: a position off the training days")
             out.append(code.astype(np.int64))
         return out + self.tod.transform(pd.Series(position - day * _DAY), rng)
 

@@ -185,9 +185,12 @@ class FlowGAN:
     pool_time : bool
         Test, class by class on the training flows, whether a flow's position in time (day
         and time of day) tells anything about the flow beyond its class, or beyond its
-        skeleton; where it does not, generated flows of that class swap positions at random
-        among the class's (or the skeleton's) flows, so the generator cannot add a
-        dependence the data do not have (time of day with an address, say). The test
+        skeleton; where it does not, the generator's positions are not used, so it cannot
+        add a dependence the data do not have (time of day with an address, say): a class
+        pooled by class draws its flows' positions from its training flows' positions
+        counted per ``POSITION_BIN`` seconds (stored in the model as ``time_positions_``),
+        one pooled by skeleton swaps its generated positions at random among the
+        skeleton's flows. The test
         permutes half of the training flows' positions that way and asks the report's
         real-vs-synthetic classifier to tell them from the other half: the pooling is
         kept where its ROC-AUC stays within two standard errors of 0.5
@@ -846,6 +849,8 @@ class FlowGAN:
         counts = getattr(self, "time_positions_", None)
         m = modes[enc.cls]
         if counts is not None:  # pooled by class: drawn from the class's counts per minute
+            codes, values = self.table_.position_columns()
+            code_cols, value_cols = np.asarray(codes, np.int64), np.asarray(values, np.int64)
             for c in np.flatnonzero(modes == 1):
                 rows = np.flatnonzero(enc.cls == c)
                 lo, hi = counts["offsets"][c], counts["offsets"][c + 1]
@@ -856,9 +861,8 @@ class FlowGAN:
                 pick = np.searchsorted(cum, rng.integers(0, int(cum[-1]), len(rows)), "right")
                 position = (bins[pick] + rng.random(len(rows))) * POSITION_BIN
                 code_part, value_part = self.table_.encode_positions(position, rng)
-                codes, values = self.table_.position_columns()
-                enc.codes[np.ix_(rows, np.asarray(codes, np.int64))] = code_part
-                enc.values[np.ix_(rows, np.asarray(values, np.int64))] = value_part
+                enc.codes[np.ix_(rows, code_cols)] = code_part
+                enc.values[np.ix_(rows, value_cols)] = value_part
                 m[rows] = 0
         group = np.where(m == 1, enc.cls, self.table_.n_classes + np.asarray(combo))
         self._shuffle_positions(enc, group, np.flatnonzero(m > 0), rng)
@@ -868,11 +872,7 @@ class FlowGAN:
         ``POSITION_BIN`` seconds (an aggregate: which minutes saw how many such flows)."""
         n_cls = self.table_.n_classes
         position = self.table_.positions(flows) if (modes == 1).any() else None
-        cls = (
-            self.table_.class_codes(flows[self.table_.condition_])
-            if self.table_.condition_
-            else (np.zeros(len(flows), np.int64))
-        )
+        cls = self.table_.row_classes(flows)
         bins_all, counts_all, offsets = [], [], [0]
         for c in range(n_cls):
             if position is not None and modes[c] == 1:

@@ -359,11 +359,7 @@ class FlowTable:
 
     def _keys_of_flows(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(key integer, class) per row of ``flows``."""
-        cls = (
-            self.class_codes(flows[self.condition_])
-            if self.condition_
-            else np.zeros(len(flows), np.int64)
-        )
+        cls = self.row_classes(flows)
         cols = [cls] + [
             e.transform(flows[e.column].reset_index(drop=True), None)[j]
             for e, j in self._skeleton_encoders()
@@ -585,6 +581,12 @@ class FlowTable:
         )
 
     # -- encode / decode ---------------------------------------------------------------------
+    def row_classes(self, flows: pd.DataFrame) -> np.ndarray:
+        """Condition class index of each flow (all 0 when the model is unconditioned)."""
+        if self.condition_ is None:
+            return np.zeros(len(flows), dtype=np.int64)
+        return self.class_codes(flows[self.condition_])
+
     def class_codes(self, values: pd.Series) -> np.ndarray:
         """Condition class index per value (InputError for an unseen class)."""
         if self.condition_ is None:
@@ -628,7 +630,7 @@ class FlowTable:
             d = self.spans_[i].dim
             bits[:, col : col + d] = parts[i]
             col += d
-        cls = self.class_codes(flows[self.condition_]) if self.condition_ else np.zeros(n, np.int64)
+        cls = self.row_classes(flows)
         return Encoded(codes=codes, values=values, bits=bits, cls=cls)
 
     def _parts(self, enc: Encoded) -> list[np.ndarray]:
@@ -644,15 +646,19 @@ class FlowTable:
             col += d
         return parts
 
+    def _position_spans(self) -> list[int]:
+        """Span indices of the time encoder's day and time-of-day parts, in part order."""
+        found = self._time_encoder()
+        if found is None:
+            return []
+        e, enc = found
+        n_position = (1 if len(enc.days) > 1 else 0) + len(enc.tod.spans())
+        return [i for i, (o, j) in enumerate(self.span_owner_) if o == e and j < n_position]
+
     def position_columns(self) -> tuple[list[int], list[int]]:
         """Columns of ``Encoded.codes`` and ``Encoded.values`` that place a row in time: the
         time encoder's day and time-of-day spans (not its inter-arrival gap)."""
-        found = self._time_encoder()
-        if found is None:
-            return [], []
-        e, enc = found
-        n_position = (1 if len(enc.days) > 1 else 0) + len(enc.tod.spans())
-        mine = [i for i, (o, j) in enumerate(self.span_owner_) if o == e and j < n_position]
+        mine = self._position_spans()
         codes = [self.softmax_spans_.index(i) for i in mine if i in self.softmax_spans_]
         values = [self.tanh_spans_.index(i) for i in mine if i in self.tanh_spans_]
         return codes, values
@@ -679,9 +685,8 @@ class FlowTable:
         found = self._time_encoder()
         if found is None:
             raise ModelError("this model has no timestamp column")
-        e, enc = found
-        parts = enc.position_parts(np.asarray(position, dtype=np.float64), rng)
-        mine = [i for i, (o, j) in enumerate(self.span_owner_) if o == e and j < len(parts)]
+        parts = found[1].position_parts(np.asarray(position, dtype=np.float64), rng)
+        mine = self._position_spans()
         codes = [parts[k] for k, i in enumerate(mine) if i in self.softmax_spans_]
         values = [parts[k] for k, i in enumerate(mine) if i in self.tanh_spans_]
         n = len(position)
