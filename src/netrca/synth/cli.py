@@ -125,9 +125,18 @@ def fit(
     pool_time: Annotated[
         bool,
         typer.Option(
-            help="Let generated flows of a class swap their positions in time where the "
-            "training flows show that time tells nothing more about a flow of that class "
-            "(tested class by class; recorded in the model).",
+            help="Where the training flows show that time tells nothing more about a flow "
+            "of a class (tested class by class; recorded in the model), draw the class's "
+            "positions in time from its training flows' counts per minute, or swap them "
+            "within skeletons.",
+        ),
+    ] = True,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            help="After training, map each generated count, duration, latency and client "
+            "port onto the training flows' quantiles within its skeleton, coarse skeleton "
+            "or class (monotone: ranks and the dependence between columns are kept).",
         ),
     ] = True,
     quiet: QuietOpt = False,
@@ -153,6 +162,7 @@ def fit(
         refiner=refiner,
         refiner_stages=refiner_stages,
         pool_time=pool_time,
+        calibrate=calibrate,
     ).fit(read.flows)
     save_gan(gan, output)
     t = gan.training_
@@ -173,6 +183,13 @@ def fit(
             quiet,
             "positions in time pooled (time tells nothing more about these flows): "
             + ", ".join(f"{name} by {how}" for name, how in pooled.items()),
+        )
+    groups = t.get("calibration_groups")
+    if groups:
+        _echo(
+            quiet,
+            "calibrated columns (groups by skeleton/coarse skeleton/class): "
+            + ", ".join(f"{c} {'/'.join(map(str, g))}" for c, g in groups.items()),
         )
 
 

@@ -42,6 +42,7 @@ import pandas as pd
 
 from netrca.errors import ConfigError, InputError, ModelError
 from netrca.synth._torch import require_torch, torch_settings
+from netrca.synth.calibrate import Calibrator
 from netrca.synth.encoders import NumericEncoder, PortEncoder, TimeEncoder
 from netrca.synth.sampler import WEIGHTINGS, SkeletonSampler
 from netrca.synth.table import Encoded, FlowTable, TrainingSchema
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["FlowGAN", "SampleResult"]
 
 _REFINER_ROWS = 50_000  # real (and as many generated) flows the refiner learns from
+#: Size bounds of the generated sample the calibrator compares with the training flows.
+_CALIBRATION_ROWS = (20_000, 100_000)
 _REFINE_BLOCK = 100_000  # requested flows whose candidates are generated and scored together
 _STAGE_CANDIDATES = 4  # candidates per flow in the samples a refiner's later stages learn from
 _CHUNK = 4096  # rows per generator pass: small enough to stay in cache
@@ -199,6 +202,15 @@ class FlowGAN:
         way (its fidelity signal judges the generator unpooled); the refiner learns
         from pooled samples (default on; models saved before it existed load with no
         pooling).
+    calibrate : bool
+        After training, learn per column and group (skeleton, else coarse skeleton, else
+        class, whichever first has enough rows) how the generator's counts, durations,
+        latencies and client ports are distributed against the training flows', and map
+        every generated value onto the training quantiles (monotone, so each row keeps its
+        rank and the generator's dependence between columns stays; zeros and exact ports
+        stay as generated; see
+        :mod:`netrca.synth.calibrate`). The refiner learns from calibrated samples
+        (default on; models saved before it existed load without calibration).
     candidates : int
         Default flows generated per flow returned; the refiner keeps, per skeleton, the
         best 1 in ``candidates`` (1 = the generator's flows as they are; sampling slows
@@ -258,6 +270,7 @@ class FlowGAN:
         refiner: bool = True,
         refiner_stages: int = 3,
         pool_time: bool = True,
+        calibrate: bool = True,
         candidates: int = 1,
         random_state: int = 0,
         verbose: bool = False,
@@ -299,6 +312,7 @@ class FlowGAN:
         self.refiner = refiner
         self.refiner_stages = refiner_stages
         self.pool_time = pool_time
+        self.calibrate = calibrate
         self.candidates = candidates
         self.random_state = random_state
         self.verbose = verbose
@@ -364,6 +378,7 @@ class FlowGAN:
             "refiner": self.refiner,
             "refiner_stages": self.refiner_stages,
             "pool_time": self.pool_time,
+            "calibrate": self.calibrate,
             "candidates": self.candidates,
             "random_state": self.random_state,
         }
@@ -385,7 +400,7 @@ class FlowGAN:
                 "lr and tau must be positive; gp_weight, sw_weight, moment_weight and "
                 "condition_weight non-negative"
             )
-        for flag in ("refiner", "pool_time"):
+        for flag in ("refiner", "pool_time", "calibrate"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.candidates > 1 and not self.refiner:
@@ -536,6 +551,7 @@ class FlowGAN:
             )
             self._train(flows, rng)
             self.training_["time_pooling"] = pooling
+            self.calibrator_ = self._fit_calibrator(flows) if self.calibrate else None
             self.refiner_ = self._fit_refiner(flows) if self.refiner else None
         from netrca.synth.fidelity import summarize
 
@@ -765,7 +781,7 @@ class FlowGAN:
         n = min(len(flows), _REFINER_ROWS)
         real = flows.iloc[np.sort(rng.choice(len(flows), size=n, replace=False))]
         cls = self._draw_classes(n, rng)
-        fake, _ = self.table_.decode(self._generate(cls, self.random_state + 5), rng)
+        fake, _ = self._decode(self._generate(cls, self.random_state + 5), rng)
         cols = [c for c in fake.columns if c in real.columns]  # what the model generates
         real = real[cols].reset_index(drop=True)
         ref = Refiner().fit(real, fake[cols], self.random_state, self.n_threads)
@@ -777,6 +793,56 @@ class FlowGAN:
         self.training_["refiner_seconds"] = round(time.perf_counter() - t0, 3)
         self.training_["refiner_log_loss"] = [round(v, 6) for v in ref.stage_log_loss]
         return ref
+
+    # -- marginal calibration ----------------------------------------------------------------
+    def _fit_calibrator(self, flows: pd.DataFrame) -> Calibrator:
+        """Quantile maps from a calibration sample of the trained generator (pooled as
+        sampling pools it; four times the training flows, 20,000 to 100,000) to the
+        training flows."""
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([self.random_state, 8])
+        m = int(np.clip(4 * len(flows), _CALIBRATION_ROWS[0], _CALIBRATION_ROWS[1]))
+        enc = self._generate(self._draw_classes(m, rng), self.random_state + 8)
+        fake, _ = self.table_.decode(enc, rng, sort=False)
+        real = flows.reset_index(drop=True)
+        t = self.table_
+        columns, integer, skip = [], {}, {}
+        for e in t.encoders_:
+            if isinstance(e, PortEncoder) and not t.in_coarse_skeleton(e.column):
+                skip[e.column] = [float(p) for p in e.top]  # exact ports keep their token
+            elif isinstance(e, NumericEncoder):
+                # zeros stay as generated: whether a direction carried bytes and packets is
+                # decided jointly by the generator (no bytes without packets)
+                skip[e.column] = [0.0]
+            else:
+                continue
+            plan = t.schema().column(e.column)
+            columns.append(e.column)
+            integer[e.column] = plan is not None and plan.dtype == "Int64"
+        cal = Calibrator().fit(
+            real,
+            t.calibration_keys_of_flows(real),
+            fake,
+            t.calibration_keys(enc),
+            columns,
+            integer=integer,
+            skip=skip,
+        )
+        self.training_["calibration_seconds"] = round(time.perf_counter() - t0, 3)
+        self.training_["calibration_groups"] = {
+            c: [int((cal.level[c] == li).sum()) for li in range(3)] for c in cal.columns
+        }
+        return cal
+
+    def _decode(
+        self, enc: Encoded, rng: np.random.Generator, *, sort: bool = True
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """The table's decoding, calibrated when the model has a calibrator."""
+        frame, repairs = self.table_.decode(enc, rng, sort=False)
+        cal = getattr(self, "calibrator_", None)
+        if cal is not None:
+            frame = cal.apply(frame, self.table_.calibration_keys(enc), rng)
+        return self.table_.time_order(frame, repairs) if sort else (frame, repairs)
 
     # -- fidelity signal ---------------------------------------------------------------------
     def _split_parts(self, enc: Encoded) -> list[Any]:
@@ -1190,7 +1256,7 @@ class FlowGAN:
         cand, cand_combo = np.tile(cls, k), np.tile(combo, k)
         with torch_settings(self.n_threads):
             enc = self._generate(cand, seed, cand_combo)
-        frame, repairs = self.table_.decode(enc, rng, sort=False)
+        frame, repairs = self._decode(enc, rng, sort=False)
         # every row is scored on its own, so all cores give the same scores as one
         key = refiner.logit(frame, os.cpu_count() or 1) + noise.gumbel(size=len(cand))
         order = np.lexsort((-key, cand_combo))  # by skeleton, best key first
@@ -1211,7 +1277,7 @@ class FlowGAN:
         else:
             with torch_settings(self.n_threads):
                 enc = self._generate(cls, seed)
-            frame, ip_repairs = self.table_.decode(enc, rng)
+            frame, ip_repairs = self._decode(enc, rng)
         checks = self.rules_.check(frame)
         masks = list(checks.values()) + list(ip_repairs.values())
         bad = np.logical_or.reduce(masks) if masks else np.zeros(len(frame), bool)

@@ -9,7 +9,9 @@ The file is one ``torch.save`` archive holding only tensors:
 - ``generator.*``: the generator's weights;
 - ``refiner.*``: the refiner's tree nodes (numbers only), when the model has one;
 - ``pooling.*``: for classes whose positions in time are pooled by class, their training
-  flows counted per minute (offsets per class, minute numbers, counts).
+  flows counted per minute (offsets per class, minute numbers, counts);
+- ``calibration.*``: per calibrated column, its groups (level and key) and the training
+  and generated quantiles of each (see :mod:`netrca.synth.calibrate`).
 
 ``torch.load(..., weights_only=True)`` only rebuilds tensors and plain containers, so
 loading never runs code from the file. A tampered or truncated file fails the digest or
@@ -60,6 +62,10 @@ def save_gan(model: Any, path: str | Path) -> None:
             tensors[f"refiner.{k}"] = torch.from_numpy(a.copy())
     for k, a in (getattr(model, "time_positions_", None) or {}).items():
         tensors[f"pooling.{k}"] = torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+    calibrator = getattr(model, "calibrator_", None)
+    if calibrator is not None:
+        for k, a in calibrator.arrays().items():
+            tensors[f"calibration.{k}"] = torch.from_numpy(np.ascontiguousarray(a))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -74,6 +80,7 @@ def save_gan(model: Any, path: str | Path) -> None:
         "reference": getattr(model, "reference_", {}),
         "refiner": None if refiner is None else refiner.to_dict(),
         "time_pooling": _pooling_names(model),
+        "calibration": None if calibrator is None else calibrator.to_dict(),
         "digest": _digest(tensors),
     }
     blob = json.dumps(meta, allow_nan=True).encode("utf-8")
@@ -200,6 +207,27 @@ def _load_positions(tensors: dict[str, Any], model: Any) -> dict[str, np.ndarray
     }
 
 
+def _load_calibrator(state: dict[str, Any] | None, tensors: dict[str, Any], model: Any) -> Any:
+    """The calibrator, checked; None for models without one (saved before it existed, or
+    fitted with ``calibrate=False``)."""
+    from netrca.synth.calibrate import Calibrator
+
+    arrays = {
+        k.removeprefix("calibration."): v.numpy()
+        for k, v in tensors.items()
+        if k.startswith("calibration.")
+    }
+    if state is None:
+        if arrays:
+            raise ModelError("calibration arrays without the calibration's metadata")
+        return None
+    cal = Calibrator.from_parts(state, arrays, model.table_.n_classes)
+    known = {e.column for e in model.table_.encoders_}
+    if not set(cal.columns) <= known:
+        raise ModelError("calibration names columns the model does not generate")
+    return cal
+
+
 #: Parameters that older model files lack, at the values those models were trained with.
 _BEFORE_OPTIONS: dict[str, Any] = {
     "condition_weight": 0.0,
@@ -210,6 +238,7 @@ _BEFORE_OPTIONS: dict[str, Any] = {
     "refiner": False,
     "refiner_stages": 1,
     "pool_time": False,
+    "calibrate": False,
     "candidates": 1,
 }
 
@@ -238,7 +267,9 @@ def load_gan(path: str | Path) -> Any:
         model._build_layout()
         gen, _ = model._networks()
         unknown = sorted(
-            k for k in tensors if not k.startswith(("generator.", "refiner.", "pooling."))
+            k
+            for k in tensors
+            if not k.startswith(("generator.", "refiner.", "pooling.", "calibration."))
         )
         if unknown:
             raise ModelError(f"{p}: unexpected tensors in the model file: {', '.join(unknown[:5])}")
@@ -251,6 +282,7 @@ def load_gan(path: str | Path) -> Any:
         model.refiner_ = _load_refiner(meta.get("refiner"), tensors)
         model.time_pooling_ = _load_pooling(meta.get("time_pooling"), model.table_.n_classes)
         model.time_positions_ = _load_positions(tensors, model)
+        model.calibrator_ = _load_calibrator(meta.get("calibration"), tensors, model)
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

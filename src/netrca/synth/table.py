@@ -357,14 +357,59 @@ class FlowTable:
             key = key * r + np.asarray(c, dtype=np.int64)
         return key
 
-    def _keys_of_flows(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(key integer, class) per row of ``flows``."""
-        cls = self.row_classes(flows)
-        cols = [cls] + [
+    def _skeleton_tokens(self, flows: pd.DataFrame) -> list[np.ndarray]:
+        """Each skeleton token's code per row of ``flows``, in layout order."""
+        return [
             e.transform(flows[e.column].reset_index(drop=True), None)[j]
             for e, j in self._skeleton_encoders()
         ]
-        return self._key_ints(cols), cls
+
+    def _keys_of_flows(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(key integer, class) per row of ``flows``."""
+        cls = self.row_classes(flows)
+        return self._key_ints([cls, *self._skeleton_tokens(flows)]), cls
+
+    # -- groups of the marginal calibration (see netrca.synth.calibrate) ---------------------
+    def in_coarse_skeleton(self, column: str) -> bool:
+        """Whether ``column``'s tokens are in the coarse skeleton: every skeleton token but
+        the addresses and the client's port (``source_port``)."""
+        return any(
+            e.column == column and not isinstance(e, IPEncoder) and column != "source_port"
+            for e, _ in self._skeleton_encoders()
+        )
+
+    def calibration_keys(
+        self, enc_or_cls: Encoded | np.ndarray, tokens: list[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """(n, 3) group keys of generated arrays (or of classes and skeleton tokens): the
+        skeleton (-1 when it is too large to key as one integer), the coarse skeleton
+        (-1 likewise), the class."""
+        if isinstance(enc_or_cls, Encoded):
+            parts = self._parts(enc_or_cls)
+            cls = enc_or_cls.cls
+            tokens = [parts[i] for i in self.cond_spans_]
+        else:
+            cls = enc_or_cls
+        assert tokens is not None
+        cls = np.asarray(cls, dtype=np.int64)
+        keys = np.full((len(cls), 3), -1, dtype=np.int64)
+        radix = self._radix()
+        if float(np.prod([float(r) for r in radix])) < 2.0**62:
+            keys[:, 0] = self._key_ints([cls, *tokens])
+        keep = [self.in_coarse_skeleton(e.column) for e, _ in self._skeleton_encoders()]
+        coarse_radix = [r for k, r in zip(keep, radix[1:], strict=True) if k]
+        if float(np.prod([float(radix[0])] + [float(r) for r in coarse_radix])) < 2.0**62:
+            coarse = cls.copy()
+            for k, t, r in zip(keep, tokens, radix[1:], strict=True):
+                if k:
+                    coarse = coarse * r + np.asarray(t, dtype=np.int64)
+            keys[:, 1] = coarse
+        keys[:, 2] = cls
+        return keys
+
+    def calibration_keys_of_flows(self, flows: pd.DataFrame) -> np.ndarray:
+        """:meth:`calibration_keys` of flows (their tokens as the encoders give them)."""
+        return self.calibration_keys(self.row_classes(flows), self._skeleton_tokens(flows))
 
     def _fit_keys(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
         """Keys of the skeletons with enough rows to have their own statistics, and each

@@ -1,0 +1,182 @@
+"""Marginal calibration: quantile maps per group, their fallbacks, persistence and checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ks_2samp, spearmanr
+
+from netrca.errors import ModelError
+from netrca.synth.calibrate import Calibrator
+from netrca.synth.gan import FlowGAN
+from netrca.synth.persist import load_gan, save_gan
+
+
+def _keys(skeleton: np.ndarray, coarse: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    return np.column_stack([skeleton, coarse, cls]).astype(np.int64)
+
+
+def _pair(n_real: int = 4000, n_gen: int = 8000) -> tuple[pd.DataFrame, np.ndarray, ...]:
+    """Real counts log-normal per skeleton (two skeletons of class 0, one of class 1) with
+    30% zeros; generated ones with the wrong centre, spread and zero share."""
+    rng = np.random.default_rng(0)
+
+    def side(n: int, real: bool) -> tuple[pd.DataFrame, np.ndarray]:
+        sk = rng.integers(0, 3, n)
+        centre = np.array([3.0, 6.0, 9.0])[sk] + (0.0 if real else 0.7)
+        spread = 0.5 if real else 1.1
+        v = np.round(np.exp(centre + spread * rng.standard_normal(n)))
+        v[rng.random(n) < (0.3 if real else 0.1)] = 0.0
+        port = rng.integers(32768, 61000, n).astype(float) if real else rng.normal(47000, 9000, n)
+        port = np.round(port)
+        port[rng.random(n) < 0.05] = 53.0  # an exact port, never calibrated
+        frame = pd.DataFrame(
+            {
+                "bytes": pd.array(v.astype(np.int64), dtype="Int64"),
+                "latency": np.exp(centre / 3 + (1.0 if real else 0.5) * rng.standard_normal(n)),
+                "source_port": pd.array(port.astype(np.int64), dtype="Int64"),
+            }
+        )
+        return frame, _keys(sk, sk, (sk == 2).astype(np.int64))
+
+    real, rk = side(n_real, True)
+    gen, gk = side(n_gen, False)
+    return real, rk, gen, gk
+
+
+def _fitted() -> tuple[Calibrator, pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    real, rk, gen, gk = _pair()
+    cal = Calibrator(min_rows=50).fit(
+        real,
+        rk,
+        gen,
+        gk,
+        ["bytes", "latency", "source_port"],
+        integer={"bytes": True, "source_port": True},
+        skip={"source_port": [53.0], "bytes": [0.0]},
+    )
+    return cal, real, rk, gen, gk
+
+
+def test_each_group_gets_the_training_marginal_and_keeps_its_ranks() -> None:
+    cal, real, rk, _, _ = _fitted()
+    _, _, fresh, fk = _pair(4000, 6000)  # new generated rows, same generator
+    out = cal.apply(fresh, fk, np.random.default_rng(1))
+    for s in range(3):
+        r, o, f = (rk[:, 0] == s), (fk[:, 0] == s), fresh.loc[fk[:, 0] == s]
+        for col in ("bytes", "latency"):
+            x = real.loc[r, col].to_numpy(float)
+            x, g, m = x[x > 0], f[col].to_numpy(float), out.loc[o, col].to_numpy(float)
+            before = ks_2samp(x, g[g > 0]).statistic
+            after = ks_2samp(x, m[m > 0]).statistic
+            assert before > 0.2 and after < 0.05, (s, col, before, after)
+        # skipped values (zero here) stay as generated
+        assert ((out.loc[o, "bytes"] == 0) == (f["bytes"] == 0)).all()
+        # monotone: ranks inside the group are kept (ties aside)
+        pos = f["latency"].to_numpy(float)
+        assert spearmanr(pos, out.loc[o, "latency"].to_numpy(float)).statistic > 0.999
+    # integer columns stay integers, counts non-negative, dtypes unchanged
+    assert (out["bytes"].dtype, out["source_port"].dtype) == ("Int64", "Int64")
+    assert (out["bytes"] >= 0).all()
+    # client ports land in the training range; the exact port is left alone
+    tail = fresh["source_port"] != 53
+    assert out.loc[tail, "source_port"].between(32768, 60999).all()
+    assert (out.loc[~tail, "source_port"] == 53).all()
+
+
+def test_groups_fall_back_to_coarser_levels_and_small_ones_stay_as_generated() -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    # skeletons 6 and 7 have 20 and 40 rows (too few each), so their rows use coarse group
+    # 1 (the 60 rows no skeleton group holds); class 5 has 10 rows, so they stay as they are
+    sk = np.select([np.arange(n) < 20, np.arange(n) < 60], [7, 6], 8)
+    coarse = np.ones(n, dtype=np.int64)
+    cls = np.zeros(n, dtype=np.int64)
+    cls[-10:], coarse[-10:], sk[-10:] = 5, 9, 9
+    real = pd.DataFrame({"x": rng.lognormal(2.0, 0.5, n)})
+    gen = pd.DataFrame({"x": rng.lognormal(4.0, 0.5, n)})
+    keys = _keys(sk, coarse, cls)
+    cal = Calibrator(min_rows=50).fit(real, keys, gen, keys, ["x"], integer={})
+    assert sorted(zip(cal.level["x"].tolist(), cal.key["x"].tolist(), strict=True)) == [
+        (0, 8),
+        (1, 1),
+    ]
+    g = cal.groups("x", keys)
+    assert (g[:60] == list(cal.key["x"]).index(1)).all()  # coarse group
+    assert (g[-10:] == -1).all()
+    out = cal.apply(gen, keys, np.random.default_rng(3))
+    assert np.array_equal(out["x"].to_numpy()[-10:], gen["x"].to_numpy()[-10:])
+    assert out["x"].to_numpy()[:-10].max() <= real["x"].to_numpy()[:-10].max()
+    # nulls stay null
+    gen.loc[3, "x"] = np.nan
+    assert np.isnan(cal.apply(gen, keys, np.random.default_rng(3))["x"][3])
+
+
+def test_arrays_round_trip_and_malformed_ones_are_refused() -> None:
+    cal = _fitted()[0]
+    state, arrays = cal.to_dict(), cal.arrays()
+    back = Calibrator.from_parts(state, arrays, n_classes=2)
+    for col in cal.columns:
+        assert np.array_equal(back.real[col], cal.real[col])
+        assert np.array_equal(back.gen[col], cal.gen[col])
+    bad_rows = arrays["0.real"].copy()
+    bad_rows[0, 5] = bad_rows[0, 4] - 1.0  # quantiles that go down
+    nan_rows = arrays["0.gen"].copy()
+    nan_rows[0, 0] = np.nan
+    dup = arrays["0.key"].copy()
+    dup[1] = dup[0]
+    for bad in (
+        {**arrays, "0.real": bad_rows},
+        {**arrays, "0.gen": nan_rows},
+        {**arrays, "0.level": np.full_like(arrays["0.level"], 3)},
+        {**arrays, "0.key": dup, "0.level": np.zeros_like(arrays["0.level"])},
+        {k: v for k, v in arrays.items() if k != "1.gen"},
+    ):
+        with pytest.raises(ModelError, match="calibration"):
+            Calibrator.from_parts(state, bad, n_classes=2)
+    level, key = arrays["0.level"].copy(), arrays["0.key"].copy()
+    level[0], key[0] = 2, 5  # a class group for a class the model does not have
+    with pytest.raises(ModelError, match="calibration"):
+        Calibrator.from_parts(state, {**arrays, "0.level": level, "0.key": key}, n_classes=2)
+    with pytest.raises(ModelError, match="calibration settings"):
+        Calibrator.from_parts({**state, "quantiles": "many"}, arrays, n_classes=2)
+
+
+def test_the_gan_calibrates_after_training(labelled_flows: pd.DataFrame, tmp_path: Path) -> None:
+    from tests.unit.synth.conftest import TINY
+
+    on = FlowGAN(random_state=0, refiner=False, **TINY).fit(labelled_flows)
+    off = FlowGAN(random_state=0, refiner=False, calibrate=False, **TINY).fit(labelled_flows)
+    assert off.calibrator_ is None and "calibration_groups" not in off.training_
+    a, b = on.generator_.state_dict(), off.generator_.state_dict()
+    assert all((a[k] == b[k]).all() for k in a)  # training is the same
+    cal = on.calibrator_
+    assert cal is not None and {"bytes_sent", "duration", "source_port"} <= set(cal.columns)
+    assert "destination_port" not in cal.columns  # in the coarse skeleton: never moved
+    # (as generated: repairing rules would draw differently once numbers move)
+    x = on.sample(3000, random_state=3, enforce_validity=False)
+    y = off.sample(3000, random_state=3, enforce_validity=False)
+    # the tiny generator's marginals are off; calibration brings the values it maps (all
+    # but zeros) to the data's
+    ks_on, ks_off = [], []
+    for col in ("bytes_sent", "packets_sent", "duration", "latency", "source_port"):
+        real = labelled_flows[col].dropna().to_numpy(float)
+        on_v, off_v = x[col].dropna().to_numpy(float), y[col].dropna().to_numpy(float)
+        ks_on.append(ks_2samp(real[real > 0], on_v[on_v > 0]).statistic)
+        ks_off.append(ks_2samp(real[real > 0], off_v[off_v > 0]).statistic)
+        assert ks_on[-1] <= ks_off[-1] + 0.02, (col, ks_on[-1], ks_off[-1])
+    assert np.mean(ks_on) < 0.5 * np.mean(ks_off), (ks_on, ks_off)
+    assert (x[["bytes_sent", "bytes_received", "packets_sent"]] >= 0).all().all()
+    # the same classes and skeleton columns: only numbers moved
+    for col in ("root_cause", "protocol", "status", "destination_port"):
+        assert x[col].value_counts().sort_index().equals(y[col].value_counts().sort_index())
+    # saved and loaded: the same samples; a model without calibration stays without
+    save_gan(on, tmp_path / "on.pt")
+    save_gan(off, tmp_path / "off.pt")
+    pd.testing.assert_frame_equal(
+        load_gan(tmp_path / "on.pt").sample(500, random_state=4), on.sample(500, random_state=4)
+    )
+    assert load_gan(tmp_path / "off.pt").calibrator_ is None
