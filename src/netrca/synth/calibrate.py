@@ -39,22 +39,59 @@ __all__ = ["LEVELS", "Calibrator"]
 LEVELS: tuple[str, ...] = ("skeleton", "coarse", "class")
 
 
-def _jump_levels(q: np.ndarray, x: np.ndarray, u01: np.ndarray) -> np.ndarray:
-    """Levels in [0, 1] of ``x`` under the piecewise-linear CDF through quantiles ``q``
-    (evenly spaced levels); a value equal to some quantiles gets a level drawn uniformly
-    between the CDF just below and just above it."""
-    n = len(q)
-    p = np.linspace(0.0, 1.0, n)
-    lo = np.searchsorted(q, x, "left")
-    hi = np.searchsorted(q, x, "right")
-    u = np.interp(x, q, p)
+def _search(q: np.ndarray, g: np.ndarray, x: np.ndarray, *, right: bool) -> np.ndarray:
+    """Per row, ``np.searchsorted(q[g], x, side)`` over the sorted rows of ``q`` (a binary
+    search run on all rows at once)."""
+    n = q.shape[1]
+    flat, base = q.reshape(-1), g * n
+    lo, hi = np.zeros(len(x), dtype=np.int64), np.full(len(x), n, dtype=np.int64)
+    for _ in range(n.bit_length()):
+        active = lo < hi
+        mid = (lo + hi) >> 1
+        v = flat[base + np.minimum(mid, n - 1)]
+        go = active & ((v <= x) if right else (v < x))
+        lo = np.where(go, mid + 1, lo)
+        hi = np.where(active & ~go, mid, hi)
+    return lo
+
+
+def _jump_levels(q: np.ndarray, g: np.ndarray, x: np.ndarray, u01: np.ndarray) -> np.ndarray:
+    """Levels in [0, 1] of each ``x`` under the piecewise-linear CDF through its group's
+    quantiles ``q[g]`` (evenly spaced levels); a value equal to some quantiles gets a level
+    drawn uniformly between the CDF just below and just above it."""
+    n = q.shape[1]
+    flat, base = q.reshape(-1), g * n
+    lo = _search(q, g, x, right=False)
+    hi = lo.copy()
+    on = np.flatnonzero((lo < n) & (flat[base + np.minimum(lo, n - 1)] == x))
+    if len(on):  # values equal to some quantiles: where their run ends
+        hi[on] = _search(q, g[on], x[on], right=True)
+    step = 1.0 / (n - 1)
+    # strictly between quantiles j - 1 and j (or outside them all): linear
+    j = np.clip(hi, 1, n - 1)
+    left, right_q = flat[base + j - 1], flat[base + j]
+    width = right_q - left
+    frac = np.divide(x - left, width, out=np.zeros(len(x)), where=width > 0)
+    u = np.clip((j - 1 + np.clip(frac, 0.0, 1.0)) * step, 0.0, 1.0)
+    # equal to quantiles lo .. hi - 1: uniform across the jump
     hit = hi > lo
     if hit.any():
         lo_h, hi_h = lo[hit], hi[hit]
-        below = np.where(lo_h > 0, 0.5 * (p[np.maximum(lo_h - 1, 0)] + p[lo_h]), 0.0)
-        above = np.where(hi_h < n, 0.5 * (p[hi_h - 1] + p[np.minimum(hi_h, n - 1)]), 1.0)
+        below = np.where(lo_h > 0, (lo_h - 0.5) * step, 0.0)
+        above = np.where(hi_h < n, (hi_h - 0.5) * step, 1.0)
         u[hit] = below + u01[hit] * (above - below)
-    return np.asarray(u)
+    return u
+
+
+def _quantile_at(q: np.ndarray, g: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Per row, the piecewise-linear quantile function through ``q[g]`` at level ``u``."""
+    n = q.shape[1]
+    flat, base = q.reshape(-1), g * n
+    t = u * (n - 1)
+    i = np.clip(np.floor(t).astype(np.int64), 0, n - 2)
+    f = t - i
+    a, b = flat[base + i], flat[base + i + 1]
+    return np.asarray(a + f * (b - a))
 
 
 class Calibrator:
@@ -152,24 +189,21 @@ class Calibrator:
     ) -> pd.DataFrame:
         """``frame`` with its calibrated columns mapped onto the training quantiles."""
         frame = frame.copy()
-        levels = np.linspace(0.0, 1.0, self.quantiles)
+        found: dict[bytes, np.ndarray] = {}  # columns with the same groups look them up once
         for col in self.columns:
             if col not in frame.columns:
                 continue
             x = _floats(frame[col])
-            g = self.groups(col, keys)
+            sig = self.level[col].tobytes() + b"|" + self.key[col].tobytes()
+            if sig not in found:
+                found[sig] = self.groups(col, keys)
+            g = found[sig]
             ok = self._rows(col, x) & (g >= 0)
             u01 = rng.random(len(x))
             new = x.copy()
-            rows = np.flatnonzero(ok)
-            order = rows[np.argsort(g[rows], kind="stable")]
-            bounds = np.flatnonzero(np.diff(g[order])) + 1
-            for part in np.split(order, bounds):
-                if not len(part):
-                    continue
-                gi = g[part[0]]
-                u = _jump_levels(self.gen[col][gi], x[part], u01[part])
-                new[part] = np.interp(u, levels, self.real[col][gi])
+            gi, xi = g[ok], x[ok]
+            u = _jump_levels(self.gen[col], gi, xi, u01[ok])
+            new[ok] = _quantile_at(self.real[col], gi, u)
             if self.integer[col]:
                 new[ok] = np.round(new[ok])
             frame[col] = _like(frame[col], new)

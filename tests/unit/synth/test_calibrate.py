@@ -180,3 +180,35 @@ def test_the_gan_calibrates_after_training(labelled_flows: pd.DataFrame, tmp_pat
         load_gan(tmp_path / "on.pt").sample(500, random_state=4), on.sample(500, random_state=4)
     )
     assert load_gan(tmp_path / "off.pt").calibrator_ is None
+
+
+def test_the_vectorised_maps_equal_numpy_per_group() -> None:
+    from netrca.synth.calibrate import _jump_levels, _quantile_at, _search
+
+    rng = np.random.default_rng(0)
+    n_groups, n_q, n = 12, 101, 20_000
+    rows = []
+    for _ in range(n_groups):  # counts with point masses (zeros, repeated integers)
+        v = np.round(rng.lognormal(rng.uniform(0, 6), rng.uniform(0.1, 2), 300))
+        rows.append(np.quantile(v * (rng.random(300) > 0.3), np.linspace(0, 1, n_q)))
+    q = np.array(rows)
+    real = np.sort(rng.lognormal(3, 1, (n_groups, n_q)), axis=1)
+    g = rng.integers(0, n_groups, n)
+    x = np.where(
+        rng.random(n) < 0.5, np.round(rng.lognormal(3, 2, n)), q[g, rng.integers(0, n_q, n)]
+    )
+    x[:3] = [-1.0, 1e12, q[g[2], 0]]  # below, above and on the edge
+    u01 = rng.random(n)
+    levels = np.linspace(0, 1, n_q)
+    u = _jump_levels(q, g, x, u01)
+    for k in range(n_groups):
+        m = g == k
+        for side in ("left", "right"):
+            expected = np.searchsorted(q[k], x[m], side)
+            assert np.array_equal(_search(q, g[m], x[m], right=side == "right"), expected)
+        # off the quantiles, np.interp's level; on them, inside the jump
+        lo, hi = np.searchsorted(q[k], x[m], "left"), np.searchsorted(q[k], x[m], "right")
+        off = hi == lo
+        assert np.allclose(u[m][off], np.interp(x[m][off], q[k], levels), atol=1e-12)
+        assert ((u[m] >= 0) & (u[m] <= 1)).all()
+        assert np.allclose(_quantile_at(real, g[m], u[m]), np.interp(u[m], levels, real[k]))
