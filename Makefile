@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,web,pcap,dask,gan
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint format bench bench-quality bench-report bench-agent bench-gan stress screenshots clean distclean help
+.PHONY: all demo test lint format bench bench-quality bench-report bench-agent bench-gan bench-gan-checks stress screenshots clean distclean help
 
 all: test
 
@@ -23,6 +23,7 @@ help:
 	@echo "make screenshots    browser tests, screenshots copied to docs/screenshots"
 	@echo "make bench-agent    rules RCA accuracy + the LLM analyzer's 500-incident fault run"
 	@echo "make bench-gan      GAN fidelity, TSTR, training time, sampling speed (issue #3)"
+	@echo "make bench-gan-checks  after bench-gan: judging on unseen rows, calibration's cost"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +66,10 @@ bench-agent: $(STAMP)
 
 bench-gan: $(STAMP)
 	$(BIN)/python benchmarks/gan.py
+
+bench-gan-checks: $(STAMP)
+	$(BIN)/python benchmarks/gan_checks.py speed
+	$(BIN)/python benchmarks/gan_checks.py split
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache benchmarks/out

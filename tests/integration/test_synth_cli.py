@@ -107,7 +107,7 @@ def test_sample_and_report_with_candidates(trained: tuple[Path, Path], tmp_path:
     assert load_gan(one).refiner_.stages == 1
 
 
-def test_fit_reports_and_stores_time_pooling(
+def test_fit_reports_and_stores_time_pooling_and_calibration(
     trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     flows, model = trained
@@ -116,11 +116,18 @@ def test_fit_reports_and_stores_time_pooling(
     args = ["synth", "fit", "-i", str(flows), "--max-steps", "5", "--threads", "1"]
     capsys.readouterr()
     assert cli(*args, "-o", str(tmp_path / "a.pt"), "--no-refiner") == 0
-    assert f"normal by {pooling['normal']['pooling']}" in capsys.readouterr().err
-    assert cli(*args, "-o", str(tmp_path / "b.pt"), "--no-refiner", "--no-pool-time") == 0
-    assert "positions in time pooled" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"normal by {pooling['normal']['pooling']}" in err
+    # calibration is on by default and says how many groups each column got
+    assert "calibrated columns (groups by skeleton/coarse skeleton/class): " in err
+    assert load_gan(tmp_path / "a.pt").calibrator_ is not None
+    args += ["--no-refiner", "--no-pool-time", "--no-calibrate"]
+    assert cli(*args, "-o", str(tmp_path / "b.pt")) == 0
+    err = capsys.readouterr().err
+    assert "positions in time pooled" not in err and "calibrated columns" not in err
     off = load_gan(tmp_path / "b.pt")
     assert off.pool_time is False and not off.time_pooling_.any()
+    assert off.calibrate is False and off.calibrator_ is None
 
 
 def test_report_compares_with_both_baselines(trained: tuple[Path, Path], tmp_path: Path) -> None:
