@@ -125,19 +125,32 @@ def _load_weights(p: Path, gen: Any, state: dict[str, Any]) -> None:
     gen.load_state_dict(state, strict=True)
 
 
+def _arrays(tensors: dict[str, Any], prefix: str) -> dict[str, np.ndarray]:
+    """The tensors named ``prefix.*`` as numpy arrays, keyed without the prefix."""
+    return {
+        k.removeprefix(f"{prefix}."): v.numpy()
+        for k, v in tensors.items()
+        if k.startswith(f"{prefix}.")
+    }
+
+
+def _part_arrays(
+    state: dict[str, Any] | None, tensors: dict[str, Any], prefix: str, what: str
+) -> dict[str, np.ndarray] | None:
+    """A saved part's arrays; None when the file has no metadata for it (and no arrays)."""
+    arrays = _arrays(tensors, prefix)
+    if state is None:
+        if arrays:
+            raise ModelError(f"{what} arrays without the {what}'s metadata")
+        return None
+    return arrays
+
+
 def _load_refiner(state: dict[str, Any] | None, tensors: dict[str, Any]) -> Any:
     from netrca.synth.refine import Refiner
 
-    arrays = {
-        k.removeprefix("refiner."): v.numpy()
-        for k, v in tensors.items()
-        if k.startswith("refiner.")
-    }
-    if state is None:
-        if arrays:
-            raise ModelError("refiner arrays without the refiner's metadata")
-        return None
-    return Refiner.from_state(state, arrays)
+    arrays = _part_arrays(state, tensors, "refiner", "refiner")
+    return None if arrays is None or state is None else Refiner.from_state(state, arrays)
 
 
 def _pooling_names(model: Any) -> list[str]:
@@ -172,11 +185,7 @@ def _load_positions(tensors: dict[str, Any], model: Any) -> dict[str, np.ndarray
     classes pooled by class swap generated positions instead)."""
     from netrca.synth.gan import POSITION_BIN
 
-    arrays = {
-        k.removeprefix("pooling."): v.numpy()
-        for k, v in tensors.items()
-        if k.startswith("pooling.")
-    }
+    arrays = _arrays(tensors, "pooling")
     if not arrays:
         return None
     if set(arrays) != {"offsets", "bins", "counts"}:
@@ -212,14 +221,8 @@ def _load_calibrator(state: dict[str, Any] | None, tensors: dict[str, Any], mode
     fitted with ``calibrate=False``)."""
     from netrca.synth.calibrate import Calibrator
 
-    arrays = {
-        k.removeprefix("calibration."): v.numpy()
-        for k, v in tensors.items()
-        if k.startswith("calibration.")
-    }
-    if state is None:
-        if arrays:
-            raise ModelError("calibration arrays without the calibration's metadata")
+    arrays = _part_arrays(state, tensors, "calibration", "calibration")
+    if arrays is None or state is None:
         return None
     cal = Calibrator.from_parts(state, arrays, model.table_.n_classes)
     known = {e.column for e in model.table_.encoders_}

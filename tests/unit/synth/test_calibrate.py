@@ -145,7 +145,9 @@ def test_arrays_round_trip_and_malformed_ones_are_refused() -> None:
         Calibrator.from_parts({**state, "quantiles": "many"}, arrays, n_classes=2)
 
 
-def test_the_gan_calibrates_after_training(labelled_flows: pd.DataFrame, tmp_path: Path) -> None:
+def test_the_gan_calibrates_after_training(
+    labelled_flows: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.unit.synth.conftest import TINY
 
     on = FlowGAN(random_state=0, refiner=False, **TINY).fit(labelled_flows)
@@ -180,6 +182,11 @@ def test_the_gan_calibrates_after_training(labelled_flows: pd.DataFrame, tmp_pat
         load_gan(tmp_path / "on.pt").sample(500, random_state=4), on.sample(500, random_state=4)
     )
     assert load_gan(tmp_path / "off.pt").calibrator_ is None
+    # quantile arrays without their settings are refused
+    monkeypatch.setattr(on.calibrator_, "to_dict", lambda: None)
+    save_gan(on, tmp_path / "bad.pt")
+    with pytest.raises(ModelError, match="calibration arrays without"):
+        load_gan(tmp_path / "bad.pt")
 
 
 def test_the_vectorised_maps_equal_numpy_per_group() -> None:
