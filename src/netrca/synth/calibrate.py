@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from netrca.errors import ModelError
+from netrca.synth.encoders import _float_values, _int_series
 
 __all__ = ["LEVELS", "Calibrator"]
 
@@ -136,8 +137,8 @@ class Calibrator:
         self.skip = {c: [float(v) for v in (skip or {}).get(c, [])] for c in self.columns}
         levels = np.linspace(0.0, 1.0, self.quantiles)
         for col in self.columns:
-            xr = _floats(real[col])
-            xg = _floats(gen[col])
+            xr = _float_values(real[col], col)
+            xg = _float_values(gen[col], col)
             r_todo, g_todo = self._rows(col, xr), self._rows(col, xg)  # rows no group holds yet
             lv: list[int] = []
             ky: list[int] = []
@@ -193,7 +194,7 @@ class Calibrator:
         for col in self.columns:
             if col not in frame.columns:
                 continue
-            x = _floats(frame[col])
+            x = _float_values(frame[col], col)
             sig = self.level[col].tobytes() + b"|" + self.key[col].tobytes()
             if sig not in found:
                 found[sig] = self.groups(col, keys)
@@ -274,14 +275,7 @@ class Calibrator:
 _PARTS = ("level", "key", "real", "gen")
 
 
-def _floats(s: pd.Series) -> np.ndarray:
-    return np.asarray(pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan))
-
-
 def _like(old: pd.Series, values: np.ndarray) -> pd.Series:
     """``values`` with ``old``'s dtype and index (nulls stay null)."""
-    if isinstance(old.dtype, pd.Int64Dtype) or pd.api.types.is_integer_dtype(old.dtype):
-        arr = pd.array(np.where(np.isnan(values), 0, values).astype(np.int64), dtype="Int64")
-        arr[np.isnan(values)] = pd.NA
-        return pd.Series(arr, index=old.index, name=old.name).astype(old.dtype)
-    return pd.Series(values, index=old.index, name=old.name).astype(old.dtype)
+    new = _int_series(values) if isinstance(old.dtype, pd.Int64Dtype) else pd.Series(values)
+    return new.set_axis(old.index).rename(old.name).astype(old.dtype)

@@ -176,6 +176,11 @@ def _json_value(v: Any) -> str | int | float | None:
     return str(v)
 
 
+def _keyable(radix: list[int]) -> bool:
+    """Whether mixed-radix keys over ``radix`` fit comfortably in an int64."""
+    return float(np.prod([float(r) for r in radix])) < 2.0**62
+
+
 class FlowTable:
     """Plans the columns, fits their encoders and converts flows to GAN arrays and back."""
 
@@ -370,52 +375,53 @@ class FlowTable:
         return self._key_ints([cls, *self._skeleton_tokens(flows)]), cls
 
     # -- groups of the marginal calibration (see netrca.synth.calibrate) ---------------------
-    def in_coarse_skeleton(self, column: str) -> bool:
-        """Whether ``column``'s tokens are in the coarse skeleton: every skeleton token but
-        the addresses and the client's port (``source_port``)."""
-        return any(
-            e.column == column and not isinstance(e, IPEncoder) and column != "source_port"
+    def _coarse_tokens(self) -> list[bool]:
+        """Per skeleton token, whether the coarse skeleton keeps it: all but the addresses
+        and the client's port (``source_port``)."""
+        return [
+            not isinstance(e, IPEncoder) and e.column != "source_port"
             for e, _ in self._skeleton_encoders()
+        ]
+
+    def in_coarse_skeleton(self, column: str) -> bool:
+        """Whether ``column``'s tokens are in the coarse skeleton."""
+        return any(
+            keep and e.column == column
+            for (e, _), keep in zip(self._skeleton_encoders(), self._coarse_tokens(), strict=True)
         )
 
-    def calibration_keys(
-        self, enc_or_cls: Encoded | np.ndarray, tokens: list[np.ndarray] | None = None
-    ) -> np.ndarray:
-        """(n, 3) group keys of generated arrays (or of classes and skeleton tokens): the
-        skeleton (-1 when it is too large to key as one integer), the coarse skeleton
-        (-1 likewise), the class."""
-        if isinstance(enc_or_cls, Encoded):
-            parts = self._parts(enc_or_cls)
-            cls = enc_or_cls.cls
-            tokens = [parts[i] for i in self.cond_spans_]
-        else:
-            cls = enc_or_cls
-        assert tokens is not None
+    def _group_keys(self, cls: np.ndarray, tokens: list[np.ndarray]) -> np.ndarray:
+        """(n, 3) calibration group keys: the skeleton, the coarse skeleton (each -1 when
+        too large to key as one integer), the class."""
         cls = np.asarray(cls, dtype=np.int64)
         keys = np.full((len(cls), 3), -1, dtype=np.int64)
         radix = self._radix()
-        if float(np.prod([float(r) for r in radix])) < 2.0**62:
+        if _keyable(radix):
             keys[:, 0] = self._key_ints([cls, *tokens])
-        keep = [self.in_coarse_skeleton(e.column) for e, _ in self._skeleton_encoders()]
-        coarse_radix = [r for k, r in zip(keep, radix[1:], strict=True) if k]
-        if float(np.prod([float(radix[0])] + [float(r) for r in coarse_radix])) < 2.0**62:
-            coarse = cls.copy()
-            for k, t, r in zip(keep, tokens, radix[1:], strict=True):
-                if k:
-                    coarse = coarse * r + np.asarray(t, dtype=np.int64)
-            keys[:, 1] = coarse
+        keep = self._coarse_tokens()
+        coarse = [(t, r) for t, r, k in zip(tokens, radix[1:], keep, strict=True) if k]
+        if _keyable([radix[0]] + [r for _, r in coarse]):
+            key = cls.copy()
+            for t, r in coarse:
+                key = key * r + np.asarray(t, dtype=np.int64)
+            keys[:, 1] = key
         keys[:, 2] = cls
         return keys
 
+    def calibration_keys(self, enc: Encoded) -> np.ndarray:
+        """:meth:`_group_keys` of generated arrays."""
+        parts = self._parts(enc)
+        return self._group_keys(enc.cls, [parts[i] for i in self.cond_spans_])
+
     def calibration_keys_of_flows(self, flows: pd.DataFrame) -> np.ndarray:
-        """:meth:`calibration_keys` of flows (their tokens as the encoders give them)."""
-        return self.calibration_keys(self.row_classes(flows), self._skeleton_tokens(flows))
+        """:meth:`_group_keys` of flows (their tokens as the encoders give them)."""
+        return self._group_keys(self.row_classes(flows), self._skeleton_tokens(flows))
 
     def _fit_keys(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
         """Keys of the skeletons with enough rows to have their own statistics, and each
         row's (key, class); None when the skeleton is too large to key as one integer
         (then the numbers are not standardised)."""
-        if float(np.prod([float(r) for r in self._radix()])) >= 2.0**62:
+        if not _keyable(self._radix()):
             return None
         key, cls = self._keys_of_flows(flows)
         uniq, counts = np.unique(key, return_counts=True)
