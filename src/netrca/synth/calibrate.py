@@ -1,4 +1,5 @@
-"""Marginal calibration: generated numbers moved onto the training flows' quantiles per group.
+"""Calibration: generated numbers moved onto the training flows' quantiles per group, and
+generated tokens (client addresses) drawn with the training flows' frequencies per group.
 
 A generator that gets each column's joint structure roughly right can still miss its
 marginal shape inside a skeleton (a service's byte counts, the edges of the ephemeral
@@ -19,9 +20,19 @@ in a column's ``skip`` (the GAN skips zero counts, so that whether a direction c
 anything stays the generator's joint decision, and exact top ports) are left as they are
 and left out of both sides' quantiles.
 
-What the model stores is, per column and group, the two quantile vectors: aggregates of
-at least ``min_rows`` values (the training side includes each group's minimum and
-maximum), never a row.
+Positions in time (timestamps, as seconds) are mapped the same way, so a class whose
+flows the training data holds in one window (an incident) keeps them there. Second maps
+per bin of another column (:class:`Calibrator`'s ``given``) carry pairs whose relation
+quantile maps alone cannot keep: bytes given packets, the client port given the time.
+
+Tokens cannot be quantile-mapped (their order means nothing), and changing one after the
+fact would leave the numbers generated for another. :class:`TokenCalibrator` instead
+offsets the generator's logits for a token head per group, while it generates, so the
+heads after it see the token drawn (see its docstring).
+
+What the model stores is, per column or head and group, the two quantile vectors or the
+logit offsets: aggregates of at least ``min_rows`` values (the training side includes
+each group's minimum and maximum), never a row.
 """
 
 from __future__ import annotations
@@ -32,12 +43,62 @@ import numpy as np
 import pandas as pd
 
 from netrca.errors import ModelError
-from netrca.synth.encoders import _float_values, _int_series
+from netrca.synth.encoders import TimeEncoder, _float_values, _int_series
 
-__all__ = ["LEVELS", "Calibrator"]
+__all__ = ["LEVELS", "Calibrator", "TokenCalibrator", "assign_groups", "lookup_groups"]
 
 #: Group levels, finest first: skeleton, coarse skeleton, class.
 LEVELS: tuple[str, ...] = ("skeleton", "coarse", "class")
+
+
+def assign_groups(
+    real_keys: np.ndarray,
+    gen_keys: np.ndarray,
+    real_ok: np.ndarray,
+    gen_ok: np.ndarray,
+    min_rows: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Groups with at least ``min_rows`` rows on both sides, finest level first, each
+    counting only the (``*_ok``) rows no finer group holds: (level, key) per group, in
+    level then key order, and each real and generated row's group (-1: none)."""
+    r_of = np.full(len(real_keys), -1, dtype=np.int64)
+    g_of = np.full(len(gen_keys), -1, dtype=np.int64)
+    r_todo, g_todo = real_ok.copy(), gen_ok.copy()
+    lv: list[int] = []
+    ky: list[int] = []
+    for li in range(len(LEVELS)):
+        kr, kg = real_keys[:, li], gen_keys[:, li]
+        ks, counts = np.unique(kr[r_todo & (kr >= 0)], return_counts=True)
+        for k in ks[counts >= min_rows]:
+            mr = r_todo & (kr == k)
+            mg = g_todo & (kg == k)
+            if int(mg.sum()) < min_rows:
+                continue
+            r_of[mr] = g_of[mg] = len(lv)
+            lv.append(li)
+            ky.append(int(k))
+            r_todo &= ~mr
+            g_todo &= ~mg
+    return np.asarray(lv, dtype=np.int64), np.asarray(ky, dtype=np.int64), r_of, g_of
+
+
+def lookup_groups(level: np.ndarray, key: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Each row's group index among groups (``level``, ``key``) for its (n, 3) ``keys``:
+    the finest level whose key has a group (-1 where none does)."""
+    out = np.full(len(keys), -1, dtype=np.int64)
+    for li in range(len(LEVELS)):
+        mine = np.flatnonzero(level == li)
+        if not len(mine):
+            continue
+        order = mine[np.argsort(key[mine], kind="stable")]
+        sorted_keys = key[order]
+        todo = np.flatnonzero((out < 0) & (keys[:, li] >= 0))
+        at = np.searchsorted(sorted_keys, keys[todo, li])
+        at_ok = at < len(sorted_keys)
+        found = np.zeros(len(todo), dtype=bool)
+        found[at_ok] = sorted_keys[at[at_ok]] == keys[todo[at_ok], li]
+        out[todo[found]] = order[at[found]]
+    return out
 
 
 def _search(q: np.ndarray, g: np.ndarray, x: np.ndarray, *, right: bool) -> np.ndarray:
@@ -96,21 +157,46 @@ def _quantile_at(q: np.ndarray, g: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 class Calibrator:
-    """Per-column, per-group quantile maps from generated values to training values."""
+    """Per-column, per-group quantile maps from generated values to training values, and
+    second maps per group and bin of another column (bytes given packets, the client's
+    port given the time).
 
-    def __init__(self, *, quantiles: int = 101, min_rows: int = 50) -> None:
-        if quantiles < 2 or min_rows < 2:
-            raise ValueError("quantiles and min_rows must be at least 2")
+    ``given[c] = d``: after every column has its own map, column ``c`` gets a second one
+    per group *and* bin of ``d``'s value (calibrated, when ``d`` is calibrated; seconds,
+    for a timestamp; up to ``bins`` bins at the training values' quantiles, with about
+    ``2 * min_rows`` training values each), fitted on the
+    first maps' output. Quantile maps keep each column's ranks but not how tightly two
+    columns move together: bytes and packets generated with the right marginals can still
+    scatter around their training relation, and a host's ephemeral ports, handed out in
+    turn, climb with time. The second map gives each (group, bin of ``d``) the training
+    flows' distribution of ``c``, so the pair's joint follows the training flows' up to
+    the bins; rows whose group and bin have fewer than ``min_rows`` rows keep the first
+    map's value.
+    """
+
+    def __init__(self, *, quantiles: int = 101, min_rows: int = 50, bins: int = 16) -> None:
+        if quantiles < 2 or min_rows < 2 or bins < 1:
+            raise ValueError("quantiles and min_rows must be at least 2, bins at least 1")
         self.quantiles = quantiles
         self.min_rows = min_rows
+        self.bins = bins
         self.columns: list[str] = []
         self.integer: dict[str, bool] = {}
         self.skip: dict[str, list[float]] = {}
-        # per column: group level (index into LEVELS), group key, quantile rows
+        self.times: list[str] = []  # columns read as timestamps (seconds since the epoch)
+        self.given: dict[str, str] = {}  # column -> the column its second map is binned on
+        self.edges: dict[str, np.ndarray] = {}  # binned column -> inner bin edges
+        # per map (a column's name, or "column|given" for a second map): group level
+        # (index into LEVELS), group key, quantile rows
         self.level: dict[str, np.ndarray] = {}
         self.key: dict[str, np.ndarray] = {}
         self.real: dict[str, np.ndarray] = {}
         self.gen: dict[str, np.ndarray] = {}
+
+    @property
+    def maps(self) -> list[str]:
+        """The maps, in the order they are applied: each column's, then the second ones."""
+        return self.columns + [f"{c}|{d}" for c, d in self.given.items()]
 
     # -- fitting -----------------------------------------------------------------------------
     def _rows(self, column: str, values: np.ndarray) -> np.ndarray:
@@ -119,6 +205,39 @@ class Calibrator:
         if self.skip.get(column):
             ok &= ~np.isin(values, self.skip[column])
         return np.asarray(ok)
+
+    def _binned(self, frame: pd.DataFrame, keys: np.ndarray, column: str) -> np.ndarray:
+        """``keys`` combined with the bin of ``frame[column]`` (nulls: a bin of their own);
+        -1 where a key is -1 or too large to combine."""
+        x = _numbers(frame[column], column, column in self.times)
+        width = self.bins + 2
+        b = np.where(np.isnan(x), width - 1, np.searchsorted(self.edges[column], x, "right"))
+        ok = (keys >= 0) & (keys <= (np.iinfo(np.int64).max - width) // width)
+        return np.where(ok, keys * width + b[:, None], -1)
+
+    def _fit_map(
+        self,
+        name: str,
+        column: str,
+        real: pd.DataFrame,
+        real_keys: np.ndarray,
+        gen: pd.DataFrame,
+        gen_keys: np.ndarray,
+    ) -> None:
+        levels = np.linspace(0.0, 1.0, self.quantiles)
+        time = column in self.times
+        xr = _numbers(real[column], column, time)
+        xg = _numbers(gen[column], column, time)
+        lv, ky, rg, gg = assign_groups(
+            real_keys, gen_keys, self._rows(column, xr), self._rows(column, xg), self.min_rows
+        )
+        self.level[name] = lv
+        self.key[name] = ky
+        shape = (len(lv), self.quantiles)
+        rq = [np.quantile(xr[rg == i], levels) for i in range(len(lv))]
+        gq = [np.quantile(xg[gg == i], levels) for i in range(len(lv))]
+        self.real[name] = np.asarray(rq, dtype=np.float64).reshape(shape)
+        self.gen[name] = np.asarray(gq, dtype=np.float64).reshape(shape)
 
     def fit(
         self,
@@ -130,81 +249,82 @@ class Calibrator:
         *,
         integer: dict[str, bool],
         skip: dict[str, list[float]] | None = None,
+        given: dict[str, str] | None = None,
+        times: list[str] | None = None,
     ) -> Calibrator:
-        """Learn the quantile maps; ``*_keys``: (n, 3) group keys per level (-1: none)."""
+        """Learn the quantile maps; ``*_keys``: (n, 3) group keys per level (-1: none);
+        ``given``: second maps (see the class docstring); ``times``: the columns (mapped
+        or binned on) that hold timestamps."""
         self.columns = list(columns)
         self.integer = {c: bool(integer.get(c, False)) for c in self.columns}
         self.skip = {c: [float(v) for v in (skip or {}).get(c, [])] for c in self.columns}
-        levels = np.linspace(0.0, 1.0, self.quantiles)
+        self.given = dict(given or {})
+        self.times = list(times or [])
+        if any(c not in self.columns or c == d for c, d in self.given.items()):
+            raise ValueError(f"second maps must be of calibrated columns: {self.given}")
         for col in self.columns:
-            xr = _float_values(real[col], col)
-            xg = _float_values(gen[col], col)
-            r_todo, g_todo = self._rows(col, xr), self._rows(col, xg)  # rows no group holds yet
-            lv: list[int] = []
-            ky: list[int] = []
-            rq: list[np.ndarray] = []
-            gq: list[np.ndarray] = []
-            for li in range(len(LEVELS)):
-                kr, kg = real_keys[:, li], gen_keys[:, li]
-                ks, counts = np.unique(kr[r_todo & (kr >= 0)], return_counts=True)
-                for k in ks[counts >= self.min_rows]:
-                    mr = r_todo & (kr == k)
-                    mg = g_todo & (kg == k)
-                    if int(mg.sum()) < self.min_rows:
-                        continue
-                    lv.append(li)
-                    ky.append(int(k))
-                    rq.append(np.quantile(xr[mr], levels))
-                    gq.append(np.quantile(xg[mg], levels))
-                    r_todo &= ~mr
-                    g_todo &= ~mg
-            self.level[col] = np.asarray(lv, dtype=np.int64)
-            self.key[col] = np.asarray(ky, dtype=np.int64)
-            shape = (len(lv), self.quantiles)
-            self.real[col] = np.asarray(rq, dtype=np.float64).reshape(shape)
-            self.gen[col] = np.asarray(gq, dtype=np.float64).reshape(shape)
+            self._fit_map(col, col, real, real_keys, gen, gen_keys)
+        if self.given:
+            first = self._apply_maps(gen, gen_keys, self.columns, np.random.default_rng(0))
+            for d in dict.fromkeys(self.given.values()):
+                x = _numbers(real[d], d, d in self.times)
+                x = x[self._rows(d, x)] if d in self.columns else x[~np.isnan(x)]
+                # at most ``bins``, and about 2 x min_rows training values per bin
+                n_bins = int(np.clip(len(x) // (2 * self.min_rows), 1, self.bins))
+                inner = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
+                self.edges[d] = np.unique(np.quantile(x, inner)) if len(x) else np.zeros(0)
+            for c, d in self.given.items():
+                self._fit_map(
+                    f"{c}|{d}",
+                    c,
+                    real,
+                    self._binned(real, real_keys, d),
+                    first,
+                    self._binned(first, gen_keys, d),
+                )
         return self
 
     # -- applying ----------------------------------------------------------------------------
     def groups(self, column: str, keys: np.ndarray) -> np.ndarray:
-        """Each row's group index for ``column`` (-1 where no group covers it): the finest
-        level whose key has a group."""
-        out = np.full(len(keys), -1, dtype=np.int64)
-        lv, ky = self.level[column], self.key[column]
-        for li in range(len(LEVELS)):
-            mine = np.flatnonzero(lv == li)
-            if not len(mine):
-                continue
-            order = mine[np.argsort(ky[mine], kind="stable")]
-            sorted_keys = ky[order]
-            todo = np.flatnonzero((out < 0) & (keys[:, li] >= 0))
-            at = np.searchsorted(sorted_keys, keys[todo, li])
-            at_ok = at < len(sorted_keys)
-            found = np.zeros(len(todo), dtype=bool)
-            found[at_ok] = sorted_keys[at[at_ok]] == keys[todo[at_ok], li]
-            out[todo[found]] = order[at[found]]
-        return out
+        """Each row's group index for map ``column`` (-1 where no group covers it): the
+        finest level whose key has a group."""
+        return lookup_groups(self.level[column], self.key[column], keys)
 
     def apply(
-        self, frame: pd.DataFrame, keys: np.ndarray, rng: np.random.Generator
+        self,
+        frame: pd.DataFrame,
+        keys: np.ndarray,
+        rng: np.random.Generator,
+        only: list[str] | None = None,
     ) -> pd.DataFrame:
-        """``frame`` with its calibrated columns mapped onto the training quantiles."""
+        """``frame`` with its calibrated columns (or the first maps of ``only``) mapped
+        onto the training quantiles."""
+        maps = self.maps if only is None else [c for c in self.columns if c in only]
+        return self._apply_maps(frame, keys, maps, rng)
+
+    def _apply_maps(
+        self, frame: pd.DataFrame, keys: np.ndarray, maps: list[str], rng: np.random.Generator
+    ) -> pd.DataFrame:
         frame = frame.copy()
-        found: dict[bytes, np.ndarray] = {}  # columns with the same groups look them up once
-        for col in self.columns:
-            if col not in frame.columns:
+        found: dict[bytes, np.ndarray] = {}  # maps with the same groups look them up once
+        for name in maps:
+            col, _, by = name.partition("|")
+            if col not in frame.columns or (by and by not in frame.columns):
                 continue
-            x = _float_values(frame[col], col)
-            sig = self.level[col].tobytes() + b"|" + self.key[col].tobytes()
-            if sig not in found:
-                found[sig] = self.groups(col, keys)
-            g = found[sig]
+            x = _numbers(frame[col], col, col in self.times)
+            if by:  # a second map: keys binned by the column's calibrated value
+                g = self.groups(name, self._binned(frame, keys, by))
+            else:
+                sig = self.level[name].tobytes() + b"|" + self.key[name].tobytes()
+                if sig not in found:
+                    found[sig] = self.groups(name, keys)
+                g = found[sig]
             ok = self._rows(col, x) & (g >= 0)
             u01 = rng.random(len(x))
             new = x.copy()
             gi, xi = g[ok], x[ok]
-            u = _jump_levels(self.gen[col], gi, xi, u01[ok])
-            new[ok] = _quantile_at(self.real[col], gi, u)
+            u = _jump_levels(self.gen[name], gi, xi, u01[ok])
+            new[ok] = _quantile_at(self.real[name], gi, u)
             if self.integer[col]:
                 new[ok] = np.round(new[ok])
             frame[col] = _like(frame[col], new)
@@ -216,19 +336,24 @@ class Calibrator:
         return {
             "quantiles": self.quantiles,
             "min_rows": self.min_rows,
+            "bins": self.bins,
             "columns": self.columns,
             "integer": self.integer,
             "skip": self.skip,
+            "given": self.given,
+            "times": self.times,
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The quantile maps as named arrays."""
+        """The quantile maps (and bin edges) as named arrays."""
         out: dict[str, np.ndarray] = {}
-        for i, col in enumerate(self.columns):
-            out[f"{i}.level"] = self.level[col]
-            out[f"{i}.key"] = self.key[col]
-            out[f"{i}.real"] = self.real[col]
-            out[f"{i}.gen"] = self.gen[col]
+        for i, name in enumerate(self.maps):
+            out[f"{i}.level"] = self.level[name]
+            out[f"{i}.key"] = self.key[name]
+            out[f"{i}.real"] = self.real[name]
+            out[f"{i}.gen"] = self.gen[name]
+        for i, d in enumerate(dict.fromkeys(self.given.values())):
+            out[f"edges.{i}"] = self.edges[d]
         return out
 
     @classmethod
@@ -237,20 +362,38 @@ class Calibrator:
     ) -> Calibrator:
         """Rebuild from :meth:`to_dict` and :meth:`arrays`, checking every array."""
         try:
-            out = cls(quantiles=int(state["quantiles"]), min_rows=int(state["min_rows"]))
+            out = cls(
+                quantiles=int(state["quantiles"]),
+                min_rows=int(state["min_rows"]),
+                bins=int(state.get("bins", 16)),
+            )
             out.columns = [str(c) for c in state["columns"]]
             out.integer = {c: bool(state["integer"][c]) for c in out.columns}
             out.skip = {c: [float(v) for v in state["skip"][c]] for c in out.columns}
+            out.given = {str(c): str(d) for c, d in (state.get("given") or {}).items()}
+            out.times = [str(c) for c in state.get("times") or []]
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"malformed calibration settings ({exc})") from exc
-        expected = {f"{i}.{part}" for i in range(len(out.columns)) for part in _PARTS}
+        if any(c not in out.columns or c == d for c, d in out.given.items()):
+            raise ModelError("calibration's second maps must be of calibrated columns")
+        by = list(dict.fromkeys(out.given.values()))
+        expected = {f"{i}.{part}" for i in range(len(out.maps)) for part in _PARTS}
+        expected |= {f"edges.{i}" for i in range(len(by))}
         if set(arrays) != expected or len(set(out.columns)) != len(out.columns):
             raise ModelError("calibration arrays do not match its columns")
-        for i, col in enumerate(out.columns):
+        for i, d in enumerate(by):
+            e = arrays[f"edges.{i}"]
+            if e.ndim != 1 or len(e) > out.bins - 1 or not np.isfinite(e).all():
+                raise ModelError(f"malformed calibration bins for column {d!r}")
+            if (np.diff(e) <= 0).any():
+                raise ModelError(f"malformed calibration bins for column {d!r}")
+            out.edges[d] = e.astype(np.float64)
+        for i, name in enumerate(out.maps):
             lv, ky = arrays[f"{i}.level"], arrays[f"{i}.key"]
             rq, gq = arrays[f"{i}.real"], arrays[f"{i}.gen"]
             n = len(lv)
             pairs = {(int(a), int(b)) for a, b in zip(lv, ky, strict=False)}
+            cls_key = ky // (out.bins + 2) if "|" in name else ky
             if (
                 lv.ndim != 1
                 or ky.shape != (n,)
@@ -258,24 +401,229 @@ class Calibrator:
                 or gq.shape != (n, out.quantiles)
                 or ((lv < 0) | (lv >= len(LEVELS))).any()
                 or (ky < 0).any()
-                or (ky[lv == len(LEVELS) - 1] >= n_classes).any()
+                or (cls_key[lv == len(LEVELS) - 1] >= n_classes).any()
                 or len(pairs) != n
                 or not (np.isfinite(rq).all() and np.isfinite(gq).all())
                 or (np.diff(rq, axis=1) < 0).any()
                 or (np.diff(gq, axis=1) < 0).any()
             ):
-                raise ModelError(f"malformed calibration for column {col!r}")
-            out.level[col] = lv.astype(np.int64)
-            out.key[col] = ky.astype(np.int64)
-            out.real[col] = rq.astype(np.float64)
-            out.gen[col] = gq.astype(np.float64)
+                raise ModelError(f"malformed calibration for {name!r}")
+            out.level[name] = lv.astype(np.int64)
+            out.key[name] = ky.astype(np.int64)
+            out.real[name] = rq.astype(np.float64)
+            out.gen[name] = gq.astype(np.float64)
         return out
+
+
+class TokenCalibrator:
+    """Per-group logit offsets for the generator's categorical heads (client address,
+    ports or categories it generates rather than takes from the skeleton).
+
+    The generator picks such a token by the largest logit, and its choices inside a
+    group can be off (a client that talks to a service three times too often). For each
+    head, in the generator's order, :meth:`fit_head` takes the head's logits on a
+    calibration sample and finds, per group, offsets ``b`` so that tokens drawn as
+    ``argmax((logit + b) / T + Gumbel)`` have, on average over the group's generated rows,
+    the training flows' token frequencies in that group, shrunk towards its class's
+    frequencies by ``prior_rows`` pseudo-rows (so a group of 60 flows does not have its
+    sampling noise copied). The offsets are found by iterative proportional fitting of
+    the softmax frequencies (each step multiplies a token's share by target / current).
+    Sampling draws the token with the offsets and Gumbel noise for the rows of a group,
+    and the generator's later heads (addresses' prefixes, numbers) see the drawn token,
+    so they stay consistent with it. Rows of no group keep the generator's own choice.
+    """
+
+    def __init__(
+        self,
+        *,
+        temperature: float = 1.0,
+        min_rows: int = 50,
+        prior_rows: float = 20.0,
+        iterations: int = 300,
+    ) -> None:
+        if temperature <= 0 or min_rows < 2 or prior_rows < 0 or iterations < 1:
+            raise ValueError("temperature > 0, min_rows >= 2, prior_rows >= 0, iterations >= 1")
+        self.temperature = float(temperature)
+        self.min_rows = int(min_rows)
+        self.prior_rows = float(prior_rows)
+        self.iterations = int(iterations)
+        self.heads: list[str] = []
+        self.level: dict[str, np.ndarray] = {}
+        self.key: dict[str, np.ndarray] = {}
+        self.offset: dict[str, np.ndarray] = {}
+        self.fit_error: dict[str, float] = {}
+
+    def fit_head(
+        self,
+        head: str,
+        logits: np.ndarray,
+        gen_keys: np.ndarray,
+        real_codes: np.ndarray,
+        real_keys: np.ndarray,
+    ) -> None:
+        """Learn ``head``'s offsets from its ``logits`` (m, k) on generated rows with group
+        keys ``gen_keys`` and the training flows' token codes and keys."""
+        m, k = logits.shape
+        real_codes = np.asarray(real_codes, dtype=np.int64)
+        if (real_codes < 0).any() or (real_codes >= k).any():
+            raise ValueError(f"{head}: training token codes outside the head's {k} tokens")
+        lv, ky, r_of, g_of = assign_groups(
+            real_keys,
+            gen_keys,
+            np.ones(len(real_codes), dtype=bool),
+            np.ones(m, dtype=bool),
+            self.min_rows,
+        )
+        n_groups = len(lv)
+        offset = np.zeros((n_groups, k), dtype=np.float64)
+        error = 0.0
+        if n_groups:
+            target = self._targets(lv, r_of, real_codes, real_keys[:, -1], k)
+            rows = np.flatnonzero(g_of >= 0)
+            order = rows[np.argsort(g_of[rows], kind="stable")]
+            grp = g_of[order]
+            starts = np.searchsorted(grp, np.arange(n_groups))
+            counts = np.bincount(grp, minlength=n_groups).astype(np.float64)[:, None]
+            z = logits[order].astype(np.float64) / self.temperature
+            log_target = np.log(np.maximum(target, 1e-12))
+            for _ in range(self.iterations):
+                share = self._shares(z, offset[grp], starts, counts)
+                error = float(np.abs(share - target).sum(axis=1).max())
+                if error < 1e-4:
+                    break
+                offset += log_target - np.log(np.maximum(share, 1e-12))
+                np.clip(offset, -50.0, 50.0, out=offset)
+            offset *= self.temperature
+        self.heads.append(head)
+        self.level[head], self.key[head] = lv, ky
+        self.offset[head] = offset
+        self.fit_error[head] = error
+
+    @staticmethod
+    def _shares(
+        z: np.ndarray, shift: np.ndarray, starts: np.ndarray, counts: np.ndarray
+    ) -> np.ndarray:
+        """Per group, the mean softmax of ``z + shift`` over its rows (sorted by group)."""
+        a = z + shift
+        a -= a.max(axis=1, keepdims=True)
+        np.exp(a, out=a)
+        a /= a.sum(axis=1, keepdims=True)
+        return np.asarray(np.add.reduceat(a, starts, axis=0) / counts)
+
+    def _targets(
+        self,
+        level: np.ndarray,
+        r_of: np.ndarray,
+        codes: np.ndarray,
+        real_cls: np.ndarray,
+        k: int,
+    ) -> np.ndarray:
+        """Each group's training token frequencies, shrunk towards its class's (a class
+        group towards all flows') by ``prior_rows`` pseudo-rows."""
+        n_groups = len(level)
+        held = r_of >= 0
+        counts = np.zeros((n_groups, k))
+        np.add.at(counts, (r_of[held], codes[held]), 1.0)
+        overall = np.bincount(codes, minlength=k).astype(np.float64)
+        overall /= max(overall.sum(), 1.0)
+        prior = np.tile(overall, (n_groups, 1))
+        fine = np.flatnonzero(level < len(LEVELS) - 1)
+        for c in np.unique(real_cls[held][np.isin(r_of[held], fine)]):
+            of_c = np.bincount(codes[real_cls == c], minlength=k).astype(np.float64)
+            mine = fine[np.isin(fine, np.unique(r_of[held & (real_cls == c)]))]
+            prior[mine] = of_c / of_c.sum()
+        total = counts.sum(axis=1, keepdims=True)
+        return np.asarray((counts + self.prior_rows * prior) / (total + self.prior_rows))
+
+    def groups(self, head: str, keys: np.ndarray) -> np.ndarray:
+        """Each row's group for ``head`` (-1 where none covers it)."""
+        return lookup_groups(self.level[head], self.key[head], keys)
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (the arrays go to :meth:`arrays`)."""
+        return {
+            "temperature": self.temperature,
+            "min_rows": self.min_rows,
+            "prior_rows": self.prior_rows,
+            "iterations": self.iterations,
+            "heads": self.heads,
+            "fit_error": self.fit_error,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The groups and offsets as named arrays."""
+        out: dict[str, np.ndarray] = {}
+        for i, head in enumerate(self.heads):
+            out[f"{i}.level"] = self.level[head]
+            out[f"{i}.key"] = self.key[head]
+            out[f"{i}.offset"] = self.offset[head]
+        return out
+
+    @classmethod
+    def from_parts(
+        cls,
+        state: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        n_classes: int,
+        dims: dict[str, int],
+    ) -> TokenCalibrator:
+        """Rebuild from :meth:`to_dict` and :meth:`arrays`, checking every array against
+        the heads' token counts ``dims``."""
+        try:
+            out = cls(
+                temperature=float(state["temperature"]),
+                min_rows=int(state["min_rows"]),
+                prior_rows=float(state["prior_rows"]),
+                iterations=int(state["iterations"]),
+            )
+            out.heads = [str(h) for h in state["heads"]]
+            out.fit_error = {h: float(state["fit_error"][h]) for h in out.heads}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"malformed token calibration settings ({exc})") from exc
+        expected = {f"{i}.{part}" for i in range(len(out.heads)) for part in _TOKEN_PARTS}
+        if set(arrays) != expected or len(set(out.heads)) != len(out.heads):
+            raise ModelError("token calibration arrays do not match its heads")
+        for i, head in enumerate(out.heads):
+            if head not in dims:
+                raise ModelError(f"token calibration names {head!r}, not a generated token head")
+            lv, ky, off = arrays[f"{i}.level"], arrays[f"{i}.key"], arrays[f"{i}.offset"]
+            n = len(lv)
+            pairs = {(int(a), int(b)) for a, b in zip(lv, ky, strict=False)}
+            if (
+                lv.ndim != 1
+                or ky.shape != (n,)
+                or off.shape != (n, dims[head])
+                or ((lv < 0) | (lv >= len(LEVELS))).any()
+                or (ky < 0).any()
+                or (ky[lv == len(LEVELS) - 1] >= n_classes).any()
+                or len(pairs) != n
+                or not np.isfinite(off).all()
+            ):
+                raise ModelError(f"malformed token calibration for {head!r}")
+            out.level[head] = lv.astype(np.int64)
+            out.key[head] = ky.astype(np.int64)
+            out.offset[head] = off.astype(np.float64)
+        return out
+
+
+_TOKEN_PARTS = ("level", "key", "offset")
 
 
 _PARTS = ("level", "key", "real", "gen")
 
 
+def _numbers(values: pd.Series, column: str, time: bool) -> np.ndarray:
+    """A column's values as float64; timestamps (``time``) as seconds since the epoch."""
+    return TimeEncoder.epoch(values, column) if time else _float_values(values, column)
+
+
 def _like(old: pd.Series, values: np.ndarray) -> pd.Series:
-    """``values`` with ``old``'s dtype and index (nulls stay null)."""
+    """``values`` with ``old``'s dtype and index (nulls stay null; seconds become
+    timestamps, to the microsecond)."""
+    if isinstance(old.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(old):
+        micros = np.round(np.nan_to_num(values) * 1e6).astype(np.int64)
+        t = pd.Series(pd.to_datetime(micros, unit="us", utc=True)).where(~np.isnan(values))
+        return t.set_axis(old.index).rename(old.name).astype(old.dtype)
     new = _int_series(values) if isinstance(old.dtype, pd.Int64Dtype) else pd.Series(values)
     return new.set_axis(old.index).rename(old.name).astype(old.dtype)

@@ -42,8 +42,14 @@ import pandas as pd
 
 from netrca.errors import ConfigError, InputError, ModelError
 from netrca.synth._torch import require_torch, torch_settings
-from netrca.synth.calibrate import Calibrator
-from netrca.synth.encoders import NumericEncoder, PortEncoder, TimeEncoder
+from netrca.synth.calibrate import Calibrator, TokenCalibrator
+from netrca.synth.encoders import (
+    CategoricalEncoder,
+    IPEncoder,
+    NumericEncoder,
+    PortEncoder,
+    TimeEncoder,
+)
 from netrca.synth.sampler import WEIGHTINGS, SkeletonSampler
 from netrca.synth.table import Encoded, FlowTable, TrainingSchema
 from netrca.synth.validity import NAMED_RULES, ValidityRules
@@ -56,6 +62,12 @@ __all__ = ["FlowGAN", "SampleResult"]
 _REFINER_ROWS = 50_000  # real (and as many generated) flows the refiner learns from
 #: Size bounds of the generated sample the calibrator compares with the training flows.
 _CALIBRATION_ROWS = (20_000, 100_000)
+#: Second calibration maps: each column per group and bin of the other (see Calibrator).
+_GIVEN = (
+    ("bytes_sent", "packets_sent"),
+    ("bytes_received", "packets_received"),
+    ("source_port", "timestamp"),
+)
 _REFINE_BLOCK = 100_000  # requested flows whose candidates are generated and scored together
 _STAGE_CANDIDATES = 4  # candidates per flow in the samples a refiner's later stages learn from
 _CHUNK = 4096  # rows per generator pass: small enough to stay in cache
@@ -203,14 +215,17 @@ class FlowGAN:
         from pooled samples (default on; models saved before it existed load with no
         pooling).
     calibrate : bool
-        After training, learn per column and group (skeleton, else coarse skeleton, else
-        class, whichever first has enough rows) how the generator's counts, durations,
-        latencies and client ports are distributed against the training flows', and map
-        every generated value onto the training quantiles (monotone, so each row keeps its
-        rank and the generator's dependence between columns stays; zeros and exact ports
-        stay as generated; see
-        :mod:`netrca.synth.calibrate`). The refiner learns from calibrated samples
-        (default on; models saved before it existed load without calibration).
+        After training, calibrate the generator against the training flows per group
+        (skeleton, else coarse skeleton, else class, whichever first has enough rows; see
+        :mod:`netrca.synth.calibrate`): the client address is drawn with per-group logit
+        offsets so its frequencies per group match (later columns are generated given
+        it); counts, durations, latencies, client ports and positions in time are mapped
+        onto the training quantiles (monotone, so each row keeps its rank and the
+        generator's dependence between columns stays; zeros and exact ports stay as
+        generated); then bytes get second maps per bin of packets, and the client port
+        per bin of time. The refiner learns from calibrated samples (default on; models
+        saved before it existed load without calibration, and models saved before the
+        token offsets and second maps load with the maps they have).
     candidates : int
         Default flows generated per flow returned; the refiner keeps, per skeleton, the
         best 1 in ``candidates`` (1 = the generator's flows as they are; sampling slows
@@ -549,9 +564,13 @@ class FlowGAN:
             self.time_positions_: dict[str, np.ndarray] | None = self._position_counts(
                 flows, self.time_pooling_
             )
+            self.token_calibrator_: TokenCalibrator | None = None
+            self.calibrator_: Calibrator | None = None
             self._train(flows, rng)
             self.training_["time_pooling"] = pooling
-            self.calibrator_ = self._fit_calibrator(flows) if self.calibrate else None
+            if self.calibrate:
+                self.token_calibrator_ = self._fit_token_calibrator(flows)
+                self.calibrator_ = self._fit_calibrator(flows)
             self.refiner_ = self._fit_refiner(flows) if self.refiner else None
         from netrca.synth.fidelity import summarize
 
@@ -808,6 +827,9 @@ class FlowGAN:
         t = self.table_
         columns, integer, skip = [], {}, {}
         for e in t.encoders_:
+            if isinstance(e, TimeEncoder):  # positions in time, per group
+                columns.append(e.column)
+                continue
             if isinstance(e, PortEncoder) and not t.in_coarse_skeleton(e.column):
                 skip[e.column] = [float(p) for p in e.top]  # exact ports keep their token
             elif isinstance(e, NumericEncoder):
@@ -819,6 +841,7 @@ class FlowGAN:
             plan = t.schema().column(e.column)
             columns.append(e.column)
             integer[e.column] = plan is not None and plan.dtype == "Int64"
+        times = [e.column for e in t.encoders_ if isinstance(e, TimeEncoder)]
         cal = Calibrator().fit(
             real,
             t.calibration_keys_of_flows(real),
@@ -827,10 +850,12 @@ class FlowGAN:
             columns,
             integer=integer,
             skip=skip,
+            given={c: d for c, d in _GIVEN if c in columns and (d in columns or d in times)},
+            times=times,
         )
         self.training_["calibration_seconds"] = round(time.perf_counter() - t0, 3)
         self.training_["calibration_groups"] = {
-            c: [int((cal.level[c] == li).sum()) for li in range(3)] for c in cal.columns
+            c: [int((cal.level[c] == li).sum()) for li in range(3)] for c in cal.maps
         }
         return cal
 
@@ -872,23 +897,15 @@ class FlowGAN:
     ) -> Encoded:
         """Generated arrays for classes ``cls``, on skeletons drawn for them (or ``combo``);
         positions in time pooled as the model's test allowed (unless ``pool=False``)."""
-        torch = require_torch()
-        gen = torch.Generator().manual_seed(int(seed))
         rng = np.random.default_rng(seed)
         if combo is None:
             combo = self.skeleton_.draw(len(cls), rng, train=False, cls=cls)
         out_c, out_v, out_b = [], [], []
-        self.generator_.eval()
-        with torch.no_grad():
-            for s in range(0, len(cls), _CHUNK):
-                sl = slice(s, s + _CHUNK)
-                z = torch.randn(len(combo[sl]), self.noise_dim, generator=gen)
-                out = self.generator_(torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1))
-                c, v, b = self._hard(out)
-                out_c.append(c)
-                out_v.append(v)
-                out_b.append(b)
-        self.generator_.train()
+        for out in self._forward(cls, combo, seed):
+            c, v, b = self._hard(out)
+            out_c.append(c)
+            out_v.append(v)
+            out_b.append(b)
         codes = np.zeros((len(cls), len(self.table_.softmax_spans_)), dtype=np.int64)
         codes[:, self.sk_index_] = self.skeleton_.combos[combo]
         codes[:, self.gen_soft_] = np.concatenate(out_c)
@@ -901,6 +918,102 @@ class FlowGAN:
         if pool:
             self._pool_time(enc, combo, seed)
         return enc
+
+    def _forward(
+        self,
+        cls: np.ndarray,
+        combo: np.ndarray,
+        seed: int,
+        capture: int | None = None,
+        tokens: TokenCalibrator | None = None,
+    ) -> Any:
+        """The generator's outputs (or head ``capture``'s logits) chunk by chunk for
+        classes ``cls`` on skeletons ``combo``: noise from ``seed``, the token heads
+        calibrated by ``tokens`` (default: the model's token calibration), Gumbel noise
+        for them drawn from ``seed`` too, so fitting and sampling see the same draws."""
+        torch = require_torch()
+        gen = torch.Generator().manual_seed(int(seed))
+        tokens = getattr(self, "token_calibrator_", None) if tokens is None else tokens
+        heads = {name: h for h, _, name in self._token_heads()}
+        adjusted: list[tuple[int, Any, Any, Any, float]] = []
+        if tokens is not None and tokens.heads:
+            keys = self.table_.skeleton_keys(self.skeleton_.combos[combo], cls)
+            for name in tokens.heads:
+                if not len(tokens.level[name]):
+                    continue
+                g = tokens.groups(name, keys)
+                noise = torch.Generator().manual_seed(
+                    int(np.random.SeedSequence([int(seed), 9, heads[name]]).generate_state(1)[0])
+                )
+                offset = torch.from_numpy((tokens.offset[name] / tokens.temperature).astype("f4"))
+                adjusted.append(
+                    (heads[name], torch.from_numpy(g), offset, noise, tokens.temperature)
+                )
+        self.generator_.eval()
+        try:
+            with torch.no_grad():
+                for s in range(0, len(cls), _CHUNK):
+                    sl = slice(s, s + _CHUNK)
+                    n = len(combo[sl])
+                    z = torch.randn(n, self.noise_dim, generator=gen)
+                    adjust = {}
+                    for h, g, offset, noise, temp in adjusted:
+                        gs = g[sl]
+                        u = torch.rand(n, offset.shape[1], generator=noise)
+                        gumbel = -torch.log(-torch.log(u.clamp_(min=1e-12)))
+                        adjust[h] = (
+                            (gs >= 0)[:, None],
+                            1.0 / temp,
+                            gumbel + offset[gs.clamp(min=0)],
+                        )
+                    x = torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1)
+                    yield self.generator_(x, adjust or None, capture)
+        finally:
+            self.generator_.train()
+
+    def _token_heads(self) -> list[tuple[int, int, str]]:
+        """The generated token heads the token calibration covers: (head index, column of
+        the encoded codes, span name) for addresses, ports and categories the generator
+        emits (not numbers' modes or time tokens, which the number calibration and the
+        time pooling handle)."""
+        t = self.table_
+        out = []
+        for h, i in enumerate(t.generated_spans_):
+            sp = t.spans_[i]
+            owner = t.encoders_[t.span_owner_[i][0]]
+            if sp.kind == "softmax" and isinstance(
+                owner, (IPEncoder, PortEncoder, CategoricalEncoder)
+            ):
+                out.append((h, t.softmax_spans_.index(i), sp.name))
+        return out
+
+    # -- token calibration -------------------------------------------------------------------
+    def _fit_token_calibrator(self, flows: pd.DataFrame) -> TokenCalibrator | None:
+        """Per-group logit offsets for the generated token heads, fitted head by head in
+        the generator's order on one calibration sample (the size of the number
+        calibration's); None when the generator emits no such head."""
+        heads = self._token_heads()
+        if not heads:
+            return None
+        t0 = time.perf_counter()
+        torch = require_torch()
+        rng = np.random.default_rng([self.random_state, 9])
+        m = int(np.clip(4 * len(flows), _CALIBRATION_ROWS[0], _CALIBRATION_ROWS[1]))
+        cls = self._draw_classes(m, rng)
+        combo = self.skeleton_.draw(m, rng, train=False, cls=cls)
+        gen_keys = self.table_.skeleton_keys(self.skeleton_.combos[combo], cls)
+        real = self.table_.encode(flows.reset_index(drop=True), None)
+        real_keys = self.table_.calibration_keys(real)
+        seed = self.random_state + 9
+        tc = TokenCalibrator()
+        for h, col, name in heads:
+            logits = torch.cat(list(self._forward(cls, combo, seed, capture=h, tokens=tc)))
+            tc.fit_head(name, logits.numpy(), gen_keys, real.codes[:, col], real_keys)
+        self.training_["token_calibration_seconds"] = round(time.perf_counter() - t0, 3)
+        self.training_["token_calibration_groups"] = {
+            h: [int((tc.level[h] == li).sum()) for li in range(3)] for h in tc.heads
+        }
+        return tc
 
     # -- time pooling ------------------------------------------------------------------------
     def _pool_time(self, enc: Encoded, combo: np.ndarray, seed: int) -> None:
@@ -1240,7 +1353,12 @@ class FlowGAN:
         )
         frame = pd.concat([f for _, f, _ in kept], ignore_index=True)
         repairs = {r: np.concatenate([m[r] for _, _, m in kept]) for r in kept[0][2]}
-        return self.table_.time_order(self.table_.retime(sub, frame), repairs)
+        frame = self.table_.retime(sub, frame)
+        cal = getattr(self, "calibrator_", None)
+        if cal is not None:  # the new timeline's positions calibrated as decoding does
+            times = [e.column for e in self.table_.encoders_ if isinstance(e, TimeEncoder)]
+            frame = cal.apply(frame, self.table_.calibration_keys(sub), rng, only=times)
+        return self.table_.time_order(frame, repairs)
 
     def _refine_block(
         self,

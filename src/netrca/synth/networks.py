@@ -71,8 +71,20 @@ class Generator(nn.Module):
             hard = (x > 0).to(soft.dtype)
         return hard - soft.detach() + soft
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` = noise then condition; returns the spans' outputs side by side."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        adjust: dict[int, tuple[torch.Tensor, float, torch.Tensor]] | None = None,
+        capture: int | None = None,
+    ) -> torch.Tensor:
+        """``x`` = noise then condition; returns the spans' outputs side by side.
+
+        Sampling only: ``adjust[i] = (rows, scale, shift)`` replaces head ``i``'s logits
+        on the rows in the boolean mask ``rows`` (n, 1) by ``logits * scale + shift``
+        (the token calibration's offsets and Gumbel noise, see
+        :class:`~netrca.synth.calibrate.TokenCalibrator`); ``capture = i`` returns head
+        ``i``'s logits (the earlier heads adjusted) instead of the outputs.
+        """
         cond = x[:, self.n_noise :]
         h = torch.relu(self.norm_in(self.inp(x)))
         for block, norm in zip(self.blocks, self.norms, strict=True):
@@ -81,10 +93,15 @@ class Generator(nn.Module):
         ctx = h.new_zeros(h.shape[0], self.context)
         outs = []
         off = 0
-        for kind, dim, head, embed in zip(
-            self.kinds, self.dims, self.heads, self.embeds, strict=True
+        for i, (kind, dim, head, embed) in enumerate(
+            zip(self.kinds, self.dims, self.heads, self.embeds, strict=True)
         ):
             logits = base[:, off : off + dim] + head(ctx)
+            if i == capture:
+                return logits
+            if adjust is not None and i in adjust:
+                rows, scale, shift = adjust[i]
+                logits = torch.where(rows, logits * scale + shift, logits)
             out = self._activate(kind, logits)
             outs.append(out)
             ctx = ctx + embed(out)

@@ -11,7 +11,9 @@ The file is one ``torch.save`` archive holding only tensors:
 - ``pooling.*``: for classes whose positions in time are pooled by class, their training
   flows counted per minute (offsets per class, minute numbers, counts);
 - ``calibration.*``: per calibrated column, its groups (level and key) and the training
-  and generated quantiles of each (see :mod:`netrca.synth.calibrate`).
+  and generated quantiles of each (see :mod:`netrca.synth.calibrate`);
+- ``token_calibration.*``: per calibrated token head, its groups (level and key) and the
+  logit offsets of each.
 
 ``torch.load(..., weights_only=True)`` only rebuilds tensors and plain containers, so
 loading never runs code from the file. A tampered or truncated file fails the digest or
@@ -66,6 +68,10 @@ def save_gan(model: Any, path: str | Path) -> None:
     if calibrator is not None:
         for k, a in calibrator.arrays().items():
             tensors[f"calibration.{k}"] = torch.from_numpy(np.ascontiguousarray(a))
+    tokens = getattr(model, "token_calibrator_", None)
+    if tokens is not None:
+        for k, a in tokens.arrays().items():
+            tensors[f"token_calibration.{k}"] = torch.from_numpy(np.ascontiguousarray(a))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -81,6 +87,7 @@ def save_gan(model: Any, path: str | Path) -> None:
         "refiner": None if refiner is None else refiner.to_dict(),
         "time_pooling": _pooling_names(model),
         "calibration": None if calibrator is None else calibrator.to_dict(),
+        "token_calibration": None if tokens is None else tokens.to_dict(),
         "digest": _digest(tensors),
     }
     blob = json.dumps(meta, allow_nan=True).encode("utf-8")
@@ -226,9 +233,25 @@ def _load_calibrator(state: dict[str, Any] | None, tensors: dict[str, Any], mode
         return None
     cal = Calibrator.from_parts(state, arrays, model.table_.n_classes)
     known = {e.column for e in model.table_.encoders_}
-    if not set(cal.columns) <= known:
+    if not set(cal.columns) | set(cal.given.values()) | set(cal.times) <= known:
         raise ModelError("calibration names columns the model does not generate")
     return cal
+
+
+def _load_token_calibrator(
+    state: dict[str, Any] | None, tensors: dict[str, Any], model: Any
+) -> Any:
+    """The token calibration, checked against the generator's token heads; None for
+    models without one (saved before it existed, fitted with ``calibrate=False``, or
+    whose generator emits no address, port or category token)."""
+    from netrca.synth.calibrate import TokenCalibrator
+
+    arrays = _part_arrays(state, tensors, "token_calibration", "token calibration")
+    if arrays is None or state is None:
+        return None
+    t = model.table_
+    dims = {name: t.spans_[t.generated_spans_[h]].dim for h, _, name in model._token_heads()}
+    return TokenCalibrator.from_parts(state, arrays, t.n_classes, dims)
 
 
 #: Parameters that older model files lack, at the values those models were trained with.
@@ -272,7 +295,9 @@ def load_gan(path: str | Path) -> Any:
         unknown = sorted(
             k
             for k in tensors
-            if not k.startswith(("generator.", "refiner.", "pooling.", "calibration."))
+            if not k.startswith(
+                ("generator.", "refiner.", "pooling.", "calibration.", "token_calibration.")
+            )
         )
         if unknown:
             raise ModelError(f"{p}: unexpected tensors in the model file: {', '.join(unknown[:5])}")
@@ -286,6 +311,9 @@ def load_gan(path: str | Path) -> Any:
         model.time_pooling_ = _load_pooling(meta.get("time_pooling"), model.table_.n_classes)
         model.time_positions_ = _load_positions(tensors, model)
         model.calibrator_ = _load_calibrator(meta.get("calibration"), tensors, model)
+        model.token_calibrator_ = _load_token_calibrator(
+            meta.get("token_calibration"), tensors, model
+        )
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

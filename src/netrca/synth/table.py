@@ -413,6 +413,11 @@ class FlowTable:
         parts = self._parts(enc)
         return self._group_keys(enc.cls, [parts[i] for i in self.cond_spans_])
 
+    def skeleton_keys(self, tokens: np.ndarray, cls: np.ndarray) -> np.ndarray:
+        """:meth:`_group_keys` of skeleton token rows (n, skeleton tokens), as a skeleton
+        sampler's combinations hold them, before anything is generated."""
+        return self._group_keys(cls, [tokens[:, j] for j in range(tokens.shape[1])])
+
     def calibration_keys_of_flows(self, flows: pd.DataFrame) -> np.ndarray:
         """:meth:`_group_keys` of flows (their tokens as the encoders give them)."""
         return self._group_keys(self.row_classes(flows), self._skeleton_tokens(flows))

@@ -1,4 +1,4 @@
-"""Marginal calibration: quantile maps per group, their fallbacks, persistence and checks."""
+"""Calibration: quantile maps and token offsets per group, fallbacks, persistence, checks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import ks_2samp, spearmanr
 
 from netrca.errors import ModelError
-from netrca.synth.calibrate import Calibrator
+from netrca.synth.calibrate import Calibrator, TokenCalibrator
 from netrca.synth.gan import FlowGAN
 from netrca.synth.persist import load_gan, save_gan
 
@@ -172,9 +172,27 @@ def test_the_gan_calibrates_after_training(
         assert ks_on[-1] <= ks_off[-1] + 0.02, (col, ks_on[-1], ks_off[-1])
     assert np.mean(ks_on) < 0.5 * np.mean(ks_off), (ks_on, ks_off)
     assert (x[["bytes_sent", "bytes_received", "packets_sent"]] >= 0).all().all()
-    # the same classes and skeleton columns: only numbers moved
-    for col in ("root_cause", "protocol", "status", "destination_port"):
+    # the same classes and skeleton categories (ports and addresses outside the exact
+    # tokens are generated after the client address, so they may move with it)
+    for col in ("root_cause", "protocol", "status"):
         assert x[col].value_counts().sort_index().equals(y[col].value_counts().sort_index())
+    # the client address is drawn with per-group offsets: its frequencies per skeleton
+    # come closer to the training flows'
+    tc = on.token_calibrator_
+    assert off.token_calibrator_ is None and tc is not None
+    assert tc.heads == ["source_ip.token"] and tc.fit_error["source_ip.token"] < 1e-3
+
+    def per_group_l1(frame: pd.DataFrame) -> float:
+        keys = ["root_cause", "destination_ip", "destination_port"]
+        want = labelled_flows.groupby(keys)["source_ip"].value_counts(normalize=True)
+        got = frame.groupby(keys)["source_ip"].value_counts(normalize=True)
+        both = pd.concat([want, got], axis=1, keys=["want", "got"]).fillna(0.0)
+        big = labelled_flows.groupby(keys).size()
+        big = big[big >= 50].index
+        l1 = (both["want"] - both["got"]).abs().groupby(level=[0, 1, 2]).sum()
+        return float(l1[l1.index.isin(big)].mean())
+
+    assert per_group_l1(x) < per_group_l1(y) - 0.1, (per_group_l1(x), per_group_l1(y))
     # saved and loaded: the same samples; a model without calibration stays without
     save_gan(on, tmp_path / "on.pt")
     save_gan(off, tmp_path / "off.pt")
@@ -182,7 +200,13 @@ def test_the_gan_calibrates_after_training(
         load_gan(tmp_path / "on.pt").sample(500, random_state=4), on.sample(500, random_state=4)
     )
     assert load_gan(tmp_path / "off.pt").calibrator_ is None
-    # quantile arrays without their settings are refused
+    assert load_gan(tmp_path / "off.pt").token_calibrator_ is None
+    # token offsets and quantile arrays without their settings are refused
+    monkeypatch.setattr(tc, "to_dict", lambda: None)
+    save_gan(on, tmp_path / "bad_tokens.pt")
+    with pytest.raises(ModelError, match="token calibration arrays without"):
+        load_gan(tmp_path / "bad_tokens.pt")
+    monkeypatch.undo()
     monkeypatch.setattr(on.calibrator_, "to_dict", lambda: None)
     save_gan(on, tmp_path / "bad.pt")
     with pytest.raises(ModelError, match="calibration arrays without"):
@@ -219,3 +243,150 @@ def test_the_vectorised_maps_equal_numpy_per_group() -> None:
         assert np.allclose(u[m][off], np.interp(x[m][off], q[k], levels), atol=1e-12)
         assert ((u[m] >= 0) & (u[m] <= 1)).all()
         assert np.allclose(_quantile_at(real, g[m], u[m]), np.interp(u[m], levels, real[k]))
+
+
+def _token_problem(
+    n_gen: int = 30_000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Logits of a 4-token head on generated rows of three groups (two skeletons of class
+    0, one of class 1), skewed towards token 0; training codes per group with other
+    frequencies; a fourth skeleton (class 0) with too few training rows."""
+    rng = np.random.default_rng(1)
+    sk = rng.integers(0, 4, n_gen)
+    logits = rng.normal(0.0, 1.0, (n_gen, 4)) + np.array([1.5, 0.0, 0.0, -1.0])
+    want = np.array([[0.1, 0.2, 0.3, 0.4], [0.05, 0.15, 0.5, 0.3], [0.25, 0.25, 0.25, 0.25]])
+    codes, real_sk = [], []
+    for g, n in ((0, 2000), (1, 2000), (2, 2000), (3, 10)):
+        p = want[min(g, 2)]
+        codes.append(rng.choice(4, size=n, p=p))
+        real_sk.append(np.full(n, g))
+    rs = np.concatenate(real_sk)
+    # class 1 for skeleton 2, class 0 for the others
+    real_keys = _keys(rs, rs, (rs == 2).astype(np.int64))
+    gen_keys = _keys(sk, sk, (sk == 2).astype(np.int64))
+    return logits, gen_keys, np.concatenate(codes), real_keys, want
+
+
+def _draw(tc: TokenCalibrator, head: str, logits: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Tokens as the generator draws them with ``tc``'s offsets (argmax elsewhere)."""
+    g = tc.groups(head, keys)
+    noise = np.random.default_rng(7).gumbel(size=logits.shape)
+    z = logits / tc.temperature + tc.offset[head][np.maximum(g, 0)] / tc.temperature + noise
+    return np.where(g >= 0, z.argmax(axis=1), logits.argmax(axis=1))
+
+
+def test_token_offsets_give_each_group_the_training_frequencies() -> None:
+    logits, gk, codes, rk, want = _token_problem()
+    tc = TokenCalibrator(prior_rows=0.0)
+    tc.fit_head("source_ip.token", logits, gk, codes, rk)
+    assert tc.fit_error["source_ip.token"] < 1e-3
+    # skeletons 0-2 have their own groups; skeleton 3 (10 training rows, and none left
+    # over in class 0 once its skeletons took theirs) has none
+    assert tc.level["source_ip.token"].tolist() == [0, 0, 0]
+    assert tc.key["source_ip.token"].tolist() == [0, 1, 2]
+    drawn = _draw(tc, "source_ip.token", logits, gk)
+    sk = gk[:, 0]
+    for g in range(3):
+        freq = np.bincount(drawn[sk == g], minlength=4) / (sk == g).sum()
+        before = np.bincount(logits[sk == g].argmax(1), minlength=4) / (sk == g).sum()
+        assert np.abs(freq - want[g]).max() < 0.025, (g, freq)
+        assert np.abs(before - want[g]).max() > 0.15  # the generator's own were far off
+    # rows of no group keep the generator's own choice
+    assert np.array_equal(drawn[sk == 3], logits[sk == 3].argmax(axis=1))
+    class0 = np.bincount(codes[rk[:, 2] == 0], minlength=4) / (rk[:, 2] == 0).sum()
+    # a prior of pseudo-rows pulls a group towards its class's frequencies
+    shrunk = TokenCalibrator(prior_rows=2000.0)
+    shrunk.fit_head("source_ip.token", logits, gk, codes, rk)
+    freq0 = np.bincount(_draw(shrunk, "source_ip.token", logits, gk)[sk == 0], minlength=4)
+    freq0 = freq0 / (sk == 0).sum()
+    assert np.abs(freq0 - (want[0] + class0) / 2).max() < 0.03
+    with pytest.raises(ValueError, match="outside"):
+        tc.fit_head("other", logits, gk, codes + 4, rk)
+
+
+def test_token_offsets_round_trip_and_malformed_ones_are_refused() -> None:
+    logits, gk, codes, rk, _ = _token_problem(5000)
+    tc = TokenCalibrator()
+    tc.fit_head("source_ip.token", logits, gk, codes, rk)
+    state, arrays = tc.to_dict(), tc.arrays()
+    dims = {"source_ip.token": 4}
+    back = TokenCalibrator.from_parts(state, arrays, n_classes=2, dims=dims)
+    assert back.to_dict() == state
+    for k in ("level", "key", "offset"):
+        assert np.array_equal(
+            getattr(back, k)["source_ip.token"], getattr(tc, k)["source_ip.token"]
+        )
+    bad = arrays["0.offset"].copy()
+    bad[0, 0] = np.nan
+    cases = [
+        ({**arrays, "0.offset": bad}, dims, "malformed token calibration"),
+        ({**arrays, "0.offset": arrays["0.offset"][:, :3]}, dims, "malformed token calibration"),
+        (arrays, {"destination_ip.token": 4}, "not a generated token head"),
+        ({k: v for k, v in arrays.items() if k != "0.key"}, dims, "do not match"),
+    ]
+    for arr, d, match in cases:
+        with pytest.raises(ModelError, match=match):
+            TokenCalibrator.from_parts(state, arr, n_classes=2, dims=d)
+    with pytest.raises(ModelError, match="settings"):
+        TokenCalibrator.from_parts({**state, "temperature": "hot"}, arrays, 2, dims)
+
+
+def _pair_and_times(n: int, real: bool, rng: np.random.Generator) -> pd.DataFrame:
+    """Bytes tied to packets (real) or drawn apart from them (generated, same marginal
+    roughly); timestamps in a ten-minute window (real) or over the whole day."""
+    packets = rng.integers(1, 40, n)
+    per = rng.normal(100.0, 3.0, n)
+    bytes_ = np.round(packets * per) if real else np.round(rng.permutation(packets) * per)
+    start = pd.Timestamp("2024-03-04T10:00:00Z")
+    spread = 600.0 if real else 86_400.0
+    offset = rng.uniform(0.0, spread, n) - (0.0 if real else 36_000.0)
+    return pd.DataFrame(
+        {
+            "bytes": pd.array(bytes_.astype(np.int64), dtype="Int64"),
+            "packets": pd.array(packets.astype(np.int64), dtype="Int64"),
+            "timestamp": start + pd.to_timedelta(offset, unit="s"),
+        }
+    )
+
+
+def test_second_maps_restore_a_pair_and_timestamps_are_mapped() -> None:
+    rng = np.random.default_rng(2)
+    real, gen = _pair_and_times(6000, True, rng), _pair_and_times(12_000, False, rng)
+    rk, gk = _keys(*[np.zeros(6000, np.int64)] * 3), _keys(*[np.zeros(12_000, np.int64)] * 3)
+    common = {"integer": {"bytes": True, "packets": True}, "skip": {"bytes": [0.0]}}
+    cols = ["timestamp", "bytes", "packets"]
+    plain = Calibrator().fit(real, rk, gen, gk, cols, times=["timestamp"], **common)
+    cal = Calibrator().fit(
+        real, rk, gen, gk, cols, given={"bytes": "packets"}, times=["timestamp"], **common
+    )
+    assert cal.maps == [*cols, "bytes|packets"] and len(cal.edges["packets"]) == 15
+    want = spearmanr(real["bytes"], real["packets"]).statistic
+    before = plain.apply(gen, gk, np.random.default_rng(3))
+    after = cal.apply(gen, gk, np.random.default_rng(3))
+    assert spearmanr(before["bytes"], before["packets"]).statistic < 0.1
+    assert spearmanr(after["bytes"], after["packets"]).statistic > want - 0.05
+    # each column's own distribution stays the training one
+    assert ks_2samp(after["bytes"], real["bytes"]).statistic < 0.05
+    assert after["packets"].equals(before["packets"])
+    # generated times spread over the day move into the training window, as timestamps
+    assert after["timestamp"].dtype == gen["timestamp"].dtype
+    lo, hi = real["timestamp"].min(), real["timestamp"].max()
+    assert after["timestamp"].between(lo, hi).all()
+    assert (
+        ks_2samp(after["timestamp"].astype("int64"), real["timestamp"].astype("int64")).statistic
+        < 0.05
+    )
+    # round trip, and malformed bins refused
+    state, arrays = cal.to_dict(), cal.arrays()
+    back = Calibrator.from_parts(state, arrays, n_classes=1)
+    pd.testing.assert_frame_equal(
+        back.apply(gen, gk, np.random.default_rng(3)), after, check_exact=True
+    )
+    edges = arrays["edges.0"].copy()
+    edges[[0, 1]] = edges[[1, 0]]
+    with pytest.raises(ModelError, match="bins"):
+        Calibrator.from_parts(state, {**arrays, "edges.0": edges}, n_classes=1)
+    with pytest.raises(ModelError, match="do not match"):
+        Calibrator.from_parts(state, {k: v for k, v in arrays.items() if k != "edges.0"}, 1)
+    with pytest.raises(ValueError, match="second maps"):
+        Calibrator().fit(real, rk, gen, gk, ["packets"], given={"bytes": "packets"}, **common)
