@@ -5,8 +5,9 @@ random into halves A and B; ``netrca synth fit -i A`` trains a model, and ``netr
 report`` judges the same generated flows (same seed, same count) against A, the rows the
 model saw, and B, rows it never saw, with 1 and 8 candidates.
 
-``speed``: in one process, ``FlowGAN.sample(100_000)`` with the model's calibrator and
-with it removed, alternating, three rounds each (flows/s per round).
+``speed``: in one process, ``FlowGAN.sample(100_000)`` with the model's calibration (token
+offsets and quantile maps) and with it removed, alternating, three rounds each (flows/s
+per round).
 
 Usage: ``.venv/bin/python benchmarks/gan_checks.py split|speed [--out DIR]``.
 """
@@ -74,12 +75,13 @@ def speed(out: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name in ("simulated_50k", "ctu_benign"):
         gan = load_gan(out / f"{name}.pt")
-        cal = gan.calibrator_
+        cal, tokens = gan.calibrator_, gan.token_calibrator_
         gan.sample(1000)
         rates: dict[str, list[int]] = {"calibrated": [], "without": []}
         for _ in range(3):
             for mode, got in rates.items():
-                gan.calibrator_ = cal if mode == "calibrated" else None
+                on = mode == "calibrated"
+                gan.calibrator_, gan.token_calibrator_ = (cal, tokens) if on else (None, None)
                 t0 = time.perf_counter()
                 gan.sample(100_000, random_state=1)
                 got.append(round(100_000 / (time.perf_counter() - t0)))

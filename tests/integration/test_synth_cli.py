@@ -120,11 +120,14 @@ def test_fit_reports_and_stores_time_pooling_and_calibration(
     assert f"normal by {pooling['normal']['pooling']}" in err
     # calibration is on by default and says how many groups each column got
     assert "calibrated columns (groups by skeleton/coarse skeleton/class): " in err
-    assert load_gan(tmp_path / "a.pt").calibrator_ is not None
+    assert "calibrated tokens (groups by skeleton/coarse skeleton/class): source_ip" in err
+    fitted = load_gan(tmp_path / "a.pt")
+    assert fitted.calibrator_ is not None and fitted.token_calibrator_ is not None
+    assert "bytes_sent|packets_sent" in fitted.calibrator_.maps
     args += ["--no-refiner", "--no-pool-time", "--no-calibrate"]
     assert cli(*args, "-o", str(tmp_path / "b.pt")) == 0
     err = capsys.readouterr().err
-    assert "positions in time pooled" not in err and "calibrated columns" not in err
+    assert "positions in time pooled" not in err and "calibrated" not in err
     off = load_gan(tmp_path / "b.pt")
     assert off.pool_time is False and not off.time_pooling_.any()
     assert off.calibrate is False and off.calibrator_ is None

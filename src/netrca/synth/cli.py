@@ -191,6 +191,13 @@ def fit(
             "calibrated columns (groups by skeleton/coarse skeleton/class): "
             + ", ".join(f"{c} {'/'.join(map(str, g))}" for c, g in groups.items()),
         )
+    heads = t.get("token_calibration_groups")
+    if heads:
+        _echo(
+            quiet,
+            "calibrated tokens (groups by skeleton/coarse skeleton/class): "
+            + ", ".join(f"{h} {'/'.join(map(str, g))}" for h, g in heads.items()),
+        )
 
 
 @app.command()
