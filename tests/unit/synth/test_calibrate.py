@@ -214,7 +214,7 @@ def test_the_gan_calibrates_after_training(
 
 
 def test_the_vectorised_maps_equal_numpy_per_group() -> None:
-    from netrca.synth.calibrate import _jump_levels, _quantile_at, _search
+    from netrca.synth.calibrate import _jump_levels, _quantile_at, _search, map_values
 
     rng = np.random.default_rng(0)
     n_groups, n_q, n = 12, 101, 20_000
@@ -243,6 +243,9 @@ def test_the_vectorised_maps_equal_numpy_per_group() -> None:
         assert np.allclose(u[m][off], np.interp(x[m][off], q[k], levels), atol=1e-12)
         assert ((u[m] >= 0) & (u[m] <= 1)).all()
         assert np.allclose(_quantile_at(real, g[m], u[m]), np.interp(u[m], levels, real[k]))
+    # the compiled row loop gives the numpy path's values to the last bit
+    assert np.array_equal(map_values(q, real, g, x, u01), _quantile_at(real, g, u))
+    assert map_values(q, real, g[:0], x[:0], u01[:0]).shape == (0,)
 
 
 def _token_problem(
