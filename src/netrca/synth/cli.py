@@ -184,20 +184,14 @@ def fit(
             "positions in time pooled (time tells nothing more about these flows): "
             + ", ".join(f"{name} by {how}" for name, how in pooled.items()),
         )
-    groups = t.get("calibration_groups")
-    if groups:
-        _echo(
-            quiet,
-            "calibrated columns (groups by skeleton/coarse skeleton/class): "
-            + ", ".join(f"{c} {'/'.join(map(str, g))}" for c, g in groups.items()),
-        )
-    heads = t.get("token_calibration_groups")
-    if heads:
-        _echo(
-            quiet,
-            "calibrated tokens (groups by skeleton/coarse skeleton/class): "
-            + ", ".join(f"{h} {'/'.join(map(str, g))}" for h, g in heads.items()),
-        )
+    for what, key in (("columns", "calibration_groups"), ("tokens", "token_calibration_groups")):
+        groups = t.get(key)
+        if groups:
+            _echo(
+                quiet,
+                f"calibrated {what} (groups by skeleton/coarse skeleton/class): "
+                + ", ".join(f"{c} {'/'.join(map(str, g))}" for c, g in groups.items()),
+            )
 
 
 @app.command()
