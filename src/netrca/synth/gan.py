@@ -1403,7 +1403,7 @@ class FlowGAN:
         named = [v for k, v in checks.items() if k in NAMED_RULES]
         bad_named = np.logical_or.reduce(named) if named else np.zeros(len(frame), bool)
         if enforce:
-            frame, _ = self.rules_.repair(frame, rng)
+            frame, _ = self.rules_.repair(frame, rng, checks)
         return SampleResult(
             flows=frame,
             raw_validity=float(1.0 - bad.mean()) if len(frame) else 1.0,

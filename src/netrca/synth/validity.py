@@ -124,18 +124,26 @@ class ValidityRules:
         proto = _text(flows["protocol"])
         port = _num(flows["destination_port"])
         port = np.where(np.isnan(port), -1, port).astype(np.int64)
-        keys = pd.Series(self._keys(flows)) + "\x1f" + pd.Series(proto)
-        any_keys = pd.Series(np.full(len(flows), _ANY, dtype=object)) + "\x1f" + pd.Series(proto)
         bad = np.zeros(len(flows), dtype=bool)
-        frame = pd.DataFrame({"k": keys, "a": any_keys, "port": port})
-        for (k, a), idx in frame.groupby(["k", "a"]).groups.items():
-            allowed = self.ports_["class"].get(k) or self.ports_["any"].get(a)
+        # rows grouped by (condition key, protocol) through codes, not per-row strings
+        kc, ku = pd.factorize(self._keys(flows))
+        pc, pu = pd.factorize(proto)
+        combo = kc.astype(np.int64) * len(pu) + pc
+        order = np.argsort(combo, kind="stable")
+        sorted_combo = combo[order]
+        starts = np.flatnonzero(np.r_[True, sorted_combo[1:] != sorted_combo[:-1]])
+        for lo, hi in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+            c = int(sorted_combo[lo])
+            k, p = ku[c // len(pu)], pu[c % len(pu)]
+            allowed = self.ports_["class"].get(f"{k}\x1f{p}") or self.ports_["any"].get(
+                f"{_ANY}\x1f{p}"
+            )
             if allowed is None:
                 continue  # a protocol never seen in training: no port knowledge to check
             if allowed == [_ANY]:
                 continue
-            ok = np.isin(port[idx], [v for v, _ in allowed])
-            bad[np.asarray(idx)] = ~ok
+            idx = order[lo:hi]
+            bad[idx] = ~np.isin(port[idx], [v for v, _ in allowed])
         return bad
 
     def check(self, flows: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -164,11 +172,15 @@ class ValidityRules:
 
     # -- repairing ---------------------------------------------------------------------------
     def repair(
-        self, flows: pd.DataFrame, rng: np.random.Generator
+        self,
+        flows: pd.DataFrame,
+        rng: np.random.Generator,
+        checks: dict[str, np.ndarray] | None = None,
     ) -> tuple[pd.DataFrame, dict[str, int]]:
-        """A copy of ``flows`` with every violation fixed, and the count fixed per rule."""
+        """A copy of ``flows`` with every violation fixed, and the count fixed per rule
+        (``checks``: :meth:`check` of ``flows``, when the caller has it already)."""
         out = flows.copy()
-        checks = self.check(out)
+        checks = self.check(out) if checks is None else checks
         counts = {k: int(v.sum()) for k, v in checks.items()}
         if counts.get("status_error") and self.status_error_ is not None:
             m = checks["status_error"]
@@ -180,7 +192,10 @@ class ValidityRules:
                 if c in out.columns:
                     out.loc[m, c] = pd.NA
         if self.ports_ is not None and {"protocol", "destination_port"} <= set(out.columns):
-            m = self._port_violations(out)
+            # ICMP rows that lost their ports are checked again; nothing else moved ports
+            known = checks.get("protocol_port")
+            fresh = known is None or counts.get("icmp_ports")
+            m = known if known is not None and not fresh else self._port_violations(out)
             if m.any():
                 out.loc[m, "destination_port"] = self._draw_ports(out.loc[m], rng)
         if counts.get("bytes_packets"):
