@@ -330,7 +330,7 @@ class Calibrator:
         self.skip = {c: [float(v) for v in (skip or {}).get(c, [])] for c in self.columns}
         self.given = dict(given or {})
         self.times = list(times or [])
-        if any(c not in self.columns or c == d for c, d in self.given.items()):
+        if _bad_pairs(self.columns, self.given, self.times):
             raise ValueError(f"second maps must be of calibrated columns: {self.given}")
         for col in self.columns:
             self._fit_map(col, col, real, real_keys, gen, gen_keys)
@@ -360,17 +360,23 @@ class Calibrator:
         finest level whose key has a group."""
         return lookup_groups(self.level[column], self.key[column], keys)
 
+    def timed(self) -> tuple[list[str], list[str]]:
+        """(the maps of timestamp columns, the second maps binned on them): what a new
+        timeline must be mapped with again."""
+        first = [c for c in self.columns if c in self.times]
+        return first, [f"{c}|{d}" for c, d in self.given.items() if d in self.times]
+
     def apply(
         self,
         frame: pd.DataFrame,
         keys: np.ndarray,
         rng: np.random.Generator,
-        only: list[str] | None = None,
+        maps: list[str] | None = None,
     ) -> pd.DataFrame:
-        """``frame`` with its calibrated columns (or the first maps of ``only``) mapped
-        onto the training quantiles."""
-        maps = self.maps if only is None else [c for c in self.columns if c in only]
-        return self._apply_maps(frame, keys, maps, rng)
+        """``frame`` with its calibrated columns mapped onto the training quantiles (all
+        maps in order, or those of ``maps``)."""
+        names = self.maps if maps is None else [m for m in self.maps if m in maps]
+        return self._apply_maps(frame, keys, names, rng)
 
     def _apply_maps(
         self, frame: pd.DataFrame, keys: np.ndarray, maps: list[str], rng: np.random.Generator
@@ -442,7 +448,7 @@ class Calibrator:
             out.times = [str(c) for c in state.get("times") or []]
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"malformed calibration settings ({exc})") from exc
-        if any(c not in out.columns or c == d for c, d in out.given.items()):
+        if _bad_pairs(out.columns, out.given, out.times):
             raise ModelError("calibration's second maps must be of calibrated columns")
         by = list(dict.fromkeys(out.given.values()))
         expected = {f"{i}.{part}" for i in range(len(out.maps)) for part in _PARTS}
@@ -509,7 +515,8 @@ class TokenCalibrator:
         prior_rows: float = 20.0,
         iterations: int = 300,
     ) -> None:
-        if temperature <= 0 or min_rows < 2 or prior_rows < 0 or iterations < 1:
+        finite = np.isfinite(temperature) and np.isfinite(prior_rows)
+        if not finite or temperature <= 0 or min_rows < 2 or prior_rows < 0 or iterations < 1:
             raise ValueError("temperature > 0, min_rows >= 2, prior_rows >= 0, iterations >= 1")
         self.temperature = float(temperature)
         self.min_rows = int(min_rows)
@@ -679,6 +686,15 @@ _TOKEN_PARTS = ("level", "key", "offset")
 
 
 _PARTS = ("level", "key", "real", "gen")
+
+
+def _bad_pairs(columns: list[str], given: dict[str, str], times: list[str]) -> bool:
+    """Whether second maps or time columns are inconsistent: a second map of a column
+    without a first map, binned on itself or on a column that has a second map (a
+    chain), or a time column that is neither mapped nor binned on."""
+    return any(c not in columns or c == d or d in given for c, d in given.items()) or not set(
+        times
+    ) <= set(columns) | set(given.values())
 
 
 def _numbers(values: pd.Series, column: str, time: bool) -> np.ndarray:

@@ -860,13 +860,16 @@ class FlowGAN:
         return cal
 
     def _decode(
-        self, enc: Encoded, rng: np.random.Generator, *, sort: bool = True
+        self, enc: Encoded, rng: np.random.Generator, *, sort: bool = True, retimed: bool = False
     ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        """The table's decoding, calibrated when the model has a calibrator."""
+        """The table's decoding, calibrated when the model has a calibrator (without the
+        second maps binned on time when the rows get a new timeline afterwards:
+        ``retimed``, see :meth:`_refined`)."""
         frame, repairs = self.table_.decode(enc, rng, sort=False)
         cal = getattr(self, "calibrator_", None)
         if cal is not None:
-            frame = cal.apply(frame, self.table_.calibration_keys(enc), rng)
+            maps = [m for m in cal.maps if m not in cal.timed()[1]] if retimed else None
+            frame = cal.apply(frame, self.table_.calibration_keys(enc), rng, maps)
         return self.table_.time_order(frame, repairs) if sort else (frame, repairs)
 
     # -- fidelity signal ---------------------------------------------------------------------
@@ -1355,9 +1358,10 @@ class FlowGAN:
         repairs = {r: np.concatenate([m[r] for _, _, m in kept]) for r in kept[0][2]}
         frame = self.table_.retime(sub, frame)
         cal = getattr(self, "calibrator_", None)
-        if cal is not None:  # the new timeline's positions calibrated as decoding does
-            times = [e.column for e in self.table_.encoders_ if isinstance(e, TimeEncoder)]
-            frame = cal.apply(frame, self.table_.calibration_keys(sub), rng, only=times)
+        if cal is not None:  # the new timeline calibrated as decoding does, then what is
+            # binned on it (the client port per bin of time)
+            first, second = cal.timed()
+            frame = cal.apply(frame, self.table_.calibration_keys(sub), rng, first + second)
         return self.table_.time_order(frame, repairs)
 
     def _refine_block(
@@ -1374,7 +1378,7 @@ class FlowGAN:
         cand, cand_combo = np.tile(cls, k), np.tile(combo, k)
         with torch_settings(self.n_threads):
             enc = self._generate(cand, seed, cand_combo)
-        frame, repairs = self._decode(enc, rng, sort=False)
+        frame, repairs = self._decode(enc, rng, sort=False, retimed=True)
         # every row is scored on its own, so all cores give the same scores as one
         key = refiner.logit(frame, os.cpu_count() or 1) + noise.gumbel(size=len(cand))
         order = np.lexsort((-key, cand_combo))  # by skeleton, best key first

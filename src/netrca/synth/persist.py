@@ -233,8 +233,16 @@ def _load_calibrator(state: dict[str, Any] | None, tensors: dict[str, Any], mode
         return None
     cal = Calibrator.from_parts(state, arrays, model.table_.n_classes)
     known = {e.column for e in model.table_.encoders_}
-    if not set(cal.columns) | set(cal.given.values()) | set(cal.times) <= known:
+    if not set(cal.columns) | set(cal.given.values()) <= known:
         raise ModelError("calibration names columns the model does not generate")
+    from netrca.synth.encoders import CategoricalEncoder, IPEncoder, TimeEncoder
+
+    kinds = {e.column: e for e in model.table_.encoders_}
+    used = set(cal.columns) | set(cal.given.values())
+    if set(cal.times) != {c for c in used if isinstance(kinds[c], TimeEncoder)} or any(
+        isinstance(kinds[c], (CategoricalEncoder, IPEncoder)) for c in used
+    ):
+        raise ModelError("calibration's timestamp or number columns do not match the model's")
     return cal
 
 

@@ -125,6 +125,8 @@ class ValidityRules:
         port = _num(flows["destination_port"])
         port = np.where(np.isnan(port), -1, port).astype(np.int64)
         bad = np.zeros(len(flows), dtype=bool)
+        if not len(flows):
+            return bad
         # rows grouped by (condition key, protocol) through codes, not per-row strings
         kc, ku = pd.factorize(self._keys(flows))
         pc, pu = pd.factorize(proto)
@@ -192,9 +194,11 @@ class ValidityRules:
                 if c in out.columns:
                     out.loc[m, c] = pd.NA
         if self.ports_ is not None and {"protocol", "destination_port"} <= set(out.columns):
-            # ICMP rows that lost their ports are checked again; nothing else moved ports
+            # checked again when ICMP rows lost their ports or the condition the port
+            # tables are keyed by was repaired; nothing else moves the check's inputs
             known = checks.get("protocol_port")
-            fresh = known is None or counts.get("icmp_ports")
+            keyed = counts.get("status_error") and self.condition in ("status", "error_code")
+            fresh = known is None or counts.get("icmp_ports") or keyed
             m = known if known is not None and not fresh else self._port_violations(out)
             if m.any():
                 out.loc[m, "destination_port"] = self._draw_ports(out.loc[m], rng)

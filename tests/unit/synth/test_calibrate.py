@@ -201,6 +201,12 @@ def test_the_gan_calibrates_after_training(
     )
     assert load_gan(tmp_path / "off.pt").calibrator_ is None
     assert load_gan(tmp_path / "off.pt").token_calibrator_ is None
+    # a calibration that reads a port as a timestamp is refused
+    monkeypatch.setattr(on.calibrator_, "times", ["timestamp", "source_port"])
+    save_gan(on, tmp_path / "bad_times.pt")
+    with pytest.raises(ModelError, match="timestamp or number columns"):
+        load_gan(tmp_path / "bad_times.pt")
+    monkeypatch.undo()
     # token offsets and quantile arrays without their settings are refused
     monkeypatch.setattr(tc, "to_dict", lambda: None)
     save_gan(on, tmp_path / "bad_tokens.pt")
@@ -330,8 +336,9 @@ def test_token_offsets_round_trip_and_malformed_ones_are_refused() -> None:
     for arr, d, match in cases:
         with pytest.raises(ModelError, match=match):
             TokenCalibrator.from_parts(state, arr, n_classes=2, dims=d)
-    with pytest.raises(ModelError, match="settings"):
-        TokenCalibrator.from_parts({**state, "temperature": "hot"}, arrays, 2, dims)
+    for bad_t in ("hot", float("nan"), float("inf")):
+        with pytest.raises(ModelError, match="settings"):
+            TokenCalibrator.from_parts({**state, "temperature": bad_t}, arrays, 2, dims)
 
 
 def _pair_and_times(n: int, real: bool, rng: np.random.Generator) -> pd.DataFrame:
@@ -393,3 +400,10 @@ def test_second_maps_restore_a_pair_and_timestamps_are_mapped() -> None:
         Calibrator.from_parts(state, {k: v for k, v in arrays.items() if k != "edges.0"}, 1)
     with pytest.raises(ValueError, match="second maps"):
         Calibrator().fit(real, rk, gen, gk, ["packets"], given={"bytes": "packets"}, **common)
+    chain = {"bytes": "packets", "packets": "timestamp"}  # packets both mapped and binned on
+    with pytest.raises(ValueError, match="second maps"):
+        Calibrator().fit(real, rk, gen, gk, cols, given=chain, times=["timestamp"], **common)
+    with pytest.raises(ValueError, match="second maps"):  # a time column nothing uses
+        Calibrator().fit(real, rk, gen, gk, ["bytes"], times=["timestamp"], **common)
+    with pytest.raises(ModelError, match="second maps"):
+        Calibrator.from_parts({**state, "times": ["elsewhere"]}, arrays, n_classes=1)

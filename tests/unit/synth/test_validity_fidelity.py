@@ -139,3 +139,24 @@ def test_reference_histograms_give_plot_ready_columns(
     cat = out["columns"]["protocol"]
     assert len(cat["categories"]) == len(cat["real"]) == len(cat["synthetic"])
     assert 0.0 <= out["metrics"]["jsd_mean"] <= 1.0
+
+
+def test_empty_flows_check_clean_and_a_repaired_condition_rechecks_ports() -> None:
+    flows = pd.DataFrame(
+        {
+            "status": ["OK"] * 20 + ["FAIL"] * 20,
+            "error_code": ["none"] * 20 + ["E1"] * 20,
+            "protocol": ["TCP"] * 40,
+            "destination_port": pd.array([80] * 20 + [443] * 20, dtype="Int64"),
+        }
+    )
+    rules = ValidityRules(condition="status").fit(flows)
+    assert all(len(m) == 0 for m in rules.check(flows.iloc[:0]).values())
+    assert rules.rate(flows.iloc[:0]) == 1.0
+    # status repaired from the error code: the port tables are keyed by status, so the
+    # port is checked (and drawn) for the repaired status
+    bad = flows.iloc[:1].assign(error_code="E1")
+    fixed, counts = rules.repair(bad, np.random.default_rng(0))
+    assert counts["status_error"] == 1
+    assert fixed["status"].tolist() == ["FAIL"] and fixed["destination_port"].tolist() == [443]
+    assert rules.rate(fixed) == 1.0
