@@ -304,10 +304,9 @@ class Calibrator:
         self.level[name] = lv
         self.key[name] = ky
         shape = (len(lv), self.quantiles)
-        rq = [np.quantile(xr[rg == i], levels) for i in range(len(lv))]
-        gq = [np.quantile(xg[gg == i], levels) for i in range(len(lv))]
-        self.real[name] = np.asarray(rq, dtype=np.float64).reshape(shape)
-        self.gen[name] = np.asarray(gq, dtype=np.float64).reshape(shape)
+        for side, x, g in ((self.real, xr, rg), (self.gen, xg, gg)):
+            q = [np.quantile(part, levels) for part in _by_group(x, g, len(lv))]
+            side[name] = np.asarray(q, dtype=np.float64).reshape(shape)
 
     def fit(
         self,
@@ -466,17 +465,10 @@ class Calibrator:
             lv, ky = arrays[f"{i}.level"], arrays[f"{i}.key"]
             rq, gq = arrays[f"{i}.real"], arrays[f"{i}.gen"]
             n = len(lv)
-            pairs = {(int(a), int(b)) for a, b in zip(lv, ky, strict=False)}
-            cls_key = ky // (out.bins + 2) if "|" in name else ky
             if (
-                lv.ndim != 1
-                or ky.shape != (n,)
+                _bad_groups(lv, ky, n_classes, out.bins + 2 if "|" in name else 1)
                 or rq.shape != (n, out.quantiles)
                 or gq.shape != (n, out.quantiles)
-                or ((lv < 0) | (lv >= len(LEVELS))).any()
-                or (ky < 0).any()
-                or (cls_key[lv == len(LEVELS) - 1] >= n_classes).any()
-                or len(pairs) != n
                 or not (np.isfinite(rq).all() and np.isfinite(gq).all())
                 or (np.diff(rq, axis=1) < 0).any()
                 or (np.diff(gq, axis=1) < 0).any()
@@ -663,16 +655,9 @@ class TokenCalibrator:
             if head not in dims:
                 raise ModelError(f"token calibration names {head!r}, not a generated token head")
             lv, ky, off = arrays[f"{i}.level"], arrays[f"{i}.key"], arrays[f"{i}.offset"]
-            n = len(lv)
-            pairs = {(int(a), int(b)) for a, b in zip(lv, ky, strict=False)}
             if (
-                lv.ndim != 1
-                or ky.shape != (n,)
-                or off.shape != (n, dims[head])
-                or ((lv < 0) | (lv >= len(LEVELS))).any()
-                or (ky < 0).any()
-                or (ky[lv == len(LEVELS) - 1] >= n_classes).any()
-                or len(pairs) != n
+                _bad_groups(lv, ky, n_classes, 1)
+                or off.shape != (len(lv), dims[head])
                 or not np.isfinite(off).all()
             ):
                 raise ModelError(f"malformed token calibration for {head!r}")
@@ -692,9 +677,32 @@ def _bad_pairs(columns: list[str], given: dict[str, str], times: list[str]) -> b
     """Whether second maps or time columns are inconsistent: a second map of a column
     without a first map, binned on itself or on a column that has a second map (a
     chain), or a time column that is neither mapped nor binned on."""
-    return any(c not in columns or c == d or d in given for c, d in given.items()) or not set(
-        times
-    ) <= set(columns) | set(given.values())
+    used = set(columns) | set(given.values())
+    bad_map = any(c not in columns or c == d or d in given for c, d in given.items())
+    return bad_map or not set(times) <= used
+
+
+def _bad_groups(level: np.ndarray, key: np.ndarray, n_classes: int, width: int) -> bool:
+    """Whether saved groups are malformed: shapes, levels out of range, negative or
+    repeated keys, or a class group (its key divided by ``width``, for keys combined
+    with a bin) of a class the model does not have."""
+    n = len(level)
+    if level.ndim != 1 or key.shape != (n,):
+        return True
+    pairs = {(int(a), int(b)) for a, b in zip(level, key, strict=True)}
+    return bool(
+        ((level < 0) | (level >= len(LEVELS))).any()
+        or (key < 0).any()
+        or (key[level == len(LEVELS) - 1] // width >= n_classes).any()
+        or len(pairs) != n
+    )
+
+
+def _by_group(values: np.ndarray, group: np.ndarray, n: int) -> list[np.ndarray]:
+    """``values`` of each group ``0 .. n - 1`` (rows of group -1 left out), from one sort."""
+    rows = np.flatnonzero(group >= 0)
+    order = rows[np.argsort(group[rows], kind="stable")]
+    return np.split(values[order], np.searchsorted(group[order], np.arange(1, n)))[:n]
 
 
 def _numbers(values: pd.Series, column: str, time: bool) -> np.ndarray:
@@ -706,8 +714,9 @@ def _like(old: pd.Series, values: np.ndarray) -> pd.Series:
     """``values`` with ``old``'s dtype and index (nulls stay null; seconds become
     timestamps, to the microsecond)."""
     if isinstance(old.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(old):
-        micros = np.round(np.nan_to_num(values) * 1e6).astype(np.int64)
-        t = pd.Series(pd.to_datetime(micros, unit="us", utc=True)).where(~np.isnan(values))
-        return t.set_axis(old.index).rename(old.name).astype(old.dtype)
-    new = _int_series(values) if isinstance(old.dtype, pd.Int64Dtype) else pd.Series(values)
+        new = TimeEncoder.from_epoch(values)
+    elif isinstance(old.dtype, pd.Int64Dtype):
+        new = _int_series(values)
+    else:
+        new = pd.Series(values)
     return new.set_axis(old.index).rename(old.name).astype(old.dtype)

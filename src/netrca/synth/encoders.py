@@ -1351,8 +1351,15 @@ class TimeEncoder(ColumnEncoder):
         position = day * _DAY + tod
         relative = self.iat.decode(ip[0], ip[1] if len(ip) > 1 else None)
         t = self.timeline(position, relative * self.local_gap(position))
-        micros = np.round((self.origin + t) * 1e6).astype(np.int64)
-        return pd.Series(pd.to_datetime(micros, unit="us", utc=True)).astype("datetime64[ns, UTC]")
+        return self.from_epoch(self.origin + t)
+
+    @staticmethod
+    def from_epoch(seconds: np.ndarray) -> pd.Series:
+        """UTC timestamps (to the microsecond) of seconds since the epoch; NaN: NaT."""
+        missing = np.isnan(seconds)
+        micros = np.round(np.where(missing, 0.0, seconds) * 1e6).astype(np.int64)
+        t = pd.Series(pd.to_datetime(micros, unit="us", utc=True))
+        return (t.where(~missing) if missing.any() else t).astype("datetime64[ns, UTC]")
 
     @classmethod
     def timeline(cls, position: np.ndarray, gap: np.ndarray) -> np.ndarray:

@@ -825,10 +825,11 @@ class FlowGAN:
         fake, _ = self.table_.decode(enc, rng, sort=False)
         real = flows.reset_index(drop=True)
         t = self.table_
-        columns, integer, skip = [], {}, {}
+        columns, integer, skip, times = [], {}, {}, []
         for e in t.encoders_:
             if isinstance(e, TimeEncoder):  # positions in time, per group
                 columns.append(e.column)
+                times.append(e.column)
                 continue
             if isinstance(e, PortEncoder) and not t.in_coarse_skeleton(e.column):
                 skip[e.column] = [float(p) for p in e.top]  # exact ports keep their token
@@ -841,7 +842,6 @@ class FlowGAN:
             plan = t.schema().column(e.column)
             columns.append(e.column)
             integer[e.column] = plan is not None and plan.dtype == "Int64"
-        times = [e.column for e in t.encoders_ if isinstance(e, TimeEncoder)]
         cal = Calibrator().fit(
             real,
             t.calibration_keys_of_flows(real),
@@ -937,9 +937,9 @@ class FlowGAN:
         torch = require_torch()
         gen = torch.Generator().manual_seed(int(seed))
         tokens = getattr(self, "token_calibrator_", None) if tokens is None else tokens
-        heads = {name: h for h, _, name in self._token_heads()}
         adjusted: list[tuple[int, Any, Any, Any, float]] = []
         if tokens is not None and tokens.heads:
+            heads = {name: h for h, _, name in self._token_heads()}
             keys = self.table_.skeleton_keys(self.skeleton_.combos[combo], cls)
             for name in tokens.heads:
                 if not len(tokens.level[name]):

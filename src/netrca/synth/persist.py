@@ -231,14 +231,13 @@ def _load_calibrator(state: dict[str, Any] | None, tensors: dict[str, Any], mode
     arrays = _part_arrays(state, tensors, "calibration", "calibration")
     if arrays is None or state is None:
         return None
-    cal = Calibrator.from_parts(state, arrays, model.table_.n_classes)
-    known = {e.column for e in model.table_.encoders_}
-    if not set(cal.columns) | set(cal.given.values()) <= known:
-        raise ModelError("calibration names columns the model does not generate")
     from netrca.synth.encoders import CategoricalEncoder, IPEncoder, TimeEncoder
 
+    cal = Calibrator.from_parts(state, arrays, model.table_.n_classes)
     kinds = {e.column: e for e in model.table_.encoders_}
     used = set(cal.columns) | set(cal.given.values())
+    if not used <= kinds.keys():
+        raise ModelError("calibration names columns the model does not generate")
     if set(cal.times) != {c for c in used if isinstance(kinds[c], TimeEncoder)} or any(
         isinstance(kinds[c], (CategoricalEncoder, IPEncoder)) for c in used
     ):

@@ -386,6 +386,12 @@ def test_second_maps_restore_a_pair_and_timestamps_are_mapped() -> None:
         ks_2samp(after["timestamp"].astype("int64"), real["timestamp"].astype("int64")).statistic
         < 0.05
     )
+    # seconds back to timestamps: to the microsecond, NaN as NaT
+    from netrca.synth.encoders import TimeEncoder
+
+    back_t = TimeEncoder.from_epoch(np.array([1.5e9 + 0.1234567, np.nan]))
+    assert back_t.iloc[0] == pd.Timestamp("2017-07-14T02:40:00.123457Z")
+    assert back_t.isna().tolist() == [False, True]
     # round trip, and malformed bins refused
     state, arrays = cal.to_dict(), cal.arrays()
     back = Calibrator.from_parts(state, arrays, n_classes=1)
