@@ -335,6 +335,7 @@ class Calibrator:
             self._fit_map(col, col, real, real_keys, gen, gen_keys)
         if self.given:
             first = self._apply_maps(gen, gen_keys, self.columns, np.random.default_rng(0))
+            binned_on = set(self.given.values())
             for d in dict.fromkeys(self.given.values()):
                 x = _numbers(real[d], d, d in self.times)
                 x = x[self._rows(d, x)] if d in self.columns else x[~np.isnan(x)]
@@ -343,14 +344,17 @@ class Calibrator:
                 inner = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
                 self.edges[d] = np.unique(np.quantile(x, inner)) if len(x) else np.zeros(0)
             for c, d in self.given.items():
+                name = f"{c}|{d}"
                 self._fit_map(
-                    f"{c}|{d}",
+                    name,
                     c,
                     real,
                     self._binned(real, real_keys, d),
                     first,
                     self._binned(first, gen_keys, d),
                 )
+                if c in binned_on:  # a later map is binned on this one's output (a chain)
+                    first = self._apply_maps(first, gen_keys, [name], np.random.default_rng(1))
         return self
 
     # -- applying ----------------------------------------------------------------------------
@@ -363,7 +367,12 @@ class Calibrator:
         """(the maps of timestamp columns, the second maps binned on them): what a new
         timeline must be mapped with again."""
         first = [c for c in self.columns if c in self.times]
-        return first, [f"{c}|{d}" for c, d in self.given.items() if d in self.times]
+        moved, second = set(self.times), []
+        for c, d in self.given.items():  # in order, so chains follow their first link
+            if d in moved:
+                moved.add(c)
+                second.append(f"{c}|{d}")
+        return first, second
 
     def apply(
         self,
@@ -675,10 +684,14 @@ _PARTS = ("level", "key", "real", "gen")
 
 def _bad_pairs(columns: list[str], given: dict[str, str], times: list[str]) -> bool:
     """Whether second maps or time columns are inconsistent: a second map of a column
-    without a first map, binned on itself or on a column that has a second map (a
-    chain), or a time column that is neither mapped nor binned on."""
+    without a first map, binned on itself or on a column whose own second map comes
+    later (a chain must be in order), or a time column that is neither mapped nor binned
+    on."""
     used = set(columns) | set(given.values())
-    bad_map = any(c not in columns or c == d or d in given for c, d in given.items())
+    order = {c: i for i, c in enumerate(given)}
+    bad_map = any(
+        c not in columns or c == d or order.get(d, -1) > order[c] for c, d in given.items()
+    )
     return bad_map or not set(times) <= used
 
 

@@ -19,7 +19,9 @@ Wasserstein-1 distance (on ``log1p`` for heavy-tailed columns, divided by the re
 column's standard deviation on that scale); per-column Jensen-Shannon divergence (base 2,
 in [0, 1]); ``correlation_difference``: mean absolute difference of the Spearman
 correlation matrices of the continuous columns; ``contingency_difference``: mean total
-variation distance between the pairwise joint distributions of the categorical columns;
+variation distance between the pairwise joint distributions of the categorical columns
+(the report's ``floor`` gives the correlation difference that sampling noise alone leaves
+between two independent samples of the real distribution of these sizes);
 ``classifier_auc``: out-of-fold ROC-AUC of a gradient-boosted classifier telling real from
 synthetic rows (0.5 = indistinguishable); ``exact_copies``: synthetic rows equal to a
 training row in every column; distance to closest record (DCR) against the training
@@ -55,6 +57,7 @@ __all__ = [
     "ViewSpec",
     "classifier_auc",
     "compare",
+    "correlation_floor",
     "fidelity_file",
     "fidelity_from_reference",
     "fidelity_report",
@@ -260,6 +263,25 @@ def _correlation_difference(a: pd.DataFrame, b: pd.DataFrame) -> float | None:
     cb = b.corr(method="spearman").to_numpy()
     iu = np.triu_indices(a.shape[1], 1)
     return float(np.mean(np.abs(np.nan_to_num(ca[iu]) - np.nan_to_num(cb[iu]))))
+
+
+def correlation_floor(real: pd.DataFrame, n: int, seed: int = 0, splits: int = 4) -> float | None:
+    """The correlation difference a perfect generator would still show against ``real``
+    (continuous view columns) with ``n`` rows: the mean difference between random halves
+    of ``real``, scaled from two samples of ``len(real) / 2`` rows to ``len(real)``
+    against ``n`` (sampling noise of a correlation shrinks as one over the root of the
+    rows). ``None`` for fewer than two columns or four rows."""
+    m = len(real)
+    if real.shape[1] < 2 or m < 4 or n < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    half = m // 2
+    diffs = []
+    for _ in range(splits):
+        idx = rng.permutation(m)
+        d = _correlation_difference(real.iloc[idx[:half]], real.iloc[idx[half : 2 * half]])
+        diffs.append(0.0 if d is None else d)
+    return float(np.mean(diffs) * np.sqrt((1.0 / m + 1.0 / n) / (2.0 / half)))
 
 
 def _contingency_difference(a: pd.DataFrame, b: pd.DataFrame) -> float | None:
@@ -615,6 +637,7 @@ def fidelity_report(
         for k in frames:
             metrics[k]["tstr_ratio"] = tstr_out[k]["ratio"]
     base = {k: v for k, v in metrics.items() if k != "gan"}
+    real_view = spec.transform(real)
     training = {k: v for k, v in getattr(model, "training_", {}).items() if k != "history"}
     return {
         "netrca_version": __version__,
@@ -630,10 +653,16 @@ def fidelity_report(
             "candidates": model.candidates if candidates is None else candidates,
         },
         "view": spec.to_dict(),
+        "floor": {
+            # what a generator drawing fresh flows from the real flows' own distribution
+            # would still show: sampling noise (baselines that copy or interpolate real
+            # rows can go below it)
+            "correlation_difference": correlation_floor(real_view[0], n, seed),
+        },
         "metrics": metrics,
         "tstr": tstr_out,
         "targets": _check(metrics["gan"], base),
-        "columns": _columns(spec, spec.transform(real), spec.transform(frames["gan"])),
+        "columns": _columns(spec, real_view, spec.transform(frames["gan"])),
     }
 
 

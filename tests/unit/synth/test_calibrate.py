@@ -413,3 +413,54 @@ def test_second_maps_restore_a_pair_and_timestamps_are_mapped() -> None:
         Calibrator().fit(real, rk, gen, gk, ["bytes"], times=["timestamp"], **common)
     with pytest.raises(ModelError, match="second maps"):
         Calibrator.from_parts({**state, "times": ["elsewhere"]}, arrays, n_classes=1)
+
+
+def test_second_maps_chain_in_order_and_new_timelines_follow_the_chain() -> None:
+    """Responses follow requests: packets back tied to packets out, bytes back to packets
+    back. Generated columns are drawn apart; a chain of second maps, fitted and applied in
+    order, restores both links and so the one between bytes back and packets out."""
+    rng = np.random.default_rng(5)
+
+    def side(n: int, real: bool) -> pd.DataFrame:
+        out_ = rng.integers(1, 60, n)
+        back = np.maximum(np.round(out_ * rng.uniform(0.7, 1.3, n)), 1)
+        if not real:
+            back = rng.permutation(back)
+        bytes_back = np.round((back if real else rng.permutation(back)) * rng.normal(90, 3, n))
+        return pd.DataFrame(
+            {
+                c: pd.array(v.astype(np.int64), dtype="Int64")
+                for c, v in (("out", out_), ("back", back), ("bytes_back", bytes_back))
+            }
+        )
+
+    real, gen = side(8000, True), side(16_000, False)
+    rk, gk = _keys(*[np.zeros(8000, np.int64)] * 3), _keys(*[np.zeros(16_000, np.int64)] * 3)
+    cols = ["out", "back", "bytes_back"]
+    common = {"integer": dict.fromkeys(cols, True)}
+    one = Calibrator().fit(real, rk, gen, gk, cols, given={"bytes_back": "back"}, **common)
+    chain = {"back": "out", "bytes_back": "back"}
+    cal = Calibrator().fit(real, rk, gen, gk, cols, given=chain, **common)
+    assert cal.maps == [*cols, "back|out", "bytes_back|back"]
+
+    def rho(frame: pd.DataFrame, a: str, b: str) -> float:
+        return float(spearmanr(frame[a], frame[b]).statistic)
+
+    single = one.apply(gen, gk, np.random.default_rng(6))
+    after = cal.apply(gen, gk, np.random.default_rng(6))
+    for a, b in (("back", "out"), ("bytes_back", "back"), ("bytes_back", "out")):
+        assert abs(rho(after, a, b) - rho(real, a, b)) < 0.05, (a, b)
+    assert rho(single, "back", "out") < 0.1 and rho(single, "bytes_back", "out") < 0.1
+    # persisted in order
+    back = Calibrator.from_parts(cal.to_dict(), cal.arrays(), n_classes=1)
+    pd.testing.assert_frame_equal(back.apply(gen, gk, np.random.default_rng(6)), after)
+    # out of order (the link binned on a column mapped only later) is refused
+    with pytest.raises(ValueError, match="second maps"):
+        Calibrator().fit(real, rk, gen, gk, cols, given=dict(reversed(chain.items())), **common)
+    # a new timeline re-maps what is binned on time, and what is binned on that
+    t = real.assign(ts=pd.Timestamp("2024-03-04T10:00:00Z") + pd.to_timedelta(real["out"], "s"))
+    g = gen.assign(ts=pd.Timestamp("2024-03-04T10:00:00Z") + pd.to_timedelta(gen["out"], "s"))
+    timed = Calibrator().fit(
+        t, rk, g, gk, cols, given={"back": "ts", "bytes_back": "back"}, times=["ts"], **common
+    )
+    assert timed.timed() == ([], ["back|ts", "bytes_back|back"])

@@ -160,3 +160,24 @@ def test_empty_flows_check_clean_and_a_repaired_condition_rechecks_ports() -> No
     assert counts["status_error"] == 1
     assert fixed["status"].tolist() == ["FAIL"] and fixed["destination_port"].tolist() == [443]
     assert rules.rate(fixed) == 1.0
+
+
+def test_the_correlation_floor_is_the_noise_between_independent_samples() -> None:
+    """The floor estimated from one sample's halves matches the mean difference between
+    fresh independent samples of the same distribution and sizes (and so sits above what
+    copying the real rows gives: zero)."""
+    from netrca.synth.fidelity import _correlation_difference, correlation_floor
+
+    rng = np.random.default_rng(0)
+    cov = np.array([[1.0, 0.6, 0.2], [0.6, 1.0, 0.0], [0.2, 0.0, 1.0]])
+
+    def draw(n: int) -> pd.DataFrame:
+        return pd.DataFrame(rng.multivariate_normal(np.zeros(3), cov, n), columns=list("abc"))
+
+    real = draw(6000)
+    floors = [correlation_floor(real, 3000, seed=s) for s in range(3)]
+    fresh = [_correlation_difference(real, draw(3000)) for _ in range(40)]
+    assert all(f is not None and f > 0 for f in floors)
+    assert 0.6 < float(np.mean(floors)) / float(np.mean(fresh)) < 1.6
+    assert _correlation_difference(real, real) == 0.0
+    assert correlation_floor(real[["a"]], 100) is None and correlation_floor(real[:3], 10) is None
