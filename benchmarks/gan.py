@@ -144,6 +144,7 @@ def run(out: Path, threads: int, candidates: list[int]) -> dict[str, Any]:
             "metrics": {k: _headline(v) for k, v in rep["metrics"].items()},
             "tstr": rep["tstr"],
             "targets": rep["targets"],
+            "floor": rep.get("floor"),
             "sampling": sampling_speed(model, out / f"{name}_sample.csv"),
             "candidates": {str(k): refined(train, model, out, name, hold, k) for k in candidates},
         }
@@ -219,6 +220,11 @@ def render(result: dict[str, Any]) -> str:
             row += [_fmt(m[b].get(k)) for b in ("independent_marginals", "smote")]
             row += [tgt.get("target", ""), met_s]
             lines.append("| " + " | ".join(row) + " |")
+        floor = (d.get("floor") or {}).get("correlation_difference")
+        if floor is not None:
+            lines.append(
+                f"correlation difference left by sampling noise alone (floor): {floor:.4f}"
+            )
         if d["tstr"]:
             lines.append(f"TSTR: real-trained detector ROC-AUC {d['tstr']['real_roc_auc']:.4f}")
         if d.get("candidates"):
