@@ -155,6 +155,9 @@ def test_report_compares_with_both_baselines(trained: tuple[Path, Path], tmp_pat
     for m in report["metrics"].values():
         assert 0.0 <= m["ks_mean"] <= 1.0 and 0.0 <= m["classifier_auc"] <= 1.0
     assert report["targets"]["classifier_auc_beats_baselines"]["met"] in (True, False)
+    # sampling noise alone: above zero, far below what independent columns lose
+    floor = report["floor"]["correlation_difference"]
+    assert 0.0 < floor < report["metrics"]["independent_marginals"]["correlation_difference"] / 3
     fidelity = json.loads(fid.read_text())
     col = fidelity["columns"]["bytes_sent"]
     assert len(col["bin_edges"]) == len(col["real"]) + 1 == len(col["synthetic"]) + 1

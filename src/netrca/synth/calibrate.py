@@ -23,7 +23,10 @@ and left out of both sides' quantiles.
 Positions in time (timestamps, as seconds) are mapped the same way, so a class whose
 flows the training data holds in one window (an incident) keeps them there. Second maps
 per bin of another column (:class:`Calibrator`'s ``given``) carry pairs whose relation
-quantile maps alone cannot keep: bytes given packets, the client port given the time.
+quantile maps alone cannot keep: packets back given packets out, bytes given packets, the
+duration given packets back, the client port given the time. They may chain, in order: a
+map binned on a column that has its own second map comes after it, is fitted on its
+output, and so follows it.
 
 Tokens cannot be quantile-mapped (their order means nothing), and changing one after the
 fact would leave the numbers generated for another. :class:`TokenCalibrator` instead
@@ -99,6 +102,48 @@ def lookup_groups(level: np.ndarray, key: np.ndarray, keys: np.ndarray) -> np.nd
         found[at_ok] = sorted_keys[at[at_ok]] == keys[todo[at_ok], li]
         out[todo[found]] = order[at[found]]
     return out
+
+
+class _Placed:
+    """Rows' keys placed once, per level, among the (sorted, distinct) keys of many maps'
+    groups, so that each map's lookup is a table read instead of a search over the rows:
+    the same groups as :func:`lookup_groups` (and, for maps binned on a column, as the
+    lookup of the combined keys), for every map applied to one frame."""
+
+    def __init__(self, keys: np.ndarray, bases: list[np.ndarray]) -> None:
+        self.bases = bases
+        self.at: list[np.ndarray] = []  # per level: each row's index in bases (-1: absent)
+        for li, u in enumerate(bases):
+            k = keys[:, li]
+            at = np.searchsorted(u, k)
+            hit = (k >= 0) & (at < len(u))
+            hit[hit] = u[at[hit]] == k[hit]
+            self.at.append(np.where(hit, at, -1))
+
+    def groups(
+        self,
+        level: np.ndarray,
+        key: np.ndarray,
+        width: int = 1,
+        bins: np.ndarray | None = None,
+        fits: list[np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Each row's group among (``level``, ``key``); for a binned map (``width`` > 1)
+        a group's key is ``base * width + bin`` and ``bins`` holds each row's bin, and
+        ``fits[li]`` marks the rows whose level-``li`` key is small enough to combine."""
+        out = np.full(len(self.at[0]), -1, dtype=np.int64)
+        for li, u in enumerate(self.bases):
+            mine = np.flatnonzero(level == li)
+            if not len(mine):
+                continue
+            table = np.full((len(u), width), -1, dtype=np.int64)
+            table[np.searchsorted(u, key[mine] // width), key[mine] % width] = mine
+            at = self.at[li]
+            todo = np.flatnonzero((out < 0) & (at >= 0))
+            if fits is not None:
+                todo = todo[fits[li][todo]]
+            out[todo] = table[at[todo], 0 if bins is None else bins[todo]]
+        return out
 
 
 def _search(q: np.ndarray, g: np.ndarray, x: np.ndarray, *, right: bool) -> np.ndarray:
@@ -228,8 +273,8 @@ def map_values(
 
 class Calibrator:
     """Per-column, per-group quantile maps from generated values to training values, and
-    second maps per group and bin of another column (bytes given packets, the client's
-    port given the time).
+    second maps per group and bin of another column (packets back given packets out, bytes
+    given packets, the client's port given the time).
 
     ``given[c] = d``: after every column has its own map, column ``c`` gets a second one
     per group *and* bin of ``d``'s value (calibrated, when ``d`` is calibrated; seconds,
@@ -241,7 +286,8 @@ class Calibrator:
     turn, climb with time. The second map gives each (group, bin of ``d``) the training
     flows' distribution of ``c``, so the pair's joint follows the training flows' up to
     the bins; rows whose group and bin have fewer than ``min_rows`` rows keep the first
-    map's value.
+    map's value. Second maps apply in ``given``'s order; one binned on a column that has a
+    second map itself must come after that map (a chain), and is fitted on its output.
     """
 
     def __init__(self, *, quantiles: int = 101, min_rows: int = 50, bins: int = 16) -> None:
@@ -276,14 +322,22 @@ class Calibrator:
             ok &= ~np.isin(values, self.skip[column])
         return np.asarray(ok)
 
+    def _bin_of(self, frame: pd.DataFrame, column: str) -> np.ndarray:
+        """Each row's bin of ``frame[column]`` (nulls: a bin of their own, the last)."""
+        x = _numbers(frame[column], column, column in self.times)
+        width = self.bins + 2
+        return np.where(np.isnan(x), width - 1, np.searchsorted(self.edges[column], x, "right"))
+
+    def _fits(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each key can be combined with a bin (not -1, not too large)."""
+        width = self.bins + 2
+        return (keys >= 0) & (keys <= (np.iinfo(np.int64).max - width) // width)
+
     def _binned(self, frame: pd.DataFrame, keys: np.ndarray, column: str) -> np.ndarray:
         """``keys`` combined with the bin of ``frame[column]`` (nulls: a bin of their own);
         -1 where a key is -1 or too large to combine."""
-        x = _numbers(frame[column], column, column in self.times)
-        width = self.bins + 2
-        b = np.where(np.isnan(x), width - 1, np.searchsorted(self.edges[column], x, "right"))
-        ok = (keys >= 0) & (keys <= (np.iinfo(np.int64).max - width) // width)
-        return np.where(ok, keys * width + b[:, None], -1)
+        b = self._bin_of(frame, column)
+        return np.where(self._fits(keys), keys * (self.bins + 2) + b[:, None], -1)
 
     def _fit_map(
         self,
@@ -390,6 +444,17 @@ class Calibrator:
         self, frame: pd.DataFrame, keys: np.ndarray, maps: list[str], rng: np.random.Generator
     ) -> pd.DataFrame:
         frame = frame.copy()
+        width = self.bins + 2
+        # every map's group keys (a binned map's without the bin), per level: the rows are
+        # placed among them once, then each map reads its groups from a small table
+        parts: list[list[np.ndarray]] = [[] for _ in LEVELS]
+        for name in maps:
+            w = width if "|" in name else 1
+            for li in range(len(LEVELS)):
+                parts[li].append(self.key[name][self.level[name] == li] // w)
+        bases = [np.unique(np.concatenate(p)) if p else np.zeros(0, np.int64) for p in parts]
+        placed = _Placed(keys, bases)
+        fits = [self._fits(keys[:, li]) for li in range(len(LEVELS))] if self.given else None
         found: dict[bytes, np.ndarray] = {}  # maps with the same groups look them up once
         for name in maps:
             col, _, by = name.partition("|")
@@ -397,11 +462,12 @@ class Calibrator:
                 continue
             x = _numbers(frame[col], col, col in self.times)
             if by:  # a second map: keys binned by the column's calibrated value
-                g = self.groups(name, self._binned(frame, keys, by))
+                lv, ky = self.level[name], self.key[name]
+                g = placed.groups(lv, ky, width, self._bin_of(frame, by), fits)
             else:
                 sig = self.level[name].tobytes() + b"|" + self.key[name].tobytes()
                 if sig not in found:
-                    found[sig] = self.groups(name, keys)
+                    found[sig] = placed.groups(self.level[name], self.key[name])
                 g = found[sig]
             ok = self._rows(col, x) & (g >= 0)
             u01 = rng.random(len(x))

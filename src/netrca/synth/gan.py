@@ -227,8 +227,9 @@ class FlowGAN:
         it); counts, durations, latencies, client ports and positions in time are mapped
         onto the training quantiles (monotone, so each row keeps its rank and the
         generator's dependence between columns stays; zeros and exact ports stay as
-        generated); then bytes get second maps per bin of packets, and the client port
-        per bin of time. The refiner learns from calibrated samples (default on; models
+        generated); then second maps: packets back per bin of packets out, bytes per bin
+        of packets (bytes back per the packets back so mapped), the duration per bin of
+        packets back, and the client port per bin of time. The refiner learns from calibrated samples (default on; models
         saved before it existed load without calibration, and models saved before the
         token offsets and second maps load with the maps they have).
     candidates : int
