@@ -229,9 +229,10 @@ class FlowGAN:
         generator's dependence between columns stays; zeros and exact ports stay as
         generated); then second maps: packets back per bin of packets out, bytes per bin
         of packets (bytes back per the packets back so mapped), the duration per bin of
-        packets back, and the client port per bin of time. The refiner learns from calibrated samples (default on; models
-        saved before it existed load without calibration, and models saved before the
-        token offsets and second maps load with the maps they have).
+        packets back, and the client port per bin of time. The refiner learns from
+        calibrated samples (default on; models saved before it existed load without
+        calibration, and models saved before the token offsets and second maps load with
+        the maps they have).
     candidates : int
         Default flows generated per flow returned; the refiner keeps, per skeleton, the
         best 1 in ``candidates`` (1 = the generator's flows as they are; sampling slows
