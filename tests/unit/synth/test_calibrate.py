@@ -464,3 +464,41 @@ def test_second_maps_chain_in_order_and_new_timelines_follow_the_chain() -> None
         t, rk, g, gk, cols, given={"back": "ts", "bytes_back": "back"}, times=["ts"], **common
     )
     assert timed.timed() == ([], ["back|ts", "bytes_back|back"])
+
+
+def test_placed_lookup_equals_the_search_per_map() -> None:
+    """The table lookup the maps use gives every row the group the per-map search gives:
+    plain and binned keys, rows with no key (-1), keys no group has, and keys too large
+    to combine with a bin."""
+    from netrca.synth.calibrate import _Placed, lookup_groups
+
+    rng = np.random.default_rng(11)
+    n, width = 5000, 18
+    keys = rng.integers(-1, 40, (n, 3)).astype(np.int64)
+    keys[rng.random(n) < 0.01, 0] = np.iinfo(np.int64).max // 4  # too large to combine
+    bins = rng.integers(0, width, n)
+    cal = Calibrator(bins=width - 2)
+    fits = [cal._fits(keys[:, li]) for li in range(3)]
+    binned = np.where(np.column_stack(fits), keys * width + bins[:, None], -1)
+    plain_groups, bin_groups = [], []
+    for li, count in enumerate((30, 10, 3)):
+        base = rng.choice(40, count, replace=False)
+        plain_groups += [(li, int(k)) for k in base]
+        bin_groups += [(li, int(k) * width + int(b)) for k in base for b in rng.choice(width, 4)]
+    bin_groups = list(dict.fromkeys(bin_groups))
+    maps = []
+    for groups in (plain_groups, bin_groups):
+        arr = np.asarray(groups, dtype=np.int64)
+        maps.append((arr[:, 0], arr[:, 1]))
+    bases = [
+        np.unique(
+            np.concatenate([maps[0][1][maps[0][0] == li], maps[1][1][maps[1][0] == li] // width])
+        )
+        for li in range(3)
+    ]
+    placed = _Placed(keys, bases)
+    want_plain = lookup_groups(*maps[0], keys)
+    want_binned = lookup_groups(*maps[1], binned)
+    assert np.array_equal(placed.groups(*maps[0]), want_plain)
+    assert np.array_equal(placed.groups(*maps[1], width, bins, fits), want_binned)
+    assert (want_plain >= 0).mean() > 0.5 and 0.05 < (want_binned >= 0).mean() < 0.95
