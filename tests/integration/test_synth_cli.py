@@ -159,6 +159,7 @@ def test_report_compares_with_both_baselines(trained: tuple[Path, Path], tmp_pat
     floor = report["floor"]["correlation_difference"]
     assert 0.0 < floor < report["metrics"]["independent_marginals"]["correlation_difference"] / 3
     fidelity = json.loads(fid.read_text())
+    assert fidelity["metrics"]["correlation_difference_floor"] == floor
     col = fidelity["columns"]["bytes_sent"]
     assert len(col["bin_edges"]) == len(col["real"]) + 1 == len(col["synthetic"]) + 1
     assert set(fidelity["metrics"]["baselines"]) == {"independent_marginals", "smote"}
@@ -196,6 +197,10 @@ def test_run_fits_a_gan_on_simulated_flows_when_none_is_given(tmp_path: Path) ->
     fidelity = json.loads((out / "fidelity.json").read_text())
     assert set(fidelity["metrics"]["baselines"]) == {"independent_marginals", "smote"}
     assert json.loads((out / "evaluation.json").read_text())["n_flows"] == 500
+    # the HTML report lists the noise floor right after the figure it qualifies
+    html = (out / "report.html").read_text()
+    at = html.index("correlation_difference_floor")
+    assert html.rindex("correlation_difference<", 0, at) > html.index("GAN fidelity")
 
 
 @pytest.mark.parametrize(
