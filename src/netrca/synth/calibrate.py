@@ -274,7 +274,7 @@ def map_values(
 class Calibrator:
     """Per-column, per-group quantile maps from generated values to training values, and
     second maps per group and bin of another column (packets back given packets out, bytes
-    given packets, the client's port given the time).
+    given packets, the duration given packets back, the client's port given the time).
 
     ``given[c] = d``: after every column has its own map, column ``c`` gets a second one
     per group *and* bin of ``d``'s value (calibrated, when ``d`` is calibrated; seconds,
@@ -418,8 +418,8 @@ class Calibrator:
         return lookup_groups(self.level[column], self.key[column], keys)
 
     def timed(self) -> tuple[list[str], list[str]]:
-        """(the maps of timestamp columns, the second maps binned on them): what a new
-        timeline must be mapped with again."""
+        """(the maps of timestamp columns, the second maps binned on them or chained to
+        those): what a new timeline must be mapped with again."""
         first = [c for c in self.columns if c in self.times]
         moved, second = set(self.times), []
         for c, d in self.given.items():  # in order, so chains follow their first link
