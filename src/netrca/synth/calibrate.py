@@ -88,27 +88,14 @@ def assign_groups(
 def lookup_groups(level: np.ndarray, key: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Each row's group index among groups (``level``, ``key``) for its (n, 3) ``keys``:
     the finest level whose key has a group (-1 where none does)."""
-    out = np.full(len(keys), -1, dtype=np.int64)
-    for li in range(len(LEVELS)):
-        mine = np.flatnonzero(level == li)
-        if not len(mine):
-            continue
-        order = mine[np.argsort(key[mine], kind="stable")]
-        sorted_keys = key[order]
-        todo = np.flatnonzero((out < 0) & (keys[:, li] >= 0))
-        at = np.searchsorted(sorted_keys, keys[todo, li])
-        at_ok = at < len(sorted_keys)
-        found = np.zeros(len(todo), dtype=bool)
-        found[at_ok] = sorted_keys[at[at_ok]] == keys[todo[at_ok], li]
-        out[todo[found]] = order[at[found]]
-    return out
+    bases = [np.unique(key[level == li]) for li in range(len(LEVELS))]
+    return _Placed(keys, bases).groups(level, key)
 
 
 class _Placed:
-    """Rows' keys placed once, per level, among the (sorted, distinct) keys of many maps'
-    groups, so that each map's lookup is a table read instead of a search over the rows:
-    the same groups as :func:`lookup_groups` (and, for maps binned on a column, as the
-    lookup of the combined keys), for every map applied to one frame."""
+    """Rows' keys placed once, per level, among the (sorted, distinct) keys of one or many
+    maps' groups, so that each map's lookup is a table read instead of a search over the
+    rows (for maps binned on a column, a group's key is ``base * width + bin``)."""
 
     def __init__(self, keys: np.ndarray, bases: list[np.ndarray]) -> None:
         self.bases = bases
@@ -456,14 +443,17 @@ class Calibrator:
         placed = _Placed(keys, bases)
         fits = [self._fits(keys[:, li]) for li in range(len(LEVELS))] if self.given else None
         found: dict[bytes, np.ndarray] = {}  # maps with the same groups look them up once
+        bins: dict[str, np.ndarray] = {}  # binned column -> each row's bin, until it moves
         for name in maps:
             col, _, by = name.partition("|")
             if col not in frame.columns or (by and by not in frame.columns):
                 continue
             x = _numbers(frame[col], col, col in self.times)
             if by:  # a second map: keys binned by the column's calibrated value
+                if by not in bins:
+                    bins[by] = self._bin_of(frame, by)
                 lv, ky = self.level[name], self.key[name]
-                g = placed.groups(lv, ky, width, self._bin_of(frame, by), fits)
+                g = placed.groups(lv, ky, width, bins[by], fits)
             else:
                 sig = self.level[name].tobytes() + b"|" + self.key[name].tobytes()
                 if sig not in found:
@@ -476,6 +466,7 @@ class Calibrator:
             if self.integer[col]:
                 new[ok] = np.round(new[ok])
             frame[col] = _like(frame[col], new)
+            bins.pop(col, None)
         return frame
 
     # -- persistence -------------------------------------------------------------------------

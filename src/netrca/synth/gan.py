@@ -62,10 +62,10 @@ __all__ = ["FlowGAN", "SampleResult"]
 _REFINER_ROWS = 50_000  # real (and as many generated) flows the refiner learns from
 #: Size bounds of the generated sample the calibrator compares with the training flows.
 _CALIBRATION_ROWS = (20_000, 100_000)
-#: Second calibration maps: each column per group and bin of the other (see Calibrator).
-# second maps (column, the column it is binned on), applied in this order: packets back
-# per packets out (then bytes back per the packets back so mapped), bytes out per packets
-# out, the duration per packets back, the client port per time
+#: Second calibration maps (column, the column it is binned on; see Calibrator), applied
+#: in this order: packets back per packets out (then bytes back per the packets back so
+#: mapped), bytes out per packets out, the duration per packets back, the client port per
+#: time.
 _GIVEN = (
     ("packets_received", "packets_sent"),
     ("bytes_sent", "packets_sent"),

@@ -196,12 +196,12 @@ class ValidityRules:
         if self.ports_ is not None and {"protocol", "destination_port"} <= set(out.columns):
             # checked again when ICMP rows lost their ports or the condition the port
             # tables are keyed by was repaired; nothing else moves the check's inputs
-            known = checks.get("protocol_port")
+            bad = checks.get("protocol_port")
             keyed = counts.get("status_error") and self.condition in ("status", "error_code")
-            fresh = known is None or counts.get("icmp_ports") or keyed
-            m = known if known is not None and not fresh else self._port_violations(out)
-            if m.any():
-                out.loc[m, "destination_port"] = self._draw_ports(out.loc[m], rng)
+            if bad is None or counts.get("icmp_ports") or keyed:
+                bad = self._port_violations(out)
+            if bad.any():
+                out.loc[bad, "destination_port"] = self._draw_ports(out.loc[bad], rng)
         if counts.get("bytes_packets"):
             self._repair_packets(out)
         return out, counts

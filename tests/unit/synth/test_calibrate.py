@@ -466,10 +466,23 @@ def test_second_maps_chain_in_order_and_new_timelines_follow_the_chain() -> None
     assert timed.timed() == ([], ["back|ts", "bytes_back|back"])
 
 
-def test_placed_lookup_equals_the_search_per_map() -> None:
-    """The table lookup the maps use gives every row the group the per-map search gives:
-    plain and binned keys, rows with no key (-1), keys no group has, and keys too large
-    to combine with a bin."""
+def _first_group(level: np.ndarray, key: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Reference lookup, one row at a time: the finest level whose key has a group."""
+    where = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(level, key, strict=True))}
+    out = np.full(len(keys), -1, dtype=np.int64)
+    for r, row in enumerate(keys):
+        for li, k in enumerate(row):
+            if k >= 0 and (li, int(k)) in where:
+                out[r] = where[(li, int(k))]
+                break
+    return out
+
+
+def test_group_lookups_equal_a_row_by_row_search() -> None:
+    """The table lookups the maps and token heads use give every row the group a plain
+    row-by-row search gives: plain and binned keys (one map's groups alone, or placed among
+    several maps' keys), rows with no key (-1), keys no group has, and keys too large to
+    combine with a bin."""
     from netrca.synth.calibrate import _Placed, lookup_groups
 
     rng = np.random.default_rng(11)
@@ -497,8 +510,10 @@ def test_placed_lookup_equals_the_search_per_map() -> None:
         for li in range(3)
     ]
     placed = _Placed(keys, bases)
-    want_plain = lookup_groups(*maps[0], keys)
-    want_binned = lookup_groups(*maps[1], binned)
+    want_plain = _first_group(*maps[0], keys)
+    want_binned = _first_group(*maps[1], binned)
     assert np.array_equal(placed.groups(*maps[0]), want_plain)
     assert np.array_equal(placed.groups(*maps[1], width, bins, fits), want_binned)
+    assert np.array_equal(lookup_groups(*maps[0], keys), want_plain)
+    assert np.array_equal(lookup_groups(*maps[1], binned), want_binned)
     assert (want_plain >= 0).mean() > 0.5 and 0.05 < (want_binned >= 0).mean() < 0.95
