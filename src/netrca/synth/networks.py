@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from netrca.synth._torch import require_torch
 
@@ -91,6 +92,7 @@ class Generator(nn.Module):
             h = h + torch.relu(norm(block(h)))
         base = self.base(torch.cat([h, cond], dim=1))
         ctx = h.new_zeros(h.shape[0], self.context)
+        fast = not torch.is_grad_enabled()  # sampling: nothing is kept for a backward pass
         outs = []
         off = 0
         for i, (kind, dim, head, embed) in enumerate(
@@ -102,9 +104,16 @@ class Generator(nn.Module):
             if adjust is not None and i in adjust:
                 rows, scale, shift = adjust[i]
                 logits = torch.where(rows, logits * scale + shift, logits)
-            out = self._activate(kind, logits)
+            if fast and kind == "softmax":  # sampling: the embedding of an exact one-hot
+                # is that token's column of the weights (the product adds only zeros to it)
+                pick = logits.argmax(1, keepdim=True)
+                out = torch.zeros_like(logits).scatter_(1, pick, 1.0)
+                weight = cast(torch.Tensor, embed.weight)
+                ctx.add_(weight.t()[pick[:, 0]])
+            else:
+                out = self._activate(kind, logits)
+                ctx = ctx.add_(embed(out)) if fast else ctx + embed(out)
             outs.append(out)
-            ctx = ctx + embed(out)
             off += dim
         return torch.cat(outs, dim=1)
 

@@ -105,7 +105,8 @@ class ValidityRules:
 
     # -- checking ----------------------------------------------------------------------------
     def _icmp_violations(self, flows: pd.DataFrame) -> np.ndarray:
-        icmp = np.char.upper(_text(flows["protocol"]).astype(str)) == "ICMP"
+        codes, names = pd.factorize(_text(flows["protocol"]))  # per distinct protocol
+        icmp = (np.char.upper(np.asarray(names, dtype=str)) == "ICMP")[codes]
         has_port = np.zeros(len(flows), dtype=bool)
         for c in ("source_port", "destination_port"):
             if c in flows.columns:
@@ -152,11 +153,14 @@ class ValidityRules:
         """Per active rule, a boolean mask of the rows that violate it."""
         out: dict[str, np.ndarray] = {}
         if self.status_error_ is not None and {"status", "error_code"} <= set(flows.columns):
-            pairs = (
-                pd.Series(_text(flows["status"])) + "\x1f" + pd.Series(_text(flows["error_code"]))
-            )
-            ok = pairs.isin({f"{a}\x1f{b}" for a, b in self.pairs_}).to_numpy()
-            out["status_error"] = ~ok
+            # per distinct (status, error code) pair
+            sc, su = pd.factorize(_text(flows["status"]))
+            ec, eu = pd.factorize(_text(flows["error_code"]))
+            known = {f"{a}\x1f{b}" for a, b in self.pairs_}
+            allowed = np.array(
+                [[f"{a}\x1f{b}" in known for b in eu] for a in su], dtype=bool
+            ).reshape(len(su), len(eu))
+            out["status_error"] = ~allowed[sc, ec]
         if self.ports_ is not None and {"protocol", "destination_port"} <= set(flows.columns):
             out["protocol_port"] = self._port_violations(flows)
         if self.icmp_active_:
