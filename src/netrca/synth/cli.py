@@ -139,6 +139,15 @@ def fit(
             "or class (monotone: ranks and the dependence between columns are kept).",
         ),
     ] = True,
+    match_ranks: Annotated[
+        bool,
+        typer.Option(
+            help="In each class with at least 5,000 training flows, reorder the sampled "
+            "counts, durations, latencies and client ports among their rows so that their "
+            "rank correlations (with each other, time of day and the gap between flows) "
+            "are the training flows' (every column keeps its values).",
+        ),
+    ] = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a conditional GAN on flows and save it (safe format: tensors + JSON)."""
@@ -163,6 +172,7 @@ def fit(
         refiner_stages=refiner_stages,
         pool_time=pool_time,
         calibrate=calibrate,
+        match_ranks=match_ranks,
     ).fit(read.flows)
     save_gan(gan, output)
     t = gan.training_
@@ -192,6 +202,13 @@ def fit(
                 f"calibrated {what} (groups by skeleton/coarse skeleton/class): "
                 + ", ".join(f"{c} {'/'.join(map(str, g))}" for c, g in groups.items()),
             )
+    matched = t.get("rank_matching_classes")
+    if matched:
+        _echo(
+            quiet,
+            "rank correlations matched for: "
+            + ", ".join(f"{c} ({n:,} training flows)" for c, n in matched.items()),
+        )
 
 
 @app.command()

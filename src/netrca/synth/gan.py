@@ -50,6 +50,7 @@ from netrca.synth.encoders import (
     PortEncoder,
     TimeEncoder,
 )
+from netrca.synth.ranks import RankMatcher
 from netrca.synth.sampler import WEIGHTINGS, SkeletonSampler
 from netrca.synth.table import Encoded, FlowTable, TrainingSchema
 from netrca.synth.validity import NAMED_RULES, ValidityRules
@@ -233,6 +234,13 @@ class FlowGAN:
         calibrated samples (default on; models saved before it existed load without
         calibration, and models saved before the token offsets and second maps load with
         the maps they have).
+    match_ranks : bool
+        After calibration, in each class with at least 5,000 training flows, reorder the
+        sampled counts, durations, latencies and client ports among their rows so that
+        their rank correlations with each other and with time of day and the gap to the
+        previous flow are the training flows' (see :mod:`netrca.synth.ranks`; every
+        column keeps its values, zeros and exact ports stay on their rows). Default on;
+        models saved before it existed load without it.
     candidates : int
         Default flows generated per flow returned; the refiner keeps, per skeleton, the
         best 1 in ``candidates`` (1 = the generator's flows as they are; sampling slows
@@ -293,6 +301,7 @@ class FlowGAN:
         refiner_stages: int = 3,
         pool_time: bool = True,
         calibrate: bool = True,
+        match_ranks: bool = True,
         candidates: int = 1,
         random_state: int = 0,
         verbose: bool = False,
@@ -335,6 +344,7 @@ class FlowGAN:
         self.refiner_stages = refiner_stages
         self.pool_time = pool_time
         self.calibrate = calibrate
+        self.match_ranks = match_ranks
         self.candidates = candidates
         self.random_state = random_state
         self.verbose = verbose
@@ -401,6 +411,7 @@ class FlowGAN:
             "refiner_stages": self.refiner_stages,
             "pool_time": self.pool_time,
             "calibrate": self.calibrate,
+            "match_ranks": self.match_ranks,
             "candidates": self.candidates,
             "random_state": self.random_state,
         }
@@ -422,7 +433,7 @@ class FlowGAN:
                 "lr and tau must be positive; gp_weight, sw_weight, moment_weight and "
                 "condition_weight non-negative"
             )
-        for flag in ("refiner", "pool_time", "calibrate"):
+        for flag in ("refiner", "pool_time", "calibrate", "match_ranks"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.candidates > 1 and not self.refiner:
@@ -573,11 +584,14 @@ class FlowGAN:
             )
             self.token_calibrator_: TokenCalibrator | None = None
             self.calibrator_: Calibrator | None = None
+            self.rank_matcher_: RankMatcher | None = None
             self._train(flows, rng)
             self.training_["time_pooling"] = pooling
             if self.calibrate:
                 self.token_calibrator_ = self._fit_token_calibrator(flows)
                 self.calibrator_ = self._fit_calibrator(flows)
+            if self.match_ranks:
+                self.rank_matcher_ = self._fit_rank_matcher(flows)
             self.refiner_ = self._fit_refiner(flows) if self.refiner else None
         from netrca.synth.fidelity import summarize
 
@@ -779,9 +793,10 @@ class FlowGAN:
             dv = dv / dv.norm(dim=0, keepdim=True)
             parts_f.append(zf @ dv)
             parts_r.append(zr @ dv)
-        pf = torch.sort(torch.cat(parts_f, 1), dim=0).values
-        pr = torch.sort(torch.cat(parts_r, 1), dim=0).values
-        return ((pf - pr) ** 2).mean(dim=0).sum() / pf.shape[1] * 10.0
+        # one projection per row, so each sort runs along contiguous memory (same order)
+        pf = torch.sort(torch.cat(parts_f, 1).T.contiguous(), dim=1).values
+        pr = torch.sort(torch.cat(parts_r, 1).T.contiguous(), dim=1).values
+        return ((pf - pr) ** 2).mean(dim=1).sum() / pf.shape[0] * 10.0
 
     def _save_checkpoint(self, state: dict[str, Any], history: list[dict[str, float]]) -> None:
         if self.checkpoint is None:
@@ -832,23 +847,8 @@ class FlowGAN:
         fake, _ = self.table_.decode(enc, rng, sort=False)
         real = flows.reset_index(drop=True)
         t = self.table_
-        columns, integer, skip, times = [], {}, {}, []
-        for e in t.encoders_:
-            if isinstance(e, TimeEncoder):  # positions in time, per group
-                columns.append(e.column)
-                times.append(e.column)
-                continue
-            if isinstance(e, PortEncoder) and not t.in_coarse_skeleton(e.column):
-                skip[e.column] = [float(p) for p in e.top]  # exact ports keep their token
-            elif isinstance(e, NumericEncoder):
-                # zeros stay as generated: whether a direction carried bytes and packets is
-                # decided jointly by the generator (no bytes without packets)
-                skip[e.column] = [0.0]
-            else:
-                continue
-            plan = t.schema().column(e.column)
-            columns.append(e.column)
-            integer[e.column] = plan is not None and plan.dtype == "Int64"
+        numbers, integer, skip, times = self._number_columns()
+        columns = [e.column for e in t.encoders_ if e.column in {*numbers, *times}]
         cal = Calibrator().fit(
             real,
             t.calibration_keys_of_flows(real),
@@ -865,6 +865,49 @@ class FlowGAN:
             c: [int((cal.level[c] == li).sum()) for li in range(3)] for c in cal.maps
         }
         return cal
+
+    def _number_columns(
+        self,
+    ) -> tuple[list[str], dict[str, bool], dict[str, list[float]], list[str]]:
+        """The generated number columns the calibration maps (counts, durations,
+        latencies, client ports), whether each is an integer, the values each keeps as
+        generated, and the timestamp columns."""
+        t = self.table_
+        columns, integer, skip, times = [], {}, {}, []
+        for e in t.encoders_:
+            if isinstance(e, TimeEncoder):  # positions in time, per group
+                times.append(e.column)
+                continue
+            if isinstance(e, PortEncoder) and not t.in_coarse_skeleton(e.column):
+                skip[e.column] = [float(p) for p in e.top]  # exact ports keep their token
+            elif isinstance(e, NumericEncoder):
+                # zeros stay as generated: whether a direction carried bytes and packets is
+                # decided jointly by the generator (no bytes without packets)
+                skip[e.column] = [0.0]
+            else:
+                continue
+            plan = t.schema().column(e.column)
+            columns.append(e.column)
+            integer[e.column] = plan is not None and plan.dtype == "Int64"
+        return columns, integer, skip, times
+
+    def _fit_rank_matcher(self, flows: pd.DataFrame) -> RankMatcher | None:
+        """The training flows' rank correlations per large class (see
+        :mod:`netrca.synth.ranks`); None when no class has enough flows."""
+        t0 = time.perf_counter()
+        numbers, _, skip, times = self._number_columns()
+        matcher = RankMatcher().fit(
+            flows,
+            numbers,
+            condition=self.table_.condition_,
+            time_column=times[0] if len(times) == 1 else None,
+            keep=skip,
+        )
+        self.training_["rank_matching_seconds"] = round(time.perf_counter() - t0, 3)
+        self.training_["rank_matching_classes"] = dict(
+            zip(matcher.classes, matcher.rows, strict=True)
+        )
+        return matcher if matcher.classes else None
 
     def _decode(
         self, enc: Encoded, rng: np.random.Generator, *, sort: bool = True, retimed: bool = False
@@ -1407,6 +1450,9 @@ class FlowGAN:
             with torch_settings(self.n_threads):
                 enc = self._generate(cls, seed)
             frame, ip_repairs = self._decode(enc, rng)
+        ranks = getattr(self, "rank_matcher_", None)
+        if ranks is not None:
+            frame = ranks.apply(frame)
         checks = self.rules_.check(frame)
         masks = list(checks.values()) + list(ip_repairs.values())
         bad = np.logical_or.reduce(masks) if masks else np.zeros(len(frame), bool)

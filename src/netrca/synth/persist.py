@@ -13,7 +13,9 @@ The file is one ``torch.save`` archive holding only tensors:
 - ``calibration.*``: per calibrated column, its groups (level and key) and the training
   and generated quantiles of each (see :mod:`netrca.synth.calibrate`);
 - ``token_calibration.*``: per calibrated token head, its groups (level and key) and the
-  logit offsets of each.
+  logit offsets of each;
+- ``ranks.*``: per class whose rank correlations are matched, the training flows'
+  correlation matrix (see :mod:`netrca.synth.ranks`).
 
 ``torch.load(..., weights_only=True)`` only rebuilds tensors and plain containers, so
 loading never runs code from the file. A tampered or truncated file fails the digest or
@@ -72,6 +74,10 @@ def save_gan(model: Any, path: str | Path) -> None:
     if tokens is not None:
         for k, a in tokens.arrays().items():
             tensors[f"token_calibration.{k}"] = torch.from_numpy(np.ascontiguousarray(a))
+    ranks = getattr(model, "rank_matcher_", None)
+    if ranks is not None:
+        for k, a in ranks.arrays().items():
+            tensors[f"ranks.{k}"] = torch.from_numpy(np.ascontiguousarray(a))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -88,6 +94,7 @@ def save_gan(model: Any, path: str | Path) -> None:
         "time_pooling": _pooling_names(model),
         "calibration": None if calibrator is None else calibrator.to_dict(),
         "token_calibration": None if tokens is None else tokens.to_dict(),
+        "ranks": None if ranks is None else ranks.to_dict(),
         "digest": _digest(tensors),
     }
     blob = json.dumps(meta, allow_nan=True).encode("utf-8")
@@ -261,6 +268,26 @@ def _load_token_calibrator(
     return TokenCalibrator.from_parts(state, arrays, t.n_classes, dims)
 
 
+def _load_ranks(state: dict[str, Any] | None, tensors: dict[str, Any], model: Any) -> Any:
+    """The rank matching, checked against the model's columns; None for models without
+    one (saved before it existed, fitted with ``match_ranks=False``, or with no class
+    large enough)."""
+    from netrca.synth.ranks import RankMatcher
+
+    arrays = _part_arrays(state, tensors, "ranks", "rank matching")
+    if arrays is None or state is None:
+        return None
+    r = RankMatcher.from_parts(state, arrays)
+    numbers, _, _, times = model._number_columns()
+    if (
+        not set(r.columns) <= set(numbers)
+        or (r.time_column is not None and r.time_column not in times)
+        or r.condition != model.table_.condition_
+    ):
+        raise ModelError("rank matching names columns the model does not generate")
+    return r
+
+
 #: Parameters that older model files lack, at the values those models were trained with.
 _BEFORE_OPTIONS: dict[str, Any] = {
     "condition_weight": 0.0,
@@ -272,6 +299,7 @@ _BEFORE_OPTIONS: dict[str, Any] = {
     "refiner_stages": 1,
     "pool_time": False,
     "calibrate": False,
+    "match_ranks": False,
     "candidates": 1,
 }
 
@@ -303,7 +331,14 @@ def load_gan(path: str | Path) -> Any:
             k
             for k in tensors
             if not k.startswith(
-                ("generator.", "refiner.", "pooling.", "calibration.", "token_calibration.")
+                (
+                    "generator.",
+                    "refiner.",
+                    "pooling.",
+                    "calibration.",
+                    "token_calibration.",
+                    "ranks.",
+                )
             )
         )
         if unknown:
@@ -321,6 +356,7 @@ def load_gan(path: str | Path) -> Any:
         model.token_calibrator_ = _load_token_calibrator(
             meta.get("token_calibration"), tensors, model
         )
+        model.rank_matcher_ = _load_ranks(meta.get("ranks"), tensors, model)
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
