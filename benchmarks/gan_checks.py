@@ -5,9 +5,9 @@ random into halves A and B; ``netrca synth fit -i A`` trains a model, and ``netr
 report`` judges the same generated flows (same seed, same count) against A, the rows the
 model saw, and B, rows it never saw, with 1 and 8 candidates.
 
-``speed``: in one process, ``FlowGAN.sample(100_000)`` with the model's calibration (token
-offsets and quantile maps) and with it removed, alternating, three rounds each (flows/s
-per round).
+``speed``: in one process, ``FlowGAN.sample(100_000)`` as the model samples, without its
+rank matching, and without calibration (token offsets, quantile maps) or rank matching,
+alternating, three rounds each (flows/s per round).
 
 Usage: ``.venv/bin/python benchmarks/gan_checks.py split|speed [--out DIR]``.
 """
@@ -58,10 +58,16 @@ def split(out: Path) -> dict[str, Any]:
                 "synth", "report", "-i", str(work / f"sim{name}.csv"), "-m", str(model),
                 "-o", str(report), "--candidates", str(k), "-q",
             )  # fmt: skip
-            m = json.loads(report.read_text())["metrics"]
+            rep = json.loads(report.read_text())
+            m = rep["metrics"]
             result[f"k{k}_vs_{name}"] = {
                 "gan_classifier_auc": round(m["gan"]["classifier_auc"], 4),
                 "smote_classifier_auc": round(m["smote"]["classifier_auc"], 4),
+                # SMOTE interpolates the half it is given, so it always sees the rows it
+                # is judged against; the GAN saw only A
+                "gan_correlation_difference": round(m["gan"]["correlation_difference"], 5),
+                "smote_correlation_difference": round(m["smote"]["correlation_difference"], 5),
+                "correlation_floor": round(rep["floor"]["correlation_difference"], 5),
                 "dcr_median": round(m["gan"]["dcr_median"], 4),
                 "real_nn_median": round(m["gan"]["real_nn_median"], 4),
             }
@@ -69,19 +75,20 @@ def split(out: Path) -> dict[str, Any]:
 
 
 def speed(out: Path) -> dict[str, Any]:
-    """Sampling flows/s with and without calibration, same model and process."""
+    """Sampling flows/s with and without rank matching and calibration, same process."""
     from netrca.synth.persist import load_gan
 
     result: dict[str, Any] = {}
     for name in ("simulated_50k", "ctu_benign"):
         gan = load_gan(out / f"{name}.pt")
-        cal, tokens = gan.calibrator_, gan.token_calibrator_
+        cal, tokens, ranks = gan.calibrator_, gan.token_calibrator_, gan.rank_matcher_
         gan.sample(1000)
-        rates: dict[str, list[int]] = {"calibrated": [], "without": []}
+        rates: dict[str, list[int]] = {"calibrated": [], "without_ranks": [], "without": []}
         for _ in range(3):
             for mode, got in rates.items():
-                on = mode == "calibrated"
+                on = mode != "without"
                 gan.calibrator_, gan.token_calibrator_ = (cal, tokens) if on else (None, None)
+                gan.rank_matcher_ = ranks if mode == "calibrated" else None
                 t0 = time.perf_counter()
                 gan.sample(100_000, random_state=1)
                 got.append(round(100_000 / (time.perf_counter() - t0)))

@@ -11,8 +11,9 @@ previous flow and the number columns. At sampling, inside each such class, the t
 columns stay as they are and each number column's values are *reassigned among the
 rows* (Iman and Conover's method, conditional on the fixed columns): the rows' scores
 are whitened given the time columns and recoloured to the training correlations, and
-each column's values go to the rows in the order of the recoloured scores. Two rounds,
-because reassigning values moves the scores slightly.
+each column's values go to the rows in the order of the recoloured scores. Two passes:
+reassigning values moves the scores, and a second pass from where the first left them
+closes most of what remains when the sample starts far from the training correlations.
 
 Each column keeps its exact multiset of values within the class (so every marginal and
 every count is what sampling produced), zeros, missing values and exact values named in
@@ -34,13 +35,13 @@ import pandas as pd
 from netrca.errors import ModelError
 from netrca.synth.encoders import TimeEncoder
 
-__all__ = ["MIN_ROWS", "MIN_SAMPLE", "RankMatcher", "normal_scores"]
+__all__ = ["MIN_ROWS", "MIN_SAMPLE", "ROUNDS", "RankMatcher", "normal_scores"]
 
 #: Training flows a class needs for its correlations to be matched.
 MIN_ROWS = 5000
 #: Sampled flows of a class below which its rows are left as generated.
 MIN_SAMPLE = 200
-#: Reassignment rounds.
+#: Reassignment passes (values moved by one pass move the scores the next one starts from).
 ROUNDS = 2
 #: The time columns, computed from the timestamps (they are never reordered).
 TIME_COLUMNS = ("time_of_day", "gap")
@@ -113,8 +114,8 @@ class RankMatcher:
         return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
 
     def _groups(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.condition is None:
-            return np.zeros(len(frame), dtype=object)
+        if self.condition is None:  # one group, named ""
+            return np.full(len(frame), "", dtype=object)
         return frame[self.condition].astype(str).to_numpy(dtype=object)
 
     def fit(
@@ -160,17 +161,18 @@ class RankMatcher:
             return frame
         x = self._values(frame)
         groups = self._groups(frame)
-        out = x.copy()
         n_time = len(self.names) - len(self.columns)
+        reordered = False
         for g, target in zip(self.classes, self.targets, strict=True):
             idx = np.flatnonzero(groups == g)
             if len(idx) >= MIN_SAMPLE:
-                out[idx] = self._reorder(x[idx], target, n_time)
+                x[idx] = self._reorder(x[idx], target, n_time)
+                reordered = True
+        if not reordered:
+            return frame
         frame = frame.copy()
         for j, c in enumerate(self.columns, start=n_time):
-            col = out[:, j]
-            if np.array_equal(col, x[:, j], equal_nan=True):
-                continue
+            col = x[:, j]
             if isinstance(frame[c].dtype, pd.Int64Dtype):
                 missing = np.isnan(col)
                 ints = np.where(missing, 0, col).astype(np.int64)
@@ -190,54 +192,53 @@ class RankMatcher:
         x = np.asfortranarray(x)  # a copy, column by column
         nf = len(fixed)
         z = np.zeros((len(x), nf + len(free)), order="F")
-        # per free column: the rows whose values may move, and their values and scores
-        # in value order (the class's multiset of values, so of scores, is fixed)
         cols = fixed + free
+        # per free column: the rows whose values may move, and their values in order
         movable: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(free)
-        values, scores = list(movable), list(movable)
+        values, ordered = list(movable), list(movable)
 
         def rank(k: int) -> None:
             col = x[:, cols[k]]
-            order, sc = _ranked(col)
-            z[order, k] = sc
-            if k < nf:
-                return
-            stay = col[order] == 0
-            names = self.keep.get(self.names[cols[k]])
-            if names:
-                stay |= np.isin(col[order], names)
-            order, sc = order[~stay], sc[~stay]
-            movable[k - nf], values[k - nf], scores[k - nf] = np.sort(order), col[order], sc
+            order, scores = _ranked(col)
+            z[order, k] = scores
+            if k >= nf:
+                stay = col[order] == 0
+                names = self.keep.get(self.names[cols[k]])
+                if names:
+                    stay |= np.isin(col[order], names)
+                keep = order[~stay]
+                movable[k - nf], values[k - nf], ordered[k - nf] = (
+                    np.sort(keep),
+                    col[keep],
+                    scores[~stay],
+                )
 
         def assign(k: int, z2: np.ndarray) -> None:
             rows = movable[k]
             if len(rows) > 1:
                 order = rows[np.argsort(z2[rows, k])]
                 x[order, free[k]] = values[k]
-                z[order, nf + k] = scores[k]
+                z[order, nf + k] = ordered[k]  # the scores move with the values
 
         # columns are independent (each writes only its own), and numpy's sorts release
         # the GIL: two threads
-        pool = ThreadPoolExecutor(2)
-        list(pool.map(rank, range(len(cols))))
-        t = target[np.ix_(fixed + free, fixed + free)]
-        t_mf, t_mm = t[nf:, :nf], t[nf:, nf:]
-        for _ in range(ROUNDS):
-            s = np.atleast_2d(np.corrcoef(z, rowvar=False))
-            s_ff, s_mf, s_mm = s[:nf, :nf], s[nf:, :nf], s[nf:, nf:]
-            inv = np.linalg.pinv(s_ff) if nf else np.zeros((0, 0))
-            # whiten the free scores' part not explained by the fixed columns:
-            # e = (z_free - z_fixed c') w'; recolour to the training correlations with the
-            # fixed columns and each other: z_fixed a' + e b'. In one product, z m.
-            c = s_mf @ inv
-            w = np.linalg.inv(_psd_cholesky(s_mm - c @ s_mf.T))
-            a = t_mf @ inv
-            b = _psd_cholesky(t_mm - a @ s_ff @ a.T)
-            wb = w.T @ b.T
-            m = np.vstack([a.T - c.T @ wb, wb])
-            z2 = np.asfortranarray(z @ m)
-            list(pool.map(assign, range(len(free)), [z2] * len(free)))
-        pool.shutdown()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(rank, range(len(cols))))
+            t = target[np.ix_(cols, cols)]
+            for _ in range(ROUNDS):
+                s = np.atleast_2d(np.corrcoef(z, rowvar=False))
+                s_ff, s_mf, s_mm = s[:nf, :nf], s[nf:, :nf], s[nf:, nf:]
+                inv = np.linalg.pinv(s_ff) if nf else np.zeros((0, 0))
+                # whiten the free scores' part not explained by the fixed columns:
+                # e = (z_free - z_fixed c') w'; recolour to the training correlations with
+                # the fixed columns and each other: z_fixed a' + e b'. In one product, z m.
+                c = s_mf @ inv
+                w = np.linalg.inv(_psd_cholesky(s_mm - c @ s_mf.T))
+                a = t[nf:, :nf] @ inv
+                b = _psd_cholesky(t[nf:, nf:] - a @ s_ff @ a.T)
+                wb = w.T @ b.T
+                z2 = np.asfortranarray(z @ np.vstack([a.T - c.T @ wb, wb]))
+                list(pool.map(assign, range(len(free)), [z2] * len(free)))
         return x
 
     # -- persistence -------------------------------------------------------------------------
