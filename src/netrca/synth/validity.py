@@ -39,6 +39,12 @@ def _text(s: pd.Series) -> np.ndarray:
     return np.asarray(s.astype("string").fillna("<null>").to_numpy(dtype=object))
 
 
+def _text_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(_text(s))`` without making a Python string of every row."""
+    codes, uniques = pd.factorize(s.astype("string").fillna("<null>"))
+    return codes, np.asarray(uniques, dtype=object)
+
+
 def _num(s: pd.Series) -> np.ndarray:
     return np.asarray(pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan))
 
@@ -105,7 +111,7 @@ class ValidityRules:
 
     # -- checking ----------------------------------------------------------------------------
     def _icmp_violations(self, flows: pd.DataFrame) -> np.ndarray:
-        codes, names = pd.factorize(_text(flows["protocol"]))  # per distinct protocol
+        codes, names = _text_codes(flows["protocol"])  # per distinct protocol
         icmp = (np.char.upper(np.asarray(names, dtype=str)) == "ICMP")[codes]
         has_port = np.zeros(len(flows), dtype=bool)
         for c in ("source_port", "destination_port"):
@@ -122,15 +128,17 @@ class ValidityRules:
 
     def _port_violations(self, flows: pd.DataFrame) -> np.ndarray:
         assert self.ports_ is not None
-        proto = _text(flows["protocol"])
         port = _num(flows["destination_port"])
         port = np.where(np.isnan(port), -1, port).astype(np.int64)
         bad = np.zeros(len(flows), dtype=bool)
         if not len(flows):
             return bad
         # rows grouped by (condition key, protocol) through codes, not per-row strings
-        kc, ku = pd.factorize(self._keys(flows))
-        pc, pu = pd.factorize(proto)
+        if self.condition and self.condition in flows.columns:
+            kc, ku = _text_codes(flows[self.condition])
+        else:  # the keys _keys gives: "" for every row
+            kc, ku = np.zeros(len(flows), dtype=np.intp), np.array([""], dtype=object)
+        pc, pu = _text_codes(flows["protocol"])
         combo = kc.astype(np.int64) * len(pu) + pc
         order = np.argsort(combo, kind="stable")
         sorted_combo = combo[order]
@@ -154,8 +162,8 @@ class ValidityRules:
         out: dict[str, np.ndarray] = {}
         if self.status_error_ is not None and {"status", "error_code"} <= set(flows.columns):
             # per distinct (status, error code) pair
-            sc, su = pd.factorize(_text(flows["status"]))
-            ec, eu = pd.factorize(_text(flows["error_code"]))
+            sc, su = _text_codes(flows["status"])
+            ec, eu = _text_codes(flows["error_code"])
             known = {f"{a}\x1f{b}" for a, b in self.pairs_}
             allowed = np.array(
                 [[f"{a}\x1f{b}" in known for b in eu] for a in su], dtype=bool
