@@ -80,8 +80,9 @@ def _psd_cholesky(c: np.ndarray) -> np.ndarray:
 
 
 def _varies(x: np.ndarray) -> bool:
-    ok = x[~np.isnan(x)]
-    return len(ok) > 1 and bool(ok.max() > ok.min())
+    """Whether ``x`` holds two different non-missing values (without copying it)."""
+    ok = ~np.isnan(x)
+    return bool(np.max(x, where=ok, initial=-np.inf) > np.min(x, where=ok, initial=np.inf))
 
 
 class RankMatcher:

@@ -62,6 +62,12 @@ class ValidityRules:
             return _text(flows[self.condition])
         return np.full(len(flows), "", dtype=object)
 
+    def _key_codes(self, flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``pd.factorize(self._keys(flows))``, from the column's string array."""
+        if self.condition and self.condition in flows.columns:
+            return _text_codes(flows[self.condition])
+        return np.zeros(len(flows), dtype=np.intp), np.array([""], dtype=object)
+
     def fit(self, flows: pd.DataFrame) -> ValidityRules:
         """Learn allowed pairs and port tables from ``flows``."""
         cols = set(flows.columns)
@@ -134,10 +140,7 @@ class ValidityRules:
         if not len(flows):
             return bad
         # rows grouped by (condition key, protocol) through codes, not per-row strings
-        if self.condition and self.condition in flows.columns:
-            kc, ku = _text_codes(flows[self.condition])
-        else:  # the keys _keys gives: "" for every row
-            kc, ku = np.zeros(len(flows), dtype=np.intp), np.array([""], dtype=object)
+        kc, ku = self._key_codes(flows)
         pc, pu = _text_codes(flows["protocol"])
         combo = kc.astype(np.int64) * len(pu) + pc
         order = np.argsort(combo, kind="stable")
