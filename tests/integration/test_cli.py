@@ -13,6 +13,7 @@ import pytest
 
 from netrca.cli import main
 from netrca.report import read_manifest
+from netrca.report.verify import verify_run
 from netrca.schema import OUTPUT_COLUMNS, Analysis
 from tests.conftest import CTU_NJRAT, CTU_NORMAL, NMAP, need
 
@@ -145,10 +146,25 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, name: str) -> None:
     assert read_manifest(tmp_path / "out") is None
 
 
+def test_a_failed_run_leaves_the_previous_run_in_its_folder_whole(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert netrca("run", "--flows", "600", "--output", str(out), "--quiet").returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    bad = tmp_path / "junk.bin"
+    bad.write_bytes(BAD_INPUTS["junk.bin"])
+    for args in (["--input", str(bad)], ["--input", str(tmp_path / "nope.csv")]):
+        res = netrca("run", *args, "--output", str(out), "--quiet")
+        assert res.returncode == 2 and "Traceback" not in res.stderr
+        after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+        assert after == before and not list(out.glob(".staging-*"))
+    assert verify_run(out).ok
+
+
 def test_missing_file_and_usage_errors(tmp_path: Path) -> None:
-    res = netrca("run", "--input", str(tmp_path / "nope.csv"), "--quiet")
+    # in a scratch folder: the default output folder is ./data
+    res = netrca("run", "--input", str(tmp_path / "nope.csv"), "--quiet", cwd=tmp_path)
     assert res.returncode == 2 and "no such file" in res.stderr and "Traceback" not in res.stderr
-    res = netrca("run", "--contamination", "lots")
+    res = netrca("run", "--contamination", "lots", cwd=tmp_path)
     assert res.returncode == 2 and "contamination" in res.stderr
     res = netrca("frobnicate")
     assert res.returncode == 2 and "Traceback" not in res.stderr

@@ -37,16 +37,17 @@ def _sha256(path: Path) -> str:
 class RunWriter:
     """Stage a run's outputs in a hidden folder and publish them together.
 
-    Until :meth:`commit` finishes, ``DIR/manifest.json`` is absent, so readers (and
-    ``netrca evaluate``) can tell an interrupted run from a complete one.
+    Nothing in ``DIR`` changes before :meth:`commit`: a run that fails or is killed
+    earlier (a missing input, a bad model, a full disk while staging) leaves the folder's
+    previous run as it was, manifest included. :meth:`commit` removes the old manifest
+    before it moves the first file in, so from then until it finishes
+    ``DIR/manifest.json`` is absent and readers (and ``netrca evaluate``) can tell an
+    interrupted run from a complete one.
     """
 
     def __init__(self, out_dir: str | Path) -> None:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        manifest = self.dir / MANIFEST
-        if manifest.exists():
-            manifest.unlink()
         for old in self.dir.glob(".staging-*"):
             if old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
@@ -66,6 +67,7 @@ class RunWriter:
         The manifest lists every file in the folder (those of earlier steps too) with
         its size and SHA-256, so a later check can tell a whole folder from a damaged one.
         """
+        (self.dir / MANIFEST).unlink(missing_ok=True)  # the folder is changing from here
         for name in self.files:
             src = self.stage / name
             if src.exists():

@@ -24,15 +24,38 @@ def test_commit_publishes_files_then_manifest(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".staging-*"))
 
 
-def test_abort_and_restart_marks_incomplete(tmp_path: Path) -> None:
-    RunWriter(tmp_path).commit({})
-    w = RunWriter(tmp_path)  # a new run removes the old manifest first
-    assert not (tmp_path / MANIFEST).exists()
+def test_an_aborted_run_leaves_the_previous_one_whole(tmp_path: Path) -> None:
+    first = RunWriter(tmp_path)
+    first.path("a.txt").write_text("A")
+    before = first.commit({"rows": 1}).read_bytes()
+    w = RunWriter(tmp_path)  # nothing in the folder changes until commit
+    assert (tmp_path / MANIFEST).read_bytes() == before
+    w.path("a.txt").write_text("half")
     w.path("x").write_text("half")
     w.abort()
-    assert read_manifest(tmp_path) is None and not (tmp_path / "x").exists()
+    assert (tmp_path / MANIFEST).read_bytes() == before
+    assert (tmp_path / "a.txt").read_text() == "A" and not (tmp_path / "x").exists()
+    assert not list(tmp_path.glob(".staging-*"))
     (tmp_path / MANIFEST).write_text(json.dumps({"status": "running"}))
     assert read_manifest(tmp_path) is None
+
+
+def test_commit_removes_the_old_manifest_before_moving_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    RunWriter(tmp_path).commit({})
+    w = RunWriter(tmp_path)
+    w.path("a.txt").write_text("new")
+    seen = []
+
+    def replace(src: object, dst: object) -> None:  # a crash while moving files in
+        seen.append((tmp_path / MANIFEST).exists())
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr("netrca.report.outputs.os.replace", replace)
+    with pytest.raises(OSError, match="I/O error"):
+        w.commit({})
+    assert seen == [False] and read_manifest(tmp_path) is None
 
 
 def test_manifest_hashes_every_file(tmp_path: Path) -> None:
