@@ -40,6 +40,8 @@ each group's minimum and maximum), never a row.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -236,6 +238,8 @@ def _map_rows(
 
 
 _COMPILED: dict[str, Any] = {}
+_THREADS = 2  # threads for the row loop: sampling's other steps leave a second core idle
+_ROWS_PER_THREAD = 20_000  # below this a thread costs more than it saves
 
 
 def map_values(
@@ -255,7 +259,19 @@ def map_values(
     kernel = _COMPILED["map"]
     if kernel is None:  # pragma: no cover
         return _quantile_at(real_q, g, _jump_levels(gen_q, g, x, u01))
-    return np.asarray(kernel(gen_q, real_q, g, x, u01))
+    workers = min(_THREADS, os.cpu_count() or 1, len(x) // _ROWS_PER_THREAD)
+    if workers < 2:
+        return np.asarray(kernel(gen_q, real_q, g, x, u01))
+    # every row is mapped on its own, so the rows split over threads (the compiled loop
+    # releases the GIL) give the same values
+    cuts = np.linspace(0, len(x), workers + 1).astype(np.int64)
+    with ThreadPoolExecutor(workers) as pool:
+        parts = pool.map(
+            lambda lo, hi: kernel(gen_q, real_q, g[lo:hi], x[lo:hi], u01[lo:hi]),
+            cuts[:-1],
+            cuts[1:],
+        )
+        return np.concatenate(list(parts))
 
 
 class Calibrator:

@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from netrca.errors import ConfigError, InputError, ModelError
 
@@ -862,13 +864,10 @@ class PortEncoder(_NumberTokens):
 
 
 # -- addresses ----------------------------------------------------------------------------
-def _format_v4(ints: np.ndarray) -> np.ndarray:
-    """Dotted quads for uint32 addresses (vectorised)."""
-    octets = [((ints >> s) & 255).astype(np.int64).astype(str) for s in (24, 16, 8, 0)]
-    out = octets[0]
-    for o in octets[1:]:
-        out = np.char.add(np.char.add(out, "."), o)
-    return np.asarray(out, dtype=object)
+def _format_v4(ints: np.ndarray) -> pa.Array:
+    """Dotted quads for uint32 addresses, as an Arrow string array (vectorised)."""
+    octets = [pc.cast(pa.array((ints >> s) & 255), pa.string()) for s in (24, 16, 8, 0)]
+    return pc.binary_join_element_wise(*octets, ".")
 
 
 def _v4_networks(cidrs: list[str]) -> list[tuple[int, int]]:
@@ -1113,18 +1112,26 @@ class IPEncoder(ColumnEncoder):
         """Addresses and a mask of rows whose generated prefix had to be replaced."""
         codes = parts[0]
         tokens = self.tokens
-        out = np.asarray(tokens, dtype=object)[codes]
+        # each row's place in [tokens, then the addresses drawn for prefix classes]: one
+        # Arrow take builds the column, no Python string per row
+        where = np.asarray(codes, dtype=np.int64).copy()
+        drawn: list[pa.Array] = []
+        start = len(tokens)
         repaired = np.zeros(len(codes), dtype=bool)
         for cname in self.classes:
             rows = np.flatnonzero(codes == tokens.index(cname))
             if not len(rows):
                 continue
             if cname.endswith("4"):
-                out[rows], repaired[rows] = self._decode_v4(cname, parts[1][rows], rng)
+                made, repaired[rows] = self._decode_v4(cname, parts[1][rows], rng)
             else:
-                out[rows] = self._decode_v6(cname, len(rows), rng)
-        out[out == _NULL] = None
-        return pd.Series(out, dtype="string"), repaired
+                made = pa.array(self._decode_v6(cname, len(rows), rng), type=pa.string())
+            drawn.append(made)
+            where[rows] = start + np.arange(len(rows))
+            start += len(rows)
+        vocab = pa.array([None if t == _NULL else t for t in tokens], type=pa.string())
+        column = pa.concat_arrays([vocab, *drawn]).take(pa.array(where))
+        return pd.Series(pd.arrays.ArrowStringArray(column)), repaired
 
     def _pick_fallback(self, cname: str, n: int, rng: np.random.Generator) -> np.ndarray:
         pref = np.asarray([p for p, _ in self.fallback[cname]], dtype=object)
@@ -1133,7 +1140,7 @@ class IPEncoder(ColumnEncoder):
 
     def _decode_v4(
         self, cname: str, bits: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[pa.Array, np.ndarray]:
         host_bits = 32 - self.prefix_bits
         weights = (1 << np.arange(self.prefix_bits - 1, -1, -1)).astype(np.int64)
         prefix = (np.asarray(bits) > 0.5).astype(np.int64) @ weights

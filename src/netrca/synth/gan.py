@@ -32,7 +32,9 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -535,25 +537,6 @@ class FlowGAN:
             c[rows, torch.from_numpy(self.cond_dim_ + cls)] = 1.0
         return c
 
-    def _hard(self, out: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Codes, offsets and bits of the generated spans from the generator's output."""
-        torch = require_torch()
-        codes, values, bits = [], [], []
-        for sp, off in zip(self.gen_spans_, self.gen_offsets_, strict=True):
-            x = out[:, off : off + sp.dim]
-            if sp.kind == "tanh":
-                values.append(x[:, 0].double())
-            elif sp.kind == "softmax":
-                codes.append(torch.argmax(x, dim=1))
-            else:
-                bits.append((x > 0.5).float())
-        n = out.shape[0]
-        return (
-            torch.stack(codes, 1).numpy() if codes else np.zeros((n, 0), np.int64),
-            torch.stack(values, 1).numpy() if values else np.zeros((n, 0)),
-            torch.cat(bits, 1).numpy() if bits else np.zeros((n, 0), np.float32),
-        )
-
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, flows: pd.DataFrame) -> FlowGAN:
         """Learn the schema, encoders, validity rules and the generator from ``flows``."""
@@ -954,8 +937,7 @@ class FlowGAN:
         if combo is None:
             combo = self.skeleton_.draw(len(cls), rng, train=False, cls=cls)
         out_c, out_v, out_b = [], [], []
-        for out in self._forward(cls, combo, seed):
-            c, v, b = self._hard(out)
+        for c, v, b in self._forward(cls, combo, seed, parts=True):
             out_c.append(c)
             out_v.append(v)
             out_b.append(b)
@@ -979,11 +961,19 @@ class FlowGAN:
         seed: int,
         capture: int | None = None,
         tokens: TokenCalibrator | None = None,
+        parts: bool = False,
     ) -> Any:
-        """The generator's outputs (or head ``capture``'s logits) chunk by chunk for
-        classes ``cls`` on skeletons ``combo``: noise from ``seed``, the token heads
-        calibrated by ``tokens`` (default: the model's token calibration), Gumbel noise
-        for them drawn from ``seed`` too, so fitting and sampling see the same draws."""
+        """The generator's outputs (or head ``capture``'s logits, or with ``parts`` its
+        (codes, values, bits) arrays) chunk by chunk, in order, for classes ``cls`` on
+        skeletons ``combo``: noise from ``seed``, the token heads calibrated by ``tokens``
+        (default: the model's token calibration), Gumbel noise for them drawn from
+        ``seed`` too, so fitting and sampling see the same draws.
+
+        The draws are made here, chunk after chunk; with ``n_threads`` > 1 the chunks then
+        run side by side on that many threads of one torch thread each (the small
+        per-head steps keep one core barely busy). A chunk's result does not depend on
+        the thread count, so neither do the samples.
+        """
         torch = require_torch()
         gen = torch.Generator().manual_seed(int(seed))
         tokens = getattr(self, "token_calibrator_", None) if tokens is None else tokens
@@ -1002,25 +992,49 @@ class FlowGAN:
                 adjusted.append(
                     (heads[name], torch.from_numpy(g), offset, noise, tokens.temperature)
                 )
+
+        def inputs() -> Any:
+            # the random draws are made here, chunk by chunk in order, so any number of
+            # workers sees the same draws; the rest of a chunk's work is the worker's
+            for s in range(0, len(cls), _CHUNK):
+                sl = slice(s, s + _CHUNK)
+                n = len(combo[sl])
+                z = torch.randn(n, self.noise_dim, generator=gen)
+                u = [torch.rand(n, a[2].shape[1], generator=a[3]) for a in adjusted]
+                yield sl, z, u
+
+        def run(sl: slice, z: Any, u: list[Any]) -> Any:
+            adjust = {}
+            for (h, g, offset, _, temp), uh in zip(adjusted, u, strict=True):
+                gs = g[sl]
+                gumbel = -torch.log(-torch.log(uh.clamp_(min=1e-12)))
+                adjust[h] = ((gs >= 0)[:, None], 1.0 / temp, gumbel + offset[gs.clamp(min=0)])
+            x = torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1)
+            with torch.no_grad():  # per thread
+                if parts:
+                    return tuple(a.numpy() for a in self.generator_.draw(x, adjust or None))
+                return self.generator_(x, adjust or None, capture)
+
+        workers = max(1, min(self.n_threads, os.cpu_count() or 1))
         self.generator_.eval()
         try:
-            with torch.no_grad():
-                for s in range(0, len(cls), _CHUNK):
-                    sl = slice(s, s + _CHUNK)
-                    n = len(combo[sl])
-                    z = torch.randn(n, self.noise_dim, generator=gen)
-                    adjust = {}
-                    for h, g, offset, noise, temp in adjusted:
-                        gs = g[sl]
-                        u = torch.rand(n, offset.shape[1], generator=noise)
-                        gumbel = -torch.log(-torch.log(u.clamp_(min=1e-12)))
-                        adjust[h] = (
-                            (gs >= 0)[:, None],
-                            1.0 / temp,
-                            gumbel + offset[gs.clamp(min=0)],
-                        )
-                    x = torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1)
-                    yield self.generator_(x, adjust or None, capture)
+            if workers == 1 or len(cls) <= _CHUNK:
+                for chunk in inputs():
+                    yield run(*chunk)
+                return
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # one core per chunk, the chunks side by side
+            try:
+                with ThreadPoolExecutor(workers) as pool:
+                    pending: deque[Any] = deque()
+                    for chunk in inputs():
+                        pending.append(pool.submit(run, *chunk))
+                        if len(pending) > 2 * workers:
+                            yield pending.popleft().result()
+                    while pending:
+                        yield pending.popleft().result()
+            finally:
+                torch.set_num_threads(threads)
         finally:
             self.generator_.train()
 

@@ -72,6 +72,66 @@ class Generator(nn.Module):
             hard = (x > 0).to(soft.dtype)
         return hard - soft.detach() + soft
 
+    def _trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Every head's share of the trunk's features and the condition."""
+        cond = x[:, self.n_noise :]
+        if torch.is_grad_enabled():
+            h = torch.relu(self.norm_in(self.inp(x)))
+            for block, norm in zip(self.blocks, self.norms, strict=True):
+                h = h + torch.relu(norm(block(h)))
+        else:  # the same values in place: no new buffer per step
+            h = self.norm_in(self.inp(x)).relu_()
+            for block, norm in zip(self.blocks, self.norms, strict=True):
+                h = h.add_(norm(block(h)).relu_())
+        return cast(torch.Tensor, self.base(torch.cat([h, cond], dim=1)))
+
+    @staticmethod
+    def _adjusted(
+        logits: torch.Tensor, i: int, adjust: dict[int, tuple[torch.Tensor, float, torch.Tensor]]
+    ) -> torch.Tensor:
+        if i not in adjust:
+            return logits
+        rows, scale, shift = adjust[i]
+        return torch.where(rows, logits * scale + shift, logits)
+
+    def draw(
+        self,
+        x: torch.Tensor,
+        adjust: dict[int, tuple[torch.Tensor, float, torch.Tensor]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sampling (no gradients): the softmax heads' tokens (int64, one column per
+        head), the tanh heads' values (float64) and the bits (0/1 float32) of the
+        forward pass's outputs, without building its one-hots; ``adjust`` as there."""
+        base = self._trunk(x)
+        ctx = base.new_zeros(base.shape[0], self.context)
+        codes: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
+        bits: list[torch.Tensor] = []
+        off = 0
+        for i, (kind, dim, head, embed) in enumerate(
+            zip(self.kinds, self.dims, self.heads, self.embeds, strict=True)
+        ):
+            logits = base[:, off : off + dim] + head(ctx)
+            if adjust:
+                logits = self._adjusted(logits, i, adjust)
+            if kind == "softmax":  # a one-hot's embedding is that token's weight column
+                # (numpy's argmax along rows is several times torch's; same first maximum)
+                pick = torch.from_numpy(logits.numpy().argmax(1))
+                codes.append(pick)
+                weight = cast(torch.Tensor, embed.weight).t().contiguous()
+                ctx.add_(weight.index_select(0, pick))
+            else:
+                out = torch.tanh(logits) if kind == "tanh" else (logits > 0).to(logits.dtype)
+                (values if kind == "tanh" else bits).append(out)
+                ctx.add_(embed(out))
+            off += dim
+        n = base.shape[0]
+        return (
+            torch.stack(codes, 1) if codes else torch.zeros(n, 0, dtype=torch.int64),
+            torch.cat(values, 1).double() if values else torch.zeros(n, 0, dtype=torch.float64),
+            torch.cat(bits, 1) if bits else torch.zeros(n, 0),
+        )
+
     def forward(
         self,
         x: torch.Tensor,
@@ -86,12 +146,8 @@ class Generator(nn.Module):
         :class:`~netrca.synth.calibrate.TokenCalibrator`); ``capture = i`` returns head
         ``i``'s logits (the earlier heads adjusted) instead of the outputs.
         """
-        cond = x[:, self.n_noise :]
-        h = torch.relu(self.norm_in(self.inp(x)))
-        for block, norm in zip(self.blocks, self.norms, strict=True):
-            h = h + torch.relu(norm(block(h)))
-        base = self.base(torch.cat([h, cond], dim=1))
-        ctx = h.new_zeros(h.shape[0], self.context)
+        base = self._trunk(x)
+        ctx = base.new_zeros(base.shape[0], self.context)
         fast = not torch.is_grad_enabled()  # sampling: nothing is kept for a backward pass
         outs = []
         off = 0
@@ -101,9 +157,8 @@ class Generator(nn.Module):
             logits = base[:, off : off + dim] + head(ctx)
             if i == capture:
                 return logits
-            if adjust is not None and i in adjust:
-                rows, scale, shift = adjust[i]
-                logits = torch.where(rows, logits * scale + shift, logits)
+            if adjust:
+                logits = self._adjusted(logits, i, adjust)
             if fast and kind == "softmax":  # sampling: the embedding of an exact one-hot
                 # is that token's column of the weights (the product adds only zeros to it)
                 pick = logits.argmax(1, keepdim=True)

@@ -254,6 +254,21 @@ def test_the_vectorised_maps_equal_numpy_per_group() -> None:
     assert map_values(q, real, g[:0], x[:0], u01[:0]).shape == (0,)
 
 
+def test_the_row_loop_on_two_threads_gives_one_threads_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from netrca.synth import calibrate
+
+    rng = np.random.default_rng(1)
+    q = np.sort(rng.lognormal(2, 1, (5, 33)), axis=1)
+    real = np.sort(rng.lognormal(3, 1, (5, 33)), axis=1)
+    n = 2 * calibrate._ROWS_PER_THREAD + 7
+    g, x, u01 = rng.integers(0, 5, n), rng.lognormal(2, 1.5, n), rng.random(n)
+    two = calibrate.map_values(q, real, g, x, u01)
+    monkeypatch.setattr(calibrate, "_THREADS", 1)
+    assert np.array_equal(two, calibrate.map_values(q, real, g, x, u01))
+
+
 def _token_problem(
     n_gen: int = 30_000,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

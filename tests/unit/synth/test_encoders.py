@@ -247,17 +247,24 @@ def test_ports_round_trip_exactly_and_stay_in_range() -> None:
 def test_addresses_exact_in_vocabulary_same_prefix_otherwise() -> None:
     frequent = [f"10.0.1.{i}" for i in range(1, 6)]
     rare = [f"93.184.{i % 7}.{i}" for i in range(1, 200)]  # each seen once
-    x = pd.Series(frequent * 100 + rare + ["2001:db8::1"] * 3, dtype="string")
+    rare6 = [f"2001:db8:0:{i:x}::1" for i in range(1, 30)]
+    x = pd.Series(frequent * 100 + rare + ["2001:db8::1"] * 3 + rare6 + [None] * 4, dtype="string")
     enc = IPEncoder("destination_ip", max_addresses=10).fit(x)
     assert len(enc.tokens) <= 10 + 5  # bounded whatever the number of addresses
     back = enc.inverse(enc.transform(x, None), RNG)
-    same = back.to_numpy() == x.to_numpy()
+    assert back.dtype == "string" and len(back) == len(x)
+    assert back[-4:].isna().all() and back[:-4].notna().all()
+    same = back.to_numpy()[:-4] == x.to_numpy()[:-4]
     assert same[: len(frequent) * 100].all()
     tail = slice(len(frequent) * 100, len(frequent) * 100 + len(rare))
     assert [a.rsplit(".", 1)[0] for a in back[tail]] == [a.rsplit(".", 1)[0] for a in rare]
+    six = back[-4 - len(rare6) : -4]  # new addresses in a prefix seen in training
+    assert all(ipaddress.ip_address(a).version == 6 for a in six)
+    seen = {ipaddress.ip_network(f"{a}/64", strict=False) for a in rare6}
+    assert all(ipaddress.ip_network(f"{a}/64", strict=False) in seen for a in six)
     flags = dict(zip(enc.tokens, enc.internal_tokens(), strict=True))
     assert flags["10.0.1.1"] and not flags["other_external4"]
-    assert all(ipaddress.ip_address(a) for a in back)
+    assert all(ipaddress.ip_address(a) for a in back[:-4])
 
 
 def test_generated_other_addresses_respect_their_internal_flag() -> None:

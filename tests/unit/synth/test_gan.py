@@ -135,6 +135,50 @@ def test_two_threads_train_the_same_model_twice(labelled_flows: pd.DataFrame) ->
     assert _bytes(one.sample(400, random_state=5)) == _bytes(two.sample(400, random_state=5))
 
 
+def test_sampling_on_worker_threads_gives_the_bytes_of_one(tiny_gan: FlowGAN) -> None:
+    # more rows than two chunks, so several chunks run side by side on two workers
+    import copy
+
+    from netrca.synth import gan as gan_module
+
+    n = 2 * gan_module._CHUNK + 123
+    two = copy.copy(tiny_gan)
+    two.n_threads = 2
+    assert tiny_gan.n_threads == 1 and tiny_gan.token_calibrator_ is not None
+    assert _bytes(two.sample(n, random_state=4)) == _bytes(tiny_gan.sample(n, random_state=4))
+
+
+def test_the_generators_draw_is_its_forward_pass_hardened(tiny_gan: FlowGAN) -> None:
+    import torch
+
+    g = tiny_gan.generator_
+    rng = torch.Generator().manual_seed(0)
+    x = torch.randn(500, g.inp.in_features, generator=rng)
+    soft = [i for i, k in enumerate(g.kinds) if k == "softmax"]
+    h = soft[-1]  # a head's logits rescaled and shifted on some rows
+    rows = torch.rand(500, 1, generator=rng) < 0.5
+    shift = 3 * torch.randn(500, g.dims[h], generator=rng)
+    g.eval()
+    try:
+        with torch.no_grad():
+            for adjust in (None, {h: (rows, 2.0, shift)}):
+                out = g(x, adjust)
+                codes, values, bits = g.draw(x, adjust)
+                offs = np.cumsum([0, *g.dims])
+                want_c = [out[:, offs[i] : offs[i + 1]].argmax(1) for i in soft]
+                kinds = list(enumerate(g.kinds))
+                want_v = [out[:, offs[i]] for i, k in kinds if k == "tanh"]
+                want_b = [out[:, offs[i] : offs[i + 1]] for i, k in kinds if k == "bits"]
+                assert torch.equal(codes, torch.stack(want_c, 1))
+                assert torch.equal(values, torch.stack(want_v, 1).double())
+                assert torch.equal(bits, torch.cat(want_b, 1))
+            # the adjustment moved that head's tokens on the adjusted rows only
+            moved = g.draw(x, {h: (rows, 2.0, shift)})[0] != g.draw(x)[0]
+            assert moved[:, -1].any() and not moved[~rows[:, 0], -1].any()
+    finally:
+        g.train()
+
+
 def test_model_saved_before_the_training_options_loads_as_trained(
     tiny_gan: FlowGAN, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
