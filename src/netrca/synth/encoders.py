@@ -668,11 +668,11 @@ class CategoricalEncoder(ColumnEncoder):
 
     def inverse(self, parts: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
         """Categories back (string, or Int64 for integer columns)."""
+        if not self.integer:
+            return take_strings([None if t == _NULL else t for t in self.tokens], parts[0])
         tokens = np.asarray(self.tokens, dtype=object)[parts[0]]
         tokens[tokens == _NULL] = None
-        if self.integer:
-            return pd.Series(pd.array(pd.to_numeric(pd.Series(tokens)), dtype="Int64"))
-        return pd.Series(tokens, dtype="string")
+        return pd.Series(pd.array(pd.to_numeric(pd.Series(tokens)), dtype="Int64"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state."""
@@ -861,6 +861,13 @@ class PortEncoder(_NumberTokens):
         if not enc.tokens:
             raise ModelError(f"column {enc.column!r}: port encoder has no tokens")
         return enc
+
+
+def take_strings(vocab: list[str | None], codes: np.ndarray) -> pd.Series:
+    """A string column of ``vocab[codes]`` built by one Arrow take (no Python string per
+    row; None is a missing value)."""
+    column = pa.array(vocab, type=pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+    return pd.Series(pd.arrays.ArrowStringArray(column))
 
 
 # -- addresses ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ asked for a column to be learned and there is nothing to learn from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from netrca.synth.encoders import (
     TimeEncoder,
     _float_values,
     encoder_from_dict,
+    take_strings,
 )
 
 __all__ = ["COLUMN_KINDS", "MIN_ROWS", "ColumnPlan", "Encoded", "FlowTable", "TrainingSchema"]
@@ -783,14 +784,10 @@ class FlowTable:
                 out[num.column] = num.inverse(
                     mine, rng, divisor, *std.get(num.column, (None, None))
                 )
-        cond_vals = (
-            np.asarray(self.condition_values_, dtype=object)[enc.cls]
-            if self.condition_
-            else np.zeros(n, dtype=object)
-        )
         frame = pd.DataFrame(index=pd.RangeIndex(n))
+        cls = np.asarray(enc.cls, dtype=np.int64) if self.condition_ else np.zeros(n, np.int64)
         for p in self.plans_:
-            frame[p.name] = self._column(p, out, cond_vals, n)
+            frame[p.name] = self._column(p, out, cls)
         return self.time_order(frame, repairs) if sort else (frame, repairs)
 
     @staticmethod
@@ -825,20 +822,24 @@ class FlowTable:
             return pd.Series(values, dtype="float64")
         return pd.Series(values, dtype="string")
 
-    def _column(
-        self, p: ColumnPlan, out: dict[str, pd.Series], cond_vals: np.ndarray, n: int
-    ) -> pd.Series:
+    def _column(self, p: ColumnPlan, out: dict[str, pd.Series], cls: np.ndarray) -> pd.Series:
+        """Column ``p`` of the decoded rows (``cls``: each row's condition code)."""
         if p.role == "modelled":
             return out[p.name].reset_index(drop=True)
+        # the other columns take one value per class (or one for all): a vocabulary and codes
+        conds: list[Any] = list(self.condition_values_) if self.condition_ else [0]
+        vocab: list[Any]
         if p.role == "condition":
-            return self._typed(cond_vals, p.dtype, n)
-        if p.role == "derived":
+            vocab = conds
+        elif p.role == "derived":
             assert p.mapping is not None
-            mapped = pd.Series(cond_vals).map(p.mapping).to_numpy(dtype=object)
-            return self._typed(mapped, p.dtype, n)
-        if p.role == "fixed":
-            return self._typed(np.full(n, p.value, dtype=object), p.dtype, n)
-        return self._typed(np.full(n, None, dtype=object), p.dtype, n)
+            vocab = [p.mapping.get(c) for c in conds]
+        else:
+            vocab = [p.value if p.role == "fixed" else None]
+            cls = np.zeros(len(cls), dtype=np.int64)
+        if p.dtype == "string" and all(v is None or isinstance(v, str) for v in vocab):
+            return take_strings(cast(list[str | None], vocab), cls)
+        return self._typed(np.asarray(vocab, dtype=object)[cls], p.dtype, len(cls))
 
     # -- persistence -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
