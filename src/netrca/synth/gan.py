@@ -79,6 +79,9 @@ _GIVEN = (
 _REFINE_BLOCK = 100_000  # requested flows whose candidates are generated and scored together
 _STAGE_CANDIDATES = 4  # candidates per flow in the samples a refiner's later stages learn from
 _CHUNK = 4096  # rows per generator pass: small enough to stay in cache
+#: Threads that run the generator's chunks side by side, one torch thread each: the
+#: process's cores, at most this many (the samples do not depend on it).
+_MAX_WORKERS = 8
 #: How a class's generated flows share their positions in time: not at all, among the
 #: class's flows, or among the flows of the same skeleton (see FlowGAN's ``pool_time``).
 POOLING = ("none", "class", "skeleton")
@@ -127,6 +130,13 @@ def _numbers(enc: Any, parts: list[np.ndarray]) -> list[np.ndarray]:
             enc.iat.decode(ip[0], ip[1] if len(ip) > 1 else None),
         ]
     return []
+
+
+def _sampling_workers() -> int:
+    """Generator chunks run side by side when sampling: the cores this process may use,
+    at most ``_MAX_WORKERS``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, _MAX_WORKERS))
 
 
 class FlowGAN:
@@ -178,11 +188,13 @@ class FlowGAN:
     max_seconds : float, optional
         Stop after this much training time (makes the result depend on machine speed).
     n_threads : int
-        Torch threads for fitting and sampling (part of what makes results reproducible).
-        One by default: two train 1.5x faster on an idle 2-core machine but several
-        times slower when other jobs hold the cores (threads wait on each other), so
+        Torch threads for fitting (part of what makes a fit reproducible). One by
+        default: two train 1.5x faster on an idle 2-core machine but several times
+        slower when other jobs hold the cores (threads wait on each other), so
         ``n_threads=2`` is for a machine of its own (``make bench-gan`` trains so).
-        Sampling gives the same bytes on any thread count.
+        Sampling runs the generator's chunks side by side on one thread per core (at
+        most 8, one torch thread each; threads that do not wait on each other), and
+        gives the same bytes on any number of them.
     columns, condition, max_addresses, max_ports, max_modes, time_modes, internal_networks,
     max_exact : passed to :class:`~netrca.synth.table.FlowTable` (``max_exact``: exact-value
         tokens per count at most; beyond the 8 most frequent only point masses, values
@@ -969,10 +981,10 @@ class FlowGAN:
         (default: the model's token calibration), Gumbel noise for them drawn from
         ``seed`` too, so fitting and sampling see the same draws.
 
-        The draws are made here, chunk after chunk; with ``n_threads`` > 1 the chunks then
-        run side by side on that many threads of one torch thread each (the small
-        per-head steps keep one core barely busy). A chunk's result does not depend on
-        the thread count, so neither do the samples.
+        The draws are made here, chunk after chunk; on more than one core the chunks then
+        run side by side on one thread per core (:func:`_sampling_workers`), one torch
+        thread each (the small per-head steps kept a second intra-op thread barely busy).
+        A chunk's result does not depend on the thread count, so neither do the samples.
         """
         torch = require_torch()
         gen = torch.Generator().manual_seed(int(seed))
@@ -1015,7 +1027,7 @@ class FlowGAN:
                     return tuple(a.numpy() for a in self.generator_.draw(x, adjust or None))
                 return self.generator_(x, adjust or None, capture)
 
-        workers = max(1, min(self.n_threads, os.cpu_count() or 1))
+        workers = _sampling_workers()
         self.generator_.eval()
         try:
             if workers == 1 or len(cls) <= _CHUNK:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -135,17 +136,21 @@ def test_two_threads_train_the_same_model_twice(labelled_flows: pd.DataFrame) ->
     assert _bytes(one.sample(400, random_state=5)) == _bytes(two.sample(400, random_state=5))
 
 
-def test_sampling_on_worker_threads_gives_the_bytes_of_one(tiny_gan: FlowGAN) -> None:
+def test_sampling_on_worker_threads_gives_the_bytes_of_one(
+    tiny_gan: FlowGAN, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # more rows than two chunks, so several chunks run side by side on two workers
-    import copy
-
     from netrca.synth import gan as gan_module
 
     n = 2 * gan_module._CHUNK + 123
-    two = copy.copy(tiny_gan)
-    two.n_threads = 2
-    assert tiny_gan.n_threads == 1 and tiny_gan.token_calibrator_ is not None
-    assert _bytes(two.sample(n, random_state=4)) == _bytes(tiny_gan.sample(n, random_state=4))
+    assert tiny_gan.token_calibrator_ is not None  # the Gumbel noise is drawn in order too
+    monkeypatch.setattr(gan_module, "_MAX_WORKERS", 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    assert gan_module._sampling_workers() == 2
+    two = _bytes(tiny_gan.sample(n, random_state=4))
+    monkeypatch.setattr(gan_module, "_MAX_WORKERS", 1)
+    assert gan_module._sampling_workers() == 1
+    assert two == _bytes(tiny_gan.sample(n, random_state=4))
 
 
 def test_the_generators_draw_is_its_forward_pass_hardened(tiny_gan: FlowGAN) -> None:
