@@ -949,7 +949,7 @@ class FlowGAN:
         if combo is None:
             combo = self.skeleton_.draw(len(cls), rng, train=False, cls=cls)
         out_c, out_v, out_b = [], [], []
-        for c, v, b in self._forward(cls, combo, seed, parts=True):
+        for c, v, b in self._forward(cls, combo, seed):
             out_c.append(c)
             out_v.append(v)
             out_b.append(b)
@@ -973,13 +973,12 @@ class FlowGAN:
         seed: int,
         capture: int | None = None,
         tokens: TokenCalibrator | None = None,
-        parts: bool = False,
     ) -> Any:
-        """The generator's outputs (or head ``capture``'s logits, or with ``parts`` its
-        (codes, values, bits) arrays) chunk by chunk, in order, for classes ``cls`` on
-        skeletons ``combo``: noise from ``seed``, the token heads calibrated by ``tokens``
-        (default: the model's token calibration), Gumbel noise for them drawn from
-        ``seed`` too, so fitting and sampling see the same draws.
+        """The generator's (codes, values, bits) arrays (or head ``capture``'s logits)
+        chunk by chunk, in order, for classes ``cls`` on skeletons ``combo``: noise from
+        ``seed``, the token heads calibrated by ``tokens`` (default: the model's token
+        calibration), Gumbel noise for them drawn from ``seed`` too, so fitting and
+        sampling see the same draws.
 
         The draws are made here, chunk after chunk; on more than one core the chunks then
         run side by side on one thread per core (:func:`_sampling_workers`), one torch
@@ -1023,9 +1022,9 @@ class FlowGAN:
                 adjust[h] = ((gs >= 0)[:, None], 1.0 / temp, gumbel + offset[gs.clamp(min=0)])
             x = torch.cat([z, self._cond_matrix(combo[sl], cls[sl])], 1)
             with torch.no_grad():  # per thread
-                if parts:
-                    return tuple(a.numpy() for a in self.generator_.draw(x, adjust or None))
-                return self.generator_(x, adjust or None, capture)
+                if capture is not None:
+                    return self.generator_.head_logits(x, capture, adjust)
+                return tuple(a.numpy() for a in self.generator_.draw(x, adjust))
 
         workers = _sampling_workers()
         self.generator_.eval()

@@ -85,23 +85,14 @@ class Generator(nn.Module):
                 h = h.add_(norm(block(h)).relu_())
         return cast(torch.Tensor, self.base(torch.cat([h, cond], dim=1)))
 
-    @staticmethod
-    def _adjusted(
-        logits: torch.Tensor, i: int, adjust: dict[int, tuple[torch.Tensor, float, torch.Tensor]]
-    ) -> torch.Tensor:
-        if i not in adjust:
-            return logits
-        rows, scale, shift = adjust[i]
-        return torch.where(rows, logits * scale + shift, logits)
-
-    def draw(
+    def _walk(
         self,
         x: torch.Tensor,
-        adjust: dict[int, tuple[torch.Tensor, float, torch.Tensor]] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sampling (no gradients): the softmax heads' tokens (int64, one column per
-        head), the tanh heads' values (float64) and the bits (0/1 float32) of the
-        forward pass's outputs, without building its one-hots; ``adjust`` as there."""
+        adjust: dict[int, tuple[torch.Tensor, float, torch.Tensor]] | None,
+        stop: int | None = None,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] | torch.Tensor:
+        """The sampling pass (no gradients): per head its tokens, values or bits, or head
+        ``stop``'s logits (the earlier heads adjusted, not it) once it is reached."""
         base = self._trunk(x)
         ctx = base.new_zeros(base.shape[0], self.context)
         codes: list[torch.Tensor] = []
@@ -112,8 +103,11 @@ class Generator(nn.Module):
             zip(self.kinds, self.dims, self.heads, self.embeds, strict=True)
         ):
             logits = base[:, off : off + dim] + head(ctx)
-            if adjust:
-                logits = self._adjusted(logits, i, adjust)
+            if i == stop:
+                return logits
+            if adjust and i in adjust:
+                rows, scale, shift = adjust[i]
+                logits = torch.where(rows, logits * scale + shift, logits)
             if kind == "softmax":  # a one-hot's embedding is that token's weight column
                 # (numpy's argmax along rows is several times torch's; same first maximum)
                 pick = torch.from_numpy(logits.numpy().argmax(1))
@@ -125,49 +119,55 @@ class Generator(nn.Module):
                 (values if kind == "tanh" else bits).append(out)
                 ctx.add_(embed(out))
             off += dim
-        n = base.shape[0]
+        return codes, values, bits
+
+    def draw(
+        self,
+        x: torch.Tensor,
+        adjust: dict[int, tuple[torch.Tensor, float, torch.Tensor]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sampling (no gradients): the softmax heads' tokens (int64, one column per
+        head), the tanh heads' values (float64) and the bits (0/1 float32) of the
+        forward pass's outputs, without building its one-hots.
+
+        ``adjust[i] = (rows, scale, shift)`` replaces head ``i``'s logits on the rows in
+        the boolean mask ``rows`` (n, 1) by ``logits * scale + shift`` before its token
+        is picked (the token calibration's offsets and Gumbel noise, see
+        :class:`~netrca.synth.calibrate.TokenCalibrator`), so later heads see that token.
+        """
+        codes, values, bits = cast(tuple[list[torch.Tensor], ...], self._walk(x, adjust))
+        n = x.shape[0]
         return (
             torch.stack(codes, 1) if codes else torch.zeros(n, 0, dtype=torch.int64),
             torch.cat(values, 1).double() if values else torch.zeros(n, 0, dtype=torch.float64),
             torch.cat(bits, 1) if bits else torch.zeros(n, 0),
         )
 
-    def forward(
+    def head_logits(
         self,
         x: torch.Tensor,
+        head: int,
         adjust: dict[int, tuple[torch.Tensor, float, torch.Tensor]] | None = None,
-        capture: int | None = None,
     ) -> torch.Tensor:
-        """``x`` = noise then condition; returns the spans' outputs side by side.
+        """Sampling (no gradients): head ``head``'s logits, given the tokens the heads
+        before it drew (with ``adjust`` as in :meth:`draw`; its own not applied)."""
+        if not 0 <= head < len(self.kinds):
+            raise ValueError(f"no head {head}: the generator has {len(self.kinds)}")
+        return cast(torch.Tensor, self._walk(x, adjust, head))
 
-        Sampling only: ``adjust[i] = (rows, scale, shift)`` replaces head ``i``'s logits
-        on the rows in the boolean mask ``rows`` (n, 1) by ``logits * scale + shift``
-        (the token calibration's offsets and Gumbel noise, see
-        :class:`~netrca.synth.calibrate.TokenCalibrator`); ``capture = i`` returns head
-        ``i``'s logits (the earlier heads adjusted) instead of the outputs.
-        """
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` = noise then condition; returns the spans' outputs side by side (with
+        gradients, straight-through one-hots and bits: training; sampling uses
+        :meth:`draw`, which gives the same tokens, values and bits)."""
         base = self._trunk(x)
         ctx = base.new_zeros(base.shape[0], self.context)
-        fast = not torch.is_grad_enabled()  # sampling: nothing is kept for a backward pass
         outs = []
         off = 0
-        for i, (kind, dim, head, embed) in enumerate(
-            zip(self.kinds, self.dims, self.heads, self.embeds, strict=True)
+        for kind, dim, head, embed in zip(
+            self.kinds, self.dims, self.heads, self.embeds, strict=True
         ):
-            logits = base[:, off : off + dim] + head(ctx)
-            if i == capture:
-                return logits
-            if adjust:
-                logits = self._adjusted(logits, i, adjust)
-            if fast and kind == "softmax":  # sampling: the embedding of an exact one-hot
-                # is that token's column of the weights (the product adds only zeros to it)
-                pick = logits.argmax(1, keepdim=True)
-                out = torch.zeros_like(logits).scatter_(1, pick, 1.0)
-                weight = cast(torch.Tensor, embed.weight)
-                ctx.add_(weight.t()[pick[:, 0]])
-            else:
-                out = self._activate(kind, logits)
-                ctx = ctx.add_(embed(out)) if fast else ctx + embed(out)
+            out = self._activate(kind, base[:, off : off + dim] + head(ctx))
+            ctx = ctx + embed(out)
             outs.append(out)
             off += dim
         return torch.cat(outs, dim=1)

@@ -167,10 +167,8 @@ class ValidityRules:
             # per distinct (status, error code) pair
             sc, su = _text_codes(flows["status"])
             ec, eu = _text_codes(flows["error_code"])
-            known = {f"{a}\x1f{b}" for a, b in self.pairs_}
-            allowed = np.array(
-                [[f"{a}\x1f{b}" in known for b in eu] for a in su], dtype=bool
-            ).reshape(len(su), len(eu))
+            allowed = np.array([[(a, b) in self.pairs_ for b in eu] for a in su], dtype=bool)
+            allowed = allowed.reshape(len(su), len(eu))
             out["status_error"] = ~allowed[sc, ec]
         if self.ports_ is not None and {"protocol", "destination_port"} <= set(flows.columns):
             out["protocol_port"] = self._port_violations(flows)

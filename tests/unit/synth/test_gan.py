@@ -159,27 +159,61 @@ def test_the_generators_draw_is_its_forward_pass_hardened(tiny_gan: FlowGAN) -> 
     g = tiny_gan.generator_
     rng = torch.Generator().manual_seed(0)
     x = torch.randn(500, g.inp.in_features, generator=rng)
-    soft = [i for i, k in enumerate(g.kinds) if k == "softmax"]
+    kinds = list(enumerate(g.kinds))
+    soft = [i for i, k in kinds if k == "softmax"]
+    offs = np.cumsum([0, *g.dims])
+
+    def reference(adjust: dict[int, tuple]) -> tuple[torch.Tensor, ...]:
+        # the plain loop: one-hot outputs, their embeddings as products, torch's argmax
+        base, ctx = g._trunk(x), torch.zeros(500, g.context)
+        codes, values, bits = [], [], []
+        for i, (kind, head, embed) in enumerate(zip(g.kinds, g.heads, g.embeds, strict=True)):
+            logits = base[:, offs[i] : offs[i + 1]] + head(ctx)
+            if i in adjust:
+                rows, scale, shift = adjust[i]
+                logits = torch.where(rows, logits * scale + shift, logits)
+            if kind == "softmax":
+                pick = logits.argmax(1)
+                codes.append(pick)
+                out = torch.nn.functional.one_hot(pick, logits.shape[1]).float()
+            elif kind == "tanh":
+                out = torch.tanh(logits)
+                values.append(out)
+            else:
+                out = (logits > 0).float()
+                bits.append(out)
+            ctx = ctx + embed(out)
+        return torch.stack(codes, 1), torch.cat(values, 1).double(), torch.cat(bits, 1)
+
     h = soft[-1]  # a head's logits rescaled and shifted on some rows
     rows = torch.rand(500, 1, generator=rng) < 0.5
     shift = 3 * torch.randn(500, g.dims[h], generator=rng)
     g.eval()
     try:
         with torch.no_grad():
-            for adjust in (None, {h: (rows, 2.0, shift)}):
-                out = g(x, adjust)
-                codes, values, bits = g.draw(x, adjust)
-                offs = np.cumsum([0, *g.dims])
-                want_c = [out[:, offs[i] : offs[i + 1]].argmax(1) for i in soft]
-                kinds = list(enumerate(g.kinds))
-                want_v = [out[:, offs[i]] for i, k in kinds if k == "tanh"]
-                want_b = [out[:, offs[i] : offs[i + 1]] for i, k in kinds if k == "bits"]
-                assert torch.equal(codes, torch.stack(want_c, 1))
-                assert torch.equal(values, torch.stack(want_v, 1).double())
-                assert torch.equal(bits, torch.cat(want_b, 1))
+            out = g(x)  # the training pass, hardened, equals the sampling pass
+            codes, values, bits = g.draw(x)
+            want_c = [out[:, offs[i] : offs[i + 1]].argmax(1) for i in soft]
+            assert torch.equal(codes, torch.stack(want_c, 1))
+            assert torch.equal(
+                values, torch.stack([out[:, offs[i]] for i, k in kinds if k == "tanh"], 1).double()
+            )
+            want_b = [out[:, offs[i] : offs[i + 1]] for i, k in kinds if k == "bits"]
+            assert torch.equal(bits, torch.cat(want_b, 1))
+            for adjust in ({}, {h: (rows, 2.0, shift)}):
+                for got, want in zip(g.draw(x, adjust), reference(adjust), strict=True):
+                    assert torch.equal(got, want)
+                # a head's logits: given the earlier heads' (adjusted) tokens, not its own
+                logits = g.head_logits(x, h, adjust)
+                plain = logits.argmax(1)
+                if adjust:
+                    plain = torch.where(rows[:, 0], (logits * 2.0 + shift).argmax(1), plain)
+                assert torch.equal(plain, g.draw(x, adjust)[0][:, -1])
             # the adjustment moved that head's tokens on the adjusted rows only
             moved = g.draw(x, {h: (rows, 2.0, shift)})[0] != g.draw(x)[0]
             assert moved[:, -1].any() and not moved[~rows[:, 0], -1].any()
+            with pytest.raises(ValueError, match="no head"):
+                g.head_logits(x, len(g.kinds))
     finally:
         g.train()
 
