@@ -202,13 +202,16 @@ def fit(
                 f"calibrated {what} (groups by skeleton/coarse skeleton/class): "
                 + ", ".join(f"{c} {'/'.join(map(str, g))}" for c, g in groups.items()),
             )
-    matched = t.get("rank_matching_classes")
-    if matched:
-        _echo(
-            quiet,
-            "rank correlations matched for: "
-            + ", ".join(f"{c} ({n:,} training flows)" for c, n in matched.items()),
-        )
+    for key, what in (
+        ("rank_matching_classes", "rank correlations matched for"),
+        ("time_matching_classes", "gap correlations matched in time for"),
+    ):
+        matched = t.get(key)
+        if matched:
+            _echo(
+                quiet,
+                f"{what}: " + ", ".join(f"{c} ({n:,} training flows)" for c, n in matched.items()),
+            )
 
 
 @app.command()

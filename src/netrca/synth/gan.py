@@ -899,9 +899,11 @@ class FlowGAN:
             keep=skip,
         )
         self.training_["rank_matching_seconds"] = round(time.perf_counter() - t0, 3)
-        self.training_["rank_matching_classes"] = dict(
-            zip(matcher.classes, matcher.rows, strict=True)
-        )
+        rows = dict(zip(matcher.classes, matcher.rows, strict=True))
+        self.training_["rank_matching_classes"] = {
+            c: n for c, n in rows.items() if c not in matcher.timed
+        }
+        self.training_["time_matching_classes"] = {c: rows[c] for c in matcher.timed}
         return matcher if matcher.classes else None
 
     def _decode(
@@ -1477,7 +1479,9 @@ class FlowGAN:
             frame, ip_repairs = self._decode(enc, rng)
         ranks = getattr(self, "rank_matcher_", None)
         if ranks is not None:
-            frame = ranks.apply(frame)
+            frame, order = ranks.match(frame)
+            if order is not None:  # a repaired address moved with its row
+                ip_repairs = {r: m[order] for r, m in ip_repairs.items()}
         checks = self.rules_.check(frame)
         masks = list(checks.values()) + list(ip_repairs.values())
         bad = np.logical_or.reduce(masks) if masks else np.zeros(len(frame), bool)

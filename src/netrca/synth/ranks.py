@@ -1,5 +1,6 @@
 """Rank-correlation matching: sampled numbers reordered among their rows so that their rank
-correlations, with each other and with time, are the training flows' (per large class).
+correlations, with each other and with time, are the training flows' (per large class;
+smaller classes: whole rows moved among their timestamps, for the gap's correlations).
 
 The generator and the marginal calibration leave each number's distribution as the
 training flows' but the pairwise dependence only as close as the generator learned it:
@@ -18,10 +19,18 @@ closes most of what remains when the sample starts far from the training correla
 Each column keeps its exact multiset of values within the class (so every marginal and
 every count is what sampling produced), zeros, missing values and exact values named in
 ``keep`` (the exact top source ports) stay on their rows, and nothing is random: the
-same frame gives the same result. Classes with fewer training flows are left as
-generated: the reordering forces the sample to the training sample's correlations, which
-helps where those are estimated closely and the data are dense; on 1,402 clustered
-flows it made the rows easier to tell from real ones (see BENCHMARKS.md).
+same frame gives the same result.
+
+Classes with fewer training flows are not reordered column by column: that forces the
+sample to the training sample's correlations between every pair, which helps where
+those are estimated closely and the data are dense; on 1,402 clustered flows it made
+the rows easier to tell from real ones (see BENCHMARKS.md). A class with at least
+``MIN_TIME_ROWS`` is *matched in time* instead (``timed``): whole rows (every column
+but the timestamp) move among the class's timestamps, within windows of consecutive
+ones, so that the gap to the previous flow gets its training correlations with the
+numbers, those that are significant at the 5% level (see :meth:`RankMatcher._retime`).
+Every row stays a row the generator produced, so every relation among its columns is
+kept; only which timestamp carries it changes, and only by a window's span.
 """
 
 from __future__ import annotations
@@ -35,12 +44,18 @@ import pandas as pd
 from netrca.errors import ModelError
 from netrca.synth.encoders import TimeEncoder
 
-__all__ = ["MIN_ROWS", "MIN_SAMPLE", "ROUNDS", "RankMatcher", "normal_scores"]
+__all__ = ["MIN_ROWS", "MIN_SAMPLE", "MIN_TIME_ROWS", "ROUNDS", "RankMatcher", "normal_scores"]
 
 #: Training flows a class needs for its correlations to be matched.
 MIN_ROWS = 5000
 #: Sampled flows of a class below which its rows are left as generated.
 MIN_SAMPLE = 200
+#: Training flows a class needs for its rows to be matched in time (smaller classes than
+#: ``MIN_ROWS``); each wanted correlation must also be significant at ``SIGNIFICANCE``.
+MIN_TIME_ROWS = 100
+#: Two-sided normal quantile a training correlation's Fisher z must reach (5% level) for
+#: time matching to aim for it; weaker ones are left at the sample's own value.
+SIGNIFICANCE = 1.96
 #: Reassignment passes (values moved by one pass move the scores the next one starts from).
 ROUNDS = 2
 #: The time columns, computed from the timestamps (they are never reordered).
@@ -95,6 +110,8 @@ class RankMatcher:
         self.keep: dict[str, list[float]] = {}
         self.classes: list[str] = []
         self.rows: list[int] = []
+        #: the classes (of ``classes``) matched by moving whole rows in time, not numbers
+        self.timed: list[str] = []
         #: (class, column, column) correlations over ``names``; NaN rows and columns for
         #: a column that is constant (or all missing) in that class's training flows
         self.targets = np.zeros((0, 0, 0))
@@ -128,20 +145,24 @@ class RankMatcher:
         time_column: str | None = None,
         keep: dict[str, list[float]] | None = None,
         min_rows: int = MIN_ROWS,
+        time_min_rows: int = MIN_TIME_ROWS,
     ) -> RankMatcher:
         """Learn the correlations of ``flows`` per value of ``condition`` (one group
-        without it) that has at least ``min_rows`` flows."""
+        without it) that has at least ``min_rows`` flows, and, with a time column, of
+        each smaller one that has at least ``time_min_rows`` (matched in time only)."""
         self.columns = list(columns)
         self.time_column = time_column
         self.condition = condition
         self.keep = {c: [float(v) for v in (keep or {}).get(c, [])] for c in self.columns}
         x = self._values(flows)
         groups = self._groups(flows)
-        classes, targets, rows = [], [], []
+        classes, targets, rows, timed = [], [], [], []
         for g in sorted(set(groups.tolist()), key=str):
             idx = np.flatnonzero(groups == g)
             if len(idx) < min_rows:
-                continue
+                if time_column is None or len(idx) < max(time_min_rows, 4):
+                    continue
+                timed.append(str(g))
             xg = x[idx]
             var = np.array([_varies(xg[:, j]) for j in range(x.shape[1])], dtype=bool)
             corr = np.full((x.shape[1], x.shape[1]), np.nan)
@@ -151,26 +172,118 @@ class RankMatcher:
             classes.append(str(g))
             targets.append(corr)
             rows.append(len(idx))
-        self.classes, self.rows = classes, rows
+        self.classes, self.rows, self.timed = classes, rows, timed
         k = x.shape[1]
         self.targets = np.stack(targets) if targets else np.zeros((0, k, k))
         return self
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` with each matched class's number values reordered among its rows."""
+        """``frame`` with each matched class's number values reordered among its rows, and
+        each time-matched class's rows moved among its timestamps (see :meth:`match`)."""
+        return self.match(frame)[0]
+
+    def match(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """:meth:`apply`, with the rows' permutation: row ``i`` of the result holds row
+        ``order[i]``'s contents (its timestamp aside); None when no row moved."""
         if not len(self.classes) or not len(frame):
-            return frame
+            return frame, None
         x = self._values(frame)
         groups = self._groups(frame)
         n_time = len(self.names) - len(self.columns)
         reordered = False
-        for g, target in zip(self.classes, self.targets, strict=True):
+        order: np.ndarray | None = None
+        timed = set(self.timed)
+        for g, target, n in zip(self.classes, self.targets, self.rows, strict=True):
             idx = np.flatnonzero(groups == g)
-            if len(idx) >= MIN_SAMPLE:
+            if len(idx) < MIN_SAMPLE:
+                continue
+            if g in timed:
+                moved = self._retime(frame, idx, x, target, n)
+                if moved is not None:
+                    if order is None:
+                        order = np.arange(len(frame))
+                    order[moved[0]] = moved[1]
+            else:
                 x[idx] = self._reorder(x[idx], target, n_time)
                 reordered = True
-        if not reordered:
-            return frame
+        if reordered:
+            frame = self._write_numbers(frame, x, n_time)
+        if order is not None:
+            frame = self._move_rows(frame, order)
+        return frame, order
+
+    def _move_rows(self, frame: pd.DataFrame, order: np.ndarray) -> pd.DataFrame:
+        """``frame``'s rows taken in ``order``, all columns but the timestamp."""
+        out = frame.take(order)
+        out.index = frame.index
+        if self.time_column is not None:
+            out[self.time_column] = frame[self.time_column]
+        return out
+
+    def _retime(
+        self, frame: pd.DataFrame, idx: np.ndarray, x: np.ndarray, target: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A time-matched class's rows (``idx``, ``x`` its values): the rows whose
+        contents move and, for each, the row whose contents it takes; None if none do.
+
+        The timestamps stay; each row's contents (every other column) may move to another
+        of the class's timestamps within a window of consecutive ones. Each row gets a
+        wanted normal score for its gap to the previous flow given its numbers (Iman and
+        Conover's recolouring, conditional on the numbers, aimed at the training
+        correlations between the gap and each number that are significant at the 5% level
+        with ``n`` training flows); within each window, the contents with the k-th
+        smallest wanted score go to the timestamp with the k-th smallest gap. Windows of
+        ``ceil(sqrt(m))`` of the class's ``m`` rows: a row moves in time by at most a
+        window's span, about 1/sqrt(m) of the sample's, while the ranks within a window
+        reach the wanted ones to about 1/sqrt(m): both shrink alike as the sample grows.
+        """
+        t = TimeEncoder.epoch(frame[self.time_column], self.time_column)  # type: ignore[arg-type]
+        idx = idx[np.argsort(t[idx], kind="stable")]
+        xs = x[idx]
+        gap = 1  # the time columns are (time of day, gap)
+        ok = ~np.isnan(np.diag(target))
+        if not (ok[gap] and _varies(xs[:, gap])):
+            return None
+        nums = [j for j in range(2, x.shape[1]) if ok[j] and _varies(xs[:, j])]
+        if not nums:
+            return None
+        cols = [*nums, gap]
+        z = np.column_stack([normal_scores(xs[:, j]) for j in cols])
+        s = np.atleast_2d(np.corrcoef(z, rowvar=False))
+        t_ = target[np.ix_(cols, cols)].copy()
+        k = len(nums)
+        # the gap's wanted correlations: the training flows' where significant, else the
+        # sample's own (aiming at the sample's own moves nothing)
+        r = np.clip(t_[k, :k], -0.999999, 0.999999)
+        weak = np.abs(np.arctanh(r)) * np.sqrt(max(n - 3, 1)) < SIGNIFICANCE
+        if weak.all():
+            return None
+        t_[k, :k] = np.where(weak, s[k, :k], t_[k, :k])
+        t_[:k, k] = t_[k, :k]
+        s_ff, s_mf, s_mm = s[:k, :k], s[k:, :k], s[k:, k:]
+        inv = np.linalg.pinv(s_ff)
+        c = s_mf @ inv
+        w = np.linalg.inv(_psd_cholesky(s_mm - c @ s_mf.T))
+        a = t_[k:, :k] @ inv
+        b = _psd_cholesky(t_[k:, k:] - a @ s_ff @ a.T)
+        wb = w.T @ b.T
+        wanted = (z @ np.vstack([a.T - c.T @ wb, wb]))[:, 0]
+        m = len(idx)
+        size = int(np.ceil(np.sqrt(m)))
+        take = np.empty(m, dtype=np.int64)
+        for lo in range(0, m, size):
+            win = np.arange(lo, min(lo + size, m))
+            # timestamps by gap (ties: the contents already there that want the least
+            # gap first), contents by wanted score
+            slots = win[np.lexsort((wanted[win], xs[win, gap]))]
+            take[slots] = win[np.argsort(wanted[win], kind="stable")]
+        moved = take != np.arange(m)
+        if not moved.any():
+            return None
+        return idx[moved], idx[take[moved]]
+
+    def _write_numbers(self, frame: pd.DataFrame, x: np.ndarray, n_time: int) -> pd.DataFrame:
+        """``frame`` with its number columns set from ``x``, in their own dtypes."""
         frame = frame.copy()
         for j, c in enumerate(self.columns, start=n_time):
             col = x[:, j]
@@ -252,6 +365,7 @@ class RankMatcher:
             "keep": self.keep,
             "classes": self.classes,
             "rows": self.rows,
+            "timed": self.timed,
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -268,6 +382,7 @@ class RankMatcher:
         r.keep = {str(k): [float(v) for v in vs] for k, vs in d["keep"].items()}
         r.classes = [str(c) for c in d["classes"]]
         r.rows = [int(v) for v in d["rows"]]
+        r.timed = [str(c) for c in d.get("timed", [])]  # models saved before time matching
         if "targets" not in arrays:
             raise ModelError("rank matching lacks its correlation matrices")
         t = np.asarray(arrays["targets"], dtype=np.float64)
@@ -278,6 +393,9 @@ class RankMatcher:
             and len(set(r.classes)) == len(r.classes)
             and set(r.keep) <= set(r.columns)
             and len(set(r.columns)) == len(r.columns)
+            and set(r.timed) <= set(r.classes)
+            and len(set(r.timed)) == len(r.timed)
+            and (not r.timed or r.time_column is not None)
         )
         if ok and t.size:
             fin = np.isfinite(t)

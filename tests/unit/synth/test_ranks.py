@@ -60,6 +60,7 @@ def _matcher(train: pd.DataFrame, min_rows: int = 1000) -> RankMatcher:
         time_column="timestamp",
         keep={"bytes_sent": [0.0], "duration": [0.0], "source_port": [80.0]},
         min_rows=min_rows,
+        time_min_rows=min_rows,  # number matching only (time matching: tests below)
     )
 
 
@@ -149,11 +150,124 @@ def test_matrices_round_trip_and_malformed_ones_are_refused() -> None:
         RankMatcher.from_parts(d, m.arrays())
 
 
+def _timed(n: int, rho: float, seed: int, cls: str = "port_scan") -> pd.DataFrame:
+    """Flows in time order whose bytes follow the gap to the previous flow by ``rho``
+    (through a Gaussian copula); durations and ports independent of both."""
+    rng = np.random.default_rng(seed)
+    gap = rng.exponential(10.0, n)
+    start = pd.Timestamp("2026-11-28", tz="UTC")
+    ts = start + pd.to_timedelta(np.cumsum(gap), unit="s")
+    g = ndtri((np.argsort(np.argsort(gap)) + 0.5) / n)
+    noise = rng.standard_normal(n)
+    bytes_sent = np.round(np.exp(6 + rho * g + np.sqrt(1 - rho**2) * noise)).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "timestamp": ts,
+            "bytes_sent": pd.array(bytes_sent, dtype="Int64"),
+            "duration": np.exp(rng.standard_normal(n)),
+            "source_port": pd.array(rng.integers(32768, 61000, n), dtype="Int64"),
+            "source_ip": [f"10.0.{i // 250}.{i % 250}" for i in range(n)],
+            "root_cause": cls,
+        }
+    )
+
+
+def _gap_spearman(frame: pd.DataFrame, column: str) -> float:
+    t = frame["timestamp"].astype("int64").to_numpy() / 1e9
+    gap = np.diff(t, prepend=t[0])
+    return float(spearmanr(gap[1:], frame[column].to_numpy(float)[1:]).statistic)
+
+
+def _time_matcher(train: pd.DataFrame) -> RankMatcher:
+    return RankMatcher().fit(train, COLS, condition="root_cause", time_column="timestamp")
+
+
+def test_a_small_class_moves_whole_rows_in_time_to_the_training_gap_correlations() -> None:
+    train = _timed(800, -0.6, 1)
+    m = _time_matcher(train)
+    assert m.classes == m.timed == ["port_scan"] and m.rows == [800]
+    sample = _timed(900, 0.0, 2)
+    out, order = m.match(sample)
+    assert order is not None
+    assert out["timestamp"].equals(sample["timestamp"])
+    assert out.dtypes.equals(sample.dtypes)
+    assert np.array_equal(np.sort(order), np.arange(len(sample)))  # a permutation
+    rest = [c for c in sample.columns if c != "timestamp"]
+    # every other column moved with its row, as one
+    pd.testing.assert_frame_equal(out[rest], sample[rest].iloc[order].reset_index(drop=True))
+    # within windows of ceil(sqrt(900)) = 30 consecutive flows
+    assert np.abs(order - np.arange(len(sample))).max() < 30
+    assert (order != np.arange(len(sample))).mean() > 0.5
+    want = _gap_spearman(train, "bytes_sent")
+    assert want < -0.5 and abs(_gap_spearman(sample, "bytes_sent")) < 0.1
+    assert abs(_gap_spearman(out, "bytes_sent") - want) < 0.1, _gap_spearman(out, "bytes_sent")
+    # the other numbers' relation to the gap is not significant in training: left alone
+    assert abs(_gap_spearman(out, "duration")) < 0.1
+    pd.testing.assert_frame_equal(m.apply(sample), out)  # nothing random
+
+
+def test_time_matching_moves_nothing_without_a_significant_training_correlation() -> None:
+    m = _time_matcher(_timed(800, 0.0, 3))
+    assert m.timed == ["port_scan"]
+    sample = _timed(900, 0.0, 2)
+    out, order = m.match(sample)
+    assert order is None
+    pd.testing.assert_frame_equal(out, sample)
+
+
+def test_time_matching_bounds_and_other_classes() -> None:
+    train = pd.concat([_timed(800, -0.6, 1), _timed(99, -0.6, 4, "dos_flood")])
+    m = _time_matcher(train)
+    assert m.classes == ["port_scan"]  # dos_flood is below MIN_TIME_ROWS
+    assert not RankMatcher().fit(train, COLS, condition="root_cause").classes  # no time
+    small = _timed(MIN_SAMPLE - 1, 0.0, 2)
+    pd.testing.assert_frame_equal(m.apply(small), small)
+    # other classes' rows stay where they are; the class's rows move among its own
+    mixed = pd.concat([_timed(600, 0.0, 5), _timed(600, 0.0, 6, "dos_flood")])
+    mixed = mixed.sort_values("timestamp", kind="stable", ignore_index=True)
+    out, order = m.match(mixed)
+    assert order is not None
+    scan = (mixed["root_cause"] == "port_scan").to_numpy()
+    assert np.array_equal(order[~scan], np.flatnonzero(~scan))
+    assert scan[order[scan]].all()
+    pd.testing.assert_frame_equal(out[~scan], mixed[~scan])
+
+
+def test_time_matching_persists_and_older_states_load() -> None:
+    m = _time_matcher(pd.concat([_timed(800, -0.6, 1), _flows(300, 0.5, 2, "dos_flood")]))
+    assert m.timed == ["dos_flood", "port_scan"]
+    back = RankMatcher.from_parts(m.to_dict(), m.arrays())
+    assert back.timed == m.timed
+    sample = _timed(900, 0.0, 2)
+    pd.testing.assert_frame_equal(back.apply(sample), m.apply(sample))
+    older = m.to_dict()
+    del older["timed"]  # states saved before time matching: every class by numbers
+    assert RankMatcher.from_parts(older, m.arrays()).timed == []
+    for bad in (["c2_beaconing"], ["port_scan", "port_scan"]):
+        d = m.to_dict()
+        d["timed"] = bad
+        with pytest.raises(ModelError, match="rank matching"):
+            RankMatcher.from_parts(d, m.arrays())
+    d = m.to_dict()
+    d["time_column"] = None
+    with pytest.raises(ModelError, match="rank matching"):
+        RankMatcher.from_parts(d, m.arrays())
+
+
 def test_the_gan_saves_and_applies_its_rank_matching(
     tiny_gan: FlowGAN, labelled_flows: pd.DataFrame, tmp_path: Path
 ) -> None:
-    # the tiny model's classes are all below 5,000 flows: no matching unless asked for
-    assert tiny_gan.rank_matcher_ is None
+    # the tiny model's classes are all below 5,000 flows: those with 100 or more training
+    # flows are matched in time only
+    fitted = tiny_gan.rank_matcher_
+    assert fitted is not None and fitted.classes and fitted.timed == fitted.classes
+    counts = labelled_flows["root_cause"].value_counts()
+    assert sorted(fitted.classes) == sorted(counts.index[counts >= 100])
+    assert tiny_gan.training_["time_matching_classes"] == dict(
+        zip(fitted.classes, fitted.rows, strict=True)
+    )
+    bare = copy.deepcopy(tiny_gan)
+    bare.rank_matcher_ = None
     gan = copy.deepcopy(tiny_gan)
     numbers, _, keep, times = gan._number_columns()
     gan.rank_matcher_ = RankMatcher().fit(
@@ -163,9 +277,10 @@ def test_the_gan_saves_and_applies_its_rank_matching(
         time_column=times[0],
         keep=keep,
         min_rows=290,
+        time_min_rows=290,
     )
-    assert gan.rank_matcher_.classes == ["dos_flood", "normal"]
-    plain = tiny_gan.sample(3000, random_state=2)
+    assert gan.rank_matcher_.classes == ["dos_flood", "normal"] and not gan.rank_matcher_.timed
+    plain = bare.sample(3000, random_state=2)
     matched = gan.sample(3000, random_state=2)
     cls = plain["root_cause"].to_numpy(dtype=str)
     assert (matched["root_cause"].to_numpy(dtype=str) == cls).all()
