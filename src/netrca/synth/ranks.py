@@ -248,7 +248,8 @@ class RankMatcher:
         if not nums:
             return None
         cols = [*nums, gap]
-        z = np.column_stack([normal_scores(xs[:, j]) for j in cols])
+        with ThreadPoolExecutor(2) as pool:  # numpy's sorts release the GIL
+            z = np.column_stack(list(pool.map(normal_scores, [xs[:, j] for j in cols])))
         s = np.atleast_2d(np.corrcoef(z, rowvar=False))
         t_ = target[np.ix_(cols, cols)].copy()
         k = len(nums)
@@ -269,14 +270,12 @@ class RankMatcher:
         wb = w.T @ b.T
         wanted = (z @ np.vstack([a.T - c.T @ wb, wb]))[:, 0]
         m = len(idx)
-        size = int(np.ceil(np.sqrt(m)))
+        window = np.arange(m) // int(np.ceil(np.sqrt(m)))
+        # per window (consecutive, so both orders keep each window's rows in its own
+        # positions): timestamps by gap (ties: the contents already there that want the
+        # least gap first), contents by wanted score; the k-th of each takes the k-th
         take = np.empty(m, dtype=np.int64)
-        for lo in range(0, m, size):
-            win = np.arange(lo, min(lo + size, m))
-            # timestamps by gap (ties: the contents already there that want the least
-            # gap first), contents by wanted score
-            slots = win[np.lexsort((wanted[win], xs[win, gap]))]
-            take[slots] = win[np.argsort(wanted[win], kind="stable")]
+        take[np.lexsort((wanted, xs[:, gap], window))] = np.lexsort((wanted, window))
         moved = take != np.arange(m)
         if not moved.any():
             return None
