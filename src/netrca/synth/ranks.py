@@ -94,6 +94,21 @@ def _psd_cholesky(c: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky((v * w) @ v.T + 1e-12 * np.eye(len(c)))
 
 
+def _recolour(z: np.ndarray, s: np.ndarray, t: np.ndarray, nf: int) -> np.ndarray:
+    """Scores ``z`` (fixed columns first, ``nf`` of them, then free ones; correlations
+    ``s``) with the free columns' part not explained by the fixed ones whitened and
+    recoloured to the target correlations ``t``: ``z_fixed a' + e b'``, as one product."""
+    s_ff, s_mf, s_mm = s[:nf, :nf], s[nf:, :nf], s[nf:, nf:]
+    inv = np.linalg.pinv(s_ff) if nf else np.zeros((0, 0))
+    # e = (z_free - z_fixed c') w', whitened given the fixed columns
+    c = s_mf @ inv
+    w = np.linalg.inv(_psd_cholesky(s_mm - c @ s_mf.T))
+    a = t[nf:, :nf] @ inv
+    b = _psd_cholesky(t[nf:, nf:] - a @ s_ff @ a.T)
+    wb = w.T @ b.T
+    return np.asarray(z @ np.vstack([a.T - c.T @ wb, wb]))
+
+
 def _varies(x: np.ndarray) -> bool:
     """Whether ``x`` holds two different non-missing values (without copying it)."""
     ok = ~np.isnan(x)
@@ -261,14 +276,7 @@ class RankMatcher:
             return None
         t_[k, :k] = np.where(weak, s[k, :k], t_[k, :k])
         t_[:k, k] = t_[k, :k]
-        s_ff, s_mf, s_mm = s[:k, :k], s[k:, :k], s[k:, k:]
-        inv = np.linalg.pinv(s_ff)
-        c = s_mf @ inv
-        w = np.linalg.inv(_psd_cholesky(s_mm - c @ s_mf.T))
-        a = t_[k:, :k] @ inv
-        b = _psd_cholesky(t_[k:, k:] - a @ s_ff @ a.T)
-        wb = w.T @ b.T
-        wanted = (z @ np.vstack([a.T - c.T @ wb, wb]))[:, 0]
+        wanted = _recolour(z, s, t_, k)[:, 0]
         m = len(idx)
         window = np.arange(m) // int(np.ceil(np.sqrt(m)))
         # per window (consecutive, so both orders keep each window's rows in its own
@@ -340,17 +348,9 @@ class RankMatcher:
             t = target[np.ix_(cols, cols)]
             for _ in range(ROUNDS):
                 s = np.atleast_2d(np.corrcoef(z, rowvar=False))
-                s_ff, s_mf, s_mm = s[:nf, :nf], s[nf:, :nf], s[nf:, nf:]
-                inv = np.linalg.pinv(s_ff) if nf else np.zeros((0, 0))
-                # whiten the free scores' part not explained by the fixed columns:
-                # e = (z_free - z_fixed c') w'; recolour to the training correlations with
-                # the fixed columns and each other: z_fixed a' + e b'. In one product, z m.
-                c = s_mf @ inv
-                w = np.linalg.inv(_psd_cholesky(s_mm - c @ s_mf.T))
-                a = t[nf:, :nf] @ inv
-                b = _psd_cholesky(t[nf:, nf:] - a @ s_ff @ a.T)
-                wb = w.T @ b.T
-                z2 = np.asfortranarray(z @ np.vstack([a.T - c.T @ wb, wb]))
+                # the free scores recoloured to the training correlations with the fixed
+                # columns and with each other
+                z2 = np.asfortranarray(_recolour(z, s, t, nf))
                 list(pool.map(assign, range(len(free)), [z2] * len(free)))
         return x
 
