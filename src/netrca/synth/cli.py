@@ -210,7 +210,8 @@ def fit(
         if matched:
             _echo(
                 quiet,
-                f"{what}: " + ", ".join(f"{c} ({n:,} training flows)" for c, n in matched.items()),
+                f"{what}: "
+                + ", ".join(f"{c or 'all'} ({n:,} training flows)" for c, n in matched.items()),
             )
 
 
