@@ -702,6 +702,12 @@ class PortEncoder(_NumberTokens):
 
     Tokens: null (if any), the top-K ports, then one token per (class, Gaussian mode) of
     the other ports' position inside their class (logit scale), with an offset span.
+
+    A class whose other ports are few in training (at most ``max_support`` distinct: the
+    ports a scan probed, a service's few alternates) keeps them as its *support*, and a
+    decoded position snaps to the nearest of them: the generator learned positions at
+    those ports, and a port between them is one the traffic never used. A class with
+    more (ephemeral client ports) decodes to any port of its range.
     """
 
     kind = "port"
@@ -714,15 +720,19 @@ class PortEncoder(_NumberTokens):
         min_share: float = 0.002,
         min_count: int = 5,
         max_modes: int = 4,
+        max_support: int = 256,
     ) -> None:
         super().__init__(column)
         self.max_top = max_top
         self.min_share = min_share
         self.min_count = min_count
         self.max_modes = max_modes
+        self.max_support = max_support
         self.has_null = False
         self.top: list[int] = []
         self.class_modes: dict[int, ModeNormalizer] = {}  # PORT_CLASSES index -> modes
+        #: PORT_CLASSES index -> the class's other training ports, sorted (few only)
+        self.support: dict[int, np.ndarray] = {}
 
     def fit(self, values: pd.Series, seed: int = 0) -> PortEncoder:
         """Learn the frequent ports and the in-class position of the others."""
@@ -738,10 +748,13 @@ class PortEncoder(_NumberTokens):
         tail = v[~np.isin(v, self.top)]
         cls = self._class_of(tail)
         rng = np.random.default_rng(seed)
-        self.class_modes = {}
+        self.class_modes, self.support = {}, {}
         for c in np.unique(cls):
             pos = self._position(tail[cls == c], int(c), rng)
             self.class_modes[int(c)] = ModeNormalizer.fit(pos, self.max_modes, seed + int(c))
+            ports = np.unique(tail[cls == c])
+            if len(ports) <= self.max_support:
+                self.support[int(c)] = ports
         return self
 
     def _check_domain(self, v: np.ndarray) -> None:
@@ -830,7 +843,10 @@ class PortEncoder(_NumberTokens):
             z = modes.inverse(codes[rows] - off, alpha[rows])
             q = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
             _, lo, hi = PORT_CLASSES[c]
-            out[rows] = lo + np.floor(q * (hi - lo + 1.0))
+            p = lo + np.floor(q * (hi - lo + 1.0))
+            if c in self.support:
+                p = _nearest(self.support[c], p)
+            out[rows] = p
         return out
 
     def inverse(self, parts: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
@@ -845,6 +861,7 @@ class PortEncoder(_NumberTokens):
             "has_null": self.has_null,
             "top": self.top,
             "class_modes": {str(c): m.to_dict() for c, m in self.class_modes.items()},
+            "support": {str(c): [int(p) for p in v] for c, v in self.support.items()},
         }
 
     @classmethod
@@ -854,13 +871,40 @@ class PortEncoder(_NumberTokens):
         enc.has_null = bool(d["has_null"])
         enc.top = [int(p) for p in d["top"]]
         enc.class_modes = {int(c): ModeNormalizer.from_dict(m) for c, m in d["class_modes"].items()}
-        if any(not 0 <= p <= 65535 for p in enc.top) or any(
-            not 0 <= c < len(PORT_CLASSES) for c in enc.class_modes
+        # models saved before supports decode every class to its whole range
+        enc.support = {
+            int(c): np.asarray(v, dtype=np.float64) for c, v in d.get("support", {}).items()
+        }
+        if (
+            any(not 0 <= p <= 65535 for p in enc.top)
+            or any(not 0 <= c < len(PORT_CLASSES) for c in enc.class_modes)
+            or not set(enc.support) <= set(enc.class_modes)
+            or any(not _is_support(v, c) for c, v in enc.support.items())
         ):
             raise ModelError(f"column {enc.column!r}: malformed port encoder state")
         if not enc.tokens:
             raise ModelError(f"column {enc.column!r}: port encoder has no tokens")
         return enc
+
+
+def _nearest(support: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each value of ``p`` replaced by the nearest value of the sorted ``support`` (the
+    lower one on a tie)."""
+    i = np.clip(np.searchsorted(support, p), 1, max(len(support) - 1, 1))
+    lo, hi = support[i - 1], support[np.minimum(i, len(support) - 1)]
+    return np.where(p - lo <= hi - p, lo, hi)
+
+
+def _is_support(v: np.ndarray, c: int) -> bool:
+    """Whether ``v`` is a non-empty sorted set of ports of ``PORT_CLASSES[c]``."""
+    _, lo, hi = PORT_CLASSES[c]
+    return bool(
+        len(v) > 0
+        and (v >= lo).all()
+        and (v <= hi).all()
+        and (np.diff(v) > 0).all()
+        and (v == np.floor(v)).all()
+    )
 
 
 def take_strings(vocab: list[str | None], codes: np.ndarray) -> pd.Series:

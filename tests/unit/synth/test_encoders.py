@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import numpy as np
 import pandas as pd
@@ -242,6 +243,44 @@ def test_ports_round_trip_exactly_and_stay_in_range() -> None:
     codes = RNG.integers(0, len(enc.tokens), 5000)
     wild = enc.decode(codes, RNG.uniform(-1, 1, 5000))
     assert np.nanmin(wild) >= 0 and np.nanmax(wild) <= 65535
+
+
+def test_a_scans_few_ports_decode_only_to_ports_it_probed() -> None:
+    # a scan: 32 frequent ports (the top-K) and 68 rarer ones, some in each IANA class
+    frequent = np.arange(1, 33) * 7
+    probed = np.concatenate(
+        [np.arange(300, 330), np.arange(2000, 2030), [50000 + 11 * i for i in range(8)]]
+    )
+    x = pd.Series(
+        pd.array(np.concatenate([np.repeat(frequent, 20), np.repeat(probed, 3)]), dtype="Int64")
+    )
+    enc = PortEncoder("destination_port").fit(x)
+    assert len(enc.top) == 32 and sorted(enc.support) == [0, 1, 2]
+    back = enc.inverse(enc.transform(x, None), RNG)  # still exact
+    assert (back.to_numpy() == x.to_numpy()).all()
+    codes = RNG.integers(0, len(enc.tokens), 20000)
+    wild = enc.decode(codes, RNG.uniform(-1, 1, 20000))
+    assert set(np.unique(wild).astype(int)) <= set(enc.top) | set(probed.tolist())
+    # every probed port can come out (positions near it snap to it)
+    tail = enc.transform(x, RNG)
+    again = enc.decode(tail[0], tail[1])
+    assert set(np.unique(again[x.to_numpy() >= 300]).astype(int)) == set(probed.tolist())
+    # ephemeral client ports, thousands of them: any port of the range
+    many = pd.Series(pd.array(RNG.integers(32768, 61000, 5000), dtype="Int64"))
+    eph = PortEncoder("source_port", max_top=0).fit(many)
+    assert not eph.support
+    # the state round-trips; older states without supports load; bad ones are refused
+    d = enc.to_dict()
+    back_enc = PortEncoder.from_dict(json.loads(json.dumps(d)))
+    assert np.array_equal(
+        back_enc.decode(codes, np.linspace(-1, 1, 20000)),
+        enc.decode(codes, np.linspace(-1, 1, 20000)),
+        equal_nan=True,
+    )
+    assert not PortEncoder.from_dict({k: v for k, v in d.items() if k != "support"}).support
+    for bad in ({"0": [5000]}, {"1": [2001, 2000]}, {"7": [1]}, {"1": []}):
+        with pytest.raises(ModelError, match="malformed port"):
+            PortEncoder.from_dict({**d, "support": bad})
 
 
 def test_addresses_exact_in_vocabulary_same_prefix_otherwise() -> None:
