@@ -122,12 +122,17 @@ def test_fit_reports_and_stores_time_pooling_and_calibration(
     assert "calibrated columns (groups by skeleton/coarse skeleton/class): " in err
     assert "calibrated tokens (groups by skeleton/coarse skeleton/class): source_ip" in err
     fitted = load_gan(tmp_path / "a.pt")
+    # classes under 5,000 flows (and at least 100) are matched in time, and named
+    timed = fitted.rank_matcher_.timed
+    assert timed and all(f"{c} (" in err for c in timed)
+    assert "gap correlations matched in time for: " in err
     assert fitted.calibrator_ is not None and fitted.token_calibrator_ is not None
     assert "bytes_sent|packets_sent" in fitted.calibrator_.maps
-    args += ["--no-refiner", "--no-pool-time", "--no-calibrate"]
+    args += ["--no-refiner", "--no-pool-time", "--no-calibrate", "--no-match-ranks"]
     assert cli(*args, "-o", str(tmp_path / "b.pt")) == 0
     err = capsys.readouterr().err
     assert "positions in time pooled" not in err and "calibrated" not in err
+    assert "matched" not in err
     off = load_gan(tmp_path / "b.pt")
     assert off.pool_time is False and not off.time_pooling_.any()
     assert off.calibrate is False and off.calibrator_ is None

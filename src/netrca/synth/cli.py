@@ -194,25 +194,23 @@ def fit(
             "positions in time pooled (time tells nothing more about these flows): "
             + ", ".join(f"{name} by {how}" for name, how in pooled.items()),
         )
-    for what, key in (("columns", "calibration_groups"), ("tokens", "token_calibration_groups")):
-        groups = t.get(key)
-        if groups:
-            _echo(
-                quiet,
-                f"calibrated {what} (groups by skeleton/coarse skeleton/class): "
-                + ", ".join(f"{c} {'/'.join(map(str, g))}" for c, g in groups.items()),
-            )
-    for key, what in (
-        ("rank_matching_classes", "rank correlations matched for"),
-        ("time_matching_classes", "gap correlations matched in time for"),
-    ):
-        matched = t.get(key)
-        if matched:
-            _echo(
-                quiet,
-                f"{what}: "
-                + ", ".join(f"{c or 'all'} ({n:,} training flows)" for c, n in matched.items()),
-            )
+    listed: list[tuple[str, dict[str, str]]] = [
+        (
+            f"calibrated {what} (groups by skeleton/coarse skeleton/class)",
+            {c: "/".join(map(str, g)) for c, g in (t.get(key) or {}).items()},
+        )
+        for what, key in (("columns", "calibration_groups"), ("tokens", "token_calibration_groups"))
+    ]
+    listed += [
+        (what, {c or "all": f"({n:,} training flows)" for c, n in (t.get(key) or {}).items()})
+        for key, what in (
+            ("rank_matching_classes", "rank correlations matched for"),
+            ("time_matching_classes", "gap correlations matched in time for"),
+        )
+    ]
+    for what, items in listed:
+        if items:
+            _echo(quiet, f"{what}: " + ", ".join(f"{c} {v}" for c, v in items.items()))
 
 
 @app.command()
