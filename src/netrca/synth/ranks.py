@@ -207,13 +207,17 @@ class RankMatcher:
         n_time = len(self.names) - len(self.columns)
         reordered = False
         order: np.ndarray | None = None
+        epoch: np.ndarray | None = None  # the timestamps in seconds, once, if a class is timed
         timed = set(self.timed)
         for g, target, n in zip(self.classes, self.targets, self.rows, strict=True):
             idx = np.flatnonzero(groups == g)
             if len(idx) < MIN_SAMPLE:
                 continue
             if g in timed:
-                moved = self._retime(frame, idx, x, target, n)
+                if epoch is None:  # timed classes exist only with a time column
+                    tcol = str(self.time_column)
+                    epoch = TimeEncoder.epoch(frame[tcol], tcol)
+                moved = self._retime(epoch, idx, x, target, n)
                 if moved is not None:
                     if order is None:
                         order = np.arange(len(frame))
@@ -236,10 +240,11 @@ class RankMatcher:
         return out
 
     def _retime(
-        self, frame: pd.DataFrame, idx: np.ndarray, x: np.ndarray, target: np.ndarray, n: int
+        self, t: np.ndarray, idx: np.ndarray, x: np.ndarray, target: np.ndarray, n: int
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """A time-matched class's rows (``idx``, ``x`` its values): the rows whose
-        contents move and, for each, the row whose contents it takes; None if none do.
+        """A time-matched class's rows (``idx``; ``t`` every row's time in seconds, ``x``
+        its values): the rows whose contents move and, for each, the row whose contents
+        it takes; None if none do.
 
         The timestamps stay; each row's contents (every other column) may move to another
         of the class's timestamps within a window of consecutive ones. Each row gets a
@@ -252,7 +257,6 @@ class RankMatcher:
         window's span, about 1/sqrt(m) of the sample's, while the ranks within a window
         reach the wanted ones to about 1/sqrt(m): both shrink alike as the sample grows.
         """
-        t = TimeEncoder.epoch(frame[self.time_column], self.time_column)  # type: ignore[arg-type]
         idx = idx[np.argsort(t[idx], kind="stable")]
         xs = x[idx]
         gap = 1  # the time columns are (time of day, gap)
