@@ -3,10 +3,12 @@
 scikit-learn fits the forest; :class:`FlatForest` copies each tree's split features,
 thresholds, children and leaf path lengths (depth + c(n_leaf) - 1, the correction
 folded in) into flat arrays. Scoring reproduces ``IsolationForest.score_samples``
-exactly, including the float32 cast scikit-learn applies to its input, with one of two
-backends: the compiled kernel of :mod:`netrca.detect._kernel` (numba; rows interleaved,
-parallel over cores; the default) or a numpy reference that walks all rows through a
-tree one level at a time. The arrays are plain numbers, so they can be saved and loaded
+exactly, including the float32 cast scikit-learn applies to its input, with one of three
+backends: the AVX-512 kernel of :mod:`netrca.detect._native` (a C extension built at
+install; 16 rows a vector, parallel over cores; the default where the CPU has AVX-512F),
+the numba kernel of :mod:`netrca.detect._kernel` (rows interleaved, parallel over cores;
+the default elsewhere), or a numpy reference that walks all rows through a tree one
+level at a time. The arrays are plain numbers, so they can be saved and loaded
 without executing code, and they are bounds-checked before the kernel touches them.
 """
 
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from netrca.detect import _kernel
+from netrca.detect import _kernel, _native
 from netrca.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:  # scikit-learn is imported by whoever fits; scoring does not need it
@@ -26,9 +28,9 @@ if TYPE_CHECKING:  # scikit-learn is imported by whoever fits; scoring does not 
 
 __all__ = ["BACKENDS", "FlatForest", "average_path_length"]
 
-#: Scoring backends: "auto" (compiled when numba is available), "numba", "numpy".
-#: ``NETRCA_SCORER`` sets the default.
-BACKENDS = ("auto", "numba", "numpy")
+#: Scoring backends: "auto" (the fastest that runs here), "simd" (AVX-512), "numba",
+#: "numpy". ``NETRCA_SCORER`` sets the default.
+BACKENDS = ("auto", "simd", "numba", "numpy")
 
 _LEAF = -1
 
@@ -66,6 +68,9 @@ class FlatForest:
     max_samples: int
     _compiled: _kernel.CompiledForest | None = field(
         default=None, init=False, repr=False, compare=False
+    )
+    _perfect: list[_native.PerfectForest | None] = field(
+        default_factory=list, init=False, repr=False, compare=False
     )
 
     @property
@@ -169,25 +174,50 @@ class FlatForest:
             self._compiled = _kernel.compile_forest(self)
         return self._compiled
 
+    def perfect(self) -> _native.PerfectForest | None:
+        """The AVX-512 kernel's layout (built once), or None when the trees are too deep."""
+        if not self._perfect:
+            self._perfect.append(_native.perfect_layout(self.compiled()))
+        return self._perfect[0]
+
+    def backend(self, backend: str | None = None) -> str:
+        """The backend that ``score_samples(X, backend)`` runs: "simd", "numba" or "numpy"."""
+        backend = backend or os.environ.get("NETRCA_SCORER", "auto")
+        if backend not in BACKENDS:
+            raise ConfigError(
+                f"scorer backend must be one of {', '.join(BACKENDS)}, got {backend!r}"
+            )
+        if backend == "simd" and not (_native.available() and self.perfect() is not None):
+            raise ConfigError(
+                "scorer backend 'simd' needs the built extension, a CPU with AVX-512F and "
+                f"trees at most {_native.max_depth()} levels deep"
+            )
+        if backend == "numba" and not _kernel.kernel_available():
+            raise ConfigError("scorer backend 'numba' needs numba (pip install numba)")
+        if backend == "auto":
+            if _native.available() and self.perfect() is not None:
+                return "simd"
+            return "numba" if _kernel.kernel_available() else "numpy"
+        return backend
+
     def score_samples(self, X: np.ndarray, backend: str | None = None) -> np.ndarray:
         """Anomaly score in (0, 1]; higher = more anomalous (= -sklearn score_samples).
 
-        ``backend``: "auto" (default; compiled kernel when numba is available), "numba"
-        or "numpy" (the reference). ``NETRCA_SCORER`` changes the default.
+        ``backend``: "auto" (default: "simd" where it runs, else "numba"), "simd",
+        "numba" or "numpy" (the reference); see :meth:`backend`. ``NETRCA_SCORER``
+        changes the default.
         """
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ModelError(
                 f"expected {self.n_features} features, got {X.shape[1] if X.ndim == 2 else X.shape}"
             )
-        backend = backend or os.environ.get("NETRCA_SCORER", "auto")
-        if backend not in BACKENDS:
-            raise ConfigError(
-                f"scorer backend must be one of {', '.join(BACKENDS)}, got {backend!r}"
-            )
-        if backend == "numba" and not _kernel.kernel_available():
-            raise ConfigError("scorer backend 'numba' needs numba (pip install numba)")
-        if backend == "numpy" or not _kernel.kernel_available():
+        backend = self.backend(backend)
+        if backend == "simd":
+            perfect = self.perfect()
+            assert perfect is not None  # backend() checked
+            depth = _native.path_lengths(perfect, self.compiled(), X)
+        elif backend == "numpy":
             depth = self.path_lengths(X)
         else:
             depth = _kernel.path_lengths(self.compiled(), X)

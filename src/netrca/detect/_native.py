@@ -1,0 +1,174 @@
+"""The AVX-512 forest scorer's Python side: perfect-tree layout, threads, NaN fallback.
+
+:mod:`netrca.detect._simd` (C, built by ``pip install``; see its source for the kernel)
+walks 16 rows a vector with gathers. This module lays a validated
+:class:`~netrca.detect._kernel.CompiledForest` out as padded perfect trees
+(:func:`perfect_layout`), splits rows into chunks scored on every core with the GIL
+released (:func:`path_lengths`), and leaves rows of blocks that hold a NaN to the numba
+kernel, which routes NaN per node as scikit-learn does. Sums equal the numba kernel's and
+scikit-learn's bit for bit (tests).
+
+Where the extension is missing (no C compiler at install, not x86-64) or the CPU has no
+AVX-512F, :func:`available` is False and scoring uses the numba kernel.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from netrca.detect import _kernel
+from netrca.errors import ModelError
+
+__all__ = ["PerfectForest", "available", "max_depth", "path_lengths", "perfect_layout", "threads"]
+
+_simd: ModuleType | None
+try:
+    from netrca.detect import _simd
+except ImportError:  # pragma: no cover - only where the extension could not be built
+    _simd = None
+
+#: Largest padded forest laid out (nodes + leaves); deeper forests use the numba kernel.
+MAX_SLOTS = 1 << 24
+#: Rows per chunk handed to a thread (a multiple of the kernel's 64-row block).
+CHUNK = 1 << 15
+
+
+def max_depth() -> int:
+    """Deepest tree the AVX-512 kernel walks (0 where it is not built)."""
+    return int(_simd.MAX_DEPTH) if _simd is not None else 0
+
+
+def available() -> bool:
+    """True when the AVX-512 kernel is built and this CPU can run it."""
+    return _simd is not None and bool(_simd.available())
+
+
+@dataclass(frozen=True)
+class PerfectForest:
+    """Trees padded to perfect binary trees (layout in ``_simd.c``)."""
+
+    column: np.ndarray  # int32, per inner node: column * BLOCK (offset in a row block)
+    threshold: np.ndarray  # float32, rounded down: x > it exactly when x > the float64 one
+    leaf: np.ndarray  # float64, per leaf slot: path length (0 where no real leaf ends)
+    node_off: np.ndarray  # int64, first inner node of each tree
+    leaf_off: np.ndarray  # int64, first leaf slot of each tree
+    depth: np.ndarray  # int32, steps of every walk in each tree (at least MIN_DEPTH)
+    n_features: int
+
+
+def _round_down_f32(threshold: np.ndarray) -> np.ndarray:
+    """Largest float32 not above each value: for float32 x, x > it iff x > the value."""
+    with np.errstate(over="ignore"):
+        t32 = threshold.astype(np.float32)
+    above = t32.astype(np.float64) > threshold
+    t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+    return t32
+
+
+def perfect_layout(c: _kernel.CompiledForest) -> PerfectForest | None:
+    """``c`` as padded perfect trees, or None when the padding would be too large."""
+    if _simd is None:
+        return None
+    block, min_depth = int(_simd.BLOCK), int(_simd.MIN_DEPTH)
+    depth = np.maximum(c.depth, min_depth).astype(np.int32)
+    if depth.size and (int(depth.max()) > int(_simd.MAX_DEPTH)):
+        return None
+    inner = (1 << depth.astype(np.int64)) - 1
+    if int(2 * inner.sum() + len(depth)) > MAX_SLOTS:
+        return None
+    node_off = np.concatenate(([0], np.cumsum(inner)[:-1])).astype(np.int64)
+    leaf_off = np.concatenate(([0], np.cumsum(inner + 1)[:-1])).astype(np.int64)
+    # spare entries at the end: the kernel's 16-wide loads of a level may run past its tree
+    n_inner, n_leaf = int(inner.sum()) + int(_simd.PAD), int((inner + 1).sum())
+    column = np.zeros(n_inner, dtype=np.int32)
+    threshold = np.full(n_inner, np.inf, dtype=np.float32)  # padding: always left
+    leaf = np.zeros(n_leaf, dtype=np.float64)
+    is_leaf = c.children[0::2] == np.arange(len(c.threshold), dtype=np.uint64)
+    t32 = _round_down_f32(c.threshold)
+    # walk every tree a level at a time: g = node in c, p = position in the perfect tree
+    tree = np.arange(len(depth), dtype=np.int64)
+    g = c.roots.astype(np.int64)
+    p = np.zeros(len(depth), dtype=np.int64)
+    for level in range(int(depth.max()) if depth.size else 0):
+        here = level < depth[tree]  # walks still above their tree's depth
+        real = here & ~is_leaf[g]
+        slot = node_off[tree[real]] + p[real]
+        column[slot] = (c.column[g[real]].astype(np.int64) * block).astype(np.int32)
+        threshold[slot] = t32[g[real]]
+        # real nodes branch; a leaf above its tree's depth walks on down the left
+        gi = g[real].astype(np.uint64)
+        rest = ~real
+        g = np.concatenate(
+            (g[rest], c.children[2 * gi].astype(np.int64), c.children[2 * gi + 1].astype(np.int64))
+        )
+        p = np.concatenate(
+            (np.where(here[rest], 2 * p[rest] + 1, p[rest]), 2 * p[real] + 1, 2 * p[real] + 2)
+        )
+        tree = np.concatenate((tree[rest], tree[real], tree[real]))
+    # every walk has reached its tree's depth: p is a leaf slot
+    slot = leaf_off[tree] + p - inner[tree]
+    if not bool(np.all(is_leaf[g])) or len(np.unique(slot)) != len(slot):  # pragma: no cover
+        raise ModelError("forest does not fit its depths")
+    leaf[slot] = c.leaf_value[g]
+    return PerfectForest(
+        column=column,
+        threshold=threshold,
+        leaf=leaf,
+        node_off=node_off,
+        leaf_off=leaf_off,
+        depth=depth,
+        n_features=c.n_features,
+    )
+
+
+def threads() -> int:
+    """Threads to score with: numba's setting (``NUMBA_NUM_THREADS``), as the numba kernel."""
+    try:
+        import numba
+
+        return int(numba.get_num_threads())
+    except ImportError:  # pragma: no cover - numba is a core dependency
+        return os.cpu_count() or 1
+
+
+def path_lengths(
+    p: PerfectForest, c: _kernel.CompiledForest, X: np.ndarray, n_threads: int | None = None
+) -> np.ndarray:
+    """Sum over trees of each row's path length; equal to ``_kernel.path_lengths(c, X)``."""
+    if _simd is None:  # pragma: no cover - callers check available()
+        raise ModelError("the AVX-512 scorer is not built")
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != p.n_features:
+        raise ModelError(f"expected {p.n_features} features, got shape {X.shape}")
+    n = X.shape[0]
+    out = np.zeros(n, dtype=np.float64)
+    if not n:
+        return out
+    # read in place when column-major (the feature frame's layout) or row-major float64;
+    # anything else is copied once (float32 to float64 is exact)
+    if X.dtype == np.float64 and X.flags.f_contiguous:
+        flat, steps = X.ravel(order="F"), (1, n)
+    else:
+        flat, steps = np.ascontiguousarray(X, dtype=np.float64).reshape(-1), (p.n_features, 1)
+    args = (*steps, p.column, p.threshold, p.leaf, p.node_off, p.leaf_off, p.depth)
+
+    def run(begin: int, end: int) -> int:
+        return int(_simd.score(flat, n, p.n_features, *args, out, begin, end))
+
+    bounds = [*range(0, n, CHUNK), n]
+    n_threads = max(1, min(n_threads or threads(), len(bounds) - 1))
+    if n_threads == 1:
+        left = sum(run(a, b) for a, b in itertools.pairwise(bounds))
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            left = sum(pool.map(run, bounds[:-1], bounds[1:]))
+    if left:  # blocks with a NaN: the numba kernel routes NaN per node
+        rows = np.flatnonzero(np.isnan(out))
+        out[rows] = _kernel.path_lengths(c, X[rows])
+    return out

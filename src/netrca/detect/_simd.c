@@ -1,0 +1,355 @@
+/* AVX-512 Isolation Forest scorer: 16 rows a vector; node lookups by permute, values by gather.
+
+   A CPython extension with no dependency but the C API (arrays arrive through the buffer
+   protocol). netrca.detect._native lays the forest out and calls score() from one thread
+   per core; the GIL is released while the kernel runs.
+
+   Layout (built by netrca.detect._native.perfect_layout): every tree is padded to a
+   perfect binary tree of its own depth d (at least 3). Tree t's inner nodes are
+   node_off[t] + i, i in [0, 2^d - 1), children of i at 2i + 1 and 2i + 2; its leaves are
+   leaf_off[t] + k, k in [0, 2^d). A node holds its column's offset in the row block
+   (column * BLOCK) and its threshold rounded down to float32, so that for a float32 x,
+   x > threshold32 exactly when x > the float64 threshold (scikit-learn's test, on the
+   float32 input it casts to). Padding under a real leaf always goes left (threshold
+   +inf) and the leaf's value sits at the leftmost leaf below it, so every walk in tree t
+   is exactly d steps: i = 2i + 1 + (x > threshold).
+
+   Rows go through in blocks of BLOCK = 128 (8 vectors of 16). A block is copied from the
+   float64 matrix (column- or row-major, read in place) into a column-major float32 block
+   (each column's 128 values contiguous); the values are cast to float32 as scikit-learn
+   does. Levels 0-2 of a tree
+   have at most 2 nodes, so their columns are read with plain vector loads and the lane's
+   node picked by mask; levels 2-6 (at most 64 nodes) hold their nodes' columns and
+   thresholds in registers, pick each lane's by permutes and gather only the row's value;
+   deeper levels gather node and value. A block holding a NaN is not
+   scored (scikit-learn routes NaN per node; the numba kernel does): its outputs are set
+   to NaN and score() returns how many rows it left.
+
+   score() checks every index it will follow before it starts, so arrays that passed
+   netrca's model validation cannot make it read out of bounds, and arrays that did not
+   get a ValueError. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define NETRCA_X86 1
+#include <immintrin.h>
+#endif
+
+#ifndef VECS
+#define VECS 8
+#endif
+#define LANES 16
+#define BLOCK (VECS * LANES)
+#define MAX_DEPTH 20
+/* last level whose nodes (at most 64) are picked by permutes; node arrays end with PAD
+   spare entries so that its 16-wide loads stay inside them */
+#ifndef PERMUTED_LEVELS
+#define PERMUTED_LEVELS 7
+#endif
+#define PAD 128
+#ifndef LOADED_LEVELS
+#define LOADED_LEVELS 2
+#endif
+
+#ifdef NETRCA_X86
+
+/* Rows r0.. r0+m of X (value (r, f) at r * row_step + f * col_step) into the float32
+   block; returns 1 when one of them is NaN. */
+__attribute__((target("avx512f"))) static int
+copy_block(const double *X, int64_t row_step, int64_t col_step, int64_t n_features, int64_t r0,
+           int64_t m, float *xb)
+{
+    int nan = 0;
+    if (row_step == 1) { /* column-major: each column's values are contiguous */
+        for (int64_t f = 0; f < n_features; f++) {
+            const double *src = X + f * col_step + r0;
+            float *dst = xb + f * BLOCK;
+            for (int64_t j = 0; j < m; j++) {
+                double v = src[j];
+                nan |= v != v;
+                dst[j] = (float)v;
+            }
+        }
+    } else { /* row-major (col_step 1): transposed on the way in */
+        for (int64_t j = 0; j < m; j++) {
+            const double *src = X + (r0 + j) * row_step;
+            for (int64_t f = 0; f < n_features; f++) {
+                double v = src[f * col_step];
+                nan |= v != v;
+                xb[f * BLOCK + j] = (float)v;
+            }
+        }
+    }
+    for (int64_t f = 0; f < n_features && m < BLOCK; f++)
+        memset(xb + f * BLOCK + m, 0, (size_t)(BLOCK - m) * sizeof(float));
+    return nan;
+}
+
+__attribute__((target("avx512f"))) static void
+walk_block(const float *xb, int64_t n_trees, const int32_t *column, const float *threshold,
+           const double *leaf, const int64_t *node_off, const int64_t *leaf_off,
+           const int32_t *depth, double *acc)
+{
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i offset[VECS];
+    __m512d sum[2 * VECS];
+    for (int v = 0; v < VECS; v++) offset[v] = _mm512_add_epi32(lane, _mm512_set1_epi32(LANES * v));
+    for (int v = 0; v < 2 * VECS; v++) sum[v] = _mm512_setzero_pd();
+    for (int64_t t = 0; t < n_trees; t++) {
+        const int32_t *col = column + node_off[t];
+        const float *thr = threshold + node_off[t];
+        const double *lv = leaf + leaf_off[t];
+        const int d = depth[t];
+        __m512i idx[VECS];
+        for (int v = 0; v < VECS; v++) idx[v] = _mm512_setzero_si512();
+        /* levels 0..LOADED_LEVELS-1: at most 2^level nodes, read with plain loads */
+        for (int level = 0; level < LOADED_LEVELS; level++) {
+            const int first = (1 << level) - 1, last = (2 << level) - 1;
+            for (int v = 0; v < VECS; v++) {
+                __mmask16 right = 0;
+                for (int p = first; p < last; p++) {
+                    __mmask16 here = _mm512_cmpeq_epi32_mask(idx[v], _mm512_set1_epi32(p));
+                    __m512 x = _mm512_loadu_ps(xb + col[p] + LANES * v);
+                    right |= here & _mm512_cmp_ps_mask(x, _mm512_set1_ps(thr[p]), _CMP_GT_OQ);
+                }
+                __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[v], idx[v]), one);
+                idx[v] = _mm512_mask_add_epi32(next, right, next, one);
+            }
+        }
+        /* levels with at most 64 nodes: node columns and thresholds held in registers and
+           picked by permutes; only the row's value is gathered */
+        int level = LOADED_LEVELS;
+        for (; level < d && level <= PERMUTED_LEVELS; level++) {
+            const int first = (1 << level) - 1;
+            const __m512i base = _mm512_set1_epi32(first);
+            __m512i c[8];
+            __m512 h[8];
+            for (int q = 0; q < 8; q++) {
+                /* only the level's own entries are used; PAD keeps the loads in bounds */
+                c[q] = 16 * q < (1 << level) ? _mm512_loadu_si512(col + first + 16 * q)
+                                             : _mm512_setzero_si512();
+                h[q] = 16 * q < (1 << level) ? _mm512_loadu_ps(thr + first + 16 * q)
+                                             : _mm512_setzero_ps();
+            }
+            for (int v = 0; v < VECS; v++) {
+                __m512i rel = _mm512_sub_epi32(idx[v], base), cv;
+                __m512 tv;
+                if (level <= 4) {
+                    cv = _mm512_permutexvar_epi32(rel, c[0]);
+                    tv = _mm512_permutexvar_ps(rel, h[0]);
+                } else {
+                    /* 32 entries a permute; bits 5 and 6 of rel pick among them */
+                    __mmask16 b5 = _mm512_test_epi32_mask(rel, _mm512_set1_epi32(32));
+                    __mmask16 b6 = _mm512_test_epi32_mask(rel, _mm512_set1_epi32(64));
+                    cv = _mm512_permutex2var_epi32(c[0], rel, c[1]);
+                    tv = _mm512_permutex2var_ps(h[0], rel, h[1]);
+                    if (level >= 6) {
+                        cv = _mm512_mask_blend_epi32(b5, cv, _mm512_permutex2var_epi32(c[2], rel, c[3]));
+                        tv = _mm512_mask_blend_ps(b5, tv, _mm512_permutex2var_ps(h[2], rel, h[3]));
+                    }
+                    if (level >= 7) {
+                        __m512i chi = _mm512_mask_blend_epi32(
+                            b5, _mm512_permutex2var_epi32(c[4], rel, c[5]),
+                            _mm512_permutex2var_epi32(c[6], rel, c[7]));
+                        __m512 thi = _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(h[4], rel, h[5]),
+                                                          _mm512_permutex2var_ps(h[6], rel, h[7]));
+                        cv = _mm512_mask_blend_epi32(b6, cv, chi);
+                        tv = _mm512_mask_blend_ps(b6, tv, thi);
+                    }
+                }
+                __m512 x = _mm512_i32gather_ps(_mm512_add_epi32(cv, offset[v]), xb, 4);
+                __mmask16 right = _mm512_cmp_ps_mask(x, tv, _CMP_GT_OQ);
+                __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[v], idx[v]), one);
+                idx[v] = _mm512_mask_add_epi32(next, right, next, one);
+            }
+        }
+        for (; level < d; level++) {
+            for (int v = 0; v < VECS; v++) {
+                __m512i cv = _mm512_i32gather_epi32(idx[v], col, 4);
+                __m512 tv = _mm512_i32gather_ps(idx[v], thr, 4);
+                __m512 x = _mm512_i32gather_ps(_mm512_add_epi32(cv, offset[v]), xb, 4);
+                __mmask16 right = _mm512_cmp_ps_mask(x, tv, _CMP_GT_OQ);
+                __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[v], idx[v]), one);
+                idx[v] = _mm512_mask_add_epi32(next, right, next, one);
+            }
+        }
+        const __m512i inner = _mm512_set1_epi32((1 << d) - 1);
+        for (int v = 0; v < VECS; v++) {
+            __m512i k = _mm512_sub_epi32(idx[v], inner);
+            sum[2 * v] = _mm512_add_pd(
+                sum[2 * v], _mm512_i32gather_pd(_mm512_castsi512_si256(k), lv, 8));
+            sum[2 * v + 1] = _mm512_add_pd(
+                sum[2 * v + 1], _mm512_i32gather_pd(_mm512_extracti64x4_epi64(k, 1), lv, 8));
+        }
+    }
+    for (int v = 0; v < 2 * VECS; v++) _mm512_storeu_pd(acc + 8 * v, sum[v]);
+}
+
+static int
+cpu_ok(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+#else
+
+static int
+cpu_ok(void)
+{
+    return 0;
+}
+
+#endif
+
+/* Every index the walk can follow is in bounds; returns an error message or NULL. */
+static const char *
+check(int64_t n, int64_t n_features, int64_t n_trees, int64_t n_nodes, int64_t n_leaves,
+      const int32_t *column, const int64_t *node_off, const int64_t *leaf_off,
+      const int32_t *depth, int64_t begin, int64_t end)
+{
+    if (n < 0 || n_features < 1 || n_trees < 0 || begin < 0 || end < begin || end > n)
+        return "bad sizes or row range";
+    if (n_features > INT32_MAX / BLOCK - 1) return "too many features";
+    for (int64_t i = 0; i < n_nodes; i++)
+        if (column[i] < 0 || column[i] % BLOCK || column[i] / BLOCK >= n_features)
+            return "column offset out of bounds";
+    for (int64_t t = 0; t < n_trees; t++) {
+        int32_t d = depth[t];
+        if (d < LOADED_LEVELS || d > MAX_DEPTH) return "tree depth out of range";
+        if (node_off[t] < 0 || node_off[t] > n_nodes - ((1 << d) - 1) - PAD)
+            return "tree nodes out of bounds";
+        if (leaf_off[t] < 0 || leaf_off[t] > n_leaves - (1 << d)) return "tree leaves out of bounds";
+    }
+    return NULL;
+}
+
+static int
+need(Py_buffer *b, Py_ssize_t items, Py_ssize_t size, const char *name)
+{
+    if (b->len != items * size) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes, got %zd", name, items * size,
+                     b->len);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(score_doc,
+             "score(X, n, n_features, row_step, col_step, column, threshold, leaf, node_off, "
+             "leaf_off, depth, out, begin, end) -> rows left for NaN\n\n"
+             "Sum of path lengths over trees for rows [begin, end) of the float64 matrix X "
+             "(n rows; column-major: steps 1 and n, row-major: n_features and 1), written to "
+             "out (float64, n). Rows of a block holding a NaN get NaN and are counted in the "
+             "return value.");
+
+static PyObject *
+score(PyObject *self, PyObject *args)
+{
+    Py_buffer X, column, threshold, leaf, node_off, leaf_off, depth, out;
+    Py_ssize_t n, n_features, row_step, col_step, begin, end;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnny*y*y*y*y*y*w*nn", &X, &n, &n_features, &row_step,
+                          &col_step, &column, &threshold, &leaf, &node_off, &leaf_off, &depth,
+                          &out, &begin, &end))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n_nodes = column.len / 4, n_leaves = leaf.len / 8, n_trees = depth.len / 4;
+    if (!cpu_ok()) {
+        PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512F");
+        goto done;
+    }
+    if (!((row_step == 1 && col_step == n) || (row_step == n_features && col_step == 1))) {
+        PyErr_SetString(PyExc_ValueError, "X must be column-major or row-major");
+        goto done;
+    }
+    if (n < 0 || n_features < 1 || !need(&X, n * n_features, 8, "X") ||
+        !need(&column, n_nodes, 4, "column") || !need(&threshold, n_nodes, 4, "threshold") ||
+        !need(&leaf, n_leaves, 8, "leaf") || !need(&node_off, n_trees, 8, "node_off") ||
+        !need(&leaf_off, n_trees, 8, "leaf_off") || !need(&depth, n_trees, 4, "depth") ||
+        !need(&out, n, 8, "out"))
+        goto done;
+    const char *bad = check(n, n_features, n_trees, n_nodes, n_leaves, column.buf,
+                            node_off.buf, leaf_off.buf, depth.buf, begin, end);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, bad);
+        goto done;
+    }
+#ifdef NETRCA_X86
+    float *xb = aligned_alloc(64, (size_t)n_features * BLOCK * sizeof(float));
+    if (!xb) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t left = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    double acc[BLOCK];
+    double *o = out.buf;
+    for (int64_t r0 = begin; r0 < end; r0 += BLOCK) {
+        int64_t m = end - r0 < BLOCK ? end - r0 : BLOCK;
+        if (copy_block(X.buf, row_step, col_step, n_features, r0, m, xb)) {
+            for (int64_t j = 0; j < m; j++) o[r0 + j] = NAN;
+            left += m;
+            continue;
+        }
+        walk_block(xb, n_trees, column.buf, threshold.buf, leaf.buf, node_off.buf, leaf_off.buf,
+                   depth.buf, acc);
+        memcpy(o + r0, acc, (size_t)m * sizeof(double));
+    }
+    Py_END_ALLOW_THREADS;
+    free(xb);
+    result = PyLong_FromSsize_t(left);
+#endif
+done:
+    PyBuffer_Release(&X);
+    PyBuffer_Release(&column);
+    PyBuffer_Release(&threshold);
+    PyBuffer_Release(&leaf);
+    PyBuffer_Release(&node_off);
+    PyBuffer_Release(&leaf_off);
+    PyBuffer_Release(&depth);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *
+available(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(cpu_ok());
+}
+
+static PyMethodDef methods[] = {
+    {"score", score, METH_VARARGS, score_doc},
+    {"available", available, METH_NOARGS, "True when this CPU runs the AVX-512 kernel."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_simd",
+    .m_doc = "AVX-512 Isolation Forest scorer (see netrca.detect._native).",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC
+PyInit__simd(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m && (PyModule_AddIntConstant(m, "BLOCK", BLOCK) || PyModule_AddIntConstant(m, "MIN_DEPTH", LOADED_LEVELS) ||
+              PyModule_AddIntConstant(m, "MAX_DEPTH", MAX_DEPTH) ||
+              PyModule_AddIntConstant(m, "PAD", PAD))) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

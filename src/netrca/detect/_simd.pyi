@@ -1,0 +1,27 @@
+"""Type stub of the AVX-512 forest scorer (C source: _simd.c)."""
+
+from typing_extensions import Buffer
+
+BLOCK: int
+MIN_DEPTH: int
+MAX_DEPTH: int
+PAD: int
+
+def available() -> bool: ...
+def score(
+    X: Buffer,
+    n: int,
+    n_features: int,
+    row_step: int,
+    col_step: int,
+    column: Buffer,
+    threshold: Buffer,
+    leaf: Buffer,
+    node_off: Buffer,
+    leaf_off: Buffer,
+    depth: Buffer,
+    out: Buffer,
+    begin: int,
+    end: int,
+    /,
+) -> int: ...
