@@ -250,12 +250,14 @@ def _score_and_write(
 def dask_setup(worker: Any) -> None:
     """Dask's preload hook (``netrca.dask_cluster.WORKER_PRELOAD``), run while the worker
     starts, beside the client's own start-up, instead of in its first task: import the
-    scoring modules and numba's compiler target (loading a cached kernel the first time
-    imports most of numba: ~0.5 s)."""
+    scoring modules, and numba's compiler target where the numba kernels will run (loading
+    a cached kernel the first time imports most of numba: ~0.5 s)."""
     import netrca.pipeline  # noqa: F401
+    from netrca.detect import _native
     from netrca.detect._kernel import kernel_available, top_deviation
 
-    if kernel_available():  # the layout the feature frame's matrix has (column-major)
+    # the numba kernels are loaded only where scoring will use them
+    if not _native.top_available() and kernel_available():  # the feature frame's layout
         top_deviation(np.zeros((2, 2), order="F"), np.zeros(2), np.ones(2))
 
 

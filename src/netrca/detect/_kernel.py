@@ -22,6 +22,7 @@ that passed loading cannot make it read out of bounds.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,18 +45,26 @@ __all__ = [
 #: Rows walked through one tree together (interleaved).
 BLOCK = 64
 
-try:  # numba is a core dependency; the numpy scorer stays as the reference and fallback
-    import numba
-
-    _HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - only when numba cannot be installed
-    numba = None  # type: ignore[assignment]
-    _HAVE_NUMBA = False
+# numba is a core dependency, imported on first use only: a run scored by the AVX-512
+# kernel (netrca.detect._native) never loads it (its import and first call cost ~0.5 s).
+# The numpy scorer stays as the reference and fallback.
+_HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+numba: Any = None
 
 
 def kernel_available() -> bool:
     """True when the compiled scorer can run (numba is importable)."""
     return _HAVE_NUMBA
+
+
+def _numba() -> Any:
+    """The numba module, imported on first use (the kernels' ``numba.prange`` reads it)."""
+    global numba  # noqa: PLW0603 - the compiled kernels read the module global
+    if numba is None:
+        import numba as module
+
+        numba = module
+    return numba
 
 
 @dataclass(frozen=True)
@@ -196,7 +205,7 @@ _COMPILED: dict[str, Any] = {}
 def _kernel() -> Any:
     """The compiled walk (compiled on first use; numba caches it on disk)."""
     if "walk" not in _COMPILED:
-        _COMPILED["walk"] = numba.njit(parallel=True, nogil=True, cache=True, boundscheck=False)(
+        _COMPILED["walk"] = _numba().njit(parallel=True, nogil=True, cache=True, boundscheck=False)(
             _walk
         )
     return _COMPILED["walk"]
@@ -286,7 +295,7 @@ def top_deviation(X: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.nd
     out = np.zeros(X.shape[0], dtype=np.int64)
     if X.shape[0] and X.shape[1]:
         if "top" not in _COMPILED:
-            _COMPILED["top"] = numba.njit(
+            _COMPILED["top"] = _numba().njit(
                 parallel=True, nogil=True, cache=True, error_model="numpy"
             )(_top)
         _COMPILED["top"](X, center, scale, out)

@@ -8,14 +8,17 @@ released (:func:`path_lengths`), and leaves rows of blocks that hold a NaN to th
 kernel, which routes NaN per node as scikit-learn does. Sums equal the numba kernel's and
 scikit-learn's bit for bit (tests).
 
-Where the extension is missing (no C compiler at install, not x86-64) or the CPU has no
-AVX-512F, :func:`available` is False and scoring uses the numba kernel.
+Where the extension is missing (no C compiler at install) or the CPU has no AVX-512F
+(or is not x86-64), :func:`available` is False and scoring uses the numba kernel. The
+extension's :func:`top_deviation` (each row's most deviating feature) is plain C and runs
+on any CPU it was built for, so a CLI run on such a CPU does not load numba at all.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
@@ -25,7 +28,17 @@ import numpy as np
 from netrca.detect import _kernel
 from netrca.errors import ModelError
 
-__all__ = ["PerfectForest", "available", "max_depth", "path_lengths", "perfect_layout", "threads"]
+__all__ = [
+    "PerfectForest",
+    "available",
+    "max_depth",
+    "path_lengths",
+    "perfect_layout",
+    "steps",
+    "threads",
+    "top_available",
+    "top_deviation",
+]
 
 _simd: ModuleType | None
 try:
@@ -128,13 +141,47 @@ def perfect_layout(c: _kernel.CompiledForest) -> PerfectForest | None:
 
 
 def threads() -> int:
-    """Threads to score with: numba's setting (``NUMBA_NUM_THREADS``), as the numba kernel."""
-    try:
-        import numba
-
+    """Threads to score with, as the numba kernel: numba's setting where numba is loaded
+    (a Dask worker sets it to its share of cores), else ``NUMBA_NUM_THREADS`` or every
+    core. numba is not imported for this: its import costs a CLI run ~0.2 s."""
+    numba = sys.modules.get("numba")
+    if numba is not None:
         return int(numba.get_num_threads())
-    except ImportError:  # pragma: no cover - numba is a core dependency
-        return os.cpu_count() or 1
+    configured = os.environ.get("NUMBA_NUM_THREADS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else os.cpu_count() or 1
+
+
+def steps(X: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``X`` as a flat float64 array with its row and column steps: read in place when
+    column-major (the feature frame's layout) or row-major float64; anything else is
+    copied once (float32 to float64 is exact)."""
+    n, m = X.shape
+    if X.dtype == np.float64 and X.flags.f_contiguous:
+        return X.ravel(order="F"), 1, n
+    return np.ascontiguousarray(X, dtype=np.float64).reshape(-1), m, 1
+
+
+def top_available() -> bool:
+    """True when the extension is built (its :func:`top_deviation` runs on any CPU)."""
+    return _simd is not None
+
+
+def top_deviation(X: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Per row, the column of ``X`` with the largest ``|x - center| / scale``: equal to
+    ``np.argmax(np.abs(X - center) / scale, axis=1)`` (ties and NaN alike), as
+    ``_kernel.top_deviation``."""
+    if _simd is None:  # pragma: no cover - callers check top_available()
+        raise ModelError("the native scorer is not built")
+    X = np.asarray(X)
+    center = np.ascontiguousarray(center, dtype=np.float64)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != len(center) or len(scale) != len(center):
+        raise ModelError(f"expected {len(center)} features, got shape {X.shape}")
+    out = np.zeros(X.shape[0], dtype=np.int64)
+    if X.shape[0] and X.shape[1]:
+        flat, row_step, col_step = steps(X)
+        _simd.top_deviation(flat, X.shape[0], X.shape[1], row_step, col_step, center, scale, out)
+    return out
 
 
 def path_lengths(
@@ -150,13 +197,8 @@ def path_lengths(
     out = np.zeros(n, dtype=np.float64)
     if not n:
         return out
-    # read in place when column-major (the feature frame's layout) or row-major float64;
-    # anything else is copied once (float32 to float64 is exact)
-    if X.dtype == np.float64 and X.flags.f_contiguous:
-        flat, steps = X.ravel(order="F"), (1, n)
-    else:
-        flat, steps = np.ascontiguousarray(X, dtype=np.float64).reshape(-1), (p.n_features, 1)
-    args = (*steps, p.column, p.threshold, p.leaf, p.node_off, p.leaf_off, p.depth)
+    flat, row_step, col_step = steps(X)
+    args = (row_step, col_step, p.column, p.threshold, p.leaf, p.node_off, p.leaf_off, p.depth)
 
     def run(begin: int, end: int) -> int:
         return int(_simd.score(flat, n, p.n_features, *args, out, begin, end))

@@ -319,6 +319,63 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(top_doc,
+             "top_deviation(X, n, n_features, row_step, col_step, center, scale, out)\n\n"
+             "Per row of the float64 matrix X (steps as in score()), the column with the "
+             "largest |x - center| / scale, written to out (int64, n): numpy's argmax over "
+             "the row (the first largest wins; a NaN counts as larger than everything, the "
+             "first NaN wins). Plain C: runs on any CPU.");
+
+static PyObject *
+top_deviation(PyObject *self, PyObject *args)
+{
+    Py_buffer X, center, scale, out;
+    Py_ssize_t n, n_features, row_step, col_step;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnny*y*w*", &X, &n, &n_features, &row_step, &col_step,
+                          &center, &scale, &out))
+        return NULL;
+    PyObject *result = NULL;
+    if (n < 0 || n_features < 1 ||
+        !((row_step == 1 && col_step == n) || (row_step == n_features && col_step == 1))) {
+        PyErr_SetString(PyExc_ValueError, "bad sizes, or X neither column- nor row-major");
+        goto done;
+    }
+    if (!need(&X, n * n_features, 8, "X") || !need(&center, n_features, 8, "center") ||
+        !need(&scale, n_features, 8, "scale") || !need(&out, n, 8, "out"))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS;
+    const double *x = X.buf, *c = center.buf, *s = scale.buf;
+    int64_t *o = out.buf;
+    for (int64_t r = 0; r < n; r++) {
+        const double *row = x + r * row_step;
+        double best = fabs(row[0] - c[0]) / s[0];
+        int64_t arg = 0;
+        if (best == best) {
+            for (int64_t j = 1; j < n_features; j++) {
+                double z = fabs(row[j * col_step] - c[j]) / s[j];
+                if (z != z) {
+                    arg = j;
+                    break;
+                }
+                if (z > best) {
+                    best = z;
+                    arg = j;
+                }
+            }
+        }
+        o[r] = arg;
+    }
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&X);
+    PyBuffer_Release(&center);
+    PyBuffer_Release(&scale);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyObject *
 available(PyObject *self, PyObject *unused)
 {
@@ -329,6 +386,7 @@ available(PyObject *self, PyObject *unused)
 
 static PyMethodDef methods[] = {
     {"score", score, METH_VARARGS, score_doc},
+    {"top_deviation", top_deviation, METH_VARARGS, top_doc},
     {"available", available, METH_NOARGS, "True when this CPU runs the AVX-512 kernel."},
     {NULL, NULL, 0, NULL},
 };

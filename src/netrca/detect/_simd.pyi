@@ -25,3 +25,14 @@ def score(
     end: int,
     /,
 ) -> int: ...
+def top_deviation(
+    X: Buffer,
+    n: int,
+    n_features: int,
+    row_step: int,
+    col_step: int,
+    center: Buffer,
+    scale: Buffer,
+    out: Buffer,
+    /,
+) -> None: ...

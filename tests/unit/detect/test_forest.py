@@ -142,9 +142,13 @@ def test_unknown_backend() -> None:
         flat.score_samples(X, backend="gpu")
 
 
-def test_top_deviation_equals_numpy_argmax_with_ties_nan_and_zero_scales() -> None:
-    from netrca.detect._kernel import top_deviation
+@pytest.mark.parametrize("kernel", ["numba", "native"])
+def test_top_deviation_equals_numpy_argmax_with_ties_nan_and_zero_scales(kernel: str) -> None:
+    from netrca.detect import _kernel, _native
 
+    if kernel == "native" and not _native.top_available():
+        pytest.skip("the extension is not built (checked in test_native on x86-64 Linux)")
+    top_deviation = _kernel.top_deviation if kernel == "numba" else _native.top_deviation
     rng = np.random.default_rng(7)
     for trial in range(20):
         n, m = int(rng.integers(1, 9000)), int(rng.integers(1, 50))
@@ -154,6 +158,8 @@ def test_top_deviation_equals_numpy_argmax_with_ties_nan_and_zero_scales() -> No
         scale = rng.choice([1.0, 2.0, 0.0, 1e-3], m)  # 0: inf and 0/0 = NaN deviations
         if trial % 2:
             X = np.asfortranarray(X)  # the feature frame's layout
+        elif trial % 4 == 2:
+            X = X[:, ::-1]  # contiguous neither way (copied)
         with np.errstate(all="ignore"):
             expected = np.argmax(np.abs(X - center) / scale, axis=1)
         assert np.array_equal(top_deviation(X, center, scale), expected), trial
