@@ -185,11 +185,17 @@ def with_halo(part: Partition, block_seconds: float) -> tuple[pd.DataFrame, int]
     return flows, len(core)
 
 
-def score_partition(part: Partition, detector: Detector) -> pd.DataFrame:
-    """Predictions for the flows of ``part``, scored together with its halo."""
+def score_partition(
+    part: Partition, detector: Detector, flows: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Predictions for the flows of ``part``, scored together with its halo (``flows``:
+    the partition's flows when the caller has them and it has no halo)."""
     from netrca.pipeline import score_flows
 
-    flows, n = with_halo(part, _block_seconds(detector))
+    if flows is not None and not part.halo:
+        n = len(flows)
+    else:
+        flows, n = with_halo(part, _block_seconds(detector))
     core = flows.iloc[:n]
     scored = score_flows(flows, detector)
     out = core.copy(deep=False)
@@ -217,11 +223,15 @@ def _worker_setup(kernel_threads: int | None) -> bool | None:
 
 
 def _score_and_write(
-    part: Partition, detector: Detector, out_dir: str, kernel_threads: int | None = None
+    part: Partition,
+    detector: Detector,
+    out_dir: str,
+    kernel_threads: int | None = None,
+    flows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     t0, c0, started = time.perf_counter(), time.process_time(), time.time()
     tuned = _worker_setup(kernel_threads)
-    preds = score_partition(part, detector)
+    preds = score_partition(part, detector, flows)
     target = Path(out_dir) / f"part-{part.index:05d}.parquet"
     tmp = target.with_suffix(".parquet.tmp")
     preds.to_parquet(tmp, index=False)
@@ -359,6 +369,7 @@ def detect_partitioned(
     pred_dir.mkdir(parents=True)
     src = Path(input_path)
     split_info: dict[str, Any] = {}
+    results: list[dict[str, Any]] = []
     try:
         with ExitStack() as stack:
             get_runner: Callable[[], _Runner] = _Runner  # the local engine: this process
@@ -385,19 +396,32 @@ def detect_partitioned(
                 files = partition_files(split_dir)
             elif src.suffix == ".parquet":
                 files = [src]
+            elif engine == "local" and _one_chunk(src, partition_flows):
+                # a log that fits one partition: scored as read, without the Parquet
+                # round trip (the same flows, rows and rejects as splitting it)
+                split_info, flows = _read_one_chunk(src, fmt, out)
+                t_split = time.perf_counter() - t0
+                parts = [Partition(0, str(src), len(flows), 0, ())]
+                t_plan = 0.0
+                results = [_score_and_write(parts[0], detector, str(pred_dir), flows=flows)]
+                del flows
             else:
                 split_dir = out / SPLIT_DIR
                 split_info = split_input(
                     src, split_dir, partition_flows=partition_flows, fmt=fmt, runner=get_runner
                 )
                 files = partition_files(split_dir)
-            t_split = time.perf_counter() - t0
-            parts = plan_partitions(files, _block_seconds(detector))
-            t_plan = time.perf_counter() - t0 - t_split
-            runner = get_runner()
-            results = runner.map(
-                _score_and_write, parts, detector=runner.broadcast(detector), out_dir=str(pred_dir)
-            )
+            if not results:
+                t_split = time.perf_counter() - t0
+                parts = plan_partitions(files, _block_seconds(detector))
+                t_plan = time.perf_counter() - t0 - t_split
+                runner = get_runner()
+                results = runner.map(
+                    _score_and_write,
+                    parts,
+                    detector=runner.broadcast(detector),
+                    out_dir=str(pred_dir),
+                )
             results.sort(key=lambda r: r["partition"])
     except BaseException:
         _remove_results(out)  # no half-written predictions
@@ -483,7 +507,61 @@ def _chunk_bounds(
                 cuts.append(offset)
     if cuts[-1] < offset:  # the last lines, with or without a final newline
         cuts.append(offset)
+    if len(cuts) > 2 and _is_tail(cuts[-1] - cuts[-2], cuts[-2] - cuts[-3]):
+        del cuts[-2]  # a short tail joins the chunk before it
     return [(cuts[i], cuts[i + 1], 1 + i * lines_per_chunk) for i in range(len(cuts) - 1)]
+
+
+#: A log's last chunk smaller than this share of the one before it (in bytes) joins that
+#: chunk instead of becoming a partition of its own: a 1M-flow Zeek log (its header lines
+#: counted) would otherwise end in a partition of a few hundred flows, whose capture-wide
+#: statistics see only them. Memory stays bounded by 1.1 x ``partition_flows``.
+TAIL_SHARE = 0.1
+
+
+def _is_tail(last_bytes: int, previous_bytes: int) -> bool:
+    return last_bytes < TAIL_SHARE * previous_bytes
+
+
+def _one_chunk(path: Path, partition_flows: int) -> bool:
+    """Whether ``path`` is a plain (not gzip) log of at most ``partition_flows`` lines."""
+    return path.is_file() and not is_gzip(path) and len(_chunk_bounds(path, partition_flows)) == 1
+
+
+def _log_format(path: Path, fmt: str) -> str:
+    """The log's format: Zeek TSV or CSV, the two that split into partitions."""
+    from netrca.io import sniff_format
+
+    log_fmt = sniff_format(path) if fmt == "auto" else fmt
+    if log_fmt not in ("zeek", "csv"):
+        raise ConfigError(
+            f"{path}: splitting into partitions supports Zeek TSV and CSV logs, not "
+            f"{log_fmt!r}; convert it to Parquet partitions first"
+        )
+    return log_fmt
+
+
+def _read_one_chunk(path: Path, fmt: str, out: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A log of one chunk read as :func:`split_input` would split it: (the split summary,
+    the canonical flows as its one Parquet partition gives them back). Rejects go to
+    ``out/rejects.csv`` with their line numbers, as the split writes them."""
+    log_fmt = _log_format(path, fmt)
+    read = read_flows(path, log_fmt)
+    table = pa.Table.from_pandas(read.flows, preserve_index=False)
+    if table.num_rows == 0:
+        raise InputError(f"{path}: no data rows")
+    if len(read.rejects):
+        target = out / REJECTS_FILE
+        read.rejects.assign(file=str(path)).to_csv(target.with_suffix(".tmp"), index=False)
+        target.with_suffix(".tmp").replace(target)
+    info = {
+        "format": log_fmt,
+        "partitions": 1,
+        "rows": table.num_rows,
+        "rejected": len(read.rejects),
+    }
+    del read
+    return info, table.to_pandas()
 
 
 def _gzip_pieces(
@@ -510,7 +588,15 @@ def _gzip_pieces(
     finally:
         if fh_out is not None:
             fh_out.close()
-    return [(f, 0, Path(f).stat().st_size, first) for f, _, _, first in pieces]
+    sizes = [Path(f).stat().st_size for f, _, _, _ in pieces]
+    if len(pieces) > 1 and _is_tail(sizes[-1], sizes[-2]):  # as _chunk_bounds does
+        tail = Path(pieces.pop()[0])
+        with open(pieces[-1][0], "ab") as fh, tail.open("rb") as src:
+            shutil.copyfileobj(src, fh)
+        tail.unlink()
+        tail_bytes = sizes.pop()
+        sizes[-1] += tail_bytes
+    return [(f, 0, size, first) for (f, _, _, first), size in zip(pieces, sizes, strict=True)]
 
 
 def _split_chunk(
@@ -611,8 +697,6 @@ def split_input(
     parallel. Rejected rows are collected in ``out_dir/../rejects.csv`` with their log
     and their line numbers in it.
     """
-    from netrca.io import sniff_format
-
     logs = [Path(x) for x in path] if isinstance(path, list) else [Path(path)]
     # what an error about all of them names: the folder they are in
     label = os.path.commonpath([str(x) for x in logs]) if len(logs) > 1 else str(logs[0])
@@ -626,12 +710,7 @@ def split_input(
     for k, p in enumerate(logs):
         if not p.exists():
             raise InputError(f"{p}: no such file")
-        log_fmt = sniff_format(p) if fmt == "auto" else fmt
-        if log_fmt not in ("zeek", "csv"):
-            raise ConfigError(
-                f"{p}: splitting into partitions supports Zeek TSV and CSV logs, not "
-                f"{log_fmt!r}; convert it to Parquet partitions first"
-            )
+        log_fmt = _log_format(p, fmt)
         head = _header_lines(p, log_fmt)
         if isinstance(path, list) and _zeek_path(head) not in (None, "conn"):
             skipped.append(str(p))  # a folder of Zeek logs holds dns.log, http.log...

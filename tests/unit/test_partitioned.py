@@ -112,7 +112,7 @@ def test_split_keeps_original_line_numbers(tmp_path: Path, sim_csv: Path) -> Non
     bad = tmp_path / "bad.csv"
     bad.write_text("".join(lines))
     info = split_input(bad, tmp_path / "parts", partition_flows=1000)
-    assert info["partitions"] == -(-(len(lines) - 1) // 1000)
+    assert info["partitions"] == _parts(len(lines), 1000) == 6  # 25-line tail joined
     rejects = pd.read_csv(tmp_path / "rejects.csv")
     assert rejects["line"].tolist() == [3001]
 
@@ -210,6 +210,72 @@ def test_local_cluster_rejects_zero_workers() -> None:
         pass
 
 
+def _parts(n_lines: int, per: int) -> int:
+    """Partitions of a log of ``n_lines`` lines of about equal length: chunks of ``per``
+    lines, a last one under TAIL_SHARE of that joining the one before."""
+    from netrca.partitioned import TAIL_SHARE
+
+    full, tail = divmod(n_lines, per)
+    return full + (tail > 0) - (full > 0 and 0 < tail < TAIL_SHARE * per)
+
+
+def test_a_short_tail_joins_the_chunk_before_it(tmp_path: Path) -> None:
+    from netrca.partitioned import _chunk_bounds
+
+    path = tmp_path / "log.txt"
+    path.write_text("".join(f"line {i:04d}\n" for i in range(1005)))
+    chunks = _chunk_bounds(path, 100)
+    assert len(chunks) == 10  # not 11: the 5-line tail is part of the last chunk
+    assert chunks[-1] == (900 * 10, 1005 * 10, 901)
+    path.write_text("".join(f"line {i:04d}\n" for i in range(1020)))
+    assert len(_chunk_bounds(path, 100)) == 11  # a 20-line tail stays a chunk
+
+
+def test_a_short_tail_of_a_gzip_log_joins_the_piece_before_it(tmp_path: Path) -> None:
+    import gzip
+
+    from netrca.partitioned import _gzip_pieces
+
+    lines = [f"line {i:04d}\n" for i in range(1005)]
+    path = tmp_path / "log.gz"
+    path.write_bytes(gzip.compress("".join(lines).encode()))
+    pieces = _gzip_pieces(path, 100, tmp_path, "log", block_bytes=64)
+    assert [first for _, _, _, first in pieces] == list(range(1, 902, 100))
+    last, start, size, _ = pieces[-1]
+    assert start == 0 and size == Path(last).stat().st_size
+    assert Path(last).read_text() == "".join(lines[900:])
+    assert len(list(tmp_path.glob(".log-*"))) == 10  # the tail's own file is gone
+
+
+def test_a_log_of_one_partition_is_scored_as_read_like_a_split_one(
+    tmp_path: Path, sim_csv: Path, detector: Detector
+) -> None:
+    """The local engine scores a log that fits one partition without the Parquet round
+    trip; the Dask engine splits it: the same predictions, rejects and summary."""
+    pytest.importorskip("distributed")
+    lines = sim_csv.read_text().splitlines(keepends=True)
+    lines.insert(3000, "not,a,valid,row\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("".join(lines))
+    local = detect_partitioned(bad, detector, tmp_path / "local")
+    dask = detect_partitioned(
+        bad, detector, tmp_path / "dask", engine="dask", workers=1, processes=False
+    )
+    assert local["partitions"] == dask["partitions"] == 1
+    assert local["split"] == dask["split"] == {
+        "format": "csv", "partitions": 1, "rows": len(lines) - 2, "rejected": 1
+    }  # fmt: skip
+    assert not (tmp_path / "local" / ".partitions").exists()
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "local" / "rejects.csv"),
+        pd.read_csv(tmp_path / "dask" / "rejects.csv"),
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "local" / "predictions" / "part-00000.parquet"),
+        pd.read_parquet(tmp_path / "dask" / "predictions" / "part-00000.parquet"),
+    )
+
+
 @pytest.mark.parametrize("trailing_newline", [True, False])
 @pytest.mark.parametrize("per_chunk", [1, 3, 4, 5, 100])
 def test_chunk_bounds_cut_whole_lines(
@@ -257,7 +323,7 @@ def test_dask_splits_a_log_on_its_workers_like_the_local_engine(
         partition_flows=2000,
     )
     assert dask["split"] == local["split"]
-    assert local["split"]["partitions"] == -(-(len(lines) - 1) // 2000)
+    assert local["split"]["partitions"] == _parts(len(lines), 2000) == 3  # 27-line tail joined
     assert local["split"]["rejected"] == 2
     assert dask["rows"] == local["rows"] == len(lines) - 3
     a = pd.read_csv(tmp_path / "local" / "rejects.csv")
