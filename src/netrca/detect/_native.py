@@ -1,15 +1,17 @@
-"""The AVX-512 forest scorer's Python side: perfect-tree layout, threads, NaN fallback.
+"""The SIMD forest scorer's Python side: perfect-tree layout, threads, NaN fallback.
 
 :mod:`netrca.detect._simd` (C, built by ``pip install``; see its source for the kernel)
-walks 16 rows a vector with gathers. This module lays a validated
+walks 16 rows a vector with AVX-512F, or 8 with AVX2 where the CPU has no AVX-512,
+nodes picked by permutes and values by gathers. This module lays a validated
 :class:`~netrca.detect._kernel.CompiledForest` out as padded perfect trees
 (:func:`perfect_layout`), splits rows into chunks scored on every core with the GIL
 released (:func:`path_lengths`), and leaves rows of blocks that hold a NaN to the numba
 kernel, which routes NaN per node as scikit-learn does. Sums equal the numba kernel's and
 scikit-learn's bit for bit (tests).
 
-Where the extension is missing (no C compiler at install) or the CPU has no AVX-512F
-(or is not x86-64), :func:`available` is False and scoring uses the numba kernel. The
+Where the extension is missing (no C compiler at install) or the CPU has neither
+AVX-512F nor AVX2 (or is not x86-64), :func:`available` is False and scoring uses the
+numba kernel. The
 extension's :func:`top_deviation` (each row's most deviating feature) is plain C and runs
 on any CPU it was built for, so a CLI run on such a CPU does not load numba at all.
 """
@@ -29,8 +31,10 @@ from netrca.detect import _kernel
 from netrca.errors import ModelError
 
 __all__ = [
+    "LEVELS",
     "PerfectForest",
     "available",
+    "level",
     "max_depth",
     "path_lengths",
     "perfect_layout",
@@ -46,20 +50,29 @@ try:
 except ImportError:  # pragma: no cover - only where the extension could not be built
     _simd = None
 
-#: Largest padded forest laid out (nodes + leaves); deeper forests use the numba kernel.
+#: Largest padded forest laid out (nodes + leaves); larger ones use the numba kernel.
 MAX_SLOTS = 1 << 24
 #: Rows per chunk handed to a thread (a multiple of the kernel's 64-row block).
 CHUNK = 1 << 15
 
 
 def max_depth() -> int:
-    """Deepest tree the AVX-512 kernel walks (0 where it is not built)."""
+    """Deepest tree the SIMD kernel walks (0 where it is not built)."""
     return int(_simd.MAX_DEPTH) if _simd is not None else 0
 
 
+#: Kernel levels: what each needs of the CPU.
+LEVELS = {2: "AVX-512F", 1: "AVX2"}
+
+
+def level() -> int:
+    """The SIMD kernel this CPU runs: 2 (AVX-512F), 1 (AVX2), 0 (none, or not built)."""
+    return int(_simd.level()) if _simd is not None else 0
+
+
 def available() -> bool:
-    """True when the AVX-512 kernel is built and this CPU can run it."""
-    return _simd is not None and bool(_simd.available())
+    """True when the SIMD kernel is built and this CPU can run it (AVX-512F or AVX2)."""
+    return level() > 0
 
 
 @dataclass(frozen=True)
@@ -185,11 +198,16 @@ def top_deviation(X: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.nd
 
 
 def path_lengths(
-    p: PerfectForest, c: _kernel.CompiledForest, X: np.ndarray, n_threads: int | None = None
+    p: PerfectForest,
+    c: _kernel.CompiledForest,
+    X: np.ndarray,
+    n_threads: int | None = None,
+    kernel: int = 0,
 ) -> np.ndarray:
-    """Sum over trees of each row's path length; equal to ``_kernel.path_lengths(c, X)``."""
+    """Sum over trees of each row's path length; equal to ``_kernel.path_lengths(c, X)``.
+    ``kernel``: a level of :data:`LEVELS` (tests run both), 0 for the best this CPU runs."""
     if _simd is None:  # pragma: no cover - callers check available()
-        raise ModelError("the AVX-512 scorer is not built")
+        raise ModelError("the SIMD scorer is not built")
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != p.n_features:
         raise ModelError(f"expected {p.n_features} features, got shape {X.shape}")
@@ -201,7 +219,7 @@ def path_lengths(
     args = (row_step, col_step, p.column, p.threshold, p.leaf, p.node_off, p.leaf_off, p.depth)
 
     def run(begin: int, end: int) -> int:
-        return int(_simd.score(flat, n, p.n_features, *args, out, begin, end))
+        return int(_simd.score(flat, n, p.n_features, *args, out, begin, end, kernel))
 
     bounds = [*range(0, n, CHUNK), n]
     n_threads = max(1, min(n_threads or threads(), len(bounds) - 1))

@@ -1,4 +1,4 @@
-/* AVX-512 Isolation Forest scorer: 16 rows a vector; node lookups by permute, values by gather.
+/* SIMD Isolation Forest scorer (AVX-512F, else AVX2): node lookups by permute, values by gather.
 
    A CPython extension with no dependency but the C API (arrays arrive through the buffer
    protocol). netrca.detect._native lays the forest out and calls score() from one thread
@@ -61,7 +61,7 @@
 
 /* Rows r0.. r0+m of X (value (r, f) at r * row_step + f * col_step) into the float32
    block; returns 1 when one of them is NaN. */
-__attribute__((target("avx512f"))) static int
+static int
 copy_block(const double *X, int64_t row_step, int64_t col_step, int64_t n_features, int64_t r0,
            int64_t m, float *xb)
 {
@@ -192,17 +192,114 @@ walk_block(const float *xb, int64_t n_trees, const int32_t *column, const float 
     for (int v = 0; v < 2 * VECS; v++) _mm512_storeu_pd(acc + 8 * v, sum[v]);
 }
 
+/* The same walk with AVX2 (8 lanes): levels 0-1 by loads, levels 2-5 (at most 32 nodes)
+   by permutes over nodes held in registers, deeper levels by gathers. The 128-row block
+   goes through in groups of 4 vectors (32 rows); path lengths accumulate in acc. */
+__attribute__((target("avx2"))) static inline __m256i
+pick8(const __m256i *c, __m256i rel, int level)
+{
+    /* entry rel of the level's 2^level (at most 32) values c[0..3], 8 to a vector */
+    __m256i v = _mm256_permutevar8x32_epi32(c[0], rel);
+    if (level <= 3) return v;
+    const __m256i b3 = _mm256_set1_epi32(8), b4 = _mm256_set1_epi32(16);
+    __m256i hi3 = _mm256_cmpeq_epi32(_mm256_and_si256(rel, b3), b3);
+    v = _mm256_blendv_epi8(v, _mm256_permutevar8x32_epi32(c[1], rel), hi3);
+    if (level == 4) return v;
+    __m256i w = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(c[2], rel),
+                                   _mm256_permutevar8x32_epi32(c[3], rel), hi3);
+    return _mm256_blendv_epi8(v, w, _mm256_cmpeq_epi32(_mm256_and_si256(rel, b4), b4));
+}
+
+#define VECS2 4
+
+__attribute__((target("avx2"))) static void
+walk_block_avx2(const float *xb, int64_t n_trees, const int32_t *column, const float *threshold,
+                const double *leaf, const int64_t *node_off, const int64_t *leaf_off,
+                const int32_t *depth, double *acc)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i one = _mm256_set1_epi32(1);
+    for (int j = 0; j < BLOCK; j++) acc[j] = 0.0;
+    for (int64_t t = 0; t < n_trees; t++) {
+        const int32_t *col = column + node_off[t];
+        const float *thr = threshold + node_off[t];
+        const double *lv = leaf + leaf_off[t];
+        const int d = depth[t];
+        for (int g = 0; g < BLOCK; g += 8 * VECS2) {
+            __m256i idx[VECS2], offset[VECS2];
+            for (int v = 0; v < VECS2; v++) {
+                idx[v] = _mm256_setzero_si256();
+                offset[v] = _mm256_add_epi32(lane, _mm256_set1_epi32(g + 8 * v));
+            }
+            for (int level = 0; level < LOADED_LEVELS; level++) {
+                const int first = (1 << level) - 1, last = (2 << level) - 1;
+                for (int v = 0; v < VECS2; v++) {
+                    __m256i right = _mm256_setzero_si256();
+                    for (int p = first; p < last; p++) {
+                        __m256i here = _mm256_cmpeq_epi32(idx[v], _mm256_set1_epi32(p));
+                        __m256 x = _mm256_loadu_ps(xb + col[p] + g + 8 * v);
+                        __m256 gt = _mm256_cmp_ps(x, _mm256_set1_ps(thr[p]), _CMP_GT_OQ);
+                        right = _mm256_or_si256(right, _mm256_and_si256(here, _mm256_castps_si256(gt)));
+                    }
+                    __m256i next = _mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), one);
+                    idx[v] = _mm256_sub_epi32(next, right); /* right lanes are -1 */
+                }
+            }
+            int level = LOADED_LEVELS;
+            for (; level < d && level <= 5; level++) {
+                const int first = (1 << level) - 1;
+                const __m256i base = _mm256_set1_epi32(first);
+                __m256i c[4], h[4];
+                for (int q = 0; q < 4; q++) {
+                    /* PAD keeps the 8-wide loads inside the arrays */
+                    c[q] = _mm256_loadu_si256((const __m256i *)(col + first + 8 * q));
+                    h[q] = _mm256_castps_si256(_mm256_loadu_ps(thr + first + 8 * q));
+                }
+                for (int v = 0; v < VECS2; v++) {
+                    __m256i rel = _mm256_sub_epi32(idx[v], base);
+                    __m256i cv = pick8(c, rel, level);
+                    __m256 tv = _mm256_castsi256_ps(pick8(h, rel, level));
+                    __m256 x = _mm256_i32gather_ps(xb, _mm256_add_epi32(cv, offset[v]), 4);
+                    __m256i right = _mm256_castps_si256(_mm256_cmp_ps(x, tv, _CMP_GT_OQ));
+                    __m256i next = _mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), one);
+                    idx[v] = _mm256_sub_epi32(next, right);
+                }
+            }
+            for (; level < d; level++) {
+                for (int v = 0; v < VECS2; v++) {
+                    __m256i cv = _mm256_i32gather_epi32(col, idx[v], 4);
+                    __m256 tv = _mm256_i32gather_ps(thr, idx[v], 4);
+                    __m256 x = _mm256_i32gather_ps(xb, _mm256_add_epi32(cv, offset[v]), 4);
+                    __m256i right = _mm256_castps_si256(_mm256_cmp_ps(x, tv, _CMP_GT_OQ));
+                    __m256i next = _mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), one);
+                    idx[v] = _mm256_sub_epi32(next, right);
+                }
+            }
+            const __m256i inner = _mm256_set1_epi32((1 << d) - 1);
+            for (int v = 0; v < VECS2; v++) {
+                __m256i k = _mm256_sub_epi32(idx[v], inner);
+                double *a = acc + g + 8 * v;
+                _mm256_storeu_pd(a, _mm256_add_pd(_mm256_loadu_pd(a),
+                                                  _mm256_i32gather_pd(lv, _mm256_castsi256_si128(k), 8)));
+                _mm256_storeu_pd(a + 4, _mm256_add_pd(_mm256_loadu_pd(a + 4),
+                                                      _mm256_i32gather_pd(lv, _mm256_extracti128_si256(k, 1), 8)));
+            }
+        }
+    }
+}
+
+/* 2: AVX-512F, 1: AVX2, 0: neither (the numba kernel scores) */
 static int
-cpu_ok(void)
+cpu_level(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
+    return __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
 }
 
 #else
 
 static int
-cpu_ok(void)
+cpu_level(void)
 {
     return 0;
 }
@@ -244,26 +341,29 @@ need(Py_buffer *b, Py_ssize_t items, Py_ssize_t size, const char *name)
 
 PyDoc_STRVAR(score_doc,
              "score(X, n, n_features, row_step, col_step, column, threshold, leaf, node_off, "
-             "leaf_off, depth, out, begin, end) -> rows left for NaN\n\n"
+             "leaf_off, depth, out, begin, end[, level]) -> rows left for NaN\n\n"
              "Sum of path lengths over trees for rows [begin, end) of the float64 matrix X "
              "(n rows; column-major: steps 1 and n, row-major: n_features and 1), written to "
              "out (float64, n). Rows of a block holding a NaN get NaN and are counted in the "
-             "return value.");
+             "return value. level: 2 (AVX-512F), 1 (AVX2) or 0 (the best this CPU runs).");
 
 static PyObject *
 score(PyObject *self, PyObject *args)
 {
     Py_buffer X, column, threshold, leaf, node_off, leaf_off, depth, out;
     Py_ssize_t n, n_features, row_step, col_step, begin, end;
+    int level = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnny*y*y*y*y*y*w*nn", &X, &n, &n_features, &row_step,
+    if (!PyArg_ParseTuple(args, "y*nnnny*y*y*y*y*y*w*nn|i", &X, &n, &n_features, &row_step,
                           &col_step, &column, &threshold, &leaf, &node_off, &leaf_off, &depth,
-                          &out, &begin, &end))
+                          &out, &begin, &end, &level))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t n_nodes = column.len / 4, n_leaves = leaf.len / 8, n_trees = depth.len / 4;
-    if (!cpu_ok()) {
-        PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512F");
+    if (level == 0) level = cpu_level();
+    if (level < 1 || level > cpu_level()) {
+        PyErr_Format(PyExc_RuntimeError, "this CPU cannot run kernel level %d (it has %d)", level,
+                     cpu_level());
         goto done;
     }
     if (!((row_step == 1 && col_step == n) || (row_step == n_features && col_step == 1))) {
@@ -299,8 +399,12 @@ score(PyObject *self, PyObject *args)
             left += m;
             continue;
         }
-        walk_block(xb, n_trees, column.buf, threshold.buf, leaf.buf, node_off.buf, leaf_off.buf,
-                   depth.buf, acc);
+        if (level == 2)
+            walk_block(xb, n_trees, column.buf, threshold.buf, leaf.buf, node_off.buf,
+                       leaf_off.buf, depth.buf, acc);
+        else
+            walk_block_avx2(xb, n_trees, column.buf, threshold.buf, leaf.buf, node_off.buf,
+                            leaf_off.buf, depth.buf, acc);
         memcpy(o + r0, acc, (size_t)m * sizeof(double));
     }
     Py_END_ALLOW_THREADS;
@@ -377,24 +481,25 @@ done:
 }
 
 static PyObject *
-available(PyObject *self, PyObject *unused)
+available(PyObject *self, PyObject *unused) /* level() */
 {
     (void)self;
     (void)unused;
-    return PyBool_FromLong(cpu_ok());
+    return PyLong_FromLong(cpu_level());
 }
 
 static PyMethodDef methods[] = {
     {"score", score, METH_VARARGS, score_doc},
     {"top_deviation", top_deviation, METH_VARARGS, top_doc},
-    {"available", available, METH_NOARGS, "True when this CPU runs the AVX-512 kernel."},
+    {"level", available, METH_NOARGS,
+     "The kernel this CPU runs: 2 (AVX-512F), 1 (AVX2) or 0 (neither)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_simd",
-    .m_doc = "AVX-512 Isolation Forest scorer (see netrca.detect._native).",
+    .m_doc = "SIMD Isolation Forest scorer (see netrca.detect._native).",
     .m_size = -1,
     .m_methods = methods,
 };

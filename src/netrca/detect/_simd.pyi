@@ -7,7 +7,7 @@ MIN_DEPTH: int
 MAX_DEPTH: int
 PAD: int
 
-def available() -> bool: ...
+def level() -> int: ...
 def score(
     X: Buffer,
     n: int,
@@ -23,6 +23,7 @@ def score(
     out: Buffer,
     begin: int,
     end: int,
+    level: int = 0,
     /,
 ) -> int: ...
 def top_deviation(

@@ -4,8 +4,9 @@ scikit-learn fits the forest; :class:`FlatForest` copies each tree's split featu
 thresholds, children and leaf path lengths (depth + c(n_leaf) - 1, the correction
 folded in) into flat arrays. Scoring reproduces ``IsolationForest.score_samples``
 exactly, including the float32 cast scikit-learn applies to its input, with one of three
-backends: the AVX-512 kernel of :mod:`netrca.detect._native` (a C extension built at
-install; 16 rows a vector, parallel over cores; the default where the CPU has AVX-512F),
+backends: the SIMD kernel of :mod:`netrca.detect._native` (a C extension built at
+install; 16 rows a vector with AVX-512F, 8 with AVX2; parallel over cores; the default
+where the CPU has either),
 the numba kernel of :mod:`netrca.detect._kernel` (rows interleaved, parallel over cores;
 the default elsewhere), or a numpy reference that walks all rows through a tree one
 level at a time. The arrays are plain numbers, so they can be saved and loaded
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # scikit-learn is imported by whoever fits; scoring does not 
 
 __all__ = ["BACKENDS", "FlatForest", "average_path_length"]
 
-#: Scoring backends: "auto" (the fastest that runs here), "simd" (AVX-512), "numba",
+#: Scoring backends: "auto" (the fastest that runs here), "simd" (AVX-512F or AVX2), "numba",
 #: "numpy". ``NETRCA_SCORER`` sets the default.
 BACKENDS = ("auto", "simd", "numba", "numpy")
 
@@ -175,7 +176,7 @@ class FlatForest:
         return self._compiled
 
     def perfect(self) -> _native.PerfectForest | None:
-        """The AVX-512 kernel's layout (built once), or None when the trees are too deep."""
+        """The SIMD kernel's layout (built once), or None when the trees are too deep."""
         if not self._perfect:
             self._perfect.append(_native.perfect_layout(self.compiled()))
         return self._perfect[0]
@@ -189,7 +190,7 @@ class FlatForest:
             )
         if backend == "simd" and not (_native.available() and self.perfect() is not None):
             raise ConfigError(
-                "scorer backend 'simd' needs the built extension, a CPU with AVX-512F and "
+                "scorer backend 'simd' needs the built extension, a CPU with AVX-512F or AVX2 and "
                 f"trees at most {_native.max_depth()} levels deep"
             )
         if backend == "numba" and not _kernel.kernel_available():

@@ -15,18 +15,23 @@ from netrca.detect.forest import FlatForest
 from netrca.errors import ConfigError
 
 
-def _cpu_has_avx512f() -> bool:
+def _cpu_flags() -> set[str]:
     """Read from the OS, not from the extension, so a failed build cannot skip the tests."""
     info = Path("/proc/cpuinfo")
     if platform.machine() not in ("x86_64", "AMD64") or not info.exists():
-        return False
-    return any(
-        line.startswith("flags") and "avx512f" in line.split()
-        for line in info.read_text().splitlines()
-    )
+        return set()
+    for line in info.read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
 
 
-needs_avx512 = pytest.mark.skipif(not _cpu_has_avx512f(), reason="CPU without AVX-512F")
+#: Kernel levels this CPU runs (2: AVX-512F, 1: AVX2), by the OS's word.
+LEVELS = [lv for lv, flag in ((2, "avx512f"), (1, "avx2")) if flag in _cpu_flags()]
+needs_simd = pytest.mark.skipif(not LEVELS, reason="CPU with neither AVX-512F nor AVX2")
+each_level = pytest.mark.parametrize(
+    "kernel", LEVELS or [pytest.param(0, marks=pytest.mark.skip(reason="no SIMD CPU"))]
+)
 
 
 @pytest.mark.skipif(
@@ -36,7 +41,8 @@ needs_avx512 = pytest.mark.skipif(not _cpu_has_avx512f(), reason="CPU without AV
 def test_the_extension_is_built_and_says_whether_the_cpu_runs_it() -> None:
     from netrca.detect import _simd
 
-    assert _native.available() == _cpu_has_avx512f() == bool(_simd.available())
+    assert _native.level() == _simd.level() == max(LEVELS, default=0)
+    assert _native.available() == bool(LEVELS)
 
 
 def _forest(n_rows: int = 3000, max_samples: int | str = "auto", seed: int = 3) -> tuple:
@@ -70,11 +76,15 @@ def _edge_rows(flat: FlatForest, rng: np.random.Generator, n: int) -> np.ndarray
     return test
 
 
-@needs_avx512
-def test_simd_equals_numba_and_sklearn_on_edge_values() -> None:
+@each_level
+def test_simd_equals_numba_and_sklearn_on_edge_values(kernel: int) -> None:
     forest, flat, rng = _forest()
     test = _edge_rows(flat, rng, 3001)  # not a multiple of the 128-row block
     assert flat.backend() == "simd"
+    perfect = flat.perfect()
+    assert perfect is not None
+    got = _native.path_lengths(perfect, flat.compiled(), test, kernel=kernel)
+    assert np.array_equal(got, _kernel.path_lengths(flat.compiled(), test))
     simd = flat.score_samples(test, backend="simd")
     assert np.array_equal(simd, flat.score_samples(test, backend="numba"))
     # scikit-learn refuses values beyond float32's range; NaN it takes
@@ -83,9 +93,9 @@ def test_simd_equals_numba_and_sklearn_on_edge_values() -> None:
     assert np.max(np.abs(flat.score_samples(clean, "simd") + forest.score_samples(clean))) <= 1e-9
 
 
-@needs_avx512
+@each_level
 @pytest.mark.parametrize("layout", ["F", "C", "float32", "sliced"])
-def test_simd_reads_any_layout_with_the_same_sums(layout: str) -> None:
+def test_simd_reads_any_layout_with_the_same_sums(layout: str, kernel: int) -> None:
     _, flat, rng = _forest()
     test = _edge_rows(flat, rng, 2000)
     with np.errstate(over="ignore"):  # 1e300 becomes inf in float32, as in the kernels
@@ -98,23 +108,26 @@ def test_simd_reads_any_layout_with_the_same_sums(layout: str) -> None:
     }[layout]
     perfect = flat.perfect()
     assert perfect is not None
-    got = _native.path_lengths(perfect, flat.compiled(), given)
+    got = _native.path_lengths(perfect, flat.compiled(), given, kernel=kernel)
     assert np.array_equal(got, _kernel.path_lengths(flat.compiled(), given))
 
 
-@needs_avx512
+@each_level
 @pytest.mark.parametrize("max_samples", [2, 6, 3000])
-def test_simd_pads_shallow_and_walks_deep_trees(max_samples: int) -> None:
+def test_simd_pads_shallow_and_walks_deep_trees(max_samples: int, kernel: int) -> None:
     # depth 1 (padded up to the kernel's minimum), 3, and 12 (past the permuted levels)
     forest, flat, rng = _forest(max_samples=max_samples)
     c = flat.compiled()
     assert int(c.depth.max()) == int(np.ceil(np.log2(max_samples)))
     test = rng.normal(size=(1500, 9)) * 2
-    assert np.array_equal(flat.score_samples(test, "simd"), flat.score_samples(test, "numba"))
+    perfect = flat.perfect()
+    assert perfect is not None
+    got = _native.path_lengths(perfect, c, test, kernel=kernel)
+    assert np.array_equal(got, _kernel.path_lengths(c, test))
     assert np.max(np.abs(flat.score_samples(test, "simd") + forest.score_samples(test))) <= 1e-9
 
 
-@needs_avx512
+@needs_simd
 def test_simd_splits_rows_over_threads_with_the_same_sums() -> None:
     _, flat, rng = _forest()
     test = rng.normal(size=(2 * _native.CHUNK + 777, 9))
@@ -128,7 +141,7 @@ def test_simd_splits_rows_over_threads_with_the_same_sums() -> None:
     assert _native.path_lengths(perfect, flat.compiled(), test[:0]).shape == (0,)
 
 
-@needs_avx512
+@needs_simd
 def test_the_kernel_refuses_arrays_out_of_bounds() -> None:
     from netrca.detect import _simd
 
@@ -168,6 +181,9 @@ def test_the_kernel_refuses_arrays_out_of_bounds() -> None:
     with pytest.raises(ValueError, match="X"):
         _simd.score(flat_x[:-1], 300, 9, 1, 300, p.column, p.threshold, p.leaf, p.node_off,
                     p.leaf_off, p.depth, out, 0, 300)  # fmt: skip
+    with pytest.raises(RuntimeError, match="cannot run kernel level 3"):
+        _simd.score(flat_x, 300, 9, 1, 300, p.column, p.threshold, p.leaf, p.node_off,
+                    p.leaf_off, p.depth, out, 0, 300, 3)  # fmt: skip
     with pytest.raises(ValueError, match="column-major or row-major"):
         _simd.score(flat_x, 300, 9, 9, 300, p.column, p.threshold, p.leaf, p.node_off,
                     p.leaf_off, p.depth, out, 0, 300)  # fmt: skip
@@ -184,5 +200,5 @@ def test_too_deep_forests_are_left_to_numba(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(_native, "available", lambda: False)
     fresh = FlatForest.from_arrays(flat.to_arrays())
     assert fresh.backend() == "numba"
-    with pytest.raises(ConfigError, match="AVX-512F"):
+    with pytest.raises(ConfigError, match="AVX-512F or AVX2"):
         fresh.backend("simd")
