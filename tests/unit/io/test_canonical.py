@@ -6,6 +6,7 @@ import ipaddress
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,3 +55,29 @@ def test_valid_ips_normalise_once_per_value_like_the_row_by_row_rule() -> None:
     got = _valid_ips(text)
     assert got.equals(expected)
     assert got.tolist()[:3] == ["10.0.0.1", pd.NA, "::ffff:102:304"]
+
+
+def test_text_columns_normalised_two_at_a_time_equal_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large frames normalise their text columns on two threads: the same columns."""
+    import pyarrow as pa
+
+    from netrca.io import canonical
+
+    rng = np.random.default_rng(5)
+    n = 60_000
+    tokens = np.array(["-", " 7 ", "NaN", "", "abc", "10.0.0.1", "(empty)", "null"], dtype=object)
+    frame = pd.DataFrame(
+        {f"c{j}": pd.Series(rng.choice(tokens, n), dtype="string") for j in range(5)}
+        | {"ints": pd.Series(rng.integers(0, 9, n))}
+    )
+    columns = list(frame.columns)
+    monkeypatch.setattr(pa, "cpu_count", lambda: 2)
+    threaded = canonical._texts(frame, columns)
+    monkeypatch.setattr(pa, "cpu_count", lambda: 1)
+    serial = canonical._texts(frame, columns)
+    assert list(threaded) == list(serial) == columns
+    for c in columns:
+        pd.testing.assert_series_equal(threaded[c], serial[c])
+    assert serial["c0"].isna().any() and serial["c0"].notna().any()
