@@ -299,10 +299,15 @@ class Detector:
             ctx = flow_context(flows, self.features_.state_.internal_networks)
         # the behavioural detectors and the feature/forest path share only read-only
         # inputs (the detectors' own cache in ``ctx`` is theirs alone): they run side by
-        # side, numpy and pandas releasing the GIL in their heavy loops (1.4x at 1M flows)
+        # side, numpy and pandas releasing the GIL in their heavy loops (1.4x at 1M flows),
+        # unless this process has one core (a Dask worker pins Arrow's pool to its share)
         with ThreadPoolExecutor(1) as pool:
             # copy_context: numpy's error state (a context variable) goes along
-            behaviour = pool.submit(contextvars.copy_context().run, self._behaviour, flows, ctx)
+            behaviour = (
+                pool.submit(contextvars.copy_context().run, self._behaviour, flows, ctx)
+                if pa.cpu_count() >= 2
+                else _Done(self._behaviour(flows, ctx))
+            )
             feats = self.features_.transform(flows, ctx)
             X = feats.to_numpy(dtype=np.float64)
             raw = self.forest_.score_samples(X)
@@ -417,6 +422,16 @@ class Detector:
         """The fitted behaviour baseline."""
         self._check_fitted()
         return self.behaviour_
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A result computed in place, with the ``result()`` of a future."""
+
+    value: pd.DataFrame
+
+    def result(self) -> pd.DataFrame:
+        return self.value
 
 
 #: Per-flow quantities whose extremes count as rarity on their own (upper tail): upload

@@ -122,3 +122,33 @@ def test_reasons_text_equals_item_by_item_formatting(
     parts.iloc[:100, 1] = parts.iloc[:100, 0]
     assert fitted._reasons(parts, X) == _reasons_one_by_one(fitted, parts, X)
     assert any(r.startswith("rarity:") or ";rarity:" in r for r in scores.reasons)
+
+
+def test_detectors_beside_the_forest_or_in_line_score_alike(
+    fitted: Detector, sim_flows: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two cores the behavioural detectors run on a worker thread beside the
+    features and forest; with one (a Dask worker's share) in line: the same scores."""
+    import threading
+
+    import pyarrow as pa
+
+    from netrca.detect import _detector
+
+    seen: list[str] = []
+    original = _detector.score_behaviour
+
+    def spy(*args: object, **kwargs: object) -> pd.DataFrame:
+        seen.append(threading.current_thread().name)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_detector, "score_behaviour", spy)
+    monkeypatch.setattr(pa, "cpu_count", lambda: 2)
+    beside = fitted.score(sim_flows)
+    monkeypatch.setattr(pa, "cpu_count", lambda: 1)
+    in_line = fitted.score(sim_flows)
+    assert seen[0] != threading.current_thread().name
+    assert seen[1] == threading.current_thread().name
+    assert np.array_equal(beside.score, in_line.score)
+    assert beside.reasons == in_line.reasons
+    pd.testing.assert_frame_equal(beside.behaviour, in_line.behaviour)
