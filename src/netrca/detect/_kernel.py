@@ -211,6 +211,28 @@ def _kernel() -> Any:
     return _COMPILED["walk"]
 
 
+def rows_and_out(X: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` as a 2-D array of ``n_features`` columns (ModelError otherwise) and a zeroed
+    float64 output, one value per row: what every path-length kernel starts from."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ModelError(f"expected {n_features} features, got shape {X.shape}")
+    return X, np.zeros(X.shape[0], dtype=np.float64)
+
+
+def top_inputs(
+    X: np.ndarray, center: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The checked inputs of a top-deviation kernel (float64 center and scale) and its
+    zeroed int64 output."""
+    X = np.asarray(X)
+    center = np.ascontiguousarray(center, dtype=np.float64)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != len(center) or len(scale) != len(center):
+        raise ModelError(f"expected {len(center)} features, got shape {X.shape}")
+    return X, center, scale, np.zeros(X.shape[0], dtype=np.int64)
+
+
 def path_lengths(c: CompiledForest, X: np.ndarray) -> np.ndarray:
     """Sum over trees of each row's path length, like ``FlatForest.path_lengths``.
 
@@ -219,11 +241,8 @@ def path_lengths(c: CompiledForest, X: np.ndarray) -> np.ndarray:
     value rounded to float32 in the kernel; anything else is cast to a row-major float32
     copy first. Both give the same sums.
     """
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != c.n_features:
-        raise ModelError(f"expected {c.n_features} features, got shape {X.shape}")
+    X, out = rows_and_out(X, c.n_features)
     n = X.shape[0]
-    out = np.zeros(n, dtype=np.float64)
     if not n:
         return out
     if X.dtype == np.float64 and X.flags.f_contiguous and not X.flags.c_contiguous:
@@ -287,12 +306,8 @@ _TOP_BLOCK = 4096
 def top_deviation(X: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Per row, the column of ``X`` with the largest ``|x - center| / scale``: equal to
     ``np.argmax(np.abs(X - center) / scale, axis=1)`` (ties and NaN alike) in one pass."""
-    X = np.asarray(X, dtype=np.float64)
-    center = np.ascontiguousarray(center, dtype=np.float64)
-    scale = np.ascontiguousarray(scale, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != len(center) or len(scale) != len(center):
-        raise ModelError(f"expected {len(center)} features, got shape {X.shape}")
-    out = np.zeros(X.shape[0], dtype=np.int64)
+    X, center, scale, out = top_inputs(X, center, scale)
+    X = X.astype(np.float64, copy=False)
     if X.shape[0] and X.shape[1]:
         if "top" not in _COMPILED:
             _COMPILED["top"] = _numba().njit(

@@ -185,12 +185,7 @@ def top_deviation(X: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.nd
     ``_kernel.top_deviation``."""
     if _simd is None:  # pragma: no cover - callers check top_available()
         raise ModelError("the native scorer is not built")
-    X = np.asarray(X)
-    center = np.ascontiguousarray(center, dtype=np.float64)
-    scale = np.ascontiguousarray(scale, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != len(center) or len(scale) != len(center):
-        raise ModelError(f"expected {len(center)} features, got shape {X.shape}")
-    out = np.zeros(X.shape[0], dtype=np.int64)
+    X, center, scale, out = _kernel.top_inputs(X, center, scale)
     if X.shape[0] and X.shape[1]:
         flat, row_step, col_step = steps(X)
         _simd.top_deviation(flat, X.shape[0], X.shape[1], row_step, col_step, center, scale, out)
@@ -208,11 +203,8 @@ def path_lengths(
     ``kernel``: a level of :data:`LEVELS` (tests run both), 0 for the best this CPU runs."""
     if _simd is None:  # pragma: no cover - callers check available()
         raise ModelError("the SIMD scorer is not built")
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != p.n_features:
-        raise ModelError(f"expected {p.n_features} features, got shape {X.shape}")
+    X, out = _kernel.rows_and_out(X, p.n_features)
     n = X.shape[0]
-    out = np.zeros(n, dtype=np.float64)
     if not n:
         return out
     flat, row_step, col_step = steps(X)

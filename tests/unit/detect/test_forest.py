@@ -79,6 +79,22 @@ def test_backends_equal_sklearn_with_nan_and_float32(backend: str) -> None:
     assert np.max(np.abs(got + forest.score_samples(test))) <= 1e-9
 
 
+def root_straddles(flat: FlatForest) -> tuple[np.ndarray, np.ndarray]:
+    """Per tree, its root's column and a value that straddles the root's threshold only
+    in float64: rounded to float32 it falls on the other side (as scikit-learn's float32
+    comparison decides)."""
+    off = flat.offsets[:-1]
+    col = flat.tree_features[np.arange(flat.n_trees), flat.feature[off]]
+    thr = flat.threshold[off]
+    f32 = thr.astype(np.float32)
+    up = np.nextafter(f32, np.float32(np.inf)).astype(np.float64)
+    down = np.nextafter(f32, np.float32(-np.inf)).astype(np.float64)
+    f64 = f32.astype(np.float64)
+    straddle = np.where(f64 <= thr, (thr + (f64 + up) / 2) / 2, (thr + (f64 + down) / 2) / 2)
+    assert (straddle.astype(np.float32) == f32).all() and (straddle != f64).all()
+    return col, straddle
+
+
 def test_compiled_equals_reference_bit_for_bit() -> None:
     forest, test = _nan_case()
     flat = FlatForest.from_sklearn(forest)
@@ -100,17 +116,7 @@ def test_column_major_float64_is_read_in_place_with_the_same_scores() -> None:
     in_place = _kernel.path_lengths(flat.compiled(), fortran)
     assert np.array_equal(in_place, _kernel.path_lengths(flat.compiled(), test))
     assert np.array_equal(in_place, flat.path_lengths(test))
-    # values that straddle a split only in float64: rounded to float32 they fall on the
-    # other side of the root's threshold (as scikit-learn's float32 comparison decides)
-    off = flat.offsets[:-1]
-    col = flat.tree_features[np.arange(flat.n_trees), flat.feature[off]]
-    thr = flat.threshold[off]
-    f32 = thr.astype(np.float32)
-    up = np.nextafter(f32, np.float32(np.inf)).astype(np.float64)
-    down = np.nextafter(f32, np.float32(-np.inf)).astype(np.float64)
-    f64 = f32.astype(np.float64)
-    straddle = np.where(f64 <= thr, (thr + (f64 + up) / 2) / 2, (thr + (f64 + down) / 2) / 2)
-    assert (straddle.astype(np.float32) == f32).all() and (straddle != f64).all()
+    col, straddle = root_straddles(flat)
     edge = np.repeat(np.asfortranarray(test[:1]), flat.n_trees, axis=0)
     edge[np.arange(flat.n_trees), col] = straddle
     edge = np.asfortranarray(edge)

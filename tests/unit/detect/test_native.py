@@ -13,6 +13,7 @@ from sklearn.ensemble import IsolationForest
 from netrca.detect import _kernel, _native
 from netrca.detect.forest import FlatForest
 from netrca.errors import ConfigError
+from tests.unit.detect.test_forest import root_straddles
 
 
 def _cpu_flags() -> set[str]:
@@ -60,15 +61,7 @@ def _edge_rows(flat: FlatForest, rng: np.random.Generator, n: int) -> np.ndarray
     test = rng.normal(size=(n, 9)) * 2
     test[50:58, 0] = [3.4e38, -3.4e38, 1e30, 0.0, -0.0, 1e-45, -1e-45, 7.0]
     test[60:64, 0] = [np.inf, -np.inf, 1e300, -1e300]
-    off = flat.offsets[:-1]
-    col = flat.tree_features[np.arange(flat.n_trees), flat.feature[off]]
-    thr = flat.threshold[off]
-    f32 = thr.astype(np.float32)
-    up = np.nextafter(f32, np.float32(np.inf)).astype(np.float64)
-    down = np.nextafter(f32, np.float32(-np.inf)).astype(np.float64)
-    f64 = f32.astype(np.float64)
-    straddle = np.where(f64 <= thr, (thr + (f64 + up) / 2) / 2, (thr + (f64 + down) / 2) / 2)
-    assert (straddle.astype(np.float32) == f32).all() and (straddle != f64).all()
+    col, straddle = root_straddles(flat)
     rows = 200 + np.arange(flat.n_trees)
     test[rows, col] = straddle
     test[1000:1003, 2] = np.nan  # one block with NaN: those rows go to the numba kernel
