@@ -497,7 +497,8 @@ def _chunk_bounds(
     path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24
 ) -> list[tuple[int, int, int]]:
     """(start byte, end byte, first line) of each run of ``lines_per_chunk`` whole lines
-    of a plain file (the last may be shorter); only the offsets are kept."""
+    of a plain file (the last may be shorter, or longer by a short tail it took in: see
+    :data:`TAIL_SHARE`); only the offsets are kept."""
     cuts = [0]
     offset = 0
     with path.open("rb") as fh:
@@ -524,8 +525,18 @@ def _is_tail(last_bytes: int, previous_bytes: int) -> bool:
 
 
 def _one_chunk(path: Path, partition_flows: int) -> bool:
-    """Whether ``path`` is a plain (not gzip) log of at most ``partition_flows`` lines."""
-    return path.is_file() and not is_gzip(path) and len(_chunk_bounds(path, partition_flows)) == 1
+    """Whether ``path`` is a plain (not gzip) log that :func:`_chunk_bounds` leaves in one
+    chunk (at most ``partition_flows`` lines, or a short tail more). The scan stops at a
+    second chunk end: a larger log is read here only as far as its second chunk."""
+    if not path.is_file() or is_gzip(path):
+        return False
+    cuts = 0
+    with path.open("rb") as fh:
+        for _, ends_chunk in _line_cuts(_blocks(fh, 1 << 24), partition_flows):
+            cuts += ends_chunk
+            if cuts == 2:  # two whole chunks: at least two partitions
+                return False
+    return len(_chunk_bounds(path, partition_flows)) == 1
 
 
 def _log_format(path: Path, fmt: str) -> str:
@@ -546,10 +557,8 @@ def _read_one_chunk(path: Path, fmt: str, out: Path) -> tuple[dict[str, Any], pd
     the canonical flows as its one Parquet partition gives them back). Rejects go to
     ``out/rejects.csv`` with their line numbers, as the split writes them."""
     log_fmt = _log_format(path, fmt)
-    read = read_flows(path, log_fmt)
+    read = read_flows(path, log_fmt)  # a log without a data row is refused here
     table = pa.Table.from_pandas(read.flows, preserve_index=False)
-    if table.num_rows == 0:
-        raise InputError(f"{path}: no data rows")
     if len(read.rejects):
         target = out / REJECTS_FILE
         read.rejects.assign(file=str(path)).to_csv(target.with_suffix(".tmp"), index=False)
@@ -567,9 +576,9 @@ def _read_one_chunk(path: Path, fmt: str, out: Path) -> tuple[dict[str, Any], pd
 def _gzip_pieces(
     path: Path, lines_per_chunk: int, out: Path, stem: str, block_bytes: int = 1 << 24
 ) -> list[tuple[str, int, int, int]]:
-    """A gzip log decompressed into plain files of ``lines_per_chunk`` lines each, one
-    block at a time (byte offsets cannot cut a compressed stream): (file, 0, size, first
-    line) per piece."""
+    """A gzip log decompressed into plain files of ``lines_per_chunk`` lines each (the
+    last may be shorter, or take in a short tail: :data:`TAIL_SHARE`), one block at a time
+    (byte offsets cannot cut a compressed stream): (file, 0, size, first line) per piece."""
     import gzip
 
     pieces: list[tuple[str, int, int, int]] = []

@@ -231,6 +231,18 @@ def test_a_short_tail_joins_the_chunk_before_it(tmp_path: Path) -> None:
     assert len(_chunk_bounds(path, 100)) == 11  # a 20-line tail stays a chunk
 
 
+@pytest.mark.parametrize(("lines", "one"), [(100, True), (105, True), (120, False), (999, False)])
+def test_a_log_is_one_chunk_exactly_when_the_split_makes_one(
+    tmp_path: Path, lines: int, one: bool
+) -> None:
+    from netrca.partitioned import _chunk_bounds, _one_chunk
+
+    path = tmp_path / "log.txt"
+    path.write_text("".join(f"line {i:04d}\n" for i in range(lines)))
+    assert _one_chunk(path, 100) is one
+    assert (len(_chunk_bounds(path, 100)) == 1) is one
+
+
 def test_a_short_tail_of_a_gzip_log_joins_the_piece_before_it(tmp_path: Path) -> None:
     import gzip
 

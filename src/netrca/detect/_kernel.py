@@ -45,8 +45,9 @@ __all__ = [
 #: Rows walked through one tree together (interleaved).
 BLOCK = 64
 
-# numba is a core dependency, imported on first use only: a run scored by the AVX-512
-# kernel (netrca.detect._native) never loads it (its import and first call cost ~0.5 s).
+# numba is a core dependency, imported on first use only: a run scored by the SIMD kernel
+# (netrca.detect._native) loads it only for rows of blocks holding a NaN, or in a Dask
+# worker, which sets numba's thread count (its import and first call cost ~0.5 s).
 # The numpy scorer stays as the reference and fallback.
 _HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 numba: Any = None

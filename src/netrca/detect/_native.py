@@ -6,14 +6,14 @@ nodes picked by permutes and values by gathers. This module lays a validated
 :class:`~netrca.detect._kernel.CompiledForest` out as padded perfect trees
 (:func:`perfect_layout`), splits rows into chunks scored on every core with the GIL
 released (:func:`path_lengths`), and leaves rows of blocks that hold a NaN to the numba
-kernel, which routes NaN per node as scikit-learn does. Sums equal the numba kernel's and
-scikit-learn's bit for bit (tests).
+kernel (or the numpy reference), which route NaN per node as scikit-learn does. Sums
+equal the numba kernel's bit for bit and scikit-learn's to 1e-9 (tests).
 
 Where the extension is missing (no C compiler at install) or the CPU has neither
 AVX-512F nor AVX2 (or is not x86-64), :func:`available` is False and scoring uses the
-numba kernel. The
-extension's :func:`top_deviation` (each row's most deviating feature) is plain C and runs
-on any CPU it was built for, so a CLI run on such a CPU does not load numba at all.
+numba kernel. The extension's :func:`top_deviation` (each row's most deviating feature)
+is plain C and runs on any CPU it was built for; so a CLI run on a CPU with the SIMD
+kernel loads numba only for rows of blocks holding a NaN.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from types import ModuleType
 
 import numpy as np
@@ -52,7 +54,7 @@ except ImportError:  # pragma: no cover - only where the extension could not be 
 
 #: Largest padded forest laid out (nodes + leaves); larger ones use the numba kernel.
 MAX_SLOTS = 1 << 24
-#: Rows per chunk handed to a thread (a multiple of the kernel's 64-row block).
+#: Rows per chunk handed to a thread (a multiple of the kernel's 128-row block).
 CHUNK = 1 << 15
 
 
@@ -198,9 +200,12 @@ def path_lengths(
     X: np.ndarray,
     n_threads: int | None = None,
     kernel: int = 0,
+    nan_rows: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Sum over trees of each row's path length; equal to ``_kernel.path_lengths(c, X)``.
-    ``kernel``: a level of :data:`LEVELS` (tests run both), 0 for the best this CPU runs."""
+    ``kernel``: a level of :data:`LEVELS` (tests run both), 0 for the best this CPU runs.
+    ``nan_rows``: scores the rows of blocks that hold a NaN (default: the numba kernel;
+    ``FlatForest`` passes the numpy reference where numba is missing)."""
     if _simd is None:  # pragma: no cover - callers check available()
         raise ModelError("the SIMD scorer is not built")
     X, out = _kernel.rows_and_out(X, p.n_features)
@@ -220,7 +225,7 @@ def path_lengths(
     else:
         with ThreadPoolExecutor(n_threads) as pool:
             left = sum(pool.map(run, bounds[:-1], bounds[1:]))
-    if left:  # blocks with a NaN: the numba kernel routes NaN per node
+    if left:  # blocks with a NaN: a kernel that routes NaN per node scores them
         rows = np.flatnonzero(np.isnan(out))
-        out[rows] = _kernel.path_lengths(c, X[rows])
+        out[rows] = (nan_rows or partial(_kernel.path_lengths, c))(X[rows])
     return out

@@ -5,29 +5,30 @@
    per core; the GIL is released while the kernel runs.
 
    Layout (built by netrca.detect._native.perfect_layout): every tree is padded to a
-   perfect binary tree of its own depth d (at least 3). Tree t's inner nodes are
-   node_off[t] + i, i in [0, 2^d - 1), children of i at 2i + 1 and 2i + 2; its leaves are
-   leaf_off[t] + k, k in [0, 2^d). A node holds its column's offset in the row block
+   perfect binary tree of its own depth d (at least MIN_DEPTH = 2). Tree t's inner nodes
+   are node_off[t] + i, i in [0, 2^d - 1), children of i at 2i + 1 and 2i + 2; its leaves
+   are leaf_off[t] + k, k in [0, 2^d). A node holds its column's offset in the row block
    (column * BLOCK) and its threshold rounded down to float32, so that for a float32 x,
    x > threshold32 exactly when x > the float64 threshold (scikit-learn's test, on the
    float32 input it casts to). Padding under a real leaf always goes left (threshold
    +inf) and the leaf's value sits at the leftmost leaf below it, so every walk in tree t
-   is exactly d steps: i = 2i + 1 + (x > threshold).
+   is exactly d steps: i = 2i + 1 + (x > threshold). The node arrays end with PAD spare
+   entries, so that the 16- or 8-wide loads of a level's nodes stay inside them.
 
-   Rows go through in blocks of BLOCK = 128 (8 vectors of 16). A block is copied from the
-   float64 matrix (column- or row-major, read in place) into a column-major float32 block
-   (each column's 128 values contiguous); the values are cast to float32 as scikit-learn
-   does. Levels 0-2 of a tree
-   have at most 2 nodes, so their columns are read with plain vector loads and the lane's
-   node picked by mask; levels 2-6 (at most 64 nodes) hold their nodes' columns and
-   thresholds in registers, pick each lane's by permutes and gather only the row's value;
-   deeper levels gather node and value. A block holding a NaN is not
-   scored (scikit-learn routes NaN per node; the numba kernel does): its outputs are set
-   to NaN and score() returns how many rows it left.
+   Rows go through in blocks of BLOCK = 128 (8 vectors of 16 lanes with AVX-512F, 16 of
+   8 with AVX2). A block is copied from the float64 matrix (column- or row-major, read in
+   place) into a column-major float32 block (each column's 128 values contiguous); the
+   values are cast to float32 as scikit-learn does. Levels 0-1 of a tree have at most 2
+   nodes, so their columns are read with plain vector loads and the lane's node picked by
+   mask; levels 2-7 (at most 128 nodes; AVX2: levels 2-5, at most 32) hold their nodes'
+   columns and thresholds in registers, pick each lane's by permutes and gather only the
+   row's value; deeper levels gather node and value. A block holding a NaN is not scored
+   (scikit-learn routes NaN per node; the numba kernel does): its outputs are set to NaN
+   and score() returns how many rows it left.
 
-   score() checks every index it will follow before it starts, so arrays that passed
-   netrca's model validation cannot make it read out of bounds, and arrays that did not
-   get a ValueError. */
+   score() checks every size and every index it will follow before it starts, so arrays
+   that passed netrca's model validation cannot make it read or write out of bounds, and
+   arrays or sizes that did not get a ValueError. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -328,11 +329,17 @@ check(int64_t n, int64_t n_features, int64_t n_trees, int64_t n_nodes, int64_t n
     return NULL;
 }
 
+/* The buffer holds exactly rows * cols items of `size` bytes (no overflow: a product
+   past PY_SSIZE_T_MAX is refused). Sets ValueError and returns 0 otherwise. */
 static int
-need(Py_buffer *b, Py_ssize_t items, Py_ssize_t size, const char *name)
+need(Py_buffer *b, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t size, const char *name)
 {
-    if (b->len != items * size) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes, got %zd", name, items * size,
+    if (rows < 0 || cols < 0 || (cols && rows > PY_SSIZE_T_MAX / cols / size)) {
+        PyErr_Format(PyExc_ValueError, "%s: sizes out of range", name);
+        return 0;
+    }
+    if (b->len != rows * cols * size) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes, got %zd", name, rows * cols * size,
                      b->len);
         return 0;
     }
@@ -370,11 +377,15 @@ score(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "X must be column-major or row-major");
         goto done;
     }
-    if (n < 0 || n_features < 1 || !need(&X, n * n_features, 8, "X") ||
-        !need(&column, n_nodes, 4, "column") || !need(&threshold, n_nodes, 4, "threshold") ||
-        !need(&leaf, n_leaves, 8, "leaf") || !need(&node_off, n_trees, 8, "node_off") ||
-        !need(&leaf_off, n_trees, 8, "leaf_off") || !need(&depth, n_trees, 4, "depth") ||
-        !need(&out, n, 8, "out"))
+    if (n < 0 || n_features < 1) {
+        PyErr_SetString(PyExc_ValueError, "bad sizes");
+        goto done;
+    }
+    if (!need(&X, n, n_features, 8, "X") || !need(&column, n_nodes, 1, 4, "column") ||
+        !need(&threshold, n_nodes, 1, 4, "threshold") || !need(&leaf, n_leaves, 1, 8, "leaf") ||
+        !need(&node_off, n_trees, 1, 8, "node_off") ||
+        !need(&leaf_off, n_trees, 1, 8, "leaf_off") || !need(&depth, n_trees, 1, 4, "depth") ||
+        !need(&out, n, 1, 8, "out"))
         goto done;
     const char *bad = check(n, n_features, n_trees, n_nodes, n_leaves, column.buf,
                             node_off.buf, leaf_off.buf, depth.buf, begin, end);
@@ -445,8 +456,8 @@ top_deviation(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "bad sizes, or X neither column- nor row-major");
         goto done;
     }
-    if (!need(&X, n * n_features, 8, "X") || !need(&center, n_features, 8, "center") ||
-        !need(&scale, n_features, 8, "scale") || !need(&out, n, 8, "out"))
+    if (!need(&X, n, n_features, 8, "X") || !need(&center, n_features, 1, 8, "center") ||
+        !need(&scale, n_features, 1, 8, "scale") || !need(&out, n, 1, 8, "out"))
         goto done;
     Py_BEGIN_ALLOW_THREADS;
     const double *x = X.buf, *c = center.buf, *s = scale.buf;

@@ -181,6 +181,13 @@ class FlatForest:
             self._perfect.append(_native.perfect_layout(self.compiled()))
         return self._perfect[0]
 
+    def _nan_rows(self, X: np.ndarray) -> np.ndarray:
+        """Path lengths of rows the SIMD kernel leaves (NaN routed per node): the numba
+        kernel's, or the numpy reference's where numba is missing (the same sums)."""
+        if _kernel.kernel_available():
+            return _kernel.path_lengths(self.compiled(), X)
+        return self.path_lengths(X)
+
     def backend(self, backend: str | None = None) -> str:
         """The backend that ``score_samples(X, backend)`` runs: "simd", "numba" or "numpy"."""
         backend = backend or os.environ.get("NETRCA_SCORER", "auto")
@@ -217,7 +224,7 @@ class FlatForest:
         if backend == "simd":
             perfect = self.perfect()
             assert perfect is not None  # backend() checked
-            depth = _native.path_lengths(perfect, self.compiled(), X)
+            depth = _native.path_lengths(perfect, self.compiled(), X, nan_rows=self._nan_rows)
         elif backend == "numpy":
             depth = self.path_lengths(X)
         else:

@@ -174,6 +174,15 @@ def test_the_kernel_refuses_arrays_out_of_bounds() -> None:
     with pytest.raises(ValueError, match="X"):
         _simd.score(flat_x[:-1], 300, 9, 1, 300, p.column, p.threshold, p.leaf, p.node_off,
                     p.leaf_off, p.depth, out, 0, 300)  # fmt: skip
+    empty = np.zeros(0)
+    with pytest.raises(ValueError, match="X: sizes out of range"):  # n * 8 * 8 overflows
+        _simd.score(empty, 2**61, 8, 1, 2**61, p.column, p.threshold, p.leaf, p.node_off,
+                    p.leaf_off, p.depth, empty, 0, 200)  # fmt: skip
+    with pytest.raises(ValueError, match="bad sizes"):
+        _simd.score(flat_x, -1, 9, 9, 1, p.column, p.threshold, p.leaf, p.node_off,
+                    p.leaf_off, p.depth, out, 0, 0)  # fmt: skip
+    with pytest.raises(ValueError, match="X: sizes out of range"):
+        _simd.top_deviation(empty, 2**61, 8, 8, 1, np.zeros(8), np.ones(8), empty)
     with pytest.raises(RuntimeError, match="cannot run kernel level 3"):
         _simd.score(flat_x, 300, 9, 1, 300, p.column, p.threshold, p.leaf, p.node_off,
                     p.leaf_off, p.depth, out, 0, 300, 3)  # fmt: skip
@@ -195,3 +204,22 @@ def test_too_deep_forests_are_left_to_numba(monkeypatch: pytest.MonkeyPatch) -> 
     assert fresh.backend() == "numba"
     with pytest.raises(ConfigError, match="AVX-512F or AVX2"):
         fresh.backend("simd")
+
+
+@needs_simd
+def test_nan_rows_go_to_the_numpy_reference_where_numba_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forest, flat, rng = _forest()
+    test = _edge_rows(flat, rng, 2000)
+    clean = test[~(np.abs(np.nan_to_num(test)) > 3.4e38).any(axis=1)]
+    expected = flat.score_samples(clean, "numpy")
+
+    def no_numba(*args: object) -> np.ndarray:
+        raise AssertionError("numba is not installed here")
+
+    monkeypatch.setattr(_kernel, "kernel_available", lambda: False)
+    monkeypatch.setattr(_kernel, "path_lengths", no_numba)
+    assert np.isnan(clean).any()
+    assert np.array_equal(flat.score_samples(clean, "simd"), expected)
+    assert np.max(np.abs(expected + forest.score_samples(clean))) <= 1e-9
