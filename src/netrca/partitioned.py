@@ -494,11 +494,12 @@ def _blocks(fh: Any, block_bytes: int) -> Iterator[bytes]:
 
 
 def _chunk_bounds(
-    path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24
+    path: Path, lines_per_chunk: int, block_bytes: int = 1 << 24, stop_at: int | None = None
 ) -> list[tuple[int, int, int]]:
     """(start byte, end byte, first line) of each run of ``lines_per_chunk`` whole lines
     of a plain file (the last may be shorter, or longer by a short tail it took in: see
-    :data:`TAIL_SHARE`); only the offsets are kept."""
+    :data:`TAIL_SHARE`); only the offsets are kept. ``stop_at``: stop reading at that
+    many chunk ends (the chunks found so far are returned: enough to count past it)."""
     cuts = [0]
     offset = 0
     with path.open("rb") as fh:
@@ -506,6 +507,8 @@ def _chunk_bounds(
             offset += len(piece)
             if ends_chunk:
                 cuts.append(offset)
+                if stop_at is not None and len(cuts) > stop_at:  # no tail to join yet
+                    return [(cuts[i], cuts[i + 1], 1 + i * lines_per_chunk) for i in range(stop_at)]
     if cuts[-1] < offset:  # the last lines, with or without a final newline
         cuts.append(offset)
     if len(cuts) > 2 and _is_tail(cuts[-1] - cuts[-2], cuts[-2] - cuts[-3]):
@@ -526,17 +529,11 @@ def _is_tail(last_bytes: int, previous_bytes: int) -> bool:
 
 def _one_chunk(path: Path, partition_flows: int) -> bool:
     """Whether ``path`` is a plain (not gzip) log that :func:`_chunk_bounds` leaves in one
-    chunk (at most ``partition_flows`` lines, or a short tail more). The scan stops at a
-    second chunk end: a larger log is read here only as far as its second chunk."""
+    chunk (at most ``partition_flows`` lines, or a short tail more). A larger log is read
+    here only as far as its second chunk end."""
     if not path.is_file() or is_gzip(path):
         return False
-    cuts = 0
-    with path.open("rb") as fh:
-        for _, ends_chunk in _line_cuts(_blocks(fh, 1 << 24), partition_flows):
-            cuts += ends_chunk
-            if cuts == 2:  # two whole chunks: at least two partitions
-                return False
-    return len(_chunk_bounds(path, partition_flows)) == 1
+    return len(_chunk_bounds(path, partition_flows, stop_at=2)) == 1
 
 
 def _log_format(path: Path, fmt: str) -> str:
