@@ -92,13 +92,12 @@ class Groups:
     def group_nunique(self, values: np.ndarray) -> np.ndarray:
         """Per-group number of distinct ``values``."""
         v_codes, v_span = _key_codes(np.asarray(values))
-        if self.n_groups * v_span < _RADIX_LIMIT:
-            pair = self.ids * v_span + v_codes
-        else:
+        if self.n_groups * v_span >= _RADIX_LIMIT:
             c, uniq = pd.factorize(v_codes, sort=False)
-            pair = self.ids * (len(uniq) + 1) + c.astype(np.int64)
-        first = pd.Series(pair).drop_duplicates().index.to_numpy()
-        return np.bincount(self.ids[first], minlength=self.n_groups).astype(np.float64)
+            v_codes, v_span = c.astype(np.int64), len(uniq) + 1
+        # each distinct (group, value) pair once (a hash pass), counted by its group
+        pairs = pd.unique(self.ids * v_span + v_codes)
+        return np.bincount(pairs // v_span, minlength=self.n_groups).astype(np.float64)
 
     def max(self, values: np.ndarray) -> np.ndarray:
         """Per-row group maximum."""
