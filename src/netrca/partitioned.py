@@ -369,7 +369,7 @@ def detect_partitioned(
     pred_dir.mkdir(parents=True)
     src = Path(input_path)
     split_info: dict[str, Any] = {}
-    results: list[dict[str, Any]] = []
+    one: pd.DataFrame | None = None  # the flows of a log scored as read (one partition)
     try:
         with ExitStack() as stack:
             get_runner: Callable[[], _Runner] = _Runner  # the local engine: this process
@@ -399,20 +399,20 @@ def detect_partitioned(
             elif engine == "local" and _one_chunk(src, partition_flows):
                 # a log that fits one partition: scored as read, without the Parquet
                 # round trip (the same flows, rows and rejects as splitting it)
-                split_info, flows = _read_one_chunk(src, fmt, out)
-                t_split = time.perf_counter() - t0
-                parts = [Partition(0, str(src), len(flows), 0, ())]
-                t_plan = 0.0
-                results = [_score_and_write(parts[0], detector, str(pred_dir), flows=flows)]
-                del flows
+                split_info, one = _read_one_chunk(src, fmt, out)
             else:
                 split_dir = out / SPLIT_DIR
                 split_info = split_input(
                     src, split_dir, partition_flows=partition_flows, fmt=fmt, runner=get_runner
                 )
                 files = partition_files(split_dir)
-            if not results:
-                t_split = time.perf_counter() - t0
+            t_split = time.perf_counter() - t0
+            if one is not None:
+                parts = [Partition(0, str(src), len(one), 0, ())]
+                t_plan = 0.0
+                results = [_score_and_write(parts[0], detector, str(pred_dir), flows=one)]
+                one = None
+            else:
                 parts = plan_partitions(files, _block_seconds(detector))
                 t_plan = time.perf_counter() - t0 - t_split
                 runner = get_runner()
@@ -557,9 +557,7 @@ def _read_one_chunk(path: Path, fmt: str, out: Path) -> tuple[dict[str, Any], pd
     read = read_flows(path, log_fmt)  # a log without a data row is refused here
     table = pa.Table.from_pandas(read.flows, preserve_index=False)
     if len(read.rejects):
-        target = out / REJECTS_FILE
-        read.rejects.assign(file=str(path)).to_csv(target.with_suffix(".tmp"), index=False)
-        target.with_suffix(".tmp").replace(target)
+        _write_rejects(read.rejects.assign(file=str(path)), out)
     info = {
         "format": log_fmt,
         "partitions": 1,
@@ -568,6 +566,13 @@ def _read_one_chunk(path: Path, fmt: str, out: Path) -> tuple[dict[str, Any], pd
     }
     del read
     return info, table.to_pandas()
+
+
+def _write_rejects(rejects: pd.DataFrame, out: Path) -> None:
+    """``out/rejects.csv``, written whole or not at all (a temporary file renamed)."""
+    target = out / REJECTS_FILE
+    rejects.to_csv(target.with_suffix(".tmp"), index=False)
+    target.with_suffix(".tmp").replace(target)
 
 
 def _gzip_pieces(
@@ -744,9 +749,7 @@ def split_input(
         raise InputError(f"{label}: no data rows{note}")
     n_rejects = int(sum(len(r) for r in rejects))
     if rejects:
-        target = out.parent / REJECTS_FILE
-        pd.concat(rejects, ignore_index=True).to_csv(target.with_suffix(".tmp"), index=False)
-        target.with_suffix(".tmp").replace(target)
+        _write_rejects(pd.concat(rejects, ignore_index=True), out.parent)
     summary: dict[str, Any] = {
         "format": formats[0] if len(set(formats)) == 1 else "mixed",
         "partitions": parts,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,12 +302,11 @@ class Detector:
         # side, numpy and pandas releasing the GIL in their heavy loops (1.4x at 1M flows),
         # unless this process has one core (a Dask worker pins Arrow's pool to its share)
         with ThreadPoolExecutor(1) as pool:
-            # copy_context: numpy's error state (a context variable) goes along
-            behaviour = (
-                pool.submit(contextvars.copy_context().run, self._behaviour, flows, ctx)
-                if pa.cpu_count() >= 2
-                else _Done(self._behaviour(flows, ctx))
-            )
+            behaviour: Future[pd.DataFrame] = Future()
+            if pa.cpu_count() >= 2:  # copy_context: numpy's error state goes along
+                behaviour = pool.submit(contextvars.copy_context().run, self._behaviour, flows, ctx)
+            else:
+                behaviour.set_result(self._behaviour(flows, ctx))
             feats = self.features_.transform(flows, ctx)
             X = feats.to_numpy(dtype=np.float64)
             raw = self.forest_.score_samples(X)
@@ -422,16 +421,6 @@ class Detector:
         """The fitted behaviour baseline."""
         self._check_fitted()
         return self.behaviour_
-
-
-@dataclass(frozen=True)
-class _Done:
-    """A result computed in place, with the ``result()`` of a future."""
-
-    value: pd.DataFrame
-
-    def result(self) -> pd.DataFrame:
-        return self.value
 
 
 #: Per-flow quantities whose extremes count as rarity on their own (upper tail): upload

@@ -70,9 +70,10 @@ class FlatForest:
     _compiled: _kernel.CompiledForest | None = field(
         default=None, init=False, repr=False, compare=False
     )
-    _perfect: list[_native.PerfectForest | None] = field(
-        default_factory=list, init=False, repr=False, compare=False
+    _perfect: _native.PerfectForest | None = field(
+        default=None, init=False, repr=False, compare=False
     )
+    _perfect_built: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def n_trees(self) -> int:
@@ -177,9 +178,10 @@ class FlatForest:
 
     def perfect(self) -> _native.PerfectForest | None:
         """The SIMD kernel's layout (built once), or None when the trees are too deep."""
-        if not self._perfect:
-            self._perfect.append(_native.perfect_layout(self.compiled()))
-        return self._perfect[0]
+        if not self._perfect_built:
+            self._perfect = _native.perfect_layout(self.compiled())
+            self._perfect_built = True
+        return self._perfect
 
     def _nan_rows(self, X: np.ndarray) -> np.ndarray:
         """Path lengths of rows the SIMD kernel leaves (NaN routed per node): the numba

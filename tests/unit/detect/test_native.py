@@ -195,7 +195,7 @@ def test_too_deep_forests_are_left_to_numba(monkeypatch: pytest.MonkeyPatch) -> 
     _, flat, rng = _forest()
     deep = dataclasses.replace(flat.compiled(), depth=flat.compiled().depth + 40)
     assert _native.perfect_layout(deep) is None
-    flat._perfect.append(None)  # as if laid out and found too deep
+    flat._perfect, flat._perfect_built = None, True  # as if laid out and found too deep
     assert flat.backend() in ("numba", "numpy")
     with pytest.raises(ConfigError, match="simd"):
         flat.score_samples(rng.normal(size=(10, 9)), backend="simd")
