@@ -25,7 +25,7 @@ help:
 	@echo "make bench-gan      GAN fidelity, TSTR, training time, sampling speed (issue #3)"
 	@echo "make bench-gan-checks  after bench-gan: judging on unseen rows, calibration's cost"
 
-$(STAMP): pyproject.toml constraints.txt setup.py src/netrca/detect/_simd.c
+$(STAMP): pyproject.toml constraints.txt setup.py src/netrca/detect/_simd.c src/netrca/io/_lines.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'

@@ -1,4 +1,4 @@
-"""Build hook: the optional AVX-512 forest scorer (netrca.detect._simd); everything else is in pyproject.toml."""
+"""Build hook: the optional C helpers (forest scorer, line scanner); the rest is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -11,6 +11,13 @@ setup(
             # a machine without a C compiler still installs netrca; scoring then uses
             # the numba kernel (netrca.detect._native.available() says which runs)
             optional=True,
-        )
+        ),
+        Extension(
+            "netrca.io._lines",
+            ["src/netrca/io/_lines.c"],
+            extra_compile_args=["-O3", "-std=c11"],
+            # without it the text readers split lines with numpy (netrca.io._text)
+            optional=True,
+        ),
     ]
 )

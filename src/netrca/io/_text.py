@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 __all__ = [
@@ -26,6 +28,12 @@ __all__ = [
     "spread",
     "unique_names",
 ]
+
+_lines: ModuleType | None
+try:
+    from netrca.io import _lines
+except ImportError:  # pragma: no cover - only where the extension could not be built
+    _lines = None
 
 _NL = 10
 _CR = 13
@@ -68,6 +76,16 @@ class Lines:
         """How many times ``byte`` occurs in each line."""
         if self.data.find(bytes((byte,))) < 0:  # one memchr pass: the usual case for NUL/CR
             return np.zeros(len(self.starts), dtype=np.int64)
+        if _lines is not None:
+            out = np.empty(len(self.starts), dtype=np.int64)
+            _lines.count_per_line(
+                self.data,
+                np.ascontiguousarray(self.starts, dtype=np.int64),
+                np.ascontiguousarray(self.ends, dtype=np.int64),
+                byte,
+                out,
+            )
+            return out
         arr = np.frombuffer(self.data, dtype=np.uint8)
         pos = np.flatnonzero(arr == byte)
         return np.searchsorted(pos, self.ends) - np.searchsorted(pos, self.starts)
@@ -139,6 +157,16 @@ def unique_names(names: Sequence[str], sep: str = ".", start: int = 2) -> list[s
 
 def split_lines(data: bytes) -> Lines:
     """Split ``data`` on ``\\n`` (dropping a trailing ``\\r``) without a Python loop."""
+    if _lines is not None:
+        starts = np.empty(_lines.count(data, _NL) + 1, dtype=np.int64)
+        ends = np.empty_like(starts)
+        n = _lines.split(data, starts, ends)
+        return Lines(data=data, starts=starts[:n], ends=ends[:n])
+    return _split_lines_numpy(data)
+
+
+def _split_lines_numpy(data: bytes) -> Lines:
+    """:func:`split_lines` where the C helper is missing (and its reference in tests)."""
     arr = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(arr == _NL)
     starts = np.concatenate(([0], nl + 1)).astype(np.int64)
@@ -178,16 +206,19 @@ class ParsedText:
     raw_lookup: dict[int, str] = field(default_factory=dict)
 
 
-def _join_lines(lines: Lines, keep: np.ndarray) -> bytes:
-    """The bytes of the kept lines, newline-separated (slice when contiguous)."""
+def _join_lines(lines: Lines, keep: np.ndarray) -> bytes | memoryview:
+    """The bytes of the kept lines, newline-separated (a view of ``lines.data`` when
+    contiguous)."""
     if len(keep) == 0:
         return b""
     first, last = int(keep[0]), int(keep[-1])
+    if len(keep) == last - first + 1:  # sorted and distinct: every line in between
+        return memoryview(lines.data)[lines.starts[first] : lines.ends[last]]
     span = np.arange(first, last + 1)
     in_keep = np.isin(span, keep)
     empty = lines.ends[span] == lines.starts[span]
     if bool(np.all(in_keep | empty)):
-        return lines.data[lines.starts[first] : lines.ends[last]]
+        return memoryview(lines.data)[lines.starts[first] : lines.ends[last]]
     data = lines.data
     return b"\n".join(data[lines.starts[i] : lines.ends[i]] for i in keep)
 
@@ -200,11 +231,15 @@ def parse_delimited(
     *,
     quoted: bool,
     max_line_bytes: int,
+    unset: str | None = None,
+    empty: str | None = None,
 ) -> ParsedText:
     """Parse the body lines (0-based indices) into string columns named ``names``.
 
     Lines with the wrong number of fields, invalid UTF-8 or over ``max_line_bytes``
-    are returned as :class:`RejectedLine` with their 1-based line number.
+    are returned as :class:`RejectedLine` with their 1-based line number. A field that
+    is exactly ``unset`` becomes null, and one that is exactly ``empty`` becomes ``""``
+    (Zeek's tokens; unquoted text only).
     """
     rejected: list[RejectedLine] = []
     nonempty = body[lines.ends[body] > lines.starts[body]]
@@ -236,18 +271,27 @@ def parse_delimited(
             RejectedLine(int(i) + 1, f"expected {len(names)} fields, found {int(n)}", lines.text(i))
         )
     keep = nonempty[~wrong]
-    frame = _arrow_read(_join_lines(lines, keep), names, delimiter)
+    frame = _arrow_read(_join_lines(lines, keep), names, delimiter, unset, empty)
     if len(frame) != len(keep):  # pragma: no cover - guarded by the field counts above
         raise RuntimeError(f"parser returned {len(frame)} rows for {len(keep)} lines")
     rejected.sort(key=lambda r: r.line)
     return ParsedText(frame=frame, line_numbers=keep + 1, rejected=rejected)
 
 
-def _arrow_read(buf: bytes, names: Sequence[str], delimiter: str) -> pd.DataFrame:
+def _arrow_read(
+    buf: bytes | memoryview,
+    names: Sequence[str],
+    delimiter: str,
+    unset: str | None = None,
+    empty: str | None = None,
+) -> pd.DataFrame:
     if not buf:
         return pd.DataFrame({n: pd.Series([], dtype="object") for n in names})
+    # the unset token is nulled by the parser itself, as it converts (a pass per column
+    # less); where both tokens are one string, the empty value wins
+    nulls = [unset] if unset is not None and unset != empty else []
     table = pacsv.read_csv(
-        io.BytesIO(buf),
+        pa.BufferReader(pa.py_buffer(buf)),  # no copy of the text
         read_options=pacsv.ReadOptions(column_names=list(names), block_size=1 << 24),
         parse_options=pacsv.ParseOptions(
             delimiter=delimiter,
@@ -259,11 +303,25 @@ def _arrow_read(buf: bytes, names: Sequence[str], delimiter: str) -> pd.DataFram
         ),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names},
-            null_values=[],
-            strings_can_be_null=False,
+            null_values=nulls,
+            strings_can_be_null=bool(nulls),
         ),
     )
+    # one scan of the text (a view: re searches buffers in place); absent from most logs
+    if empty is not None and re.search(re.escape(empty.encode()), buf):
+        table = pa.table(
+            [_replace_equal(table.column(i), empty, "") for i in range(table.num_columns)],
+            names=table.column_names,
+        )
     return table.to_pandas()
+
+
+def _replace_equal(col: pa.ChunkedArray, token: str, value: str) -> pa.ChunkedArray:
+    """``col`` with every value equal to ``token`` replaced by ``value`` (nulls kept)."""
+    hit = pc.equal(col, token)
+    if not pc.any(hit).as_py():
+        return col
+    return pc.if_else(hit, value, col)
 
 
 def _parse_quoted(

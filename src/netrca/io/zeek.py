@@ -155,12 +155,16 @@ class ZeekConnReader(LimitedReader):
         body = np.flatnonzero(first != ord("#"))
         body = body[body > comments[0]] if len(comments) else body
         parsed = parse_delimited(
-            lines, body, fields, sep, quoted=False, max_line_bytes=self.max_line_bytes
+            lines,
+            body,
+            fields,
+            sep,
+            quoted=False,
+            max_line_bytes=self.max_line_bytes,
+            unset=unset,
+            empty=empty,
         )
         frame = parsed.frame
-        for col in frame.columns:
-            s = frame[col]
-            frame[col] = s.mask(s == unset).mask(s == empty, "")
         return self._finish(source, frame, parsed.line_numbers, lines, parsed.rejected, fields_line)
 
     # -- JSON --------------------------------------------------------------------------

@@ -122,3 +122,28 @@ def test_json_form(tmp_path: Path) -> None:
     assert r.flows["bytes_sent"].isna().tolist() == [False, True]
     assert r.rejects["line"].tolist() == [3]
     assert "invalid JSON" in r.rejects["reason"].iloc[0]
+
+
+@pytest.mark.parametrize(("unset", "empty"), [("-", "(empty)"), ("NA", "NA"), ("-", "")])
+def test_unset_and_empty_tokens_match_whole_fields_only(
+    tmp_path: Path, unset: str, empty: str
+) -> None:
+    """The parser nulls exactly the unset token and blanks exactly the empty one, as the
+    per-column masks it replaced did (where one string is both, the empty value wins)."""
+    head = HEAD.replace("#empty_field\t(empty)", f"#empty_field\t{empty}").replace(
+        "#unset_field\t-", f"#unset_field\t{unset}"
+    )
+    rows = [
+        ROWS[0].replace("Benign", f"x{empty}"),
+        ROWS[1].replace("Malicious", unset).replace("\t0.00001\t", f"\t{unset}\t"),
+        ROWS[2].replace("(empty)", empty),
+    ]
+    f = read_flows(write(tmp_path, head + "\n".join(rows) + "\n")).flows
+    blank = "" if unset == empty else None
+    assert f["label"].tolist()[0] == f"x{empty}"
+    assert f["label"].tolist()[2] == ""
+    if blank is None:
+        assert f["label"].isna().tolist() == [False, True, False]
+        assert f["duration"].isna().tolist() == [False, True, True]
+    else:
+        assert f["label"].tolist()[1] == ""

@@ -1,0 +1,176 @@
+/* Line splitting and per-line byte counts for the text readers (netrca.io._text).
+ *
+ * The numpy versions in _text.py make several passes over the whole input and build
+ * arrays as large as it (every newline's or delimiter's position); these make one pass
+ * each with the GIL released: 0.5 s -> 0.05 s on a 118 MB Zeek log. Results equal the
+ * numpy versions' (tests compare them). Every offset handed in is checked first. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* How many times `b` occurs in p[0..n): byte-wide counters over runs of at most 255
+   bytes, a loop the compiler turns into vector compares. */
+static int64_t
+count_in(const uint8_t *p, int64_t n, uint8_t b)
+{
+    int64_t total = 0;
+    while (n > 0) {
+        int64_t m = n < 255 ? n : 255;
+        uint8_t c = 0;
+        for (int64_t i = 0; i < m; i++) c += (uint8_t)(p[i] == b);
+        total += c;
+        p += m;
+        n -= m;
+    }
+    return total;
+}
+
+static int
+int64_buffer(Py_buffer *b, Py_ssize_t items, const char *name)
+{
+    if (b->len != items * 8) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd int64 items, got %zd bytes", name,
+                     items, b->len);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(count_doc, "count(data, byte) -> occurrences of byte in data");
+
+static PyObject *
+count(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    int byte;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*i", &data, &byte)) return NULL;
+    if (byte < 0 || byte > 255) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_ValueError, "byte must be 0..255");
+        return NULL;
+    }
+    int64_t n;
+    Py_BEGIN_ALLOW_THREADS;
+    n = count_in(data.buf, data.len, (uint8_t)byte);
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&data);
+    return PyLong_FromLongLong(n);
+}
+
+PyDoc_STRVAR(split_doc,
+             "split(data, starts, ends) -> lines\n\n"
+             "Line offsets of data, split on newlines, into the int64 buffers starts and "
+             "ends (capacity: newlines + 1): no line after a final newline, one carriage "
+             "return before a line's end dropped. Empty data is one empty line.");
+
+static PyObject *
+split(PyObject *self, PyObject *args)
+{
+    Py_buffer data, starts, ends;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*w*", &data, &starts, &ends)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t cap = starts.len / 8;
+    if (!int64_buffer(&ends, cap, "ends")) goto done;
+    const uint8_t *p = data.buf, *end = p + data.len;
+    int64_t *s = starts.buf, *e = ends.buf;
+    Py_ssize_t n = 0;
+    int full = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    const uint8_t *line = p;
+    for (;;) {
+        const uint8_t *nl = line < end ? memchr(line, '\n', (size_t)(end - line)) : NULL;
+        const uint8_t *stop = nl ? nl : end;
+        if (!nl && line == end && data.len) break; /* no phantom line after a final newline */
+        if (n == cap) {
+            full = 1;
+            break;
+        }
+        s[n] = line - p;
+        e[n] = (stop > line && stop[-1] == '\r' ? stop - 1 : stop) - p;
+        n++;
+        if (!nl) break;
+        line = nl + 1;
+    }
+    Py_END_ALLOW_THREADS;
+    if (full) {
+        PyErr_SetString(PyExc_ValueError, "more lines than the buffers hold");
+        goto done;
+    }
+    result = PyLong_FromSsize_t(n);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&ends);
+    return result;
+}
+
+PyDoc_STRVAR(per_line_doc,
+             "count_per_line(data, starts, ends, byte, out)\n\n"
+             "out[i] = occurrences of byte in data[starts[i]:ends[i]] (int64 buffers of one "
+             "length; every 0 <= start <= end <= len(data) is checked first).");
+
+static PyObject *
+count_per_line(PyObject *self, PyObject *args)
+{
+    Py_buffer data, starts, ends, out;
+    int byte;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*iw*", &data, &starts, &ends, &byte, &out)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = starts.len / 8;
+    if (starts.len % 8 || !int64_buffer(&ends, n, "ends") || !int64_buffer(&out, n, "out"))
+        goto done;
+    if (byte < 0 || byte > 255) {
+        PyErr_SetString(PyExc_ValueError, "byte must be 0..255");
+        goto done;
+    }
+    const uint8_t *p = data.buf;
+    const int64_t *s = starts.buf, *e = ends.buf;
+    int64_t *o = out.buf;
+    Py_ssize_t bad = -1;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] < 0 || s[i] > e[i] || e[i] > data.len) {
+            bad = i;
+            break;
+        }
+    if (bad < 0)
+        for (Py_ssize_t i = 0; i < n; i++) o[i] = count_in(p + s[i], e[i] - s[i], (uint8_t)byte);
+    Py_END_ALLOW_THREADS;
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError, "line %zd: offsets out of bounds", bad);
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"count", count, METH_VARARGS, count_doc},
+    {"split", split, METH_VARARGS, split_doc},
+    {"count_per_line", count_per_line, METH_VARARGS, per_line_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_lines",
+    .m_doc = "Line splitting and per-line byte counts (see netrca.io._text).",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC
+PyInit__lines(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,9 @@
+"""Type stub of the line scanner (C source: _lines.c)."""
+
+from typing_extensions import Buffer
+
+def count(data: Buffer, byte: int, /) -> int: ...
+def split(data: Buffer, starts: Buffer, ends: Buffer, /) -> int: ...
+def count_per_line(
+    data: Buffer, starts: Buffer, ends: Buffer, byte: int, out: Buffer, /
+) -> None: ...
