@@ -137,6 +137,13 @@ def _service_keys(ctx: FlowContext) -> np.ndarray:
     return np.asarray(keys)
 
 
+def _service_codes(ctx: FlowContext) -> np.ndarray:
+    """Per flow, a number for its service key (one per distinct key, by first
+    appearance): what grouping and counting need, without hashing a million texts."""
+    _service_keys(ctx)
+    return np.asarray(ctx.cache["service_key_codes"])
+
+
 def _per_service(ctx: FlowContext, fn: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
     """``fn`` of each flow's service key, worked out once per distinct key (a dict lookup
     per row over a million object keys took ~0.4 s)."""
@@ -220,9 +227,9 @@ def unsolicited_score(ctx: FlowContext, served: set[str]) -> np.ndarray:
     out = np.zeros(len(ctx.ts))
     if not cand.any():
         return out
-    keys = _service_keys(ctx)
+    keys = _service_codes(ctx)
     idx = np.flatnonzero(cand)
-    not_served = ~pd.Series(keys[idx]).isin(served).to_numpy()
+    not_served = ~_per_service(ctx, lambda t: t.isin(served).to_numpy())[idx]
     targets = Groups(ctx.src[idx]).nunique(keys[idx])
     out[idx] = not_served * (0.7 + 0.25 * _lramp(targets, 1, 10))
     return out
@@ -230,8 +237,7 @@ def unsolicited_score(ctx: FlowContext, served: set[str]) -> np.ndarray:
 
 def flood_score(ctx: FlowContext, win: np.ndarray, base: BehaviourBaseline) -> np.ndarray:
     """Connections to one service far above its usual rate, with strain (failures/latency)."""
-    keys = _service_keys(ctx)
-    g = Groups(keys, win)
+    g = Groups(_service_codes(ctx), win)
     count = g.count()
     typical = _per_service(ctx, lambda t: t.map(base.key_rate_median).to_numpy(dtype=float))
     typical = np.where(np.isnan(typical), base.global_rate_p95, typical)
@@ -367,7 +373,7 @@ def outage_score(
     """A normally answering service (or host) failing for its clients: an episode of
     consecutive windows in which most of its connections fail, or, over the whole capture,
     failures far above the baseline rate."""
-    keys = _service_keys(ctx)
+    keys = _service_codes(ctx)
     is_served = _per_service(ctx, lambda t: t.isin(served).to_numpy())
     failed = ctx.service_failed
     usual = _per_service(
