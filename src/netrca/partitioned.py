@@ -48,7 +48,9 @@ from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError, NetrcaError
 from netrca.io import ParquetReader, read_flows
 from netrca.io._source import gzip_errors, is_gzip
+from netrca.io._text import byte_count
 from netrca.io.canonical import canonicalize, epoch_seconds
+from netrca.io.writers import to_parquet
 from netrca.runtime import configure_arrow_pool, configure_malloc, release_free_memory
 
 __all__ = [
@@ -190,19 +192,21 @@ def score_partition(
 ) -> pd.DataFrame:
     """Predictions for the flows of ``part``, scored together with its halo (``flows``:
     the partition's flows when the caller has them and it has no halo)."""
-    from netrca.pipeline import score_flows
+    from netrca.features import flow_context
 
     if flows is not None and not part.halo:
         n = len(flows)
     else:
         flows, n = with_halo(part, _block_seconds(detector))
     core = flows.iloc[:n]
-    scored = score_flows(flows, detector)
+    # the scores alone: what the in-memory pipeline's score_flows adds is for incident
+    # analysis, which the partitioned engine does not run
+    scores = detector.score(flows, flow_context(flows, detector.features_.state_.internal_networks))
     out = core.copy(deep=False)
     out["flow_id"] = np.arange(part.first_flow_id, part.first_flow_id + n, dtype=np.int64)
-    out["anomaly_score"] = np.round(scored.score[:n], 6)
-    out["is_anomaly"] = scored.is_anomaly[:n]
-    out["reasons"] = scored.reasons[:n]
+    out["anomaly_score"] = np.round(scores.score[:n], 6)
+    out["is_anomaly"] = scores.score[:n] >= detector.threshold_
+    out["reasons"] = scores.reasons[:n]
     return out
 
 
@@ -234,7 +238,7 @@ def _score_and_write(
     preds = score_partition(part, detector, flows)
     target = Path(out_dir) / f"part-{part.index:05d}.parquet"
     tmp = target.with_suffix(".parquet.tmp")
-    preds.to_parquet(tmp, index=False)
+    to_parquet(preds, tmp)
     tmp.replace(target)
     rows, anomalies = len(preds), int(preds["is_anomaly"].sum())
     del preds
@@ -471,12 +475,18 @@ class _Chunk:
 
 def _line_cuts(blocks: Iterator[bytes], lines_per_chunk: int) -> Iterator[tuple[memoryview, bool]]:
     """Views of the bytes of ``blocks``, cut after every ``lines_per_chunk``-th line end:
-    (piece, whether a chunk ends after it). Line ends are found with numpy."""
+    (piece, whether a chunk ends after it). Line ends are counted a block at a time and
+    found with numpy only in a block where a chunk ends."""
     lines_in_chunk = 0
     for data in blocks:
         block = memoryview(data)  # pieces are views: the scan copies nothing
-        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
         need = lines_per_chunk - lines_in_chunk
+        counted = byte_count(data, 10)
+        if counted < need:  # no chunk ends here: counted, no positions needed
+            yield block, False
+            lines_in_chunk += counted
+            continue
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
         # line ends that complete a chunk: the need-th, then every lines_per_chunk-th
         done = (ends[need - 1 :: lines_per_chunk] + 1).tolist()
         start = 0
@@ -649,7 +659,7 @@ def _split_chunk(
     table = pa.Table.from_pandas(read.flows, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _CANONICAL_KEY: b"1"})
     target = out / f"part-{chunk.index:05d}.parquet"
-    pq.write_table(table, target.with_suffix(".tmp"), row_group_size=ROW_GROUP_ROWS)
+    to_parquet(table, target.with_suffix(".tmp"), row_group_size=ROW_GROUP_ROWS)
     target.with_suffix(".tmp").replace(target)
     rows = len(read.flows)
     del read, table

@@ -31,7 +31,7 @@ from netrca.features import flow_context
 from netrca.io import CsvReader, ParquetReader, ReadResult, empty_rejects, read_flows
 from netrca.io.canonical import canonicalize
 from netrca.io.csvwrite import write_csv_fast, write_csv_views
-from netrca.io.writers import write_json
+from netrca.io.writers import to_parquet, write_json
 from netrca.rca import (
     RuleAnalyzer,
     ScoredFlows,
@@ -486,7 +486,7 @@ def _write_outputs(
     # the JSON and HTML rendering below (pure Python) instead of before it.
     parquet_path = writer.path("network_logs_with_predictions.parquet")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netrca-parquet") as pool:
-        parquet = pool.submit(preds.to_parquet, parquet_path, index=False)
+        parquet = pool.submit(to_parquet, preds, parquet_path)
         rejects = read.rejects if len(read.rejects) else empty_rejects()
         _csv(rejects, writer.path("rejects.csv"))
         if model_bytes is not None:
@@ -603,7 +603,7 @@ def reanalyze(
     try:
         preds_out = predictions_frame(predictions)
         _csv(preds_out, writer.path(f"{PREDICTIONS}.csv"))
-        preds_out.to_parquet(writer.path(f"{PREDICTIONS}.parquet"), index=False)
+        to_parquet(preds_out, writer.path(f"{PREDICTIONS}.parquet"))
         _write_analysis(writer, predictions, analyses, summary, evaluation)
         writer.commit(
             {

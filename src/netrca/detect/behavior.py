@@ -293,6 +293,12 @@ def beacon_scores(ctx: FlowContext, min_flows: int = 8) -> np.ndarray:
     pair = ctx.src.astype(np.int64) * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
     order = np.lexsort((ctx.ts, pair))
     p, t, size = pair[order], ctx.ts[order], ctx.sent[order]
+    # a pair of at most min_flows flows scores 0 whatever its regularity (the size ramp
+    # below): only the larger pairs' statistics are worked out
+    first = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    lengths = np.diff(np.r_[first, len(p)])
+    large = np.repeat(lengths > min_flows, lengths)
+    p, t, size = p[large], t[large], size[large]
     same = p[1:] == p[:-1]
     gaps = pd.DataFrame({"p": p[1:][same], "gap": np.diff(t)[same]})
     q = gaps.groupby("p")["gap"].quantile([0.25, 0.5, 0.75]).unstack()

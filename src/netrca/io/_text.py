@@ -21,6 +21,7 @@ __all__ = [
     "ParsedText",
     "RejectedLine",
     "by_value",
+    "byte_count",
     "json_objects",
     "parse_delimited",
     "split_header",
@@ -153,6 +154,13 @@ def unique_names(names: Sequence[str], sep: str = ".", start: int = 2) -> list[s
         used.add(n)
         out.append(n)
     return out
+
+
+def byte_count(data: bytes, byte: int) -> int:
+    """How many times ``byte`` occurs in ``data`` (one pass, no array as large as it)."""
+    if _lines is not None:
+        return _lines.count(data, byte)
+    return data.count(bytes((byte,)))
 
 
 def split_lines(data: bytes) -> Lines:

@@ -6,7 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from netrca import pipeline
@@ -73,11 +72,13 @@ def test_manifest_hashes_every_file(tmp_path: Path) -> None:
 def test_a_failed_parquet_write_fails_the_run_and_publishes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def disk_full(self: pd.DataFrame, path: object, **kw: object) -> None:
-        Path(str(path)).write_bytes(b"PAR1 half")
+    import pyarrow.parquet as pq
+
+    def disk_full(table: object, where: object, **kw: object) -> None:
+        Path(str(where)).write_bytes(b"PAR1 half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    monkeypatch.setattr(pq, "write_table", disk_full)
     with pytest.raises(OSError, match="No space left"):
         pipeline.run(n_flows=600, output=tmp_path, quiet=True)
     assert read_manifest(tmp_path) is None
