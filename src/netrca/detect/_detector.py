@@ -20,9 +20,10 @@ from netrca.detect._kernel import kernel_available, top_deviation
 from netrca.detect.behavior import (
     DETECTORS,
     BehaviourBaseline,
+    behaviour_frame,
+    behaviour_tasks,
     failure_rate_columns,
     fit_baseline,
-    score_behaviour,
 )
 from netrca.detect.forest import FlatForest
 from netrca.detect.threshold import QUANTILE_LEVELS, threshold_for_fpr
@@ -245,11 +246,13 @@ class Detector:
         if not hasattr(self, "forest_"):
             raise ModelError("this Detector is not fitted yet; call fit() or load a model")
 
-    def _behaviour(self, flows: pd.DataFrame, ctx: Any) -> pd.DataFrame:
+    def _behaviour_tasks(
+        self, flows: pd.DataFrame, ctx: Any
+    ) -> list[tuple[str, Callable[[], np.ndarray]]]:
         base = self.features_.latency_baseline(flows, ctx)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = (ctx.latency + 1.0) / (base + 1.0)
-        return score_behaviour(
+        return behaviour_tasks(
             ctx,
             self.behaviour_,
             ratio,
@@ -257,6 +260,9 @@ class Detector:
             flows=flows,
             failure_columns=[c for c in self.failure_columns_ if c in flows.columns],
         )
+
+    def _behaviour(self, flows: pd.DataFrame, ctx: Any) -> pd.DataFrame:
+        return behaviour_frame({name: task() for name, task in self._behaviour_tasks(flows, ctx)})
 
     def rarity(
         self, raw: np.ndarray, knn: np.ndarray | None = None, extreme: np.ndarray | None = None
@@ -298,23 +304,35 @@ class Detector:
         if ctx is None:
             ctx = flow_context(flows, self.features_.state_.internal_networks)
         # the behavioural detectors and the feature/forest path share only read-only
-        # inputs (the detectors' own cache in ``ctx`` is theirs alone): they run side by
-        # side, numpy and pandas releasing the GIL in their heavy loops (1.4x at 1M flows),
-        # unless this process has one core (a Dask worker pins Arrow's pool to its share)
+        # inputs (the detectors' own cache in ``ctx`` is theirs alone): a worker thread
+        # takes the detectors, most work first, while this thread builds features, scores
+        # the forest, then takes the detectors the worker has not started, from the other
+        # end (numpy and pandas release the GIL in their heavy loops). In a process with
+        # one core (a Dask worker pins Arrow's pool to its share) they all run here.
+        tasks = self._behaviour_tasks(flows, ctx)
         with ThreadPoolExecutor(1) as pool:
-            behaviour: Future[pd.DataFrame] = Future()
+            futures: list[Future[np.ndarray]] = []
             if pa.cpu_count() >= 2:  # copy_context: numpy's error state goes along
-                behaviour = pool.submit(contextvars.copy_context().run, self._behaviour, flows, ctx)
-            else:
-                behaviour.set_result(self._behaviour(flows, ctx))
+                futures = [pool.submit(contextvars.copy_context().run, task) for _, task in tasks]
             feats = self.features_.transform(flows, ctx)
             X = feats.to_numpy(dtype=np.float64)
             raw = self.forest_.score_samples(X)
             knn = self.knn_.score(X) if self.knn_ is not None else None
             ext = self.extremes_.score(X, ctx.failed, ctx.protocol_in)
-            parts = self._combine(raw, behaviour.result(), knn, ext)
+            top = self._top_features(X)
+            here: dict[str, np.ndarray] = {}
+            for i in reversed(range(len(tasks))):  # least work first
+                if futures and not futures[i].cancel():
+                    break  # the worker has this one, and every one before it
+                here[tasks[i][0]] = tasks[i][1]()
+            behaviour = behaviour_frame(
+                {
+                    name: here[name] if name in here else futures[i].result()
+                    for i, (name, _) in enumerate(tasks)
+                }
+            )
+            parts = self._combine(raw, behaviour, knn, ext)
         score = parts.max(axis=1).to_numpy()
-        top = self._top_features(X)
         reasons = self._reasons(parts, X, top=top)
         return Scores(
             score=score,

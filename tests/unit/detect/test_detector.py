@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,28 +129,35 @@ def test_reasons_text_equals_item_by_item_formatting(
 def test_detectors_beside_the_forest_or_in_line_score_alike(
     fitted: Detector, sim_flows: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With two cores the behavioural detectors run on a worker thread beside the
-    features and forest; with one (a Dask worker's share) in line: the same scores."""
+    """With two cores a worker thread takes the behavioural detectors, most work first,
+    beside the features and forest, and this thread the ones it has not started; with one
+    (a Dask worker's share) all run in line: the same scores."""
     import threading
 
     import pyarrow as pa
 
-    from netrca.detect import _detector
+    from netrca.detect import behavior
 
-    seen: list[str] = []
-    original = _detector.score_behaviour
+    seen: dict[str, list[str]] = {"outage": [], "mismatch": []}
 
-    def spy(*args: object, **kwargs: object) -> pd.DataFrame:
-        seen.append(threading.current_thread().name)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+    def spy(name: str, original: Any) -> Any:
+        def run(*args: object, **kwargs: object) -> np.ndarray:
+            seen[name].append(threading.current_thread().name)
+            return np.asarray(original(*args, **kwargs))
 
-    monkeypatch.setattr(_detector, "score_behaviour", spy)
+        return run
+
+    monkeypatch.setattr(behavior, "outage_score", spy("outage", behavior.outage_score))
+    monkeypatch.setattr(behavior, "mismatch_score", spy("mismatch", behavior.mismatch_score))
+    here = threading.current_thread().name
     monkeypatch.setattr(pa, "cpu_count", lambda: 2)
     beside = fitted.score(sim_flows)
+    assert seen["outage"] == [seen["outage"][0]] and seen["outage"][0] != here
     monkeypatch.setattr(pa, "cpu_count", lambda: 1)
     in_line = fitted.score(sim_flows)
-    assert seen[0] != threading.current_thread().name
-    assert seen[1] == threading.current_thread().name
+    assert seen["outage"][1:] == [here] and seen["mismatch"][1:] == [here]
     assert np.array_equal(beside.score, in_line.score)
     assert beside.reasons == in_line.reasons
     pd.testing.assert_frame_equal(beside.behaviour, in_line.behaviour)
+    # every detector ran once a call, wherever it ran
+    assert len(seen["mismatch"]) == 2
