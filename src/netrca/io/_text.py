@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -241,13 +241,15 @@ def parse_delimited(
     max_line_bytes: int,
     unset: str | None = None,
     empty: str | None = None,
+    numbers: Mapping[str, pa.DataType] | None = None,
 ) -> ParsedText:
     """Parse the body lines (0-based indices) into string columns named ``names``.
 
     Lines with the wrong number of fields, invalid UTF-8 or over ``max_line_bytes``
     are returned as :class:`RejectedLine` with their 1-based line number. A field that
     is exactly ``unset`` becomes null, and one that is exactly ``empty`` becomes ``""``
-    (Zeek's tokens; unquoted text only).
+    (Zeek's tokens; unquoted text only). ``numbers``: columns to parse as int64 or
+    float64 (see :func:`_arrow_read`); unquoted text only.
     """
     rejected: list[RejectedLine] = []
     nonempty = body[lines.ends[body] > lines.starts[body]]
@@ -279,7 +281,7 @@ def parse_delimited(
             RejectedLine(int(i) + 1, f"expected {len(names)} fields, found {int(n)}", lines.text(i))
         )
     keep = nonempty[~wrong]
-    frame = _arrow_read(_join_lines(lines, keep), names, delimiter, unset, empty)
+    frame = _arrow_read(_join_lines(lines, keep), names, delimiter, unset, empty, numbers)
     if len(frame) != len(keep):  # pragma: no cover - guarded by the field counts above
         raise RuntimeError(f"parser returned {len(frame)} rows for {len(keep)} lines")
     rejected.sort(key=lambda r: r.line)
@@ -292,13 +294,52 @@ def _arrow_read(
     delimiter: str,
     unset: str | None = None,
     empty: str | None = None,
+    numbers: Mapping[str, pa.DataType] | None = None,
 ) -> pd.DataFrame:
+    """The text as string columns, except ``numbers``: those parsed as int64 (nullable
+    Int64) or float64 where every value of every one of them is a plain number (or the
+    unset token), so that each equals what its text would parse to; else (a bad value,
+    a NaN or infinity, a negative zero: text the canonical checks treat apart) every
+    column stays text."""
     if not buf:
         return pd.DataFrame({n: pd.Series([], dtype="object") for n in names})
     # the unset token is nulled by the parser itself, as it converts (a pass per column
     # less); where both tokens are one string, the empty value wins
     nulls = [unset] if unset is not None and unset != empty else []
-    table = pacsv.read_csv(
+    table = None
+    if numbers and nulls:
+        try:
+            table = _csv_table(buf, names, delimiter, nulls, numbers)
+        except pa.ArrowInvalid:  # a value that is not a number: every column as text
+            table = None
+        if table is not None and not all(
+            _plain_floats(table.column(n)) for n, t in numbers.items() if pa.types.is_floating(t)
+        ):
+            table = None
+    if table is None:
+        table = _csv_table(buf, names, delimiter, nulls, {})
+    # one scan of the text (a view: re searches buffers in place); absent from most logs
+    if empty is not None and re.search(re.escape(empty.encode()), buf):
+        table = pa.table(
+            [
+                _replace_equal(table.column(i), empty, "")
+                if pa.types.is_string(table.schema.field(i).type)
+                else table.column(i)
+                for i in range(table.num_columns)
+            ],
+            names=table.column_names,
+        )
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+def _csv_table(
+    buf: bytes | memoryview,
+    names: Sequence[str],
+    delimiter: str,
+    nulls: list[str],
+    numbers: Mapping[str, pa.DataType],
+) -> pa.Table:
+    return pacsv.read_csv(
         pa.BufferReader(pa.py_buffer(buf)),  # no copy of the text
         read_options=pacsv.ReadOptions(column_names=list(names), block_size=1 << 24),
         parse_options=pacsv.ParseOptions(
@@ -310,18 +351,19 @@ def _arrow_read(
             ignore_empty_lines=True,
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
+            column_types={n: numbers.get(n, pa.string()) for n in names},
             null_values=nulls,
             strings_can_be_null=bool(nulls),
         ),
     )
-    # one scan of the text (a view: re searches buffers in place); absent from most logs
-    if empty is not None and re.search(re.escape(empty.encode()), buf):
-        table = pa.table(
-            [_replace_equal(table.column(i), empty, "") for i in range(table.num_columns)],
-            names=table.column_names,
-        )
-    return table.to_pandas()
+
+
+def _plain_floats(col: pa.ChunkedArray) -> bool:
+    """No NaN, infinity or negative zero among the values."""
+    if pc.any(pc.is_nan(col)).as_py() or pc.any(pc.is_inf(col)).as_py():
+        return False
+    values = col.to_numpy()
+    return not bool(np.any((values == 0) & np.signbit(values)))
 
 
 def _replace_equal(col: pa.ChunkedArray, token: str, value: str) -> pa.ChunkedArray:

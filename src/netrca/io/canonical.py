@@ -222,13 +222,25 @@ def rename_aliases(columns: list[str], mapping: Mapping[str, str] | None = None)
     return rename
 
 
+def _typed(s: pd.Series, kind: str) -> bool:
+    """Whether ``s`` holds numbers that need no text parsing: 64-bit integers (``kind``
+    "i") or float64 (``kind`` "f"), as a typed reader (Zeek TSV's numeric fields,
+    Parquet) gives them. Their values are those the text of each would parse to."""
+    dtype = s.dtype
+    if kind == "i":
+        return dtype == np.int64 or dtype == pd.Int64Dtype()
+    return dtype == np.float64
+
+
 def _parse_timestamp(text: pd.Series, rej: _Rejector, required: bool = True) -> pd.Series:
     """Epoch numbers (s, ms, µs or ns) or ISO 8601 text → UTC datetimes (µs precision).
 
     Everything is first brought to float seconds, so mixed units, offsets and
     resolutions never meet inside pandas; values outside years 1678-2261 are rejected.
+    A float64 column is taken as the epoch numbers themselves (NaN: missing).
     """
-    num = _numbers(text)
+    # NaN in a float64 column: missing, as the text "nan" is
+    num = text.to_numpy(dtype=np.float64) if _typed(text, "f") else _numbers(text)
     is_num = ~np.isnan(num)
     secs = np.full(len(text), np.nan)
     if is_num.any():
@@ -248,8 +260,9 @@ def _parse_timestamp(text: pd.Series, rej: _Rejector, required: bool = True) -> 
     stamps = pd.to_datetime(micros, unit="us", utc=True).as_unit("ns")  # one unit everywhere
     out = pd.Series(stamps, index=text.index)
     out = out.where(valid)
-    if required:
-        rej.flag(text.isna().to_numpy(), "timestamp", text.fillna(""), "missing")
+    missing = text.isna().to_numpy()
+    if required and missing.any():  # shown as "" (the column may hold numbers)
+        rej.flag(missing, "timestamp", pd.Series("", index=text.index), "missing")
     rej.flag(
         (out.isna() & text.notna()).to_numpy(), "timestamp", text, "not ISO 8601 or epoch seconds"
     )
@@ -293,7 +306,10 @@ def _integer_text(text: pd.Series) -> np.ndarray | None:
 def _parse_int(column: str, text: pd.Series, rej: _Rejector) -> pd.Series:
     lo, hi = INT_COLUMNS[column]
     present = text.notna().to_numpy()
-    exact = _integer_text(text)
+    if _typed(text, "i"):
+        exact: np.ndarray | None = text.to_numpy(dtype=np.int64, na_value=0)
+    else:
+        exact = _integer_text(text)
     if exact is not None:  # integers kept exact (no trip through float64 above 2**53)
         out_of_range = present & ((exact < lo) | (exact > hi))
         rej.flag(out_of_range, column, text, f"outside {lo}..{hi}")
@@ -330,7 +346,7 @@ def _numbers(text: pd.Series) -> np.ndarray:
 
 def _parse_float(column: str, text: pd.Series, rej: _Rejector) -> pd.Series:
     present = text.notna().to_numpy()
-    arr = _numbers(text)
+    arr = text.to_numpy(dtype=np.float64) if _typed(text, "f") else _numbers(text)
     with np.errstate(invalid="ignore"):
         not_num = present & ~np.isfinite(arr)
         negative = present & np.isfinite(arr) & (arr < 0)
@@ -409,7 +425,14 @@ def canonicalize(
     rej = _Rejector(n)
     df = df.reset_index(drop=True)
     out: dict[str, pd.Series] = {}
-    text = _texts(df, [c for c in df.columns if c in CANONICAL_COLUMNS])
+    numeric = {
+        "timestamp": "f",
+        **dict.fromkeys(INT_COLUMNS, "i"),
+        **dict.fromkeys(FLOAT_COLUMNS, "f"),
+    }
+    typed = {c: df[c] for c in df.columns if c in numeric and _typed(df[c], numeric[c])}
+    text = _texts(df, [c for c in df.columns if c in CANONICAL_COLUMNS and c not in typed])
+    text.update(typed)  # numbers already: parsed as they are
 
     if "timestamp" in text:
         out["timestamp"] = _parse_timestamp(text["timestamp"], rej, "timestamp" in required)

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from netrca.errors import InputError
 from netrca.io._source import load_lines
 from netrca.io._text import Lines, RejectedLine, json_objects, parse_delimited, spread
 from netrca.io.canonical import LimitedReader, ReadResult, canonicalize, merge_rejects
 from netrca.io.connstate import map_conn_state
+from netrca.schema import FLOAT_COLUMNS, INT_COLUMNS
 
 __all__ = ["ZEEK_FIELD_MAP", "ZeekConnReader", "map_conn_state"]
 
@@ -28,6 +30,14 @@ ZEEK_FIELD_MAP: dict[str, str] = {
     "orig_pkts": "packets_sent",
     "resp_pkts": "packets_received",
     "duration": "duration",
+}
+
+#: Fields parsed as numbers where every value is one (the timestamp and durations as
+#: float64, ports, bytes and packets as int64), instead of as text parsed afterwards.
+_NUMBER_TYPES: dict[str, pa.DataType] = {
+    field: pa.float64() if ZEEK_FIELD_MAP[field] in ("timestamp", *FLOAT_COLUMNS) else pa.int64()
+    for field in ZEEK_FIELD_MAP
+    if ZEEK_FIELD_MAP[field] in ("timestamp", *FLOAT_COLUMNS, *INT_COLUMNS)
 }
 
 _SERVICE_NAMES: dict[str, str] = {
@@ -163,6 +173,7 @@ class ZeekConnReader(LimitedReader):
             max_line_bytes=self.max_line_bytes,
             unset=unset,
             empty=empty,
+            numbers={f: _NUMBER_TYPES[f] for f in fields if f in _NUMBER_TYPES},
         )
         frame = parsed.frame
         return self._finish(source, frame, parsed.line_numbers, lines, parsed.rejected, fields_line)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netrca.io.canonical import _numbers, _valid_ips
+from netrca.io.canonical import _numbers, _valid_ips, canonicalize
 
 _TRICKY = ["-0", "-0.0", "0", "+1.5", "1e5", "1.0E+3", "inf", "-inf", "nan", "Infinity", "1e400"]
 _BAD = ["1_000", "0x10", "1.5e", ".", "abc", ""]
@@ -81,3 +81,35 @@ def test_text_columns_normalised_two_at_a_time_equal_one_at_a_time(
     for c in columns:
         pd.testing.assert_series_equal(threaded[c], serial[c])
     assert serial["c0"].isna().any() and serial["c0"].notna().any()
+
+
+def test_typed_numbers_canonicalise_as_their_text_does() -> None:
+    """int64/float64 columns (Zeek's numeric fields, Parquet) are checked as numbers: the
+    same flows and the same rejected rows as the same values given as text."""
+    n = 400
+    rng = np.random.default_rng(9)
+    ts = 1.7e9 + np.sort(rng.random(n)) * 1e4
+    ts[[3, 7]] = [np.nan, 1e30]  # missing, out of range
+    sent = pd.array(rng.integers(0, 10**6, n), dtype="Int64")
+    sent[[5, 9]] = [pd.NA, -4]  # missing, negative
+    port = pd.array(rng.integers(0, 70_000, n), dtype="Int64")  # some beyond 65535
+    dur = rng.random(n) * 10
+    dur[[11, 12, 13]] = [np.nan, np.inf, -1.0]
+    typed = pd.DataFrame(
+        {
+            "timestamp": ts,
+            "source_ip": "10.0.0.1",
+            "destination_ip": "10.0.0.2",
+            "destination_port": port,
+            "bytes_sent": sent,
+            "duration": dur,
+        }
+    )
+    text = typed.astype("string")
+    assert text["timestamp"].isna().sum() == 1  # NaN is missing text, as it is a number
+    lines = np.arange(2, n + 2)
+    got = canonicalize(typed, lines, lambda idx: [""] * len(idx), "t", "t")
+    want = canonicalize(text, lines, lambda idx: [""] * len(idx), "t", "t")
+    pd.testing.assert_frame_equal(got.flows, want.flows, check_exact=True)
+    assert got.rejects["line"].tolist() == want.rejects["line"].tolist()
+    assert len(got.rejects) > 20  # ports past 65535, the negative count, timestamps, ...

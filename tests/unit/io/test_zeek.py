@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from netrca.errors import InputError
@@ -147,3 +148,44 @@ def test_unset_and_empty_tokens_match_whole_fields_only(
         assert f["duration"].isna().tolist() == [False, True, True]
     else:
         assert f["label"].tolist()[1] == ""
+
+
+@pytest.mark.parametrize(
+    ("bad", "as_text"),
+    [
+        (None, False),
+        (("orig_bytes", "abc"), True),
+        (("duration", "nan"), True),
+        (("duration", "-0"), True),
+        (("orig_bytes", " 5"), False),  # Arrow trims, as the canonical checks strip
+    ],
+)
+def test_numeric_fields_parsed_as_numbers_read_as_their_text(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bad: tuple[str, str] | None,
+    as_text: bool,
+) -> None:
+    """Zeek's numeric fields are parsed as numbers where every value is a plain one, and
+    as text (for the canonical checks) otherwise: the same flows and rejects either way."""
+    from netrca.io import _text, zeek
+
+    rows = [r.split("\t") for r in ROWS * 3]
+    if bad is not None:
+        rows[4][FIELDS.index(bad[0])] = bad[1]
+    p = write(tmp_path, HEAD + "\n".join("\t".join(r) for r in rows) + "\n")
+    parsed: list[int] = []
+    csv_table = _text._csv_table
+
+    def spy(*args: object) -> object:
+        parsed.append(len(args[-1]))  # type: ignore[arg-type]
+        return csv_table(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_text, "_csv_table", spy)
+    got = read_flows(p)
+    assert parsed == ([8, 0] if as_text else [8])
+    monkeypatch.setattr(zeek, "_NUMBER_TYPES", {})
+    want = read_flows(p)
+    pd.testing.assert_frame_equal(got.flows, want.flows, check_exact=True)
+    pd.testing.assert_frame_equal(got.rejects, want.rejects)
+    assert len(got.flows) == 12 - (bad is not None and bad[1] == "abc")
