@@ -168,17 +168,19 @@ class _Rejector:
 
     def __init__(self, n: int) -> None:
         self.reason = np.full(n, None, dtype=object)
+        self._bad = np.zeros(n, dtype=bool)  # where a reason is set
 
     def flag(self, mask: np.ndarray, column: str, values: pd.Series, what: str) -> None:
-        mask = np.asarray(mask, dtype=bool) & pd.isna(self.reason)
+        mask = np.asarray(mask, dtype=bool) & ~self._bad
         if not mask.any():
             return
         shown = values[mask].astype(str).str.slice(0, 60)
         self.reason[mask] = (f"{column}: {what}: '" + shown + "'").to_numpy()
+        self._bad |= mask
 
     @property
     def bad(self) -> np.ndarray:
-        return np.asarray(pd.notna(self.reason))
+        return self._bad.copy()
 
 
 def _as_text(s: pd.Series) -> pd.Series:

@@ -109,7 +109,7 @@ def _protocol_rows(
 def _to_canonical_names(df: pd.DataFrame) -> pd.DataFrame:
     """Add canonical protocol/status/error_code columns and rename mapped fields."""
     dport = df["id.resp_p"] if "id.resp_p" in df else pd.Series(pd.NA, index=df.index)
-    df = df.copy()
+    df = df.copy(deep=False)  # columns are added, none changed (copy-on-write)
     df["protocol"] = _protocol(df.get("service"), df.get("proto"), dport)
     if "conn_state" in df:
         df["status"], df["error_code"] = map_conn_state(df["conn_state"])
