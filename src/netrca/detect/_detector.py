@@ -531,14 +531,24 @@ class _Extremes:
         out = np.zeros(len(X))
         if not self.columns:
             return out
+        # each row's protocol baseline gathered into one (rows, columns) pair of arrays,
+        # then one pass over every row: the same z-scores as protocol by protocol
+        names = [name for name in self.center if name != "*"]
+        which = np.zeros(len(X), dtype=np.int64)  # 0: no baseline of its own
+        for i, name in enumerate(names, start=1):
+            which[protocol_in(name)] = i
+        has = which > 0
+        if not has.any():
+            return out
+        width = len(self.columns)
+        center = np.vstack([np.zeros(width), *(np.asarray(self.center[n]) for n in names)])
+        scale = np.vstack([np.ones(width), *(np.asarray(self.scale[n]) for n in names)])
         E = self._matrix(X, self.columns, self.latency_col, failed)
-        for name, c in self.center.items():
-            m = protocol_in(name)
-            if name == "*" or not m.any():
-                continue
-            z = (E[m] - np.asarray(c)) / np.asarray(self.scale[name])
-            out[m] = np.nan_to_num(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0)
-        return out
+        top = np.full(len(X), -np.inf)
+        for j in range(width):  # column by column: a row's largest, a NaN never winning
+            z = (E[:, j] - center[which, j]) / scale[which, j]
+            np.fmax(top, z, out=top)
+        return np.where(has, np.nan_to_num(top, neginf=0.0), 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""

@@ -161,3 +161,40 @@ def test_detectors_beside_the_forest_or_in_line_score_alike(
     pd.testing.assert_frame_equal(beside.behaviour, in_line.behaviour)
     # every detector ran once a call, wherever it ran
     assert len(seen["mismatch"]) == 2
+
+
+def test_extremes_in_one_pass_equal_protocol_by_protocol() -> None:
+    """The extremes score gathers each row's protocol baseline and scores every row in
+    one pass: equal to scoring each protocol's rows on their own (NaN never wins; rows
+    of protocols without a baseline, and rows with nothing measured, score 0)."""
+    from netrca.detect._detector import _Extremes
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    X = rng.normal(size=(n, 5)) * 3
+    X[rng.random((n, 5)) < 0.1] = np.nan
+    X[:50, [0, 3]] = np.nan  # nothing measured
+    failed = rng.random(n) < 0.2
+    proto = rng.choice(np.array(["TCP", "UDP", "DNS", "ICMP"], dtype=object), n)
+    ext = _Extremes(
+        columns=[0, 3],
+        center={"*": [0.0, 0.0], "TCP": [0.5, -1.0], "DNS": [1.0, 2.0], "ICMP": [0.0, 0.1]},
+        scale={"*": [1.0, 1.0], "TCP": [2.0, 0.5], "DNS": [1.5, 1.0], "ICMP": [0.3, 4.0]},
+        latency_col=1,
+    )
+
+    def protocol_in(name: str) -> np.ndarray:
+        return np.asarray(proto == name)
+
+    want = np.zeros(n)
+    E = ext._matrix(X, ext.columns, ext.latency_col, failed)
+    for name in ("TCP", "DNS", "ICMP"):
+        m = protocol_in(name)
+        z = (E[m] - np.asarray(ext.center[name])) / np.asarray(ext.scale[name])
+        with np.errstate(all="ignore"):
+            want[m] = np.nan_to_num(
+                np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0
+            )
+    got = ext.score(X, failed, protocol_in)
+    assert np.array_equal(got, want)
+    assert (got[proto == "UDP"] == 0).all() and (got[:50] == 0).all() and (got > 3).any()
