@@ -97,6 +97,8 @@ class FlowContext:
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct texts of a column (missing values as ""), as
+    :func:`netrca.netaddr.internal_mask` takes them."""
     codes, uniques = pd.factorize(values.astype("string").fillna(""), sort=False)
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
@@ -149,8 +151,12 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
         service_failed=failed & not_auth,
         unanswered=unanswered,
         refused=refused,
-        src_internal=internal_mask(flows["source_ip"], nets, flows.get("local_orig")),
-        dst_internal=internal_mask(flows["destination_ip"], nets, flows.get("local_resp")),
+        src_internal=internal_mask(
+            flows["source_ip"], nets, flows.get("local_orig"), (src, src_names)
+        ),
+        dst_internal=internal_mask(
+            flows["destination_ip"], nets, flows.get("local_resp"), (dst, dst_names)
+        ),
         sent=flows["bytes_sent"].astype("float64").fillna(0.0).to_numpy(),
         received=flows["bytes_received"].astype("float64").fillna(0.0).to_numpy(),
         latency=flows["latency"].astype("float64").to_numpy(),

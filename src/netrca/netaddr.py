@@ -37,10 +37,15 @@ def _flag(series: pd.Series) -> np.ndarray:
 
 
 def internal_mask(
-    ips: pd.Series, networks: Sequence[Network], flags: pd.Series | None = None
+    ips: pd.Series,
+    networks: Sequence[Network],
+    flags: pd.Series | None = None,
+    coded: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """True where an address is internal: Zeek's local flag when set, else CIDR membership."""
-    codes, uniq = _coded(ips)
+    """True where an address is internal: Zeek's local flag when set, else CIDR membership.
+    ``coded``: the addresses' ``(codes, distinct texts)`` where the caller has them (as
+    :func:`_coded` gives them: missing ones as "")."""
+    codes, uniq = coded if coded is not None else _coded(ips)
     per_unique = np.zeros(len(uniq), dtype=bool)
     v4 = _ipv4_ints(uniq)
     for n in networks:
