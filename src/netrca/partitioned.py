@@ -206,7 +206,7 @@ def score_partition(
     out["flow_id"] = np.arange(part.first_flow_id, part.first_flow_id + n, dtype=np.int64)
     out["anomaly_score"] = np.round(scores.score[:n], 6)
     out["is_anomaly"] = scores.score[:n] >= detector.threshold_
-    out["reasons"] = scores.reasons[:n]
+    out["reasons"] = pa.chunked_array([scores.reasons_text[:n]]).to_pandas().array  # "str"
     return out
 
 

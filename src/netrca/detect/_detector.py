@@ -7,7 +7,8 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -62,10 +63,16 @@ class Scores:
     forest: np.ndarray  # raw Isolation Forest score (higher = rarer)
     rarity: np.ndarray  # calibrated forest component in [0, IF_CAP]
     behaviour: pd.DataFrame  # one column per detector, capped
-    reasons: list[str]  # per flow: "detector:score;..." strongest first
+    #: per flow: "detector:score;..." strongest first ("" for none), as Arrow text
+    reasons_text: pa.Array
     features: pd.DataFrame  # the feature matrix scored by the forest
     #: per flow: index (in ``features``) of the feature farthest from the training median
     top_feature: np.ndarray | None = None
+
+    @cached_property
+    def reasons(self) -> list[str]:
+        """:attr:`reasons_text` as Python strings (made when first asked for)."""
+        return cast(list[str], self.reasons_text.to_pylist())
 
 
 class Detector:
@@ -333,13 +340,13 @@ class Detector:
             )
             parts = self._combine(raw, behaviour, knn, ext)
         score = parts.max(axis=1).to_numpy()
-        reasons = self._reasons(parts, X, top=top)
+        reasons = self._reasons_text(parts, X, top=top)
         return Scores(
             score=score,
             forest=raw,
             rarity=parts["rarity"].to_numpy(),
             behaviour=parts.drop(columns="rarity"),
-            reasons=reasons,
+            reasons_text=reasons,
             features=feats,
             top_feature=top,
         )
@@ -364,18 +371,29 @@ class Detector:
         floor: float = 0.25,
         top: np.ndarray | None = None,
     ) -> list[str]:
-        """Per flow: the detectors above ``floor``, strongest first, and for rarity the
-        features that deviate most from the training median.
+        """:meth:`_reasons_text` as Python strings."""
+        return cast(list[str], self._reasons_text(parts, X, floor, top).to_pylist())
 
-        Built rank by rank from a table of item texts (no loop over flows); the text is
-        the same as formatting ``f"{name}:{score:.2f}"`` item by item.
+    def _reasons_text(
+        self,
+        parts: pd.DataFrame,
+        X: np.ndarray,
+        floor: float = 0.25,
+        top: np.ndarray | None = None,
+    ) -> pa.Array:
+        """Per flow: the detectors above ``floor``, strongest first, and for rarity the
+        features that deviate most from the training median ("" where none is).
+
+        Built rank by rank from a table of item texts (no loop over flows) and joined by
+        Arrow, where the text stays; the text is the same as formatting
+        ``f"{name}:{score:.2f}"`` item by item.
         """
         names = [str(c) for c in parts.columns]
         vals = parts.to_numpy()
-        out = np.full(len(vals), "", dtype=object)
+        where = np.full(len(vals), 0, dtype=np.int64)  # row -> its text; 0: ""
         rows = np.flatnonzero(vals.max(axis=1) >= floor)
         if not len(rows):
-            return out.tolist()
+            return pa.array([""], type=pa.string()).take(pa.array(where))
         sub = vals[rows]
         order = np.argsort(-sub, axis=1)
         top_feat = self._top_features(X[rows]) if top is None else top[rows]
@@ -407,8 +425,8 @@ class Detector:
                 )
             ranks.append(pa.array(np.where(live, item, None), type=pa.string()))
         joined = pc.binary_join_element_wise(*ranks, ";", null_handling="skip")
-        out[rows] = joined.to_numpy(zero_copy_only=False)
-        return out.tolist()
+        where[rows] = np.arange(1, len(rows) + 1)
+        return pa.concat_arrays([pa.array([""], type=pa.string()), joined]).take(pa.array(where))
 
     def score_samples(self, flows: pd.DataFrame) -> np.ndarray:
         """Calibrated anomaly scores in [0, 1]; higher = more anomalous."""
