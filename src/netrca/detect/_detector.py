@@ -296,11 +296,23 @@ class Detector:
         knn: np.ndarray | None = None,
         extreme: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        capped = behaviour.copy()
-        for name in DETECTORS:
-            capped[name] = capped[name].to_numpy() * DETECTOR_CAPS[name]
-        capped["rarity"] = self.rarity(raw, knn, extreme)
-        return capped
+        return self._capped(raw, {d: behaviour[d].to_numpy() for d in DETECTORS}, knn, extreme)
+
+    def _capped(
+        self,
+        raw: np.ndarray,
+        behaviour: dict[str, np.ndarray],
+        knn: np.ndarray | None = None,
+        extreme: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        """Each detector's score within [0, 1] times its cap, then the rarity: one
+        row-major block, filled in place (what the reasons read row by row)."""
+        parts = np.empty((len(raw), len(DETECTORS) + 1))
+        for j, name in enumerate(DETECTORS):
+            np.clip(behaviour[name], 0.0, 1.0, out=parts[:, j])
+            parts[:, j] *= DETECTOR_CAPS[name]
+        parts[:, -1] = self.rarity(raw, knn, extreme)
+        return pd.DataFrame(parts, columns=[*DETECTORS, "rarity"], copy=False)
 
     def score(self, flows: pd.DataFrame, ctx: FlowContext | None = None) -> Scores:
         """Score ``flows`` and explain each score (see :class:`Scores`).
@@ -332,13 +344,11 @@ class Detector:
                 if futures and not futures[i].cancel():
                     break  # the worker has this one, and every one before it
                 here[tasks[i][0]] = tasks[i][1]()
-            behaviour = behaviour_frame(
-                {
-                    name: here[name] if name in here else futures[i].result()
-                    for i, (name, _) in enumerate(tasks)
-                }
-            )
-            parts = self._combine(raw, behaviour, knn, ext)
+            behaviour = {
+                name: here[name] if name in here else futures[i].result()
+                for i, (name, _) in enumerate(tasks)
+            }
+            parts = self._capped(raw, behaviour, knn, ext)
         score = parts.max(axis=1).to_numpy()
         reasons = self._reasons_text(parts, X, top=top)
         return Scores(
