@@ -296,7 +296,8 @@ class Detector:
         knn: np.ndarray | None = None,
         extreme: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        return self._capped(raw, {d: behaviour[d].to_numpy() for d in DETECTORS}, knn, extreme)
+        behaviour_scores = {d: behaviour[d].to_numpy() for d in DETECTORS}
+        return self._capped(raw, behaviour_scores, knn, extreme)[0]
 
     def _capped(
         self,
@@ -304,15 +305,19 @@ class Detector:
         behaviour: dict[str, np.ndarray],
         knn: np.ndarray | None = None,
         extreme: np.ndarray | None = None,
-    ) -> pd.DataFrame:
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         """Each detector's score within [0, 1] times its cap, then the rarity: one
-        row-major block, filled in place (what the reasons read row by row)."""
+        row-major block (what the reasons read row by row); and each row's largest part,
+        NaN skipped (``max(axis=1)``), taken column by column on the way in."""
         parts = np.empty((len(raw), len(DETECTORS) + 1))
+        best = self.rarity(raw, knn, extreme)
+        parts[:, -1] = best
+        best = best.copy()
         for j, name in enumerate(DETECTORS):
-            np.clip(behaviour[name], 0.0, 1.0, out=parts[:, j])
-            parts[:, j] *= DETECTOR_CAPS[name]
-        parts[:, -1] = self.rarity(raw, knn, extreme)
-        return pd.DataFrame(parts, columns=[*DETECTORS, "rarity"], copy=False)
+            column = np.clip(behaviour[name], 0.0, 1.0) * DETECTOR_CAPS[name]
+            parts[:, j] = column
+            np.fmax(best, column, out=best)
+        return pd.DataFrame(parts, columns=[*DETECTORS, "rarity"], copy=False), best
 
     def score(self, flows: pd.DataFrame, ctx: FlowContext | None = None) -> Scores:
         """Score ``flows`` and explain each score (see :class:`Scores`).
@@ -348,9 +353,8 @@ class Detector:
                 name: here[name] if name in here else futures[i].result()
                 for i, (name, _) in enumerate(tasks)
             }
-            parts = self._capped(raw, behaviour, knn, ext)
-        score = parts.max(axis=1).to_numpy()
-        reasons = self._reasons_text(parts, X, top=top)
+            parts, score = self._capped(raw, behaviour, knn, ext)
+        reasons = self._reasons_text(parts, X, top=top, best=score)
         return Scores(
             score=score,
             forest=raw,
@@ -390,9 +394,11 @@ class Detector:
         X: np.ndarray,
         floor: float = 0.25,
         top: np.ndarray | None = None,
+        best: np.ndarray | None = None,
     ) -> pa.Array:
         """Per flow: the detectors above ``floor``, strongest first, and for rarity the
         features that deviate most from the training median ("" where none is).
+        ``best``: each row's largest part, where the caller has it.
 
         Built rank by rank from a table of item texts (no loop over flows) and joined by
         Arrow, where the text stays; the text is the same as formatting
@@ -401,7 +407,7 @@ class Detector:
         names = [str(c) for c in parts.columns]
         vals = parts.to_numpy()
         where = np.full(len(vals), 0, dtype=np.int64)  # row -> its text; 0: ""
-        rows = np.flatnonzero(vals.max(axis=1) >= floor)
+        rows = np.flatnonzero((vals.max(axis=1) if best is None else best) >= floor)
         if not len(rows):
             return pa.array([""], type=pa.string()).take(pa.array(where))
         sub = vals[rows]
