@@ -232,6 +232,7 @@ def _score_and_write(
     out_dir: str,
     kernel_threads: int | None = None,
     flows: pd.DataFrame | None = None,
+    trim: bool = True,
 ) -> dict[str, Any]:
     t0, c0, started = time.perf_counter(), time.process_time(), time.time()
     tuned = _worker_setup(kernel_threads)
@@ -242,7 +243,8 @@ def _score_and_write(
     tmp.replace(target)
     rows, anomalies = len(preds), int(preds["is_anomaly"].sum())
     del preds
-    release_free_memory()  # the next partition starts from a trimmed heap
+    if trim:  # the next partition starts from a trimmed heap (none follows a lone one)
+        release_free_memory()
     return {
         "partition": part.index,
         "file": target.name,
@@ -414,7 +416,9 @@ def detect_partitioned(
             if one is not None:
                 parts = [Partition(0, str(src), len(one), 0, ())]
                 t_plan = 0.0
-                results = [_score_and_write(parts[0], detector, str(pred_dir), flows=one)]
+                results = [
+                    _score_and_write(parts[0], detector, str(pred_dir), flows=one, trim=False)
+                ]
                 one = None
             else:
                 parts = plan_partitions(files, _block_seconds(detector))

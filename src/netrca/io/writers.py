@@ -64,8 +64,9 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
         write_csv_fast(frame, fh)
 
 
-#: Integer columns whose every value is distinct (row ids): no dictionary pages.
-UNIQUE_COLUMNS = frozenset({"flow_id"})
+#: Columns whose every value is distinct (netrca's row ids, Zeek's connection uids): no
+#: dictionary pages.
+UNIQUE_COLUMNS = frozenset({"flow_id", "uid"})
 
 
 def parquet_options(schema: pa.Schema) -> dict[str, Any]:
@@ -76,12 +77,19 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     times, scores, flags, ids). A 1M-flow predictions table: 0.85 s -> 0.52 s, 3%
     larger."""
     text = [
-        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        f.name
+        for f in schema
+        if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        and f.name not in UNIQUE_COLUMNS
     ]
     ints = [f.name for f in schema if pa.types.is_integer(f.type) and f.name not in UNIQUE_COLUMNS]
     return {
         "use_dictionary": text + ints,
-        "write_statistics": [f.name for f in schema if f.name not in set(text)],
+        "write_statistics": [
+            f.name
+            for f in schema
+            if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        ],
     }
 
 

@@ -47,7 +47,7 @@ def test_dictionaries_for_text_and_small_integers_statistics_for_all_but_text(
     dictionary = {
         name for name, c in columns.items() if any("DICTIONARY" in e for e in c.encodings)
     }
-    assert dictionary == {"source_ip", "destination_port", "uid", "id.orig_h"}
+    assert dictionary == {"source_ip", "destination_port", "id.orig_h"}  # ids: plain pages
     with_stats = {name for name, c in columns.items() if c.is_stats_set}
     assert with_stats == {"timestamp", "destination_port", "flow_id", "anomaly_score", "is_anomaly"}
     assert columns["anomaly_score"].statistics.has_min_max
