@@ -154,7 +154,69 @@ done:
     return result;
 }
 
+/* Whether p[0..n) is well-formed UTF-8 as Python's strict decoder reads it: no overlong
+   forms, no surrogates (U+D800-DFFF), nothing past U+10FFFF. Runs of ASCII are skipped
+   eight bytes at a time. */
+static int
+utf8_ok(const uint8_t *p, int64_t n)
+{
+    int64_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len;
+        uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0) lo = 0xA0;      /* no overlong forms */
+            else if (c == 0xED) hi = 0x9F; /* no surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0) lo = 0x90;      /* no overlong forms */
+            else if (c == 0xF4) hi = 0x8F; /* nothing past U+10FFFF */
+        } else
+            return 0;
+        if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return 0;
+        for (int k = 2; k < len; k++)
+            if ((p[i + k] & 0xC0) != 0x80) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(utf8_doc,
+             "utf8_valid(data) -> bool: whether data is UTF-8 Python's strict decoder "
+             "accepts (without decoding it into a string).");
+
+static PyObject *
+utf8_valid(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS;
+    ok = utf8_ok(data.buf, data.len);
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&data);
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
+    {"utf8_valid", utf8_valid, METH_VARARGS, utf8_doc},
     {"count", count, METH_VARARGS, count_doc},
     {"split", split, METH_VARARGS, split_doc},
     {"count_per_line", count_per_line, METH_VARARGS, per_line_doc},

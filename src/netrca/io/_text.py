@@ -186,13 +186,21 @@ def _split_lines_numpy(data: bytes) -> Lines:
     return Lines(data=data, starts=starts, ends=ends)
 
 
+def _utf8_valid(data: bytes) -> bool:
+    """Whether all of ``data`` decodes as UTF-8 (checked in place where the C helper is
+    built: no 100 MB string made and dropped)."""
+    if _lines is not None:
+        return _lines.utf8_valid(data)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def invalid_utf8_lines(lines: Lines, candidates: np.ndarray) -> np.ndarray:
     """Boolean mask over ``candidates`` (line indices) of lines that are not valid UTF-8."""
-    try:
-        lines.data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
+    if _utf8_valid(lines.data):
         return np.zeros(len(candidates), dtype=bool)
     bad = np.zeros(len(candidates), dtype=bool)
     data = lines.data

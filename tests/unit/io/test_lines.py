@@ -60,3 +60,34 @@ def test_offsets_are_checked_before_counting() -> None:
         _lines.split(b"a\nb\nc", np.empty(2, np.int64), np.empty(2, np.int64))
     with pytest.raises(ValueError, match=r"0\.\.255"):
         _lines.count(data, 256)
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_utf8_check_accepts_what_pythons_decoder_accepts() -> None:
+    """Every sequence of up to three bytes from the values where UTF-8's rules change
+    (overlong forms, surrogates, past U+10FFFF, truncation), at and off the eight-byte
+    ASCII steps, and random bytes and random text."""
+    import itertools
+
+    edges = [0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF]
+    edges += [0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF]
+    for size in (1, 2, 3):
+        for seq in itertools.product(edges, repeat=size):
+            for pad in (b"", b"abc", b"abcdefgh"):
+                data = pad + bytes(seq) + pad
+                assert _lines.utf8_valid(data) == _decodes(data), data
+    rng = random.Random(11)
+    for _ in range(5000):
+        noise = bytes(rng.randrange(256) for _ in range(rng.randint(0, 30)))
+        assert _lines.utf8_valid(noise) == _decodes(noise), noise
+        text = "".join(chr(rng.randrange(0x110000)) for _ in range(8))
+        good = text.encode("utf-8", "surrogatepass")
+        assert _lines.utf8_valid(good) == _decodes(good), good
+    assert _lines.utf8_valid("xn--ß\U0010ffff".encode()) and not _lines.utf8_valid(b"\xed\xa0\x80")
