@@ -307,15 +307,17 @@ class Detector:
         extreme: np.ndarray | None = None,
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """Each detector's score within [0, 1] times its cap, then the rarity: one
-        row-major block (what the reasons read row by row); and each row's largest part,
-        NaN skipped (``max(axis=1)``), taken column by column on the way in."""
-        parts = np.empty((len(raw), len(DETECTORS) + 1))
+        column-major block, each column written in place (pandas keeps it as its one
+        block); and each row's largest part, NaN skipped (``max(axis=1)``), taken column
+        by column on the way in."""
+        parts = np.empty((len(raw), len(DETECTORS) + 1), order="F")
         best = self.rarity(raw, knn, extreme)
         parts[:, -1] = best
         best = best.copy()
         for j, name in enumerate(DETECTORS):
-            column = np.clip(behaviour[name], 0.0, 1.0) * DETECTOR_CAPS[name]
-            parts[:, j] = column
+            column = parts[:, j]
+            np.clip(behaviour[name], 0.0, 1.0, out=column)
+            column *= DETECTOR_CAPS[name]
             np.fmax(best, column, out=best)
         return pd.DataFrame(parts, columns=[*DETECTORS, "rarity"], copy=False), best
 
@@ -410,19 +412,18 @@ class Detector:
         rows = np.flatnonzero((vals.max(axis=1) if best is None else best) >= floor)
         if not len(rows):
             return pa.array([""], type=pa.string()).take(pa.array(where))
-        sub = vals[rows]
+        sub = np.ascontiguousarray(vals[rows])  # row by row from here (parts: by column)
         order = np.argsort(-sub, axis=1)
         top_feat = self._top_features(X[rows]) if top is None else top[rows]
         fnames = [str(f) for f in self.feature_names_in_]
         n_feat = len(fnames)
-        # item texts: detector j at k hundredths -> table[j, k]; rarity also by feature
-        table = np.asarray([[f"{n}:{c}" for c in _CENTS] for n in names], dtype=object).reshape(
-            len(names), len(_CENTS)
-        )
+        # item texts, looked up by Arrow: detector j at k hundredths at j * 101 + k, then
+        # rarity at k hundredths for feature f, then any texts formatted by hand
+        texts = [f"{n}:{c}" for n in names for c in _CENTS]
+        rarity_at = len(texts)
+        texts += [f"rarity:{c}({f})" for c in _CENTS for f in fnames]
+        items = pa.array(texts, type=pa.string())
         rarity_col = names.index("rarity") if "rarity" in names else -1
-        rarity_table = np.asarray(
-            [f"rarity:{c}({f})" for c in _CENTS for f in fnames], dtype=object
-        )
         idx = np.arange(len(rows))
         ranks = []
         for rank in range(order.shape[1]):
@@ -432,14 +433,21 @@ class Detector:
             if not live.any():
                 break
             k, exact = _cent_index(v)
-            item = table[col, np.clip(k, 0, 100)]
+            cents = np.clip(k, 0, 100)
             is_rarity = col == rarity_col
-            item = np.where(is_rarity, rarity_table[np.clip(k, 0, 100) * n_feat + top_feat], item)
-            for i in np.flatnonzero(~exact & live):  # outside [0, 1]: format by hand
-                item[i] = f"{names[col[i]]}:{float(v[i]):.2f}" + (
-                    f"({fnames[top_feat[i]]})" if is_rarity[i] else ""
-                )
-            ranks.append(pa.array(np.where(live, item, None), type=pa.string()))
+            pos = np.where(
+                is_rarity, rarity_at + cents * n_feat + top_feat, col * len(_CENTS) + cents
+            )
+            odd = np.flatnonzero(~exact & live)  # outside [0, 1]: format by hand
+            if len(odd):
+                hand = [
+                    f"{names[col[i]]}:{float(v[i]):.2f}"
+                    + (f"({fnames[top_feat[i]]})" if is_rarity[i] else "")
+                    for i in odd
+                ]
+                pos[odd] = len(items) + np.arange(len(odd))
+                items = pa.concat_arrays([items, pa.array(hand, type=pa.string())])
+            ranks.append(items.take(pa.array(pos, mask=~live)))
         joined = pc.binary_join_element_wise(*ranks, ";", null_handling="skip")
         where[rows] = np.arange(1, len(rows) + 1)
         return pa.concat_arrays([pa.array([""], type=pa.string()), joined]).take(pa.array(where))

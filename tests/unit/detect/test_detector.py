@@ -122,6 +122,9 @@ def test_reasons_text_equals_item_by_item_formatting(
     rng = np.random.default_rng(0)
     parts.iloc[:200, 0] = rng.choice([0.125, 0.245, 0.255, 0.995, 0.5, 1.0], size=200)
     parts.iloc[:100, 1] = parts.iloc[:100, 0]
+    # values past the table's [0, 1] are formatted by hand, the rarity's with its feature
+    parts.iloc[200:260, 2] = rng.choice([1.5, 3.14159, 12.0], size=60)
+    parts.iloc[230:290, -1] = rng.choice([1.25, 2.675, 0.9], size=60)
     assert fitted._reasons(parts, X) == _reasons_one_by_one(fitted, parts, X)
     assert any(r.startswith("rarity:") or ";rarity:" in r for r in scores.reasons)
 
