@@ -164,19 +164,32 @@ class ZeekConnReader(LimitedReader):
             raise InputError(f"{source}: unsupported #separator {sep!r}")
         body = np.flatnonzero(first != ord("#"))
         body = body[body > comments[0]] if len(comments) else body
-        parsed = parse_delimited(
-            lines,
-            body,
-            fields,
-            sep,
-            quoted=False,
-            max_line_bytes=self.max_line_bytes,
-            unset=unset,
-            empty=empty,
-            numbers={f: _NUMBER_TYPES[f] for f in fields if f in _NUMBER_TYPES},
-        )
-        frame = parsed.frame
-        return self._finish(source, frame, parsed.line_numbers, lines, parsed.rejected, fields_line)
+        numbers = {f: _NUMBER_TYPES[f] for f in fields if f in _NUMBER_TYPES}
+        for types in (numbers, {}):
+            parsed = parse_delimited(
+                lines,
+                body,
+                fields,
+                sep,
+                quoted=False,
+                max_line_bytes=self.max_line_bytes,
+                unset=unset,
+                empty=empty,
+                numbers=types,
+            )
+            result = self._finish(
+                source, parsed.frame, parsed.line_numbers, lines, parsed.rejected, fields_line
+            )
+            # a number refused by the canonical checks is quoted in its reason as the log
+            # wrote it ('-5', not '-5.0'): such a log is read again with every field as text
+            typed = {
+                ZEEK_FIELD_MAP[f] + ": "
+                for f in types
+                if pd.api.types.is_numeric_dtype(parsed.frame[f].dtype)
+            }
+            if not any(str(r).startswith(tuple(typed)) for r in result.rejects["reason"]):
+                break
+        return result
 
     # -- JSON --------------------------------------------------------------------------
     def _read_json(self, source: str, lines: Lines) -> ReadResult:
