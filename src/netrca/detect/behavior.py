@@ -46,7 +46,6 @@ __all__ = [
     "failure_rate_columns",
     "failure_score",
     "ramp",
-    "score_behaviour",
 ]
 
 #: Detector names, in report order.
@@ -517,7 +516,9 @@ def behaviour_tasks(
     """Each detector's score as a task of its own, most work first: independent of
     one another (they share ``ctx``, read-only but for its cache of service keys, which
     is filled under a lock), so they may run on any threads in any order.
-    :func:`behaviour_frame` puts their results together."""
+    :func:`behaviour_frame` puts their results together. In ``"table"`` mode (no hosts or
+    timestamps) only the detectors that need neither run (``mismatch``, ``failures``);
+    the others score 0."""
     n = len(ctx.ts)
     zeros: Callable[[], np.ndarray] = partial(np.zeros, n)
     if mode == "table":
@@ -546,23 +547,3 @@ def behaviour_tasks(
 def behaviour_frame(scores: dict[str, np.ndarray]) -> pd.DataFrame:
     """The detectors' scores, one column each in :data:`DETECTORS` order, within [0, 1]."""
     return pd.DataFrame({d: scores[d] for d in DETECTORS}).clip(0.0, 1.0)
-
-
-def score_behaviour(
-    ctx: FlowContext,
-    base: BehaviourBaseline,
-    latency_ratio: np.ndarray,
-    *,
-    mode: str = "flows",
-    flows: pd.DataFrame | None = None,
-    failure_columns: list[str] | None = None,
-) -> pd.DataFrame:
-    """All detector scores, one column per detector in :data:`DETECTORS`.
-
-    In ``"table"`` mode (no hosts or timestamps) only the detectors that need neither run
-    (``mismatch``, ``failures``); the others score 0.
-    """
-    tasks = behaviour_tasks(
-        ctx, base, latency_ratio, mode=mode, flows=flows, failure_columns=failure_columns
-    )
-    return behaviour_frame({name: task() for name, task in tasks})
