@@ -305,21 +305,24 @@ class Detector:
         behaviour: dict[str, np.ndarray],
         knn: np.ndarray | None = None,
         extreme: np.ndarray | None = None,
-    ) -> tuple[pd.DataFrame, np.ndarray]:
+    ) -> tuple[pd.DataFrame, np.ndarray, bool]:
         """Each detector's score within [0, 1] times its cap, then the rarity: one
         column-major block, each column written in place (pandas keeps it as its one
-        block); and each row's largest part, NaN skipped (``max(axis=1)``), taken column
-        by column on the way in."""
+        block); each row's largest part, NaN skipped (``max(axis=1)``), taken column by
+        column on the way in; and whether any part is NaN."""
         parts = np.empty((len(raw), len(DETECTORS) + 1), order="F")
         best = self.rarity(raw, knn, extreme)
         parts[:, -1] = best
+        any_nan = bool(np.isnan(best).any())
         best = best.copy()
         for j, name in enumerate(DETECTORS):
             column = parts[:, j]
             np.clip(behaviour[name], 0.0, 1.0, out=column)
             column *= DETECTOR_CAPS[name]
             np.fmax(best, column, out=best)
-        return pd.DataFrame(parts, columns=[*DETECTORS, "rarity"], copy=False), best
+            any_nan = any_nan or bool(np.isnan(column).any())
+        frame = pd.DataFrame(parts, columns=[*DETECTORS, "rarity"], copy=False)
+        return frame, best, any_nan
 
     def score(self, flows: pd.DataFrame, ctx: FlowContext | None = None) -> Scores:
         """Score ``flows`` and explain each score (see :class:`Scores`).
@@ -355,8 +358,10 @@ class Detector:
                 name: here[name] if name in here else futures[i].result()
                 for i, (name, _) in enumerate(tasks)
             }
-            parts, score = self._capped(raw, behaviour, knn, ext)
-        reasons = self._reasons_text(parts, X, top=top, best=score)
+            parts, score, any_nan = self._capped(raw, behaviour, knn, ext)
+        # the reasons skip a row with a NaN part (its row maximum is NaN): they get the
+        # skipping maximum only where no part is NaN
+        reasons = self._reasons_text(parts, X, top=top, best=None if any_nan else score)
         return Scores(
             score=score,
             forest=raw,
@@ -400,7 +405,8 @@ class Detector:
     ) -> pa.Array:
         """Per flow: the detectors above ``floor``, strongest first, and for rarity the
         features that deviate most from the training median ("" where none is).
-        ``best``: each row's largest part, where the caller has it.
+        ``best``: each row's largest part (``max(axis=1)``, NaN if one is), where the
+        caller has it.
 
         Built rank by rank from a table of item texts (no loop over flows) and joined by
         Arrow, where the text stays; the text is the same as formatting

@@ -315,7 +315,7 @@ def _arrow_read(
     # less); where both tokens are one string, the empty value wins
     nulls = [unset] if unset is not None and unset != empty else []
     table = None
-    if numbers and nulls:
+    if numbers and nulls and len(set(names)) == len(names):  # repeated names: as text
         try:
             table = _csv_table(buf, names, delimiter, nulls, numbers)
         except pa.ArrowInvalid:  # a value that is not a number: every column as text

@@ -181,13 +181,17 @@ class ZeekConnReader(LimitedReader):
                 source, parsed.frame, parsed.line_numbers, lines, parsed.rejected, fields_line
             )
             # a number refused by the canonical checks is quoted in its reason as the log
-            # wrote it ('-5', not '-5.0'): such a log is read again with every field as text
+            # wrote it ('-5', not '-5.0'): such a log is read again with every field as
+            # text (a missing value reads alike both ways)
             typed = {
                 ZEEK_FIELD_MAP[f] + ": "
                 for f in types
                 if pd.api.types.is_numeric_dtype(parsed.frame[f].dtype)
             }
-            if not any(str(r).startswith(tuple(typed)) for r in result.rejects["reason"]):
+            quoted = [
+                r for r in map(str, result.rejects["reason"]) if not r.endswith("missing: ''")
+            ]
+            if not any(r.startswith(tuple(typed)) for r in quoted):
                 break
         return result
 

@@ -201,3 +201,26 @@ def test_extremes_in_one_pass_equal_protocol_by_protocol() -> None:
     got = ext.score(X, failed, protocol_in)
     assert np.array_equal(got, want)
     assert (got[proto == "UDP"] == 0).all() and (got[:50] == 0).all() and (got > 3).any()
+
+
+def test_reasons_skip_rows_with_a_nan_part_as_before(
+    fitted: Detector, sim_flows: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NaN part makes its row's maximum NaN for the reasons (no reasons), while the score
+    skips it: scoring gives the reasons the row maximums only where no part is NaN."""
+    from netrca.detect import behavior
+
+    original = behavior.mismatch_score
+
+    def with_nan(ctx: object) -> np.ndarray:
+        out = np.asarray(original(ctx), dtype=float).copy()  # type: ignore[arg-type]
+        out[::7] = np.nan
+        return out
+
+    monkeypatch.setattr(behavior, "mismatch_score", with_nan)
+    scores = fitted.score(sim_flows)
+    parts = scores.behaviour.assign(rarity=scores.rarity)
+    X = scores.features.to_numpy(dtype=np.float64)
+    assert parts["mismatch"].isna().any()
+    assert scores.reasons == fitted._reasons(parts, X)
+    assert all(r == "" for r in np.asarray(scores.reasons, dtype=object)[::7])

@@ -54,6 +54,8 @@ def test_offsets_are_checked_before_counting() -> None:
             _lines.count_per_line(
                 data, np.array([start], np.int64), np.array([end], np.int64), 9, out
             )
+    with pytest.raises(ValueError, match="whole number of int64"):
+        _lines.count_per_line(data, b"\0" * 9, np.array([1], np.int64), 9, out)
     with pytest.raises(ValueError, match="int64 items"):
         _lines.count_per_line(data, np.array([0, 1], np.int64), np.array([1], np.int64), 9, out)
     with pytest.raises(ValueError, match="more lines"):

@@ -192,3 +192,14 @@ def test_numeric_fields_parsed_as_numbers_read_as_their_text(
     assert len(got.flows) == 12 - (bad is not None and bad[1] in ("abc", "-5"))
     if bad == ("duration", "-5"):
         assert got.rejects["reason"].tolist() == ["duration: negative: '-5'"]
+
+
+def test_a_repeated_numeric_field_is_a_schema_error(tmp_path: Path) -> None:
+    """A #fields line naming a numeric field twice is refused with a clear error, as
+    before numbers were parsed by Arrow (which names the repeat ambiguous)."""
+    from netrca.errors import SchemaError
+
+    head = HEAD.replace("\tlabel\n#types", "\tts\n#types")
+    rows = [r.rsplit("\t", 1)[0] + "\t1655071198.5" for r in ROWS]
+    with pytest.raises(SchemaError, match="duplicate column"):
+        read_flows(write(tmp_path, head + "\n".join(rows) + "\n"))
