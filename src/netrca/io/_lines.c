@@ -38,6 +38,36 @@ int64_buffer(Py_buffer *b, Py_ssize_t items, const char *name)
     return 1;
 }
 
+PyDoc_STRVAR(contains_doc, "contains(data, needle) -> whether needle occurs in data");
+
+static PyObject *
+contains(PyObject *self, PyObject *args)
+{
+    Py_buffer data, needle;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*", &data, &needle)) return NULL;
+    int found = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    const uint8_t *p = data.buf, *end = p + data.len, *q = needle.buf;
+    Py_ssize_t m = needle.len;
+    if (m == 0)
+        found = 1;
+    else
+        while (end - p >= m) { /* memchr to each candidate first byte, then compare */
+            const uint8_t *hit = memchr(p, q[0], (size_t)(end - p - m + 1));
+            if (!hit) break;
+            if (memcmp(hit, q, (size_t)m) == 0) {
+                found = 1;
+                break;
+            }
+            p = hit + 1;
+        }
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&needle);
+    return PyBool_FromLong(found);
+}
+
 PyDoc_STRVAR(count_doc, "count(data, byte) -> occurrences of byte in data");
 
 static PyObject *
@@ -221,6 +251,7 @@ utf8_valid(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"utf8_valid", utf8_valid, METH_VARARGS, utf8_doc},
+    {"contains", contains, METH_VARARGS, contains_doc},
     {"count", count, METH_VARARGS, count_doc},
     {"split", split, METH_VARARGS, split_doc},
     {"count_per_line", count_per_line, METH_VARARGS, per_line_doc},

@@ -186,6 +186,14 @@ def _split_lines_numpy(data: bytes) -> Lines:
     return Lines(data=data, starts=starts, ends=ends)
 
 
+def _contains(data: bytes | memoryview, needle: bytes) -> bool:
+    """Whether ``needle`` occurs in ``data``: one scan in place (the C helper; else re,
+    which searches buffers in place too)."""
+    if _lines is not None:
+        return _lines.contains(data, needle)
+    return re.search(re.escape(needle), data) is not None
+
+
 def _utf8_valid(data: bytes) -> bool:
     """Whether all of ``data`` decodes as UTF-8 (checked in place where the C helper is
     built: no 100 MB string made and dropped)."""
@@ -326,8 +334,7 @@ def _arrow_read(
             table = None
     if table is None:
         table = _csv_table(buf, names, delimiter, nulls, {})
-    # one scan of the text (a view: re searches buffers in place); absent from most logs
-    if empty is not None and re.search(re.escape(empty.encode()), buf):
+    if empty is not None and _contains(buf, empty.encode()):  # absent from most logs
         table = pa.table(
             [
                 _replace_equal(table.column(i), empty, "")

@@ -287,11 +287,19 @@ def _valid_ips(text: pd.Series) -> pd.Series:
     once per distinct value and spread onto the rows)."""
     codes, values = by_value(text)
     out: list[str | None] = []
+    same = text.dtype == "string"  # every address already in its normal form
     for value in values:
-        try:
-            out.append(None if pd.isna(value) else str(ipaddress.ip_address(value)))
-        except ValueError:
+        if pd.isna(value):
             out.append(None)
+            continue
+        try:
+            normal = str(ipaddress.ip_address(value))
+        except ValueError:
+            normal = None
+        out.append(normal)
+        same = same and normal == value
+    if same:  # the column as it is (dotted quads as logs write them): no gather
+        return text
     return spread(pd.Series(out, dtype="string"), codes, text.index)
 
 

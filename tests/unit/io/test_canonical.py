@@ -55,6 +55,9 @@ def test_valid_ips_normalise_once_per_value_like_the_row_by_row_rule() -> None:
     got = _valid_ips(text)
     assert got.equals(expected)
     assert got.tolist()[:3] == ["10.0.0.1", pd.NA, "::ffff:102:304"]
+    # a column already in normal form comes back as it is, equal to the rule's result
+    normal = pd.Series(["10.0.0.1", None, "::ffff:102:304", "10.0.0.1"], dtype="string")
+    pd.testing.assert_series_equal(_valid_ips(normal), normal.map(one).astype("string"))
 
 
 def test_text_columns_normalised_two_at_a_time_equal_one_at_a_time(

@@ -93,3 +93,12 @@ def test_utf8_check_accepts_what_pythons_decoder_accepts() -> None:
         good = text.encode("utf-8", "surrogatepass")
         assert _lines.utf8_valid(good) == _decodes(good), good
     assert _lines.utf8_valid("xn--ß\U0010ffff".encode()) and not _lines.utf8_valid(b"\xed\xa0\x80")
+
+
+def test_contains_finds_what_python_finds() -> None:
+    rng = random.Random(5)
+    for _ in range(3000):
+        data = bytes(rng.choice(b"ab(e)") for _ in range(rng.randint(0, 40)))
+        needle = bytes(rng.choice(b"ab(e)") for _ in range(rng.randint(0, 4)))
+        assert _lines.contains(data, needle) == (needle in data), (data, needle)
+        assert _lines.contains(memoryview(data)[1:], needle) == (needle in data[1:])
