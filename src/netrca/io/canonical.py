@@ -375,8 +375,23 @@ def _normalise_status(status: pd.Series | None, error: pd.Series) -> tuple[pd.Se
         s_codes, s_values = by_value(status.astype("string"))
     pairs, distinct = pd.factorize(s_codes * len(e_values) + e_codes)
     s_small = None if s_values is None else s_values.iloc[distinct // len(e_values)]
-    out, err = _normalise_pairs(s_small, e_values.iloc[distinct % len(e_values)])
+    e_small = e_values.iloc[distinct % len(e_values)]
+    out, err = _normalise_pairs(s_small, e_small)
+    if (
+        status is not None
+        and status.dtype == error.dtype == "string"
+        and _same_text(out, s_small)
+        and _same_text(err, e_small)
+    ):  # already normal (Zeek's mapped states): the columns as they are, no gather
+        return status, error
     return spread(out, pairs, error.index), spread(err, pairs, error.index)
+
+
+def _same_text(a: pd.Series, b: pd.Series | None) -> bool:
+    """Whether two text series hold the same values position by position (no NA)."""
+    if b is None or len(a) != len(b) or a.isna().any() or b.isna().any():
+        return False
+    return bool((a.to_numpy(dtype=object) == b.to_numpy(dtype=object)).all())
 
 
 def _normalise_pairs(status: pd.Series | None, error: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -116,3 +116,25 @@ def test_typed_numbers_canonicalise_as_their_text_does() -> None:
     pd.testing.assert_frame_equal(got.flows, want.flows, check_exact=True)
     assert got.rejects["line"].tolist() == want.rejects["line"].tolist()
     assert len(got.rejects) > 20  # ports past 65535, the negative count, timestamps, ...
+
+
+@pytest.mark.parametrize("normal", [True, False])
+def test_status_normalised_once_per_pair_like_row_by_row(normal: bool) -> None:
+    """Per distinct (status, error) pair, then spread, equals the rule row by row; columns
+    already normal (Zeek's mapped states) come back as they are, with the same values."""
+    from netrca.io.canonical import _normalise_pairs, _normalise_status
+
+    rng = np.random.default_rng(2)
+    if normal:
+        status_tokens = ["SUCCESS", "FAILED"]
+        error_tokens = ["NONE", "TIMEOUT", "CONNECTION_REFUSED"]
+    else:
+        status_tokens = ["ok", "FAILED", " denied ", None, "weird"]
+        error_tokens = ["none", "TIMEOUT", None, "0", "auth_failed"]
+    status = pd.Series(rng.choice(np.array(status_tokens, dtype=object), 500), dtype="string")
+    error = pd.Series(rng.choice(np.array(error_tokens, dtype=object), 500), dtype="string")
+    got_status, got_error = _normalise_status(status, error)
+    want_status, want_error = _normalise_pairs(status, error)
+    assert got_status.tolist() == want_status.tolist()
+    assert got_error.tolist() == want_error.tolist()
+    assert got_status.dtype == got_error.dtype == "string"
