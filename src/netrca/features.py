@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -173,9 +174,29 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
     )
 
 
-def interarrival_cv(pair: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row (coefficient of variation of inter-arrival gaps, gap count) of its group."""
-    order = np.lexsort((ts, pair))
+#: Guards the FlowContext cache entries that the features and the detectors share
+#: (they run on two threads): each is worked out once.
+_CACHE_LOCK = threading.Lock()
+
+
+def pair_order(ctx: FlowContext) -> tuple[np.ndarray, np.ndarray]:
+    """``(pair, order)``: each flow's source-destination pair as one integer, and the
+    flows sorted by pair, then time (stable). The windowed features and the beacon
+    detector both need it; it is sorted once (kept on ``ctx``)."""
+    with _CACHE_LOCK:
+        if "pair_order" not in ctx.cache:
+            pair = ctx.src.astype(np.int64) * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
+            ctx.cache["pair_order"] = (pair, np.lexsort((ctx.ts, pair)))
+        return cast(tuple[np.ndarray, np.ndarray], ctx.cache["pair_order"])
+
+
+def interarrival_cv(
+    pair: np.ndarray, ts: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row (coefficient of variation of inter-arrival gaps, gap count) of its group.
+    ``order``: the rows sorted by pair, then time, where the caller has it."""
+    if order is None:
+        order = np.lexsort((ts, pair))
     p, t = pair[order], ts[order]
     gaps = np.diff(t)
     same = p[1:] == p[:-1]
@@ -416,8 +437,8 @@ class FeatureBuilder:
         f["dst_win_distinct_src"] = np.log1p(by_dst.nunique(ctx.src))
         f["dst_win_fail_ratio"] = by_dst.mean(failed)
         f["pair_win_flows"] = np.log1p(Groups(ctx.src, ctx.dst, dport, win).count())
-        pair = ctx.src * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
-        cv, gaps = interarrival_cv(pair, ctx.ts)
+        pair, order = pair_order(ctx)
+        cv, gaps = interarrival_cv(pair, ctx.ts, order)
         f["pair_log_flows"] = np.log1p(gaps + 1)
         f["pair_interarrival_cv"] = np.where(gaps >= 3, np.nan_to_num(cv, nan=1.0), 1.0)
         f["pair_sent_cv"] = _cv_by(pair, ctx.sent, gaps >= 3)

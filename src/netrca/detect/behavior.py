@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from netrca.features import FlowContext
+from netrca.features import FlowContext, pair_order
 from netrca.groups import Groups
 from netrca.netaddr import subnet_key
 
@@ -303,8 +303,7 @@ def exfiltration_score(ctx: FlowContext, base: BehaviourBaseline) -> np.ndarray:
 def beacon_scores(ctx: FlowContext, min_flows: int = 8) -> np.ndarray:
     """RITA-style beacon score per flow (its src→dst pair's score; 0 for small pairs)."""
     n = len(ctx.ts)
-    pair = ctx.src.astype(np.int64) * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
-    order = np.lexsort((ctx.ts, pair))
+    pair, order = pair_order(ctx)
     p, t, size = pair[order], ctx.ts[order], ctx.sent[order]
     # a pair of at most min_flows flows scores 0 whatever its regularity (the size ramp
     # below): only the larger pairs' statistics are worked out
