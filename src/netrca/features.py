@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -19,7 +19,7 @@ from netrca.errors import ConfigError
 from netrca.groups import Groups
 from netrca.io._text import by_value
 from netrca.io.canonical import epoch_seconds
-from netrca.netaddr import internal_mask, parse_networks, subnet_of_unique
+from netrca.netaddr import address_codes, internal_mask, parse_networks, subnet_of_unique
 from netrca.schema import CANONICAL_COLUMNS, GROUND_TRUTH_COLUMNS
 
 __all__ = [
@@ -53,6 +53,10 @@ EXPECTED_PORTS: dict[str, frozenset[int]] = {
 _FAILED_CODES_UNANSWERED = ("TIMEOUT", "NO_HANDSHAKE", "HOST_UNREACHABLE")
 
 
+#: Guards :meth:`FlowContext.cached` (the features and detectors run on two threads).
+_CACHE_LOCK = threading.Lock()
+
+
 @dataclass
 class FlowContext:
     """Columns every later stage needs, computed once per frame (vectorised)."""
@@ -80,8 +84,17 @@ class FlowContext:
     error_codes: np.ndarray  # error_code, as text like ``astype(str)``
     error_values: np.ndarray
     auth_error: np.ndarray  # bool: the flow's error code mentions AUTH
-    #: Derived per-flow arrays computed once and shared by the detectors (e.g. service keys).
+    #: Derived per-flow arrays computed once and shared by the features and detectors
+    #: (service keys, the pair sort); filled through :meth:`cached`.
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """``cache[key]``, made by ``make()`` the first time: under one lock, since the
+        features and the detectors run on two threads, so each entry is made once."""
+        with _CACHE_LOCK:
+            if key not in self.cache:
+                self.cache[key] = make()
+            return self.cache[key]
 
     @property
     def protocol(self) -> np.ndarray:
@@ -99,13 +112,6 @@ class FlowContext:
         return np.asarray((self.error_values == name)[self.error_codes])
 
 
-def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and distinct texts of a column (missing values as ""), as
-    :func:`netrca.netaddr.internal_mask` takes them."""
-    codes, uniques = pd.factorize(values.astype("string").fillna(""), sort=False)
-    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
-
-
 def _distinct_text(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, distinct values as str)`` of a text column: a test on the values, indexed
     by the codes, equals the test on ``column.astype(str)`` row by row, run once per value."""
@@ -116,8 +122,8 @@ def _distinct_text(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowContext:
     """Build the shared per-flow arrays for ``flows`` (canonical columns)."""
     nets = parse_networks(internal_networks)
-    src, src_names = _codes(flows["source_ip"])
-    dst, dst_names = _codes(flows["destination_ip"])
+    src, src_names = address_codes(flows["source_ip"])
+    dst, dst_names = address_codes(flows["destination_ip"])
     # the text columns hold a few distinct values: each test runs once per value
     sc, sv = _distinct_text(flows["status"])
     ec, ev = _distinct_text(flows["error_code"])
@@ -174,20 +180,16 @@ def flow_context(flows: pd.DataFrame, internal_networks: list[str]) -> FlowConte
     )
 
 
-#: Guards the FlowContext cache entries that the features and the detectors share
-#: (they run on two threads): each is worked out once.
-_CACHE_LOCK = threading.Lock()
-
-
 def pair_order(ctx: FlowContext) -> tuple[np.ndarray, np.ndarray]:
     """``(pair, order)``: each flow's source-destination pair as one integer, and the
     flows sorted by pair, then time (stable). The windowed features and the beacon
     detector both need it; it is sorted once (kept on ``ctx``)."""
-    with _CACHE_LOCK:
-        if "pair_order" not in ctx.cache:
-            pair = ctx.src.astype(np.int64) * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
-            ctx.cache["pair_order"] = (pair, np.lexsort((ctx.ts, pair)))
-        return cast(tuple[np.ndarray, np.ndarray], ctx.cache["pair_order"])
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        pair = ctx.src.astype(np.int64) * (int(ctx.dst.max(initial=0)) + 1) + ctx.dst
+        return pair, np.lexsort((ctx.ts, pair))
+
+    return cast(tuple[np.ndarray, np.ndarray], ctx.cached("pair_order", make))
 
 
 def interarrival_cv(

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["internal_mask", "parse_networks", "subnet_key", "subnet_of_unique"]
+__all__ = [
+    "address_codes",
+    "internal_mask",
+    "parse_networks",
+    "subnet_key",
+    "subnet_of_unique",
+]
 
 _TRUE = {"T", "TRUE", "1", "YES", "Y"}
 _FALSE = {"F", "FALSE", "0", "NO", "N"}
@@ -44,8 +50,8 @@ def internal_mask(
 ) -> np.ndarray:
     """True where an address is internal: Zeek's local flag when set, else CIDR membership.
     ``coded``: the addresses' ``(codes, distinct texts)`` where the caller has them (as
-    :func:`_coded` gives them: missing ones as "")."""
-    codes, uniq = coded if coded is not None else _coded(ips)
+    :func:`address_codes` gives them: missing ones as "")."""
+    codes, uniq = coded if coded is not None else address_codes(ips)
     per_unique = np.zeros(len(uniq), dtype=bool)
     v4 = _ipv4_ints(uniq)
     for n in networks:
@@ -86,7 +92,7 @@ def _ipv4_ints(uniq: np.ndarray) -> np.ndarray:
 
 def subnet_key(ips: pd.Series) -> pd.Series:
     """/24 for IPv4 and /64 for IPv6, as text (for grouping paths)."""
-    codes, uniq = _coded(ips)
+    codes, uniq = address_codes(ips)
     return pd.Series(subnet_of_unique(uniq)[codes], index=ips.index, dtype=object)
 
 
@@ -104,7 +110,7 @@ def subnet_of_unique(uniq: np.ndarray) -> np.ndarray:
     return out
 
 
-def _coded(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def address_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes and distinct texts of addresses (missing ones as ""), without a row loop."""
     codes, uniq = pd.factorize(values.astype("string").fillna(""), sort=False)
     return np.asarray(codes, dtype=np.int64), np.asarray(uniq, dtype=object)

@@ -50,7 +50,7 @@ from netrca.io import ParquetReader, read_flows
 from netrca.io._source import gzip_errors, is_gzip
 from netrca.io._text import byte_count
 from netrca.io.canonical import canonicalize, epoch_seconds
-from netrca.io.writers import to_parquet
+from netrca.io.writers import to_parquet, write_csv
 from netrca.runtime import configure_arrow_pool, configure_malloc, release_free_memory
 
 __all__ = [
@@ -571,7 +571,7 @@ def _read_one_chunk(path: Path, fmt: str, out: Path) -> tuple[dict[str, Any], pd
     read = read_flows(path, log_fmt)  # a log without a data row is refused here
     table = pa.Table.from_pandas(read.flows, preserve_index=False)
     if len(read.rejects):
-        _write_rejects(read.rejects.assign(file=str(path)), out)
+        write_csv(out / REJECTS_FILE, read.rejects.assign(file=str(path)))
     info = {
         "format": log_fmt,
         "partitions": 1,
@@ -580,13 +580,6 @@ def _read_one_chunk(path: Path, fmt: str, out: Path) -> tuple[dict[str, Any], pd
     }
     del read
     return info, table.to_pandas()
-
-
-def _write_rejects(rejects: pd.DataFrame, out: Path) -> None:
-    """``out/rejects.csv``, written whole or not at all (a temporary file renamed)."""
-    target = out / REJECTS_FILE
-    rejects.to_csv(target.with_suffix(".tmp"), index=False)
-    target.with_suffix(".tmp").replace(target)
 
 
 def _gzip_pieces(
@@ -763,7 +756,7 @@ def split_input(
         raise InputError(f"{label}: no data rows{note}")
     n_rejects = int(sum(len(r) for r in rejects))
     if rejects:
-        _write_rejects(pd.concat(rejects, ignore_index=True), out.parent)
+        write_csv(out.parent / REJECTS_FILE, pd.concat(rejects, ignore_index=True))
     summary: dict[str, Any] = {
         "format": formats[0] if len(set(formats)) == 1 else "mixed",
         "partitions": parts,

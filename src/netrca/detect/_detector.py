@@ -333,7 +333,7 @@ class Detector:
         if ctx is None:
             ctx = flow_context(flows, self.features_.state_.internal_networks)
         # the behavioural detectors and the feature/forest path share only read-only
-        # inputs (the detectors' own cache in ``ctx`` is theirs alone): a worker thread
+        # inputs (``ctx``'s cache is filled under its lock): a worker thread
         # takes the detectors, most work first, while this thread builds features, scores
         # the forest, then takes the detectors the worker has not started, from the other
         # end (numpy and pandas release the GIL in their heavy loops). In a process with

@@ -22,11 +22,10 @@ baseline, never with labels:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -122,47 +121,48 @@ class BehaviourBaseline:
         return cls(**data)
 
 
-#: Guards the service keys' entries in a FlowContext's cache (detectors may run on two
-#: threads): they are worked out once.
-_SERVICE_KEYS_LOCK = threading.Lock()
+@dataclass(frozen=True)
+class _ServiceKeys:
+    """Each flow's ``"address|port"`` service key: per flow (``keys``), as a number per
+    distinct key by first appearance (``codes``) and the distinct texts (``texts``)."""
+
+    keys: np.ndarray
+    codes: np.ndarray
+    texts: np.ndarray
+
+
+def _services(ctx: FlowContext) -> _ServiceKeys:
+    """The flows' service keys, each distinct text built once (kept on ``ctx``)."""
+
+    def make() -> _ServiceKeys:
+        dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
+        port_code, ports = pd.factorize(dport, sort=False)
+        code, uniques = pd.factorize(ctx.dst.astype(np.int64) * (len(ports) + 1) + port_code)
+        rep = np.empty(len(uniques), dtype=np.int64)  # one row of each (destination, port)
+        rep[code] = np.arange(len(code))
+        texts = ctx.dst_names[ctx.dst[rep]].astype(str).astype(object) + "|"
+        texts = texts + dport[rep].astype(str).astype(object)
+        return _ServiceKeys(texts[code], np.asarray(code, dtype=np.int64), texts)
+
+    return cast(_ServiceKeys, ctx.cached("service_keys", make))
 
 
 def _service_keys(ctx: FlowContext) -> np.ndarray:
-    """``"address|port"`` per flow; each distinct text is built once (and kept on ``ctx``)."""
-    with _SERVICE_KEYS_LOCK:
-        return _service_keys_locked(ctx)
-
-
-def _service_keys_locked(ctx: FlowContext) -> np.ndarray:
-    if "service_keys" in ctx.cache:
-        return np.asarray(ctx.cache["service_keys"])
-    dport = np.nan_to_num(ctx.dport, nan=-1).astype(np.int64)
-    port_code, ports = pd.factorize(dport, sort=False)
-    code, uniques = pd.factorize(ctx.dst.astype(np.int64) * (len(ports) + 1) + port_code)
-    rep = np.empty(len(uniques), dtype=np.int64)  # one row of each (destination, port)
-    rep[code] = np.arange(len(code))
-    texts = ctx.dst_names[ctx.dst[rep]].astype(str).astype(object) + "|"
-    texts = texts + dport[rep].astype(str).astype(object)
-    keys = texts[code]
-    ctx.cache["service_keys"] = keys
-    ctx.cache["service_key_codes"] = np.asarray(code, dtype=np.int64)
-    ctx.cache["service_key_texts"] = texts
-    return np.asarray(keys)
+    """``"address|port"`` per flow."""
+    return np.asarray(_services(ctx).keys)
 
 
 def _service_codes(ctx: FlowContext) -> np.ndarray:
     """Per flow, a number for its service key (one per distinct key, by first
     appearance): what grouping and counting need, without hashing a million texts."""
-    _service_keys(ctx)
-    return np.asarray(ctx.cache["service_key_codes"])
+    return _services(ctx).codes
 
 
 def _per_service(ctx: FlowContext, fn: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
     """``fn`` of each flow's service key, worked out once per distinct key (a dict lookup
     per row over a million object keys took ~0.4 s)."""
-    _service_keys(ctx)
-    texts = pd.Series(ctx.cache["service_key_texts"], dtype=object)
-    return np.asarray(fn(texts))[ctx.cache["service_key_codes"]]
+    services = _services(ctx)
+    return np.asarray(fn(pd.Series(services.texts, dtype=object)))[services.codes]
 
 
 def _probe_like(ctx: FlowContext) -> np.ndarray:
@@ -513,8 +513,9 @@ def behaviour_tasks(
     failure_columns: list[str] | None = None,
 ) -> list[tuple[str, Callable[[], np.ndarray]]]:
     """Each detector's score as a task of its own, most work first: independent of
-    one another (they share ``ctx``, read-only but for its cache of service keys, which
-    is filled under a lock), so they may run on any threads in any order.
+    one another (they share ``ctx``, read-only but for its cache, filled under a lock by
+    :meth:`~netrca.features.FlowContext.cached`), so they may run on any threads in any
+    order.
     :func:`behaviour_frame` puts their results together. In ``"table"`` mode (no hosts or
     timestamps) only the detectors that need neither run (``mismatch``, ``failures``);
     the others score 0."""
