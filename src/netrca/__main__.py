@@ -1,6 +1,6 @@
 """Entry point for ``python -m netrca``."""
 
-from netrca.cli import main
+from netrca.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

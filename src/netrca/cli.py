@@ -17,7 +17,7 @@ from netrca.errors import ConfigError, NetrcaError
 from netrca.runtime import configure_arrow_pool, configure_malloc
 from netrca.synth.cli import app as synth_app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "entry", "main"]
 
 app = typer.Typer(
     name="netrca",
@@ -482,3 +482,22 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         sys.exit(1)
+
+
+def entry() -> None:
+    """The ``netrca`` command (console script and ``python -m netrca``): :func:`main`,
+    then a shorter interpreter exit.
+
+    What a run leaves is moved out of the garbage collector's reach (``gc.freeze``)
+    before the interpreter finalises: its module teardown runs several full
+    collections, and over what a 1M-flow ``netrca detect`` had imported and built they
+    cost ~0.2 s (0.24-0.26 s from the command's return to the process's end, 0.06-0.07 s
+    frozen). Exit handlers and teardown still run; only the collector skips the
+    objects, whose memory the process's end returns anyway. Not in :func:`main`, which
+    tests and programs call in their own process.
+    """
+    try:
+        main()
+    finally:
+        gc.freeze()
+

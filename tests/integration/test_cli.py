@@ -267,3 +267,38 @@ def test_detect_with_a_model_imports_no_training_libraries(tmp_path: Path) -> No
     after = [m for m in ast.literal_eval(lines["after detect"]) if not m.startswith("scipy")]
     assert after == [], after
     assert (tmp_path / "out" / "network_logs_with_predictions.parquet").exists()
+
+
+def test_the_command_freezes_what_it_leaves_before_exit(tmp_path: Path) -> None:
+    """The console script and ``python -m netrca`` run ``entry``: main, then gc.freeze
+    so the interpreter's teardown collections skip the run's objects; exit codes and
+    output are main's. ``main`` itself, which tests call in-process, freezes nothing."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "netrca"]
+    assert script.value == "netrca.cli:entry"
+    probe = (
+        "import gc, sys\n"
+        "from netrca.cli import entry, main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('after main:', gc.get_freeze_count())\n"
+        "sys.argv = ['netrca', 'detect', '-i', 'missing.log', '-m', 'missing.npz']\n"
+        "try:\n"
+        "    entry()\n"
+        "except SystemExit as exc:\n"
+        "    print('exit:', exc.code)\n"
+        "print('after entry:', gc.get_freeze_count())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path
+    )
+    lines = dict(line.split(": ", 1) for line in proc.stdout.strip().splitlines() if ": " in line)
+    assert lines["after main"] == "0", proc.stdout
+    assert lines["exit"] == "2" and "missing" in proc.stderr
+    assert int(lines["after entry"]) > 1000
+    # python -m netrca goes through entry too: same exit code and message
+    bad = netrca("detect", "-i", "missing.log", "-m", "missing.npz", cwd=tmp_path)
+    assert bad.returncode == 2 and "missing" in bad.stderr
