@@ -500,4 +500,3 @@ def entry() -> None:
         main()
     finally:
         gc.freeze()
-
