@@ -122,3 +122,33 @@ def test_flow_context_text_flags_equal_row_by_row(dtype: str) -> None:
         m = ctx.protocol == proto
         mismatch[m] = ~np.isin(dport[m], list(ports)) & ~np.isnan(dport[m])
     assert (ctx.mismatch == mismatch).all() and mismatch.any()
+
+
+def test_port_mismatch_equals_the_per_protocol_definition_on_odd_ports() -> None:
+    """The (protocol, port) table lookup against the per-protocol pass it replaced, on
+    every protocol with expected ports, unknown and missing protocols, and ports that
+    are missing, negative, too large or fractional (none of them an expected port)."""
+    from netrca.features import EXPECTED_PORTS, _port_mismatch
+
+    rng = np.random.default_rng(3)
+    names = np.array([*EXPECTED_PORTS, "TCP", "UDP", "ICMP", "<NA>", "nan", "http"], dtype=object)
+    ports = sorted({p for ps in EXPECTED_PORTS.values() for p in ps})
+    odd = [np.nan, -1.0, -0.0, 0.0, 65535.0, 65536.0, 1e9, 80.5, 443.0000001, 22.0]
+    n = 20_000
+    codes = rng.integers(0, len(names), n)
+    dport = np.where(
+        rng.random(n) < 0.5,
+        rng.choice(np.array(ports, dtype=float), n),
+        rng.choice(np.array(odd + list(rng.integers(0, 70000, 50).astype(float))), n),
+    )
+    expected = np.zeros(n, dtype=bool)
+    protocol = names[codes]
+    for proto, allowed in EXPECTED_PORTS.items():  # the definition, protocol by protocol
+        m = protocol == proto
+        expected[m] = ~np.isin(dport[m], list(allowed)) & ~np.isnan(dport[m])
+    got = _port_mismatch(names, codes, dport)
+    assert (got == expected).all()
+    assert got.any() and (~got & (protocol == "HTTP")).any()
+    assert not got[protocol == "TCP"].any() and not got[np.isnan(dport)].any()
+    empty = _port_mismatch(names[:0], np.zeros(0, dtype=np.int64), np.zeros(0))
+    assert empty.shape == (0,)
