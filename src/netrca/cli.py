@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from netrca import __version__
+from netrca import __version__, prefetch
 from netrca.cli_view import register as register_view_commands
 from netrca.errors import ConfigError, NetrcaError
 from netrca.runtime import configure_arrow_pool, configure_malloc
@@ -189,6 +189,8 @@ def run(
     ] = None,
 ) -> None:
     """Run the whole pipeline: read (or simulate) → detect → analyse → write outputs."""
+    if input is not None:
+        prefetch.start(input)  # read while the pipeline is imported
     from netrca.pipeline import run as run_pipeline
 
     result = run_pipeline(
@@ -268,6 +270,7 @@ def fit(
     quiet: QuietOpt = False,
 ) -> None:
     """Learn a baseline detector from traffic and save it (safe format, no pickle)."""
+    prefetch.start(input)  # read while the fitting code is imported
     from netrca.config import Settings
     from netrca.detect.persist import save_detector
     from netrca.detect.threshold import baseline_rate
@@ -336,6 +339,8 @@ def detect(
     trade-off at neighbouring thresholds ("threshold_tradeoff"). With --engine, flows are
     scored partition by partition in bounded memory (see docs/architecture.md, "Scale").
     """
+    if engine in (None, "local"):
+        prefetch.start(input)  # the log is read while the scoring code is imported
     if engine is not None:
         from contextlib import ExitStack
 

@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from netrca import prefetch
 from netrca.dask_cluster import dask_module, local_cluster
 from netrca.detect import Detector
 from netrca.errors import ConfigError, InputError, NetrcaError
@@ -407,6 +408,7 @@ def detect_partitioned(
                 # round trip (the same flows, rows and rejects as splitting it)
                 split_info, one = _read_one_chunk(src, fmt, out)
             else:
+                prefetch.discard(src)  # split a chunk at a time: never read whole
                 split_dir = out / SPLIT_DIR
                 split_info = split_input(
                     src, split_dir, partition_flows=partition_flows, fmt=fmt, runner=get_runner

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
+from netrca import prefetch
 from netrca.errors import InputError
 from netrca.io._text import Lines, split_lines
 
@@ -28,6 +29,9 @@ def read_source(path: str | Path, *, max_bytes: int) -> bytes:
         size = p.stat().st_size
         if size > max_bytes:
             raise InputError(f"{p}: {size} bytes exceeds the input limit of {max_bytes} bytes")
+        early = prefetch.take(p)  # read on a thread while the command started
+        if early is not None:
+            return _gunzip(early, p, max_bytes) if early[:2] == _GZIP_MAGIC else early
         with p.open("rb") as fh:
             head = fh.read(2)
             fh.seek(0)
