@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,3 +37,43 @@ def test_detector_fires_on_its_category(
     assert mine.mean() > 0.3, f"{detector} mean on {category} = {mine.mean():.3f}"
     assert mine.mean() > 5 * normal.mean() + 0.1
     assert (normal >= 0.5).mean() < 0.01
+
+
+def _episodes_reference(key: np.ndarray, win: np.ndarray, bad_flow: np.ndarray) -> np.ndarray:
+    """Episodes as first written: a frame of every flow, its first row per (key, window)
+    cell by drop_duplicates, looked up per flow by reindex."""
+    from netrca.groups import Groups
+
+    g = Groups(key, win)
+    bad_win = g.mean(bad_flow.astype(float)) >= 0.5
+    table = pd.DataFrame({"g": g.ids, "k": pd.factorize(key)[0], "w": win, "bad": bad_win})
+    cells = table.drop_duplicates("g").sort_values(["k", "w"], kind="stable")
+    new = (
+        (cells["k"] != cells["k"].shift())
+        | (cells["w"] - cells["w"].shift() > 1)
+        | ~cells["bad"].shift(fill_value=False).astype(bool)
+    )
+    episode = new.cumsum().where(cells["bad"], -1)
+    lookup = pd.Series(episode.to_numpy(), index=cells["g"].to_numpy())
+    return lookup.reindex(g.ids).to_numpy(dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_episodes_equal_the_frame_definition(seed: int) -> None:
+    """The cells found from first-appearance ids equal drop_duplicates on the whole frame,
+    on keys and windows in any order, gaps between windows, all or no flows bad."""
+    from netrca.detect.behavior import _episodes
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 5000))
+    key = rng.integers(0, int(rng.integers(1, 40)), n) * 7 - 3
+    win = rng.integers(0, int(rng.integers(1, 30)), n)
+    if seed % 2:
+        order = np.lexsort((win, key))
+        key, win = key[order], win[order]
+    share = [0.0, 1.0, 0.5, 0.7, 0.3, 0.9][seed]
+    bad = rng.random(n) < share
+    got = _episodes(key, win, bad)
+    assert np.array_equal(got, _episodes_reference(key, win, bad))
+    assert got.dtype == np.int64
+    assert (got >= 0).any() == (share > 0.0)
