@@ -77,3 +77,27 @@ def test_episodes_equal_the_frame_definition(seed: int) -> None:
     assert np.array_equal(got, _episodes_reference(key, win, bad))
     assert got.dtype == np.int64
     assert (got >= 0).any() == (share > 0.0)
+
+
+def test_ramp_equals_its_definition_and_leaves_its_input() -> None:
+    """ramp in place equals nan_to_num(clip((x - lo) / (hi - lo), 0, 1)) bit for bit
+    (signed zeros included) on floats with NaN, infinities and -0.0, on integers, flags
+    and scalars; the input is not changed."""
+    from netrca.detect.behavior import _lramp, ramp
+
+    def definition(x: object, lo: float, hi: float) -> np.ndarray:
+        return np.nan_to_num(np.clip((np.asarray(x, dtype=float) - lo) / (hi - lo), 0.0, 1.0))
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=10_000) * 3
+    x[::7], x[::11], x[::13], x[::17], x[::19] = np.nan, np.inf, -np.inf, -0.0, 0.3
+    kept = x.copy()
+    cases = [x, rng.integers(-5, 50, 1000), rng.random(1000) < 0.4, 0.5, np.nan, -np.inf, 7]
+    for case in cases:
+        for lo, hi in ((0.3, 0.7), (-1.0, 2.0), (3, 20)):
+            got, want = ramp(case, lo, hi), definition(case, lo, hi)
+            assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+    assert np.array_equal(x, kept, equal_nan=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = definition(np.log(np.maximum(x, 1e-12)), np.log(3), np.log(20))
+    assert np.array_equal(_lramp(x, 3, 20), want)
