@@ -28,6 +28,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+#: Bytes per line up to which ``detect --engine local`` reads a log ahead: one that may
+#: fit one partition (Zeek conn lines are ~120 bytes; a larger log is split, not read).
+PREFETCH_LINE_BYTES = 256
+
 InputOpt = Annotated[
     Path | None, typer.Option("--input", "-i", help="Flow log to read (omit to simulate).")
 ]
@@ -339,8 +343,10 @@ def detect(
     trade-off at neighbouring thresholds ("threshold_tradeoff"). With --engine, flows are
     scored partition by partition in bounded memory (see docs/architecture.md, "Scale").
     """
-    if engine in (None, "local"):
+    if engine is None:
         prefetch.start(input)  # the log is read while the scoring code is imported
+    elif engine == "local":  # only a log that can be one partition (else it is split)
+        prefetch.start(input, max_bytes=partition_flows * PREFETCH_LINE_BYTES)
     if engine is not None:
         from contextlib import ExitStack
 

@@ -10,8 +10,8 @@ Bytes are only handed over for the same file: its path, size, modification time 
 inode must be what they were when the read started, or :func:`take` returns None and the
 reader reads the file itself (errors included: a failed read ahead is never reported).
 Files that are not text (Parquet, pcap: NUL bytes in their first 4 KiB, gzip excepted)
-are not read ahead, nor files over :data:`MAX_BYTES`; a caller that will not read the
-file whole calls :func:`discard`.
+are not read ahead, nor files over :data:`MAX_BYTES` (or the caller's bound); a caller
+that will not read the file whole after all calls :func:`discard`.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ def _read(path: Path, done: Future[bytes]) -> None:
         done.set_exception(exc)
 
 
-def start(path: str | Path) -> bool:
+def start(path: str | Path, max_bytes: int = MAX_BYTES) -> bool:
     """Begin reading ``path`` on a daemon thread; False where it is not read ahead (not
-    a regular file, not text, over :data:`MAX_BYTES`, unreadable)."""
+    a regular file, not text, over ``max_bytes``, unreadable)."""
     p = Path(path)
     ident = _identity(p)
-    if ident is None or not p.is_file() or ident[1][0] > MAX_BYTES:
+    if ident is None or not p.is_file() or ident[1][0] > min(max_bytes, MAX_BYTES):
         return False
     try:
         with p.open("rb") as fh:

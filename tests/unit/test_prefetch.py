@@ -99,6 +99,9 @@ def test_binary_files_directories_and_missing_files_are_not_read_ahead(tmp_path:
     assert not prefetch.start(parquet)
     assert not prefetch.start(tmp_path)
     assert not prefetch.start(tmp_path / "missing.log")
+    log = tmp_path / "conn.log"
+    log.write_bytes(b"a\n" * 100)
+    assert not prefetch.start(log, max_bytes=199)  # over the caller's bound
     assert prefetch._pending == {}
 
 
@@ -110,10 +113,11 @@ def test_discard_drops_what_was_read(tmp_path: Path) -> None:
     assert prefetch._pending == {} and prefetch.take(log) is None
 
 
-def test_a_split_log_drops_its_read_ahead(tmp_path: Path) -> None:
+def test_a_split_log_drops_its_read_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The partitioned engine reads a log larger than one partition a chunk at a time:
-    the bytes read ahead for it are dropped, not held through the run."""
-    from netrca.cli import main
+    the bytes read ahead for it are dropped, not held through the run; a log over
+    ``--partition-flows`` x PREFETCH_LINE_BYTES is not read ahead at all."""
+    from netrca.cli import PREFETCH_LINE_BYTES, main
     from netrca.simulate import Scenario, simulate, write_flows
 
     def cli(*args: str) -> int:
@@ -123,18 +127,32 @@ def test_a_split_log_drops_its_read_ahead(tmp_path: Path) -> None:
             return int(exc.code or 0)
         return 0
 
+    started: list[bool] = []
+    real_start = prefetch.start
+
+    def spy(path: str | Path, max_bytes: int = prefetch.MAX_BYTES) -> bool:
+        started.append(real_start(path, max_bytes))
+        return started[-1]
+
     log = tmp_path / "conn.log"
     write_flows(simulate(Scenario(n_flows=3000), seed=2), log, fmt="zeek")
     model = tmp_path / "model.npz"
     assert cli("fit", "-i", str(log), "-o", str(model), "--quiet") == 0
     _wait()
     prefetch._pending.clear()
+    monkeypatch.setattr(prefetch, "start", spy)
     out = tmp_path / "out"
     args = ["detect", "-i", str(log), "-m", str(model), "-o", str(out), "--quiet"]
+    lines = log.read_bytes().count(b"\n")
+    fits = log.stat().st_size // PREFETCH_LINE_BYTES + 1  # partitions this large: read ahead
+    assert fits < lines // 2
+    assert cli(*args, "--engine", "local", "--partition-flows", str(fits)) == 0
+    assert started == [True] and prefetch._pending == {}
+    assert len(list((out / "predictions").glob("*.parquet"))) >= 2
     assert cli(*args, "--engine", "local", "--partition-flows", "1000") == 0
-    assert prefetch._pending == {}
+    assert started == [True, False] and prefetch._pending == {}
     assert len(list((out / "predictions").glob("*.parquet"))) >= 3
     # a log of one partition is read ahead and taken by its reader
     assert cli(*args, "--engine", "local") == 0
-    assert prefetch._pending == {}
+    assert started == [True, False, True] and prefetch._pending == {}
     assert len(list((out / "predictions").glob("*.parquet"))) == 1
