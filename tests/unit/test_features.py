@@ -77,6 +77,34 @@ def test_feature_frame_equals_the_dict_built_frame() -> None:
         pd.testing.assert_frame_equal(plain, pd.DataFrame(f).astype("float64").fillna(0.0))
 
 
+def test_features_written_into_rows_equal_the_frame_built_by_name(
+    sim_flows: pd.DataFrame,
+) -> None:
+    """With fitted names, transform writes each feature into its matrix row; without,
+    it keeps them by name and builds the frame (what fitting does). The same values bit
+    for bit, a fitted name never produced is 0, a produced name not fitted is dropped."""
+    from netrca.features import _FeatureRows
+
+    fb = FeatureBuilder().fit(sim_flows)
+    names = list(fb.state_.feature_names)
+    rows = fb.transform(sim_flows)
+    fb.state_.feature_names = []
+    by_name = fb.transform(sim_flows)
+    assert set(by_name.columns) == set(names)
+    pd.testing.assert_frame_equal(rows, by_name[names])
+    assert np.array_equal(rows.to_numpy(), by_name[names].to_numpy())
+    fb.state_.feature_names = [names[3], "not-a-feature", *names[5:]]
+    some = fb.transform(sim_flows)
+    assert list(some.columns) == fb.state_.feature_names
+    assert (some["not-a-feature"] == 0.0).all()
+    assert np.array_equal(some[names[5:]].to_numpy(), rows[names[5:]].to_numpy())
+    sink = _FeatureRows(["a", "b"], 3)
+    sink["b"] = np.array([True, False, True])
+    sink["c"] = np.array([1.0, 2.0, 3.0])
+    sink["a"] = np.array([np.nan, np.inf, -1.0])
+    assert sink.frame().to_dict("list") == {"a": [0.0, np.inf, -1.0], "b": [1.0, 0.0, 1.0]}
+
+
 @pytest.mark.parametrize("dtype", ["str", "object", "string"])
 def test_flow_context_text_flags_equal_row_by_row(dtype: str) -> None:
     from netrca.features import _FAILED_CODES_UNANSWERED, flow_context
