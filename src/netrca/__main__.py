@@ -1,6 +1,35 @@
-"""Entry point for ``python -m netrca``."""
+"""Entry point for ``python -m netrca`` and the ``netrca`` command (kept light: it runs
+before numpy is imported)."""
 
-from netrca.cli import entry
+from __future__ import annotations
+
+import os
+import sys
+
+#: Subcommands whose numpy work is matrix algebra (the GAN's fidelity checks): they keep
+#: OpenBLAS's default threads.
+BLAS_COMMANDS = frozenset({"synth"})
+
+
+def entry() -> None:
+    """The ``netrca`` command: OpenBLAS held to one thread (unless the user set
+    ``OPENBLAS_NUM_THREADS`` or runs a :data:`BLAS_COMMANDS` command), then
+    :func:`netrca.cli.entry`.
+
+    numpy's OpenBLAS starts a worker thread per extra core when it loads, and that
+    thread spins for a while before it sleeps: importing numpy, pandas and pyarrow took
+    0.6-0.7 CPU-s with it, 0.4-0.5 alone, the difference taken from the core on which
+    the input log is being read meanwhile (netrca.prefetch). The scoring path does no
+    matrix algebra, and its own threads and processes use the cores. The setting is
+    inherited by the Dask workers a run starts.
+    """
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+    if command not in BLAS_COMMANDS:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from netrca.cli import entry as run
+
+    run()
+
 
 if __name__ == "__main__":
     entry()

@@ -276,7 +276,7 @@ def test_the_command_freezes_what_it_leaves_before_exit(tmp_path: Path) -> None:
     from importlib.metadata import entry_points
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "netrca"]
-    assert script.value == "netrca.cli:entry"
+    assert script.value == "netrca.__main__:entry"
     probe = (
         "import gc, sys\n"
         "from netrca.cli import entry, main\n"
@@ -302,3 +302,41 @@ def test_the_command_freezes_what_it_leaves_before_exit(tmp_path: Path) -> None:
     # python -m netrca goes through entry too: same exit code and message
     bad = netrca("detect", "-i", "missing.log", "-m", "missing.npz", cwd=tmp_path)
     assert bad.returncode == 2 and "missing" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "preset", "expected"),
+    [
+        (["--help"], None, "1"),
+        (["detect", "--help"], None, "1"),
+        (["synth", "--help"], None, None),
+        (["detect", "--help"], "3", "3"),
+    ],
+)
+def test_the_command_holds_openblas_to_one_thread_before_numpy_loads(
+    argv: list[str], preset: str | None, expected: str | None
+) -> None:
+    """The command sets OPENBLAS_NUM_THREADS=1 before anything imports numpy (its spinning
+    worker thread took a core while the input was read), but not for the GAN's commands
+    (matrix algebra) nor over the user's own setting."""
+    import os
+
+    probe = (
+        "import os, sys\n"
+        f"sys.argv = ['netrca', *{argv!r}]\n"
+        "import netrca.__main__ as m\n"
+        "assert 'numpy' not in sys.modules\n"
+        "try:\n"
+        "    m.entry()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('threads:', os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == f"threads: {expected}"
