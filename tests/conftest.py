@@ -18,6 +18,17 @@ CTU_NJRAT = ZEEK / "ctu_njrat_botnet230_conn.log.labeled"
 NMAP = ZEEK / "nmap_portscan_conn.log"
 
 
+def cli(*args: str) -> int:
+    """``netrca ARGS`` in this process (netrca.cli.main): its exit code."""
+    from netrca.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def need(path: Path) -> Path:
     """Skip (with the reason) when a real dataset is not beside the checkout."""
     if not path.exists():

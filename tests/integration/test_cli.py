@@ -11,11 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from netrca.cli import main
 from netrca.report import read_manifest
 from netrca.report.verify import verify_run
 from netrca.schema import OUTPUT_COLUMNS, Analysis
-from tests.conftest import CTU_NJRAT, CTU_NORMAL, NMAP, need
+from tests.conftest import CTU_NJRAT, CTU_NORMAL, NMAP, cli, need
 
 OUTPUT_FILES = {
     "network_logs.csv",
@@ -27,14 +26,6 @@ OUTPUT_FILES = {
     "analysis_summary.json",
     "manifest.json",
 }
-
-
-def cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def netrca(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,18 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from netrca.cli import main
 from netrca.io import read_flows
 from netrca.simulate import Scenario, simulate, write_flows
 from netrca.synth.persist import load_gan
-
-
-def cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from tests.conftest import cli
 
 
 @pytest.fixture(scope="module")

@@ -117,15 +117,9 @@ def test_a_split_log_drops_its_read_ahead(tmp_path: Path, monkeypatch: pytest.Mo
     """The partitioned engine reads a log larger than one partition a chunk at a time:
     the bytes read ahead for it are dropped, not held through the run; a log over
     ``--partition-flows`` x PREFETCH_LINE_BYTES is not read ahead at all."""
-    from netrca.cli import PREFETCH_LINE_BYTES, main
+    from netrca.cli import PREFETCH_LINE_BYTES
     from netrca.simulate import Scenario, simulate, write_flows
-
-    def cli(*args: str) -> int:
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        return 0
+    from tests.conftest import cli
 
     started: list[bool] = []
     real_start = prefetch.start

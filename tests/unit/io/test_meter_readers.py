@@ -9,20 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from netrca.cli import main
 from netrca.errors import InputError
 from netrca.io import read_flows, sniff_format
 from netrca.io.cicflowmeter import normalise_cic_name
 from netrca.pipeline import run
 from tests import samples
-
-
-def cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from tests.conftest import cli
 
 
 def _truth_ts(frame: pd.DataFrame) -> pd.Series:

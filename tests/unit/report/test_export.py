@@ -13,21 +13,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from netrca.cli import main
 from netrca.report.export import ECS_VERSION, render_export
 from netrca.schema import CATEGORY_VALUES
+from tests.conftest import cli
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 ECS = json.loads((DATA / "ecs_fields.json").read_text())
 HEC = json.loads((DATA / "splunk_hec_envelope.json").read_text())
-
-
-def cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _leaves(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:

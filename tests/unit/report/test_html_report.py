@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from netrca.cli import main
 from netrca.report import read_manifest
 from netrca.report.html import render_report
 from netrca.report.outputs import _sha256
 from netrca.report.view import build_view
 from netrca.schema import Analysis
+from tests.conftest import cli
 
 SECTIONS = (
     "summary",
@@ -27,14 +27,6 @@ SECTIONS = (
     "evaluation",
     "fidelity",
 )
-
-
-def cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_every_run_writes_a_self_contained_report(run_dir: Path) -> None:
