@@ -6,15 +6,15 @@ from __future__ import annotations
 import os
 import sys
 
-#: Subcommands whose numpy work is matrix algebra (the GAN's fidelity checks): they keep
-#: OpenBLAS's default threads.
-BLAS_COMMANDS = frozenset({"synth"})
+#: Subcommands that run with OpenBLAS held to one thread: scoring and fitting do no
+#: matrix algebra. The others keep its default (``synth`` and ``run --synthetic gan``
+#: measure fidelity with matrix products).
+ONE_BLAS_THREAD = frozenset({"detect", "fit"})
 
 
 def entry() -> None:
-    """The ``netrca`` command: OpenBLAS held to one thread (unless the user set
-    ``OPENBLAS_NUM_THREADS`` or runs a :data:`BLAS_COMMANDS` command), then
-    :func:`netrca.cli.entry`.
+    """The ``netrca`` command: for :data:`ONE_BLAS_THREAD` commands OpenBLAS held to one
+    thread (unless the user set ``OPENBLAS_NUM_THREADS``), then :func:`netrca.cli.entry`.
 
     numpy's OpenBLAS starts a worker thread per extra core when it loads, and that
     thread spins for a while before it sleeps: importing numpy, pandas and pyarrow took
@@ -24,7 +24,7 @@ def entry() -> None:
     inherited by the Dask workers a run starts.
     """
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
-    if command not in BLAS_COMMANDS:
+    if command in ONE_BLAS_THREAD:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from netrca.cli import entry as run
 

@@ -32,6 +32,19 @@ app = typer.Typer(
 #: fit one partition (Zeek conn lines are ~120 bytes; a larger log is split, not read).
 PREFETCH_LINE_BYTES = 256
 
+
+def _read_ahead(path: Path, bound: int = prefetch.MAX_BYTES, gzip: bool = True) -> None:
+    """Start reading ``path`` ahead (netrca.prefetch), never past the input limit the
+    readers will apply (``NETRCA_MAX_INPUT_BYTES``)."""
+    try:
+        from netrca.config import Settings
+
+        limit = Settings().max_input_bytes
+    except Exception:  # a bad setting is reported where the run reads its settings
+        return
+    prefetch.start(path, max_bytes=min(bound, limit), gzip=gzip)
+
+
 InputOpt = Annotated[
     Path | None, typer.Option("--input", "-i", help="Flow log to read (omit to simulate).")
 ]
@@ -194,7 +207,7 @@ def run(
 ) -> None:
     """Run the whole pipeline: read (or simulate) → detect → analyse → write outputs."""
     if input is not None:
-        prefetch.start(input)  # read while the pipeline is imported
+        _read_ahead(input)  # read while the pipeline is imported
     from netrca.pipeline import run as run_pipeline
 
     result = run_pipeline(
@@ -274,7 +287,7 @@ def fit(
     quiet: QuietOpt = False,
 ) -> None:
     """Learn a baseline detector from traffic and save it (safe format, no pickle)."""
-    prefetch.start(input)  # read while the fitting code is imported
+    _read_ahead(input)  # read while the fitting code is imported
     from netrca.config import Settings
     from netrca.detect.persist import save_detector
     from netrca.detect.threshold import baseline_rate
@@ -344,9 +357,9 @@ def detect(
     scored partition by partition in bounded memory (see docs/architecture.md, "Scale").
     """
     if engine is None:
-        prefetch.start(input)  # the log is read while the scoring code is imported
-    elif engine == "local":  # only a log that can be one partition (else it is split)
-        prefetch.start(input, max_bytes=partition_flows * PREFETCH_LINE_BYTES)
+        _read_ahead(input)  # the log is read while the scoring code is imported
+    elif engine == "local":  # only a plain log that can be one partition (else it is split)
+        _read_ahead(input, partition_flows * PREFETCH_LINE_BYTES, gzip=False)
     if engine is not None:
         from contextlib import ExitStack
 
@@ -503,9 +516,11 @@ def entry() -> None:
     before the interpreter finalises: its module teardown runs several full
     collections, and over what a 1M-flow ``netrca detect`` had imported and built they
     cost ~0.2 s (0.24-0.26 s from the command's return to the process's end, 0.06-0.07 s
-    frozen). Exit handlers and teardown still run; only the collector skips the
-    objects, whose memory the process's end returns anyway. Not in :func:`main`, which
-    tests and programs call in their own process.
+    frozen). Exit handlers and module teardown still run and the process's end returns
+    the memory; what is lost is the finalisers (``__del__``, weakref callbacks) of
+    reference cycles still uncollected at exit, which the collector no longer reaches.
+    netrca closes its files and temporary outputs explicitly and relies on none. Not in
+    :func:`main`, which tests and programs call in their own process.
     """
     try:
         main()

@@ -501,7 +501,9 @@ class _FeatureRows:
     def __init__(self, names: list[str] | None, n: int) -> None:
         self.names, self.n = names, n
         self.kept: dict[str, np.ndarray] = {}
-        self.rows = {name: j for j, name in enumerate(names or [])}
+        self.rows: dict[str, int] = {}
+        for j, name in enumerate(names or []):
+            self.rows.setdefault(name, j)  # a repeated name: its first column, as before
         self.mat = _zeros(len(names), n) if names is not None else None
 
     def __setitem__(self, name: str, values: np.ndarray) -> None:

@@ -11,7 +11,9 @@ inode must be what they were when the read started, or :func:`take` returns None
 reader reads the file itself (errors included: a failed read ahead is never reported).
 Files that are not text (Parquet, pcap: NUL bytes in their first 4 KiB, gzip excepted)
 are not read ahead, nor files over :data:`MAX_BYTES` (or the caller's bound); a caller
-that will not read the file whole after all calls :func:`discard`.
+that will not read the file whole after all calls :func:`discard`, and so does a reader
+that refuses the file for its size. Bytes nobody takes (a run that fails before it reads)
+are held until the process ends.
 """
 
 from __future__ import annotations
@@ -22,18 +24,28 @@ from pathlib import Path
 
 __all__ = ["MAX_BYTES", "discard", "start", "take"]
 
-#: Larger files are not read ahead (the partitioned engine splits a log this large).
+#: Larger files are never read ahead (callers may bound it lower: the input limit, and
+#: what ``detect --engine local`` scores as one partition).
 MAX_BYTES = 1 << 30
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _LOCK = threading.Lock()
-_pending: dict[str, tuple[tuple[int, int, int], Future[bytes]]] = {}
+_pending: dict[str, tuple[tuple[int, ...], Future[bytes]]] = {}
 
 
-def _identity(path: Path) -> tuple[str, tuple[int, int, int]] | None:
+def _identity(path: Path) -> tuple[str, tuple[int, ...]] | None:
+    """The file's resolved path and what changes when it is written or replaced: size,
+    modification and change times (a rewrite that restores the modification time still
+    moves the change time), device and inode."""
     try:
         st = path.stat()
-        return str(path.resolve()), (st.st_size, st.st_mtime_ns, st.st_ino)
+        return str(path.resolve()), (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            st.st_dev,
+            st.st_ino,
+        )
     except OSError:
         return None
 
@@ -46,9 +58,10 @@ def _read(path: Path, done: Future[bytes]) -> None:
         done.set_exception(exc)
 
 
-def start(path: str | Path, max_bytes: int = MAX_BYTES) -> bool:
+def start(path: str | Path, max_bytes: int = MAX_BYTES, gzip: bool = True) -> bool:
     """Begin reading ``path`` on a daemon thread; False where it is not read ahead (not
-    a regular file, not text, over ``max_bytes``, unreadable)."""
+    a regular file, not text, over ``max_bytes``, gzip where ``gzip`` is False,
+    unreadable)."""
     p = Path(path)
     ident = _identity(p)
     if ident is None or not p.is_file() or ident[1][0] > min(max_bytes, MAX_BYTES):
@@ -58,7 +71,10 @@ def start(path: str | Path, max_bytes: int = MAX_BYTES) -> bool:
             head = fh.read(4096)
     except OSError:
         return False
-    if b"\x00" in head and not head.startswith(_GZIP_MAGIC):
+    if head.startswith(_GZIP_MAGIC):
+        if not gzip:
+            return False
+    elif b"\x00" in head:
         return False
     done: Future[bytes] = Future()
     with _LOCK:
@@ -79,8 +95,8 @@ def take(path: str | Path) -> bytes | None:
     if entry is None or entry[0] != ident[1]:
         return None
     try:
-        data = entry[1].result()
-    except BaseException:
+        data = entry[1].result()  # an interrupt while waiting is the user's: it propagates
+    except Exception:
         return None
     # the file may have changed while it was read: then its size or time differs now
     return data if _identity(p) == ident and len(data) == ident[1][0] else None

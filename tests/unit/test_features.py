@@ -77,6 +77,15 @@ def test_feature_frame_equals_the_dict_built_frame() -> None:
         pd.testing.assert_frame_equal(plain, pd.DataFrame(f).astype("float64").fillna(0.0))
 
 
+def _feature_frame_reference(by_name: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The dict-built frame's columns for ``names``: a repeated name is filled once (its
+    first column), the others stay 0."""
+    from netrca.features import _feature_frame
+
+    f = {c: by_name[c].to_numpy() for c in by_name.columns}
+    return _feature_frame(f, names, len(by_name)).to_numpy()
+
+
 def test_features_written_into_rows_equal_the_frame_built_by_name(
     sim_flows: pd.DataFrame,
 ) -> None:
@@ -98,6 +107,11 @@ def test_features_written_into_rows_equal_the_frame_built_by_name(
     assert list(some.columns) == fb.state_.feature_names
     assert (some["not-a-feature"] == 0.0).all()
     assert np.array_equal(some[names[5:]].to_numpy(), rows[names[5:]].to_numpy())
+    fb.state_.feature_names = [names[0], names[0], names[1]]  # a repeated name (crafted)
+    assert np.array_equal(
+        fb.transform(sim_flows).to_numpy(),
+        _feature_frame_reference(by_name, fb.state_.feature_names),
+    )
     sink = _FeatureRows(["a", "b"], 3)
     sink["b"] = np.array([True, False, True])
     sink["c"] = np.array([1.0, 2.0, 3.0])

@@ -74,12 +74,69 @@ def test_a_changed_or_removed_file_is_read_again(tmp_path: Path) -> None:
         read_source(log, max_bytes=1000)
 
 
-def test_the_input_limit_still_applies(tmp_path: Path) -> None:
+def test_the_input_limit_still_applies_and_drops_the_bytes(tmp_path: Path) -> None:
     log = tmp_path / "conn.log"
     log.write_bytes(b"x" * 5000)
     assert prefetch.start(log)
     with pytest.raises(InputError, match="exceeds the input limit"):
         read_source(log, max_bytes=1000)
+    assert prefetch._pending == {}
+
+
+def test_a_same_size_rewrite_that_keeps_the_mtime_is_read_again(tmp_path: Path) -> None:
+    """rsync --inplace -t, touch -r, tar: same size, same modification time, new bytes;
+    the change time still moves."""
+    log = tmp_path / "conn.log"
+    log.write_bytes(b"AAAA\n" * 100)
+    assert prefetch.start(log)
+    _wait()
+    st = log.stat()
+    with log.open("r+b") as fh:
+        fh.write(b"BBBB\n" * 100)
+    os.utime(log, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert log.stat().st_mtime_ns == st.st_mtime_ns and log.stat().st_size == st.st_size
+    assert read_source(log, max_bytes=1000)[:5] == b"BBBB\n"
+
+
+def test_an_interrupt_while_waiting_for_the_bytes_propagates(tmp_path: Path) -> None:
+    """take() falls back to a plain read when the read ahead failed, but an interrupt
+    (Ctrl-C while it waits) is the user's and is not swallowed."""
+    from concurrent.futures import Future
+
+    log = tmp_path / "conn.log"
+    log.write_bytes(b"a\n" * 10)
+    ident = prefetch._identity(log)
+    assert ident is not None
+    interrupted: Future[bytes] = Future()
+    interrupted.set_exception(KeyboardInterrupt())
+    prefetch._pending[ident[0]] = (ident[1], interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prefetch.take(log)
+    failed: Future[bytes] = Future()
+    failed.set_exception(OSError("disk gone"))
+    prefetch._pending[ident[0]] = (ident[1], failed)
+    assert prefetch.take(log) is None  # a failed read: the reader reads the file itself
+
+
+def test_the_cli_reads_ahead_within_the_input_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netrca.cli import _read_ahead
+
+    log = tmp_path / "conn.log"
+    log.write_bytes(b"a\n" * 1000)
+    monkeypatch.setenv("NETRCA_MAX_INPUT_BYTES", "1000")
+    _read_ahead(log)
+    assert prefetch._pending == {}  # 2,000 bytes over the user's limit: not read ahead
+    monkeypatch.setenv("NETRCA_MAX_INPUT_BYTES", "5000")
+    _read_ahead(log)
+    assert prefetch.take(log) == log.read_bytes()
+    gz = tmp_path / "conn.log.gz"
+    gz.write_bytes(gzip.compress(b"a\n" * 1000))
+    _read_ahead(gz, gzip=False)  # detect --engine local splits every gzip log
+    assert prefetch._pending == {}
+    _read_ahead(gz)
+    assert prefetch.take(gz) == gz.read_bytes()
 
 
 def test_gzip_is_read_ahead_and_gunzipped_as_without(tmp_path: Path) -> None:
@@ -124,8 +181,8 @@ def test_a_split_log_drops_its_read_ahead(tmp_path: Path, monkeypatch: pytest.Mo
     started: list[bool] = []
     real_start = prefetch.start
 
-    def spy(path: str | Path, max_bytes: int = prefetch.MAX_BYTES) -> bool:
-        started.append(real_start(path, max_bytes))
+    def spy(path: str | Path, max_bytes: int = prefetch.MAX_BYTES, gzip: bool = True) -> bool:
+        started.append(real_start(path, max_bytes, gzip))
         return started[-1]
 
     log = tmp_path / "conn.log"

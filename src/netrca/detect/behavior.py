@@ -90,14 +90,14 @@ _AUTH_PROTOCOLS = frozenset(
 def ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """0 below ``lo``, 1 above ``hi``, linear between (NaN → 0).
 
-    In place on one new array: clipping leaves no infinity, so only NaN needs replacing
-    (what ``nan_to_num`` of the clipped values did in three more passes and a copy; the
-    same values, 22 -> 5 ms per million)."""
-    v = np.asarray(np.asarray(x, dtype=float) - lo)  # a new array, 0-d for a scalar
-    v /= hi - lo
+    Clipped and cleaned in place: clipping leaves no infinity, so only NaN needs
+    replacing (what ``nan_to_num`` of the clipped values did in three more passes and a
+    copy; the same values, 22 -> 6 ms per million). Broadcasts as the expression does;
+    a scalar gives a scalar."""
+    v = np.asarray((np.asarray(x, dtype=float) - lo) / (hi - lo))  # new, 0-d for a scalar
     np.clip(v, 0.0, 1.0, out=v)
     v[np.isnan(v)] = 0.0
-    return v
+    return v if v.ndim else v[()]
 
 
 def _lramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:

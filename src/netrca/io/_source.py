@@ -28,6 +28,7 @@ def read_source(path: str | Path, *, max_bytes: int) -> bytes:
     try:
         size = p.stat().st_size
         if size > max_bytes:
+            prefetch.discard(p)
             raise InputError(f"{p}: {size} bytes exceeds the input limit of {max_bytes} bytes")
         early = prefetch.take(p)  # read on a thread while the command started
         if early is not None:

@@ -98,6 +98,9 @@ def test_ramp_equals_its_definition_and_leaves_its_input() -> None:
             got, want = ramp(case, lo, hi), definition(case, lo, hi)
             assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
     assert np.array_equal(x, kept, equal_nan=True)
+    assert isinstance(ramp(0.5, 0.0, 1.0), np.float64) and ramp(np.nan, 0, 1) == 0.0
+    wide = ramp(np.arange(3.0), 0.0, np.ones((2, 1)))  # bounds broadcast as before
+    assert np.array_equal(wide, definition(np.arange(3.0), 0.0, np.ones((2, 1))))
     with np.errstate(divide="ignore", invalid="ignore"):
         want = definition(np.log(np.maximum(x, 1e-12)), np.log(3), np.log(20))
     assert np.array_equal(_lramp(x, 3, 20), want)
