@@ -385,16 +385,6 @@ class Detector:
             out[start : start + len(block)] = np.argmax(z, axis=1)
         return out
 
-    def _reasons(
-        self,
-        parts: pd.DataFrame,
-        X: np.ndarray,
-        floor: float = 0.25,
-        top: np.ndarray | None = None,
-    ) -> list[str]:
-        """:meth:`_reasons_text` as Python strings."""
-        return cast(list[str], self._reasons_text(parts, X, floor, top).to_pylist())
-
     def _reasons_text(
         self,
         parts: pd.DataFrame,

@@ -125,7 +125,7 @@ def test_reasons_text_equals_item_by_item_formatting(
     # values past the table's [0, 1] are formatted by hand, the rarity's with its feature
     parts.iloc[200:260, 2] = rng.choice([1.5, 3.14159, 12.0], size=60)
     parts.iloc[230:290, -1] = rng.choice([1.25, 2.675, 0.9], size=60)
-    assert fitted._reasons(parts, X) == _reasons_one_by_one(fitted, parts, X)
+    assert fitted._reasons_text(parts, X).to_pylist() == _reasons_one_by_one(fitted, parts, X)
     assert any(r.startswith("rarity:") or ";rarity:" in r for r in scores.reasons)
 
 
@@ -222,5 +222,5 @@ def test_reasons_skip_rows_with_a_nan_part_as_before(
     parts = scores.behaviour.assign(rarity=scores.rarity)
     X = scores.features.to_numpy(dtype=np.float64)
     assert parts["mismatch"].isna().any()
-    assert scores.reasons == fitted._reasons(parts, X)
+    assert scores.reasons == fitted._reasons_text(parts, X).to_pylist()
     assert all(r == "" for r in np.asarray(scores.reasons, dtype=object)[::7])
