@@ -1,9 +1,11 @@
 """The LocalCluster of ``--engine dask``, started on a thread so it comes up while other work runs.
 
 A light module (Dask is imported only on use): the CLI starts the cluster before it
-imports the scoring code and loads the model, so the worker processes start, import
-the scoring path (Dask's ``preload``: :func:`netrca.partitioned.dask_setup`) and load
-numba's compiler target while the client process does the same.
+imports the scoring code and loads the model. The fork server that forks the workers is
+started first and imports the scoring path while this process imports Dask, so the
+workers start with it loaded (Dask's ``preload`` then runs
+:func:`netrca.partitioned.dask_setup`, which loads numba's compiler target where the
+numba kernels will run) while the client process imports the same and plans.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def _start(workers: int | None, processes: bool) -> tuple[Any, Any]:
     """A LocalCluster of ``workers`` one-thread workers (default 2) and its client."""
     import dask
 
+    forkserver = processes and _forkserver_is_better()
+    if forkserver:
+        _start_forkserver()
     dist = dask_module()
     # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (its config's
     # pre-spawn-environ), which also pins glibc's mmap threshold at 128 KiB: every
@@ -45,10 +50,12 @@ def _start(workers: int | None, processes: bool) -> tuple[Any, Any]:
     # itself use netrca's malloc settings instead (netrca.runtime.configure_malloc),
     # unless the user set the variable; a cluster given by --scheduler keeps its own.
     settings: dict[str, Any] = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-    if _forkserver_is_better():
-        # one server process imports Dask, numpy and pandas once and forks each worker
-        # from it, instead of every worker importing them anew (spawn): 0.4-0.8 s less
-        # to start a cluster of 1 or 2 workers on 2 cores (BENCHMARKS.md, #6)
+    if forkserver:
+        # one server process imports Dask, numpy, pandas and the scoring code once and
+        # forks each worker from it, instead of every worker importing them anew
+        # (spawn): 0.4-0.8 s less to start a cluster of 1 or 2 workers on 2 cores, and
+        # started before Dask is imported here (_start_forkserver), 0.6 s less again
+        # from the command's start to the first task (BENCHMARKS.md, #6)
         settings["distributed.worker.multiprocessing-method"] = "forkserver"
     with dask.config.set(settings):
         cluster = dist.LocalCluster(
@@ -64,6 +71,28 @@ def _start(workers: int | None, processes: bool) -> tuple[Any, Any]:
     except BaseException:
         cluster.close()
         raise
+
+
+#: What the fork server imports before it forks the first worker: Dask's own list
+#: (``distributed.utils.get_mp_context``) and the scoring code the workers preload.
+FORKSERVER_PRELOAD = ("distributed", "numpy", "pandas", WORKER_PRELOAD)
+
+
+def _start_forkserver() -> None:
+    """Start multiprocessing's fork server now, importing :data:`FORKSERVER_PRELOAD`.
+
+    Dask starts it when the first worker is due, after this process has imported
+    Dask and started the scheduler, and the server then imports Dask, numpy and pandas
+    before it forks a worker, which imports the scoring code itself. Started here, the
+    server imports all of it while this process imports Dask (on the other core), and
+    every worker is forked with the scoring code already loaded. A server that is
+    already running (an earlier cluster of this process) is kept as it is.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
+    forkserver.ensure_running()
 
 
 def _forkserver_is_better() -> bool:

@@ -183,6 +183,34 @@ def test_local_cluster_workers_load_the_scoring_code_while_they_start() -> None:
     assert all(s == {"pipeline": True, "kernel": True} for s in states.values()), states
 
 
+def _parent_maps() -> str:
+    return Path(f"/proc/{os.getppid()}/maps").read_text()
+
+
+def test_workers_are_forked_with_the_scoring_code_already_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """netrca starts the fork server itself, with the scoring code in its preload, so the
+    server imports it while the client imports Dask and every worker is forked with it
+    loaded: the worker's parent process (the server) has the compiled scorer mapped."""
+    import multiprocessing
+    import sys
+
+    pytest.importorskip("distributed")
+    from netrca.dask_cluster import local_cluster
+    from netrca.detect import _native
+
+    if not sys.platform.startswith("linux") or not _native.top_available():
+        pytest.skip("needs /proc and the compiled scorer")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform")
+    monkeypatch.delenv("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD", raising=False)
+    with local_cluster(1) as started:
+        maps = started.result()[1].run(_parent_maps)
+    (parent,) = maps.values()
+    assert "netrca/detect/_simd" in parent
+
+
 def test_a_cluster_started_by_the_caller_is_used_and_left_to_it(
     parts_dir: Path, tmp_path: Path, detector: Detector
 ) -> None:
