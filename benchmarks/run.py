@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument(
         "--dask-rounds",
         type=int,
-        default=3,
+        default=5,  # speed.DASK_ROUNDS (not imported: it loads netrca)
         help="speed: rounds of the Dask 1-vs-2-worker comparison (median reported)",
     )
     ap.add_argument(

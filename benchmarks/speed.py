@@ -15,7 +15,7 @@ and on the same machine, every comparison of issue #6 and writes
    and the partitioned engine (parse, features, score, Parquet predictions; no
    incident analysis) on 1M and 5M.
 3. **dask**: `--engine dask` over the same 5M flows as Parquet partitions, LocalCluster
-   with 1 and with 2 worker processes (one thread each), three rounds alternating the
+   with 1 and with 2 worker processes (one thread each), five rounds alternating the
    two, the median round's ratio reported (``--dask-rounds``).
 4. **scaling**: the partitioned engine on 10k, 100k, 1M and 5M flows (seconds per
    million flows should stay flat).
@@ -195,7 +195,7 @@ def scorer(out_dir: Path, n_rows: int = 1_000_000, rounds: int = 3) -> dict[str,
 
 PARTS = ("scorer", "e2e", "dask")
 #: Rounds of the Dask comparison (1 and 2 workers alternating in each).
-DASK_ROUNDS = 3
+DASK_ROUNDS = 5
 #: Runs of each end-to-end size and mode (the median is reported).
 E2E_ROUNDS = 3
 
