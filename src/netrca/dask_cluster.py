@@ -10,6 +10,7 @@ numba kernels will run) while the client process imports the same and plans.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,6 +51,11 @@ def _start(workers: int | None, processes: bool) -> tuple[Any, Any]:
     # itself use netrca's malloc settings instead (netrca.runtime.configure_malloc),
     # unless the user set the variable; a cluster given by --scheduler keeps its own.
     settings: dict[str, Any] = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    if not os.environ.get(PROFILE_ENV):
+        # Dask's workers sample every thread's stack every 10 ms for the dashboard's
+        # profile page, which this cluster does not serve; with two workers on two
+        # cores the sampling cost the tasks 8-14% more CPU (BENCHMARKS.md, #6)
+        settings["distributed.worker.profile.enabled"] = False
     if forkserver:
         # one server process imports Dask, numpy, pandas and the scoring code once and
         # forks each worker from it, instead of every worker importing them anew
@@ -72,6 +78,9 @@ def _start(workers: int | None, processes: bool) -> tuple[Any, Any]:
         cluster.close()
         raise
 
+
+#: Dask's setting of the workers' statistical profiler: set, it is left to the user.
+PROFILE_ENV = "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"
 
 #: What the fork server imports before it forks the first worker: Dask's own list
 #: (``distributed.utils.get_mp_context``) and the scoring code the workers preload.
@@ -99,7 +108,6 @@ def _forkserver_is_better() -> bool:
     """Whether to start workers through a fork server: where the platform has one and
     the user left Dask's start method at its default (spawn)."""
     import multiprocessing
-    import os
 
     import dask
 

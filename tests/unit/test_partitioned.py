@@ -211,6 +211,30 @@ def test_workers_are_forked_with_the_scoring_code_already_loaded(
     assert "netrca/detect/_simd" in parent
 
 
+def _profiling() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
+@pytest.mark.parametrize("user", [None, "True"])
+def test_workers_run_without_dasks_profiler_unless_the_user_set_it(
+    monkeypatch: pytest.MonkeyPatch, user: str | None
+) -> None:
+    """The workers' statistical profiler feeds a dashboard this cluster does not serve;
+    netrca turns it off in the workers it starts, unless the user's environment sets it."""
+    pytest.importorskip("distributed")
+    from netrca.dask_cluster import PROFILE_ENV, local_cluster
+
+    if user is None:
+        monkeypatch.delenv(PROFILE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(PROFILE_ENV, user)
+    with local_cluster(1) as started:
+        states = started.result()[1].run(_profiling)
+    assert list(states.values()) == [user is not None]
+
+
 def test_a_cluster_started_by_the_caller_is_used_and_left_to_it(
     parts_dir: Path, tmp_path: Path, detector: Detector
 ) -> None:
