@@ -54,7 +54,7 @@ def _start(workers: int | None, processes: bool) -> tuple[Any, Any]:
     if not os.environ.get(PROFILE_ENV):
         # Dask's workers sample every thread's stack every 10 ms for the dashboard's
         # profile page, which this cluster does not serve; with two workers on two
-        # cores the sampling cost the tasks 8-14% more CPU (BENCHMARKS.md, #6)
+        # cores the sampling cost the tasks 8-16% more CPU (BENCHMARKS.md, #6)
         settings["distributed.worker.profile.enabled"] = False
     if forkserver:
         # one server process imports Dask, numpy, pandas and the scoring code once and
