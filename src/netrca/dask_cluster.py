@@ -82,8 +82,10 @@ def _start(workers: int | None, processes: bool) -> tuple[Any, Any]:
 #: Dask's setting of the workers' statistical profiler: set, it is left to the user.
 PROFILE_ENV = "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"
 
-#: What the fork server imports before it forks the first worker: Dask's own list
-#: (``distributed.utils.get_mp_context``) and the scoring code the workers preload.
+#: What the fork server imports before it forks the first worker: what Dask's own list
+#: (``distributed.utils.get_mp_context``) loads (``distributed`` imports the other
+#: packages it names; numpy, pandas; ``lz4`` where installed is left to the workers)
+#: and the scoring code the workers preload.
 FORKSERVER_PRELOAD = ("distributed", "numpy", "pandas", WORKER_PRELOAD)
 
 
