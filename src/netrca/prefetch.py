@@ -6,9 +6,10 @@ the log readers' :func:`netrca.io._source.read_source` then :func:`take` s those
 instead of reading the file again (0.13-0.16 s at 1M Zeek flows, 118 MB). A light module
 (no netrca.io, no pandas), so the read starts before those imports.
 
-Bytes are only handed over for the same file: its path, size, modification time and
-inode must be what they were when the read started, or :func:`take` returns None and the
-reader reads the file itself (errors included: a failed read ahead is never reported).
+Bytes are only handed over for the same file: its path, size, modification and change
+times, device and inode must be what they were when the read started, or :func:`take`
+returns None and the reader reads the file itself (errors included: a failed read ahead
+is never reported).
 Files that are not text (Parquet, pcap: NUL bytes in their first 4 KiB, gzip excepted)
 are not read ahead, nor files over :data:`MAX_BYTES` (or the caller's bound); a caller
 that will not read the file whole after all calls :func:`discard`, and so does a reader
