@@ -1,8 +1,9 @@
 """The SIMD forest scorer's Python side: perfect-tree layout, threads, NaN fallback.
 
 :mod:`netrca.detect._simd` (C, built by ``pip install``; see its source for the kernel)
-walks 16 rows a vector with AVX-512F, or 8 with AVX2 where the CPU has no AVX-512,
-nodes picked by permutes and values by gathers. This module lays a validated
+walks 16 rows a vector with AVX-512F, or 8 with AVX2 where the CPU has no AVX-512:
+a tree's top four levels by comparing every node on every row (no gather), then nodes
+picked by permutes and values by gathers. This module lays a validated
 :class:`~netrca.detect._kernel.CompiledForest` out as padded perfect trees
 (:func:`perfect_layout`), splits rows into chunks scored on every core with the GIL
 released (:func:`path_lengths`), and leaves rows of blocks that hold a NaN to the numba
@@ -201,11 +202,15 @@ def path_lengths(
     n_threads: int | None = None,
     kernel: int = 0,
     nan_rows: Callable[[np.ndarray], np.ndarray] | None = None,
+    finish: Callable[[np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Sum over trees of each row's path length; equal to ``_kernel.path_lengths(c, X)``.
     ``kernel``: a level of :data:`LEVELS` (tests run both), 0 for the best this CPU runs.
     ``nan_rows``: scores the rows of blocks that hold a NaN (default: the numba kernel;
-    ``FlatForest`` passes the numpy reference where numba is missing)."""
+    ``FlatForest`` passes the numpy reference where numba is missing).
+    ``finish``: changes sums in place (``FlatForest`` turns them into scores), a chunk at a
+    time in the thread that scored it while the chunk is in cache; the result is then
+    ``finish`` of the sums."""
     if _simd is None:  # pragma: no cover - callers check available()
         raise ModelError("the SIMD scorer is not built")
     X, out = _kernel.rows_and_out(X, p.n_features)
@@ -216,7 +221,10 @@ def path_lengths(
     args = (row_step, col_step, p.column, p.threshold, p.leaf, p.node_off, p.leaf_off, p.depth)
 
     def run(begin: int, end: int) -> int:
-        return int(_simd.score(flat, n, p.n_features, *args, out, begin, end, kernel))
+        left = int(_simd.score(flat, n, p.n_features, *args, out, begin, end, kernel))
+        if finish is not None:
+            finish(out[begin:end])  # a NaN left for nan_rows stays NaN
+        return left
 
     bounds = [*range(0, n, CHUNK), n]
     n_threads = max(1, min(n_threads or threads(), len(bounds) - 1))
@@ -227,5 +235,8 @@ def path_lengths(
             left = sum(pool.map(run, bounds[:-1], bounds[1:]))
     if left:  # blocks with a NaN: a kernel that routes NaN per node scores them
         rows = np.flatnonzero(np.isnan(out))
-        out[rows] = (nan_rows or partial(_kernel.path_lengths, c))(X[rows])
+        sums = (nan_rows or partial(_kernel.path_lengths, c))(X[rows])
+        if finish is not None:
+            finish(sums)
+        out[rows] = sums
     return out

@@ -1,30 +1,39 @@
-/* SIMD Isolation Forest scorer (AVX-512F, else AVX2): node lookups by permute, values by gather.
+/* SIMD Isolation Forest scorer (AVX-512F, else AVX2): top levels by loads, then permutes, gathers.
 
    A CPython extension with no dependency but the C API (arrays arrive through the buffer
    protocol). netrca.detect._native lays the forest out and calls score() from one thread
    per core; the GIL is released while the kernel runs.
 
    Layout (built by netrca.detect._native.perfect_layout): every tree is padded to a
-   perfect binary tree of its own depth d (at least MIN_DEPTH = 2). Tree t's inner nodes
-   are node_off[t] + i, i in [0, 2^d - 1), children of i at 2i + 1 and 2i + 2; its leaves
-   are leaf_off[t] + k, k in [0, 2^d). A node holds its column's offset in the row block
-   (column * BLOCK) and its threshold rounded down to float32, so that for a float32 x,
-   x > threshold32 exactly when x > the float64 threshold (scikit-learn's test, on the
-   float32 input it casts to). Padding under a real leaf always goes left (threshold
-   +inf) and the leaf's value sits at the leftmost leaf below it, so every walk in tree t
-   is exactly d steps: i = 2i + 1 + (x > threshold). The node arrays end with PAD spare
-   entries, so that the 16- or 8-wide loads of a level's nodes stay inside them.
+   perfect binary tree of its own depth d (at least MIN_DEPTH = TOP_LEVELS = 4). Tree t's
+   inner nodes are node_off[t] + i, i in [0, 2^d - 1), children of i at 2i + 1 and
+   2i + 2; its leaves are leaf_off[t] + k, k in [0, 2^d). A node holds its column's offset
+   in the row block (column * BLOCK) and its threshold rounded down to float32, so that
+   for a float32 x, x > threshold32 exactly when x > the float64 threshold (scikit-learn's
+   test, on the float32 input it casts to). Padding under a real leaf always goes left
+   (threshold +inf) and the leaf's value sits at the leftmost leaf below it, so every walk
+   in tree t is exactly d steps: i = 2i + 1 + (x > threshold). The node arrays end with
+   PAD spare entries, so that the 16- or 8-wide loads of a level's nodes stay inside them.
 
    Rows go through in blocks of BLOCK = 128 (8 vectors of 16 lanes with AVX-512F, 16 of
    8 with AVX2). A block is copied from the float64 matrix (column- or row-major, read in
-   place) into a column-major float32 block (each column's 128 values contiguous); the
-   values are cast to float32 as scikit-learn does. Levels 0-1 of a tree have at most 2
-   nodes, so their columns are read with plain vector loads and the lane's node picked by
-   mask; levels 2-7 (at most 128 nodes; AVX2: levels 2-5, at most 32) hold their nodes'
-   columns and thresholds in registers, pick each lane's by permutes and gather only the
-   row's value; deeper levels gather node and value. A block holding a NaN is not scored
-   (scikit-learn routes NaN per node; the numba kernel does): its outputs are set to NaN
-   and score() returns how many rows it left.
+   place; a full block with AVX2 loads, by 8x8 transposes when row-major) into a
+   column-major float32 block (each column's 128 values contiguous); the values are cast
+   to float32 as scikit-learn does. While a block is walked, the next one's rows are
+   prefetched into L2, a slice a tree.
+
+   The walk of a tree:
+   - Levels 0-3 (15 nodes): every node is compared on every row with plain vector loads
+     of its column, no gather. Each lane keeps a bit per level-4 node (its exits); a node
+     whose row goes right clears the exits under its left child, and the lowest bit left
+     is the row's exit (bit vectors in the style of QuickScorer, Lucchese et al., SIGIR
+     2015).
+   - Levels 4-7 (at most 128 nodes; AVX2: levels 4-5, at most 32) hold their nodes'
+     columns and thresholds in registers, pick each lane's by permutes and gather only the
+     row's value.
+   - Deeper levels gather node and value; the leaf's path length is gathered last.
+   A block holding a NaN is not scored (scikit-learn routes NaN per node; the numba
+   kernel does): its outputs are set to NaN and score() returns how many rows it left.
 
    score() checks every size and every index it will follow before it starts, so arrays
    that passed netrca's model validation cannot make it read or write out of bounds, and
@@ -48,14 +57,19 @@
 #define LANES 16
 #define BLOCK (VECS * LANES)
 #define MAX_DEPTH 20
-/* last level whose nodes (at most 64) are picked by permutes; node arrays end with PAD
+/* last level whose nodes (at most 128) are picked by permutes; node arrays end with PAD
    spare entries so that its 16-wide loads stay inside them */
 #ifndef PERMUTED_LEVELS
 #define PERMUTED_LEVELS 7
 #endif
 #define PAD 128
-#ifndef LOADED_LEVELS
-#define LOADED_LEVELS 2
+/* levels whose every node is compared on every row: 15 nodes a tree. A row's exits from
+   them are bits of a 32-bit lane, so at most 5 such levels */
+#ifndef TOP_LEVELS
+#define TOP_LEVELS 4
+#endif
+#if TOP_LEVELS < 1 || TOP_LEVELS > 5
+#error "TOP_LEVELS must be 1-5"
 #endif
 
 #ifdef NETRCA_X86
@@ -92,44 +106,133 @@ copy_block(const double *X, int64_t row_step, int64_t col_step, int64_t n_featur
     return nan;
 }
 
+/* Bit masks of the top TOP_LEVELS levels: node p (heap order) clears, when its row goes
+   right, the exits (level-TOP_LEVELS nodes) below its left child; an exit stays set while
+   no node on the way to it sends the row the other way. */
+static uint32_t
+left_exits(int p)
+{
+    int level = 0;
+    while ((2 << level) - 1 <= p) level++;
+    const int width = 1 << (TOP_LEVELS - level), rel = p - ((1 << level) - 1);
+    return (((uint32_t)1 << (width / 2)) - 1) << (rel * width);
+}
+
+/* A whole block (BLOCK rows) as copy_block, with AVX2: column-major X by 8-row loads,
+   row-major X by 8x8 transposes (the last n_features % 8 columns one value at a time). */
+__attribute__((target("avx2"))) static int
+copy_full_block(const double *X, int64_t row_step, int64_t col_step, int64_t n_features,
+                int64_t r0, float *xb)
+{
+    __m256 bad = _mm256_setzero_ps();
+    int nan = 0;
+    if (row_step == 1) {
+        for (int64_t f = 0; f < n_features; f++) {
+            const double *src = X + f * col_step + r0;
+            float *dst = xb + f * BLOCK;
+            for (int j = 0; j < BLOCK; j += 8) {
+                __m128 lo = _mm256_cvtpd_ps(_mm256_loadu_pd(src + j));
+                __m128 hi = _mm256_cvtpd_ps(_mm256_loadu_pd(src + j + 4));
+                __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+                bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                _mm256_store_ps(dst + j, v);
+            }
+        }
+    } else {
+        const int64_t f8 = n_features & ~(int64_t)7;
+        for (int j = 0; j < BLOCK; j += 8) {
+            const double *row = X + (r0 + j) * row_step;
+            for (int64_t f = 0; f < f8; f += 8) {
+                __m256 r[8], t[8], s[8];
+                for (int i = 0; i < 8; i++) {
+                    const double *src = row + i * row_step + f;
+                    __m128 lo = _mm256_cvtpd_ps(_mm256_loadu_pd(src));
+                    __m128 hi = _mm256_cvtpd_ps(_mm256_loadu_pd(src + 4));
+                    r[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+                }
+                for (int i = 0; i < 8; i += 2) {
+                    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+                }
+                for (int i = 0; i < 8; i += 4) {
+                    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+                }
+                for (int k = 0; k < 4; k++) { /* columns f + k and f + k + 4 */
+                    __m256 c0 = _mm256_permute2f128_ps(s[k], s[k + 4], 0x20);
+                    __m256 c1 = _mm256_permute2f128_ps(s[k], s[k + 4], 0x31);
+                    bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(c0, c0, _CMP_UNORD_Q),
+                                                         _mm256_cmp_ps(c1, c1, _CMP_UNORD_Q)));
+                    _mm256_store_ps(xb + (f + k) * BLOCK + j, c0);
+                    _mm256_store_ps(xb + (f + k + 4) * BLOCK + j, c1);
+                }
+            }
+            for (int64_t f = f8; f < n_features; f++)
+                for (int i = 0; i < 8; i++) {
+                    double v = row[i * row_step + f];
+                    nan |= v != v;
+                    xb[f * BLOCK + j + i] = (float)v;
+                }
+        }
+    }
+    return nan || _mm256_movemask_ps(bad) != 0;
+}
+
+/* The next block's rows in X, fetched into L2 a slice a tree while this block is walked:
+   nseg segments of seg_bytes, seg_stride apart (one for row-major X, a column each for
+   column-major). */
+typedef struct {
+    const char *base;
+    int64_t seg_stride, lines_per_seg, lines;
+} Ahead;
+
+static inline void
+fetch_ahead(const Ahead *a, int64_t t, int64_t n_trees)
+{
+    for (int64_t q = t * a->lines / n_trees, e = (t + 1) * a->lines / n_trees; q < e; q++)
+        __builtin_prefetch(a->base + q / a->lines_per_seg * a->seg_stride + q % a->lines_per_seg * 64, 0, 2);
+}
+
 __attribute__((target("avx512f"))) static void
 walk_block(const float *xb, int64_t n_trees, const int32_t *column, const float *threshold,
            const double *leaf, const int64_t *node_off, const int64_t *leaf_off,
-           const int32_t *depth, double *acc)
+           const int32_t *depth, const uint32_t *clear, const Ahead *ahead, double *acc)
 {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i one = _mm512_set1_epi32(1);
-    __m512i offset[VECS];
+    const __m512i minus_one = _mm512_set1_epi32(-1);
     __m512d sum[2 * VECS];
-    for (int v = 0; v < VECS; v++) offset[v] = _mm512_add_epi32(lane, _mm512_set1_epi32(LANES * v));
     for (int v = 0; v < 2 * VECS; v++) sum[v] = _mm512_setzero_pd();
     for (int64_t t = 0; t < n_trees; t++) {
+        fetch_ahead(ahead, t, n_trees);
         const int32_t *col = column + node_off[t];
         const float *thr = threshold + node_off[t];
         const double *lv = leaf + leaf_off[t];
         const int d = depth[t];
-        __m512i idx[VECS];
-        for (int v = 0; v < VECS; v++) idx[v] = _mm512_setzero_si512();
-        /* levels 0..LOADED_LEVELS-1: at most 2^level nodes, read with plain loads */
-        for (int level = 0; level < LOADED_LEVELS; level++) {
-            const int first = (1 << level) - 1, last = (2 << level) - 1;
+        __m512i rel[VECS]; /* each lane's node, counted from the left of its level */
+        /* the top levels: every node compared on every row by plain loads; a row's exit is
+           the lowest bit its nodes left set */
+        __m512i exits[VECS];
+        for (int v = 0; v < VECS; v++) exits[v] = minus_one;
+        for (int p = 0; p < (1 << TOP_LEVELS) - 1; p++) {
+            const float *x = xb + col[p];
+            const __m512 h = _mm512_set1_ps(thr[p]);
+            const __m512i keep = _mm512_set1_epi32((int32_t)~clear[p]);
             for (int v = 0; v < VECS; v++) {
-                __mmask16 right = 0;
-                for (int p = first; p < last; p++) {
-                    __mmask16 here = _mm512_cmpeq_epi32_mask(idx[v], _mm512_set1_epi32(p));
-                    __m512 x = _mm512_loadu_ps(xb + col[p] + LANES * v);
-                    right |= here & _mm512_cmp_ps_mask(x, _mm512_set1_ps(thr[p]), _CMP_GT_OQ);
-                }
-                __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[v], idx[v]), one);
-                idx[v] = _mm512_mask_add_epi32(next, right, next, one);
+                __mmask16 right = _mm512_cmp_ps_mask(_mm512_load_ps(x + LANES * v), h, _CMP_GT_OQ);
+                exits[v] = _mm512_mask_and_epi32(exits[v], right, exits[v], keep);
             }
         }
-        /* levels with at most 64 nodes: node columns and thresholds held in registers and
+        for (int v = 0; v < VECS; v++) { /* the lowest set bit's position, by its exponent */
+            __m512i low = _mm512_and_si512(exits[v], _mm512_sub_epi32(_mm512_setzero_si512(), exits[v]));
+            rel[v] = _mm512_cvttps_epi32(_mm512_getexp_ps(_mm512_cvtepu32_ps(low)));
+        }
+        /* levels with at most 128 nodes: node columns and thresholds held in registers and
            picked by permutes; only the row's value is gathered */
-        int level = LOADED_LEVELS;
+        int level = TOP_LEVELS;
         for (; level < d && level <= PERMUTED_LEVELS; level++) {
             const int first = (1 << level) - 1;
-            const __m512i base = _mm512_set1_epi32(first);
             __m512i c[8];
             __m512 h[8];
             for (int q = 0; q < 8; q++) {
@@ -140,62 +243,64 @@ walk_block(const float *xb, int64_t n_trees, const int32_t *column, const float 
                                              : _mm512_setzero_ps();
             }
             for (int v = 0; v < VECS; v++) {
-                __m512i rel = _mm512_sub_epi32(idx[v], base), cv;
+                const __m512i r = rel[v];
+                __m512i cv;
                 __m512 tv;
                 if (level <= 4) {
-                    cv = _mm512_permutexvar_epi32(rel, c[0]);
-                    tv = _mm512_permutexvar_ps(rel, h[0]);
+                    cv = _mm512_permutexvar_epi32(r, c[0]);
+                    tv = _mm512_permutexvar_ps(r, h[0]);
                 } else {
-                    /* 32 entries a permute; bits 5 and 6 of rel pick among them */
-                    __mmask16 b5 = _mm512_test_epi32_mask(rel, _mm512_set1_epi32(32));
-                    __mmask16 b6 = _mm512_test_epi32_mask(rel, _mm512_set1_epi32(64));
-                    cv = _mm512_permutex2var_epi32(c[0], rel, c[1]);
-                    tv = _mm512_permutex2var_ps(h[0], rel, h[1]);
+                    /* 32 entries a permute; bits 5 and 6 of r pick among them */
+                    cv = _mm512_permutex2var_epi32(c[0], r, c[1]);
+                    tv = _mm512_permutex2var_ps(h[0], r, h[1]);
                     if (level >= 6) {
-                        cv = _mm512_mask_blend_epi32(b5, cv, _mm512_permutex2var_epi32(c[2], rel, c[3]));
-                        tv = _mm512_mask_blend_ps(b5, tv, _mm512_permutex2var_ps(h[2], rel, h[3]));
-                    }
-                    if (level >= 7) {
-                        __m512i chi = _mm512_mask_blend_epi32(
-                            b5, _mm512_permutex2var_epi32(c[4], rel, c[5]),
-                            _mm512_permutex2var_epi32(c[6], rel, c[7]));
-                        __m512 thi = _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(h[4], rel, h[5]),
-                                                          _mm512_permutex2var_ps(h[6], rel, h[7]));
-                        cv = _mm512_mask_blend_epi32(b6, cv, chi);
-                        tv = _mm512_mask_blend_ps(b6, tv, thi);
+                        __mmask16 b5 = _mm512_test_epi32_mask(r, _mm512_set1_epi32(32));
+                        cv = _mm512_mask_blend_epi32(b5, cv, _mm512_permutex2var_epi32(c[2], r, c[3]));
+                        tv = _mm512_mask_blend_ps(b5, tv, _mm512_permutex2var_ps(h[2], r, h[3]));
+                        if (level >= 7) {
+                            __mmask16 b6 = _mm512_test_epi32_mask(r, _mm512_set1_epi32(64));
+                            __m512i chi = _mm512_mask_blend_epi32(
+                                b5, _mm512_permutex2var_epi32(c[4], r, c[5]),
+                                _mm512_permutex2var_epi32(c[6], r, c[7]));
+                            __m512 thi =
+                                _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(h[4], r, h[5]),
+                                                     _mm512_permutex2var_ps(h[6], r, h[7]));
+                            cv = _mm512_mask_blend_epi32(b6, cv, chi);
+                            tv = _mm512_mask_blend_ps(b6, tv, thi);
+                        }
                     }
                 }
-                __m512 x = _mm512_i32gather_ps(_mm512_add_epi32(cv, offset[v]), xb, 4);
+                __m512 x = _mm512_i32gather_ps(_mm512_add_epi32(cv, lane), xb + LANES * v, 4);
                 __mmask16 right = _mm512_cmp_ps_mask(x, tv, _CMP_GT_OQ);
-                __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[v], idx[v]), one);
-                idx[v] = _mm512_mask_add_epi32(next, right, next, one);
+                __m512i twice = _mm512_add_epi32(r, r);
+                rel[v] = _mm512_mask_sub_epi32(twice, right, twice, minus_one);
             }
         }
+        /* deeper levels gather node and value */
         for (; level < d; level++) {
+            const int first = (1 << level) - 1;
             for (int v = 0; v < VECS; v++) {
-                __m512i cv = _mm512_i32gather_epi32(idx[v], col, 4);
-                __m512 tv = _mm512_i32gather_ps(idx[v], thr, 4);
-                __m512 x = _mm512_i32gather_ps(_mm512_add_epi32(cv, offset[v]), xb, 4);
+                __m512i cv = _mm512_i32gather_epi32(rel[v], col + first, 4);
+                __m512 tv = _mm512_i32gather_ps(rel[v], thr + first, 4);
+                __m512 x = _mm512_i32gather_ps(_mm512_add_epi32(cv, lane), xb + LANES * v, 4);
                 __mmask16 right = _mm512_cmp_ps_mask(x, tv, _CMP_GT_OQ);
-                __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[v], idx[v]), one);
-                idx[v] = _mm512_mask_add_epi32(next, right, next, one);
+                __m512i twice = _mm512_add_epi32(rel[v], rel[v]);
+                rel[v] = _mm512_mask_sub_epi32(twice, right, twice, minus_one);
             }
         }
-        const __m512i inner = _mm512_set1_epi32((1 << d) - 1);
         for (int v = 0; v < VECS; v++) {
-            __m512i k = _mm512_sub_epi32(idx[v], inner);
             sum[2 * v] = _mm512_add_pd(
-                sum[2 * v], _mm512_i32gather_pd(_mm512_castsi512_si256(k), lv, 8));
+                sum[2 * v], _mm512_i32gather_pd(_mm512_castsi512_si256(rel[v]), lv, 8));
             sum[2 * v + 1] = _mm512_add_pd(
-                sum[2 * v + 1], _mm512_i32gather_pd(_mm512_extracti64x4_epi64(k, 1), lv, 8));
+                sum[2 * v + 1], _mm512_i32gather_pd(_mm512_extracti64x4_epi64(rel[v], 1), lv, 8));
         }
     }
     for (int v = 0; v < 2 * VECS; v++) _mm512_storeu_pd(acc + 8 * v, sum[v]);
 }
 
-/* The same walk with AVX2 (8 lanes): levels 0-1 by loads, levels 2-5 (at most 32 nodes)
-   by permutes over nodes held in registers, deeper levels by gathers. The 128-row block
-   goes through in groups of 4 vectors (32 rows); path lengths accumulate in acc. */
+/* The same walk with AVX2 (8 lanes): the top levels by loads, levels to 5 (at most 32
+   nodes) by permutes over nodes held in registers, deeper levels by gathers. The 128-row
+   block goes through in groups of 4 vectors (32 rows); path lengths accumulate in acc. */
 __attribute__((target("avx2"))) static inline __m256i
 pick8(const __m256i *c, __m256i rel, int level)
 {
@@ -216,40 +321,38 @@ pick8(const __m256i *c, __m256i rel, int level)
 __attribute__((target("avx2"))) static void
 walk_block_avx2(const float *xb, int64_t n_trees, const int32_t *column, const float *threshold,
                 const double *leaf, const int64_t *node_off, const int64_t *leaf_off,
-                const int32_t *depth, double *acc)
+                const int32_t *depth, const uint32_t *clear, const Ahead *ahead, double *acc)
 {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i one = _mm256_set1_epi32(1);
     for (int j = 0; j < BLOCK; j++) acc[j] = 0.0;
     for (int64_t t = 0; t < n_trees; t++) {
+        fetch_ahead(ahead, t, n_trees);
         const int32_t *col = column + node_off[t];
         const float *thr = threshold + node_off[t];
         const double *lv = leaf + leaf_off[t];
         const int d = depth[t];
         for (int g = 0; g < BLOCK; g += 8 * VECS2) {
-            __m256i idx[VECS2], offset[VECS2];
-            for (int v = 0; v < VECS2; v++) {
-                idx[v] = _mm256_setzero_si256();
-                offset[v] = _mm256_add_epi32(lane, _mm256_set1_epi32(g + 8 * v));
-            }
-            for (int level = 0; level < LOADED_LEVELS; level++) {
-                const int first = (1 << level) - 1, last = (2 << level) - 1;
+            __m256i rel[VECS2], exits[VECS2];
+            for (int v = 0; v < VECS2; v++) exits[v] = _mm256_set1_epi32(-1);
+            for (int p = 0; p < (1 << TOP_LEVELS) - 1; p++) {
+                const float *x = xb + col[p] + g;
+                const __m256 h = _mm256_set1_ps(thr[p]);
+                const __m256i gone = _mm256_set1_epi32((int32_t)clear[p]);
                 for (int v = 0; v < VECS2; v++) {
-                    __m256i right = _mm256_setzero_si256();
-                    for (int p = first; p < last; p++) {
-                        __m256i here = _mm256_cmpeq_epi32(idx[v], _mm256_set1_epi32(p));
-                        __m256 x = _mm256_loadu_ps(xb + col[p] + g + 8 * v);
-                        __m256 gt = _mm256_cmp_ps(x, _mm256_set1_ps(thr[p]), _CMP_GT_OQ);
-                        right = _mm256_or_si256(right, _mm256_and_si256(here, _mm256_castps_si256(gt)));
-                    }
-                    __m256i next = _mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), one);
-                    idx[v] = _mm256_sub_epi32(next, right); /* right lanes are -1 */
+                    __m256 right = _mm256_cmp_ps(_mm256_load_ps(x + 8 * v), h, _CMP_GT_OQ);
+                    exits[v] = _mm256_andnot_si256(
+                        _mm256_and_si256(_mm256_castps_si256(right), gone), exits[v]);
                 }
             }
-            int level = LOADED_LEVELS;
+            for (int v = 0; v < VECS2; v++) { /* the lowest set bit's position, by its exponent */
+                __m256i low = _mm256_and_si256(exits[v], _mm256_sub_epi32(_mm256_setzero_si256(), exits[v]));
+                __m256i bits = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(low)), 23);
+                rel[v] = _mm256_sub_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(255)),
+                                          _mm256_set1_epi32(127));
+            }
+            int level = TOP_LEVELS;
             for (; level < d && level <= 5; level++) {
                 const int first = (1 << level) - 1;
-                const __m256i base = _mm256_set1_epi32(first);
                 __m256i c[4], h[4];
                 for (int q = 0; q < 4; q++) {
                     /* PAD keeps the 8-wide loads inside the arrays */
@@ -257,33 +360,29 @@ walk_block_avx2(const float *xb, int64_t n_trees, const int32_t *column, const f
                     h[q] = _mm256_castps_si256(_mm256_loadu_ps(thr + first + 8 * q));
                 }
                 for (int v = 0; v < VECS2; v++) {
-                    __m256i rel = _mm256_sub_epi32(idx[v], base);
-                    __m256i cv = pick8(c, rel, level);
-                    __m256 tv = _mm256_castsi256_ps(pick8(h, rel, level));
-                    __m256 x = _mm256_i32gather_ps(xb, _mm256_add_epi32(cv, offset[v]), 4);
+                    __m256i cv = pick8(c, rel[v], level);
+                    __m256 tv = _mm256_castsi256_ps(pick8(h, rel[v], level));
+                    __m256 x = _mm256_i32gather_ps(xb + g + 8 * v, _mm256_add_epi32(cv, lane), 4);
                     __m256i right = _mm256_castps_si256(_mm256_cmp_ps(x, tv, _CMP_GT_OQ));
-                    __m256i next = _mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), one);
-                    idx[v] = _mm256_sub_epi32(next, right);
+                    rel[v] = _mm256_sub_epi32(_mm256_add_epi32(rel[v], rel[v]), right); /* right: -1 */
                 }
             }
             for (; level < d; level++) {
+                const int first = (1 << level) - 1;
                 for (int v = 0; v < VECS2; v++) {
-                    __m256i cv = _mm256_i32gather_epi32(col, idx[v], 4);
-                    __m256 tv = _mm256_i32gather_ps(thr, idx[v], 4);
-                    __m256 x = _mm256_i32gather_ps(xb, _mm256_add_epi32(cv, offset[v]), 4);
+                    __m256i cv = _mm256_i32gather_epi32(col + first, rel[v], 4);
+                    __m256 tv = _mm256_i32gather_ps(thr + first, rel[v], 4);
+                    __m256 x = _mm256_i32gather_ps(xb + g + 8 * v, _mm256_add_epi32(cv, lane), 4);
                     __m256i right = _mm256_castps_si256(_mm256_cmp_ps(x, tv, _CMP_GT_OQ));
-                    __m256i next = _mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), one);
-                    idx[v] = _mm256_sub_epi32(next, right);
+                    rel[v] = _mm256_sub_epi32(_mm256_add_epi32(rel[v], rel[v]), right);
                 }
             }
-            const __m256i inner = _mm256_set1_epi32((1 << d) - 1);
             for (int v = 0; v < VECS2; v++) {
-                __m256i k = _mm256_sub_epi32(idx[v], inner);
                 double *a = acc + g + 8 * v;
                 _mm256_storeu_pd(a, _mm256_add_pd(_mm256_loadu_pd(a),
-                                                  _mm256_i32gather_pd(lv, _mm256_castsi256_si128(k), 8)));
+                                                  _mm256_i32gather_pd(lv, _mm256_castsi256_si128(rel[v]), 8)));
                 _mm256_storeu_pd(a + 4, _mm256_add_pd(_mm256_loadu_pd(a + 4),
-                                                      _mm256_i32gather_pd(lv, _mm256_extracti128_si256(k, 1), 8)));
+                                                      _mm256_i32gather_pd(lv, _mm256_extracti128_si256(rel[v], 1), 8)));
             }
         }
     }
@@ -321,7 +420,7 @@ check(int64_t n, int64_t n_features, int64_t n_trees, int64_t n_nodes, int64_t n
             return "column offset out of bounds";
     for (int64_t t = 0; t < n_trees; t++) {
         int32_t d = depth[t];
-        if (d < LOADED_LEVELS || d > MAX_DEPTH) return "tree depth out of range";
+        if (d < TOP_LEVELS || d > MAX_DEPTH) return "tree depth out of range";
         if (node_off[t] < 0 || node_off[t] > n_nodes - ((1 << d) - 1) - PAD)
             return "tree nodes out of bounds";
         if (leaf_off[t] < 0 || leaf_off[t] > n_leaves - (1 << d)) return "tree leaves out of bounds";
@@ -399,23 +498,35 @@ score(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
+    uint32_t clear[(1 << TOP_LEVELS) - 1];
+    for (int p = 0; p < (1 << TOP_LEVELS) - 1; p++) clear[p] = left_exits(p);
     Py_ssize_t left = 0;
     Py_BEGIN_ALLOW_THREADS;
     double acc[BLOCK];
     double *o = out.buf;
     for (int64_t r0 = begin; r0 < end; r0 += BLOCK) {
         int64_t m = end - r0 < BLOCK ? end - r0 : BLOCK;
-        if (copy_block(X.buf, row_step, col_step, n_features, r0, m, xb)) {
+        int64_t r1 = r0 + BLOCK, m1 = end - r1 < BLOCK ? end - r1 : BLOCK;
+        Ahead ahead = {NULL, 0, 0, 0}; /* nothing to fetch after the last block */
+        if (m1 > 0) {
+            ahead.base = (const char *)((const double *)X.buf + r1 * row_step);
+            int64_t bytes = row_step == 1 ? m1 * 8 : m1 * n_features * 8;
+            ahead.seg_stride = row_step == 1 ? col_step * 8 : 0;
+            ahead.lines_per_seg = (bytes + 63) / 64 + 1;
+            ahead.lines = ahead.lines_per_seg * (row_step == 1 ? n_features : 1);
+        }
+        if (m == BLOCK ? copy_full_block(X.buf, row_step, col_step, n_features, r0, xb)
+                       : copy_block(X.buf, row_step, col_step, n_features, r0, m, xb)) {
             for (int64_t j = 0; j < m; j++) o[r0 + j] = NAN;
             left += m;
             continue;
         }
         if (level == 2)
             walk_block(xb, n_trees, column.buf, threshold.buf, leaf.buf, node_off.buf,
-                       leaf_off.buf, depth.buf, acc);
+                       leaf_off.buf, depth.buf, clear, &ahead, acc);
         else
             walk_block_avx2(xb, n_trees, column.buf, threshold.buf, leaf.buf, node_off.buf,
-                            leaf_off.buf, depth.buf, acc);
+                            leaf_off.buf, depth.buf, clear, &ahead, acc);
         memcpy(o + r0, acc, (size_t)m * sizeof(double));
     }
     Py_END_ALLOW_THREADS;
@@ -519,7 +630,7 @@ PyMODINIT_FUNC
 PyInit__simd(void)
 {
     PyObject *m = PyModule_Create(&module);
-    if (m && (PyModule_AddIntConstant(m, "BLOCK", BLOCK) || PyModule_AddIntConstant(m, "MIN_DEPTH", LOADED_LEVELS) ||
+    if (m && (PyModule_AddIntConstant(m, "BLOCK", BLOCK) || PyModule_AddIntConstant(m, "MIN_DEPTH", TOP_LEVELS) ||
               PyModule_AddIntConstant(m, "MAX_DEPTH", MAX_DEPTH) ||
               PyModule_AddIntConstant(m, "PAD", PAD))) {
         Py_DECREF(m);

@@ -223,18 +223,27 @@ class FlatForest:
                 f"expected {self.n_features} features, got {X.shape[1] if X.ndim == 2 else X.shape}"
             )
         backend = self.backend(backend)
-        if backend == "simd":
-            perfect = self.perfect()
-            assert perfect is not None  # backend() checked
-            depth = _native.path_lengths(perfect, self.compiled(), X, nan_rows=self._nan_rows)
-        elif backend == "numpy":
-            depth = self.path_lengths(X)
-        else:
-            depth = _kernel.path_lengths(self.compiled(), X)
         denom = self.n_trees * float(average_path_length(self.max_samples)[0])
         if denom == 0:
             return np.ones(X.shape[0])
-        return np.asarray(2.0 ** (-depth / denom))
+
+        def to_scores(depth: np.ndarray) -> None:  # 2 ** (-depth / denom), in place
+            np.negative(depth, out=depth)
+            np.divide(depth, denom, out=depth)
+            np.power(2.0, depth, out=depth)
+
+        if backend == "simd":
+            perfect = self.perfect()
+            assert perfect is not None  # backend() checked
+            return _native.path_lengths(
+                perfect, self.compiled(), X, nan_rows=self._nan_rows, finish=to_scores
+            )
+        if backend == "numpy":
+            depth = self.path_lengths(X)
+        else:
+            depth = _kernel.path_lengths(self.compiled(), X)
+        to_scores(depth)
+        return depth
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Named arrays for saving."""
