@@ -89,6 +89,11 @@ class PerfectForest:
     leaf_off: np.ndarray  # int64, first leaf slot of each tree
     depth: np.ndarray  # int32, steps of every walk in each tree (at least MIN_DEPTH)
     n_features: int
+    # leaf_tables(): per tree, a byte code per leaf (LUT_LEAVES, viewed as int32), the
+    # distinct path lengths (LUT_VALUES, float64) and whether the tree has them (uint8)
+    leaf_code: np.ndarray
+    leaf_table: np.ndarray
+    coded: np.ndarray
 
 
 def _round_down_f32(threshold: np.ndarray) -> np.ndarray:
@@ -153,7 +158,32 @@ def perfect_layout(c: _kernel.CompiledForest) -> PerfectForest | None:
         leaf_off=leaf_off,
         depth=depth,
         n_features=c.n_features,
+        **leaf_tables(leaf, leaf_off, depth),
     )
+
+
+def leaf_tables(leaf: np.ndarray, leaf_off: np.ndarray, depth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per tree of at most ``LUT_LEAVES`` leaves with at most ``LUT_VALUES`` distinct path
+    lengths: each leaf's index among them (a byte; 4 to an int32 as the kernel reads
+    them), the values, and a flag; other trees keep flag 0 and their leaves are gathered.
+    The values are the leaves' own float64s, so sums do not change by a bit."""
+    if _simd is None:  # pragma: no cover - perfect_layout checks
+        raise ModelError("the SIMD scorer is not built")
+    n_leaves, n_values = int(_simd.LUT_LEAVES), int(_simd.LUT_VALUES)
+    code = np.zeros((len(depth), n_leaves), dtype=np.uint8)
+    table = np.zeros((len(depth), n_values), dtype=np.float64)
+    coded = np.zeros(len(depth), dtype=np.uint8)
+    for t, (off, d) in enumerate(zip(leaf_off.tolist(), depth.tolist(), strict=True)):
+        if (1 << d) > n_leaves:
+            continue
+        values, index = np.unique(leaf[off : off + (1 << d)], return_inverse=True)
+        if len(values) <= n_values:
+            code[t, : 1 << d], table[t, : len(values)], coded[t] = index, values, 1
+    return {
+        "leaf_code": code.view("<i4").reshape(-1),
+        "leaf_table": table.reshape(-1),
+        "coded": coded,
+    }
 
 
 def threads() -> int:
@@ -218,7 +248,10 @@ def path_lengths(
     if not n:
         return out
     flat, row_step, col_step = steps(X)
-    args = (row_step, col_step, p.column, p.threshold, p.leaf, p.node_off, p.leaf_off, p.depth)
+    args = (
+        *(row_step, col_step, p.column, p.threshold, p.leaf, p.node_off, p.leaf_off, p.depth),
+        *(p.leaf_code, p.leaf_table, p.coded),
+    )
 
     def run(begin: int, end: int) -> int:
         left = int(_simd.score(flat, n, p.n_features, *args, out, begin, end, kernel))

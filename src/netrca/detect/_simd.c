@@ -31,7 +31,12 @@
    - Levels 4-7 (at most 128 nodes; AVX2: levels 4-5, at most 32) hold their nodes'
      columns and thresholds in registers, pick each lane's by permutes and gather only the
      row's value.
-   - Deeper levels gather node and value; the leaf's path length is gathered last.
+   - Deeper levels gather node and value.
+   - The leaf's path length: a tree of at most 256 leaves with at most 32 distinct path
+     lengths (isolation trees of 256 samples have 9-21) has a byte code per leaf and a
+     table of its values (netrca.detect._native.leaf_tables); the AVX-512F kernel picks
+     the code, then the value, by permutes over registers. Other trees, and the AVX2
+     kernel, gather the value.
    A block holding a NaN is not scored (scikit-learn routes NaN per node; the numba
    kernel does): its outputs are set to NaN and score() returns how many rows it left.
 
@@ -63,6 +68,10 @@
 #define PERMUTED_LEVELS 7
 #endif
 #define PAD 128
+/* a tree of at most LUT_LEAVES leaves with at most LUT_VALUES distinct path lengths has
+   a byte code per leaf, 4 to an int32, and its values in a table: both fit in registers */
+#define LUT_LEAVES 256
+#define LUT_VALUES 32
 /* levels whose every node is compared on every row: 15 nodes a tree. A row's exits from
    them are bits of a 32-bit lane, so at most 5 such levels */
 #ifndef TOP_LEVELS
@@ -198,7 +207,8 @@ fetch_ahead(const Ahead *a, int64_t t, int64_t n_trees)
 __attribute__((target("avx512f"))) static void
 walk_block(const float *xb, int64_t n_trees, const int32_t *column, const float *threshold,
            const double *leaf, const int64_t *node_off, const int64_t *leaf_off,
-           const int32_t *depth, const uint32_t *clear, const Ahead *ahead, double *acc)
+           const int32_t *depth, const int32_t *leaf_code, const double *leaf_table,
+           const uint8_t *coded, const uint32_t *clear, const Ahead *ahead, double *acc)
 {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i minus_one = _mm512_set1_epi32(-1);
@@ -288,11 +298,37 @@ walk_block(const float *xb, int64_t n_trees, const int32_t *column, const float 
                 rel[v] = _mm512_mask_sub_epi32(twice, right, twice, minus_one);
             }
         }
-        for (int v = 0; v < VECS; v++) {
-            sum[2 * v] = _mm512_add_pd(
-                sum[2 * v], _mm512_i32gather_pd(_mm512_castsi512_si256(rel[v]), lv, 8));
-            sum[2 * v + 1] = _mm512_add_pd(
-                sum[2 * v + 1], _mm512_i32gather_pd(_mm512_extracti64x4_epi64(rel[v], 1), lv, 8));
+        if (coded[t]) { /* the leaf's code, then its value, by permutes */
+            const int32_t *lc = leaf_code + (LUT_LEAVES / 4) * t;
+            const double *lt = leaf_table + LUT_VALUES * t;
+            const __m512i c0 = _mm512_loadu_si512(lc), c1 = _mm512_loadu_si512(lc + 16),
+                          c2 = _mm512_loadu_si512(lc + 32), c3 = _mm512_loadu_si512(lc + 48);
+            const __m512d t0 = _mm512_loadu_pd(lt), t1 = _mm512_loadu_pd(lt + 8),
+                          t2 = _mm512_loadu_pd(lt + 16), t3 = _mm512_loadu_pd(lt + 24);
+            for (int v = 0; v < VECS; v++) {
+                const __m512i word = _mm512_srli_epi32(rel[v], 2); /* 4 codes a word */
+                __m512i w = _mm512_mask_blend_epi32(
+                    _mm512_test_epi32_mask(word, _mm512_set1_epi32(32)),
+                    _mm512_permutex2var_epi32(c0, word, c1), _mm512_permutex2var_epi32(c2, word, c3));
+                __m512i shift = _mm512_slli_epi32(_mm512_and_si512(rel[v], _mm512_set1_epi32(3)), 3);
+                __m512i code = _mm512_and_si512(_mm512_srlv_epi32(w, shift),
+                                                _mm512_set1_epi32(LUT_VALUES - 1));
+                for (int half = 0; half < 2; half++) {
+                    __m512i k = _mm512_cvtepu32_epi64(half ? _mm512_extracti64x4_epi64(code, 1)
+                                                           : _mm512_castsi512_si256(code));
+                    __m512d value = _mm512_mask_blend_pd(
+                        _mm512_test_epi64_mask(k, _mm512_set1_epi64(16)),
+                        _mm512_permutex2var_pd(t0, k, t1), _mm512_permutex2var_pd(t2, k, t3));
+                    sum[2 * v + half] = _mm512_add_pd(sum[2 * v + half], value);
+                }
+            }
+        } else {
+            for (int v = 0; v < VECS; v++) {
+                sum[2 * v] = _mm512_add_pd(
+                    sum[2 * v], _mm512_i32gather_pd(_mm512_castsi512_si256(rel[v]), lv, 8));
+                sum[2 * v + 1] = _mm512_add_pd(
+                    sum[2 * v + 1], _mm512_i32gather_pd(_mm512_extracti64x4_epi64(rel[v], 1), lv, 8));
+            }
         }
     }
     for (int v = 0; v < 2 * VECS; v++) _mm512_storeu_pd(acc + 8 * v, sum[v]);
@@ -410,7 +446,7 @@ cpu_level(void)
 static const char *
 check(int64_t n, int64_t n_features, int64_t n_trees, int64_t n_nodes, int64_t n_leaves,
       const int32_t *column, const int64_t *node_off, const int64_t *leaf_off,
-      const int32_t *depth, int64_t begin, int64_t end)
+      const int32_t *depth, const uint8_t *coded, int64_t begin, int64_t end)
 {
     if (n < 0 || n_features < 1 || n_trees < 0 || begin < 0 || end < begin || end > n)
         return "bad sizes or row range";
@@ -424,6 +460,7 @@ check(int64_t n, int64_t n_features, int64_t n_trees, int64_t n_nodes, int64_t n
         if (node_off[t] < 0 || node_off[t] > n_nodes - ((1 << d) - 1) - PAD)
             return "tree nodes out of bounds";
         if (leaf_off[t] < 0 || leaf_off[t] > n_leaves - (1 << d)) return "tree leaves out of bounds";
+        if (coded[t] > 1 || (coded[t] && (1 << d) > LUT_LEAVES)) return "leaf codes out of range";
     }
     return NULL;
 }
@@ -447,22 +484,26 @@ need(Py_buffer *b, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t size, const char
 
 PyDoc_STRVAR(score_doc,
              "score(X, n, n_features, row_step, col_step, column, threshold, leaf, node_off, "
-             "leaf_off, depth, out, begin, end[, level]) -> rows left for NaN\n\n"
+             "leaf_off, depth, leaf_code, leaf_table, coded, out, begin, end[, level]) -> rows "
+             "left for NaN\n\n"
              "Sum of path lengths over trees for rows [begin, end) of the float64 matrix X "
              "(n rows; column-major: steps 1 and n, row-major: n_features and 1), written to "
              "out (float64, n). Rows of a block holding a NaN get NaN and are counted in the "
-             "return value. level: 2 (AVX-512F), 1 (AVX2) or 0 (the best this CPU runs).");
+             "return value. level: 2 (AVX-512F), 1 (AVX2) or 0 (the best this CPU runs). "
+             "Where coded[t] is 1 (uint8, per tree), the AVX-512F kernel reads tree t's leaf "
+             "values as leaf_table[t][code] (float64, LUT_VALUES a tree), code the byte k of "
+             "leaf_code[t] (LUT_LEAVES bytes a tree) for leaf k.");
 
 static PyObject *
 score(PyObject *self, PyObject *args)
 {
-    Py_buffer X, column, threshold, leaf, node_off, leaf_off, depth, out;
+    Py_buffer X, column, threshold, leaf, node_off, leaf_off, depth, leaf_code, leaf_table, coded, out;
     Py_ssize_t n, n_features, row_step, col_step, begin, end;
     int level = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnny*y*y*y*y*y*w*nn|i", &X, &n, &n_features, &row_step,
-                          &col_step, &column, &threshold, &leaf, &node_off, &leaf_off, &depth,
-                          &out, &begin, &end, &level))
+    if (!PyArg_ParseTuple(args, "y*nnnny*y*y*y*y*y*y*y*y*w*nn|i", &X, &n, &n_features,
+                          &row_step, &col_step, &column, &threshold, &leaf, &node_off, &leaf_off,
+                          &depth, &leaf_code, &leaf_table, &coded, &out, &begin, &end, &level))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t n_nodes = column.len / 4, n_leaves = leaf.len / 8, n_trees = depth.len / 4;
@@ -484,10 +525,12 @@ score(PyObject *self, PyObject *args)
         !need(&threshold, n_nodes, 1, 4, "threshold") || !need(&leaf, n_leaves, 1, 8, "leaf") ||
         !need(&node_off, n_trees, 1, 8, "node_off") ||
         !need(&leaf_off, n_trees, 1, 8, "leaf_off") || !need(&depth, n_trees, 1, 4, "depth") ||
-        !need(&out, n, 1, 8, "out"))
+        !need(&leaf_code, n_trees, LUT_LEAVES / 4, 4, "leaf_code") ||
+        !need(&leaf_table, n_trees, LUT_VALUES, 8, "leaf_table") ||
+        !need(&coded, n_trees, 1, 1, "coded") || !need(&out, n, 1, 8, "out"))
         goto done;
     const char *bad = check(n, n_features, n_trees, n_nodes, n_leaves, column.buf,
-                            node_off.buf, leaf_off.buf, depth.buf, begin, end);
+                            node_off.buf, leaf_off.buf, depth.buf, coded.buf, begin, end);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, bad);
         goto done;
@@ -523,7 +566,8 @@ score(PyObject *self, PyObject *args)
         }
         if (level == 2)
             walk_block(xb, n_trees, column.buf, threshold.buf, leaf.buf, node_off.buf,
-                       leaf_off.buf, depth.buf, clear, &ahead, acc);
+                       leaf_off.buf, depth.buf, leaf_code.buf, leaf_table.buf, coded.buf, clear,
+                       &ahead, acc);
         else
             walk_block_avx2(xb, n_trees, column.buf, threshold.buf, leaf.buf, node_off.buf,
                             leaf_off.buf, depth.buf, clear, &ahead, acc);
@@ -541,6 +585,9 @@ done:
     PyBuffer_Release(&node_off);
     PyBuffer_Release(&leaf_off);
     PyBuffer_Release(&depth);
+    PyBuffer_Release(&leaf_code);
+    PyBuffer_Release(&leaf_table);
+    PyBuffer_Release(&coded);
     PyBuffer_Release(&out);
     return result;
 }
@@ -632,7 +679,9 @@ PyInit__simd(void)
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "BLOCK", BLOCK) || PyModule_AddIntConstant(m, "MIN_DEPTH", TOP_LEVELS) ||
               PyModule_AddIntConstant(m, "MAX_DEPTH", MAX_DEPTH) ||
-              PyModule_AddIntConstant(m, "PAD", PAD))) {
+              PyModule_AddIntConstant(m, "PAD", PAD) ||
+              PyModule_AddIntConstant(m, "LUT_LEAVES", LUT_LEAVES) ||
+              PyModule_AddIntConstant(m, "LUT_VALUES", LUT_VALUES))) {
         Py_DECREF(m);
         return NULL;
     }

@@ -6,6 +6,8 @@ BLOCK: int
 MIN_DEPTH: int
 MAX_DEPTH: int
 PAD: int
+LUT_LEAVES: int
+LUT_VALUES: int
 
 def level() -> int: ...
 def score(
@@ -20,6 +22,9 @@ def score(
     node_off: Buffer,
     leaf_off: Buffer,
     depth: Buffer,
+    leaf_code: Buffer,
+    leaf_table: Buffer,
+    coded: Buffer,
     out: Buffer,
     begin: int,
     end: int,

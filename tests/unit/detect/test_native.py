@@ -120,6 +120,28 @@ def test_simd_pads_shallow_and_walks_deep_trees(max_samples: int, kernel: int) -
     assert np.max(np.abs(flat.score_samples(test, "simd") + forest.score_samples(test))) <= 1e-9
 
 
+@each_level
+def test_leaf_tables_give_the_gathered_leaves_sums_bit_for_bit(kernel: int) -> None:
+    # trees of 256 leaves: most have at most 32 distinct path lengths (read from tables by
+    # the AVX-512F kernel); ten get 256 distinct ones, too many, and are gathered
+    _, flat, rng = _forest(max_samples=256)
+    p = flat.perfect()
+    assert p is not None and set(p.depth.tolist()) == {8}
+    leaf = p.leaf.copy()
+    for t in range(10):
+        leaf[p.leaf_off[t] : p.leaf_off[t] + 256] += np.arange(256) * 2.0**-20
+    mixed = dataclasses.replace(p, leaf=leaf, **_native.leaf_tables(leaf, p.leaf_off, p.depth))
+    assert mixed.coded[:10].sum() == 0 and mixed.coded[10:].all()
+    gathered = dataclasses.replace(mixed, coded=np.zeros_like(mixed.coded))
+    test = rng.normal(size=(1000, 9)) * 2
+    for X in (test, np.asfortranarray(test)):
+        got = _native.path_lengths(mixed, flat.compiled(), X, kernel=kernel)
+        assert np.array_equal(
+            got, _native.path_lengths(gathered, flat.compiled(), X, kernel=kernel)
+        )
+        assert not np.array_equal(got, _native.path_lengths(p, flat.compiled(), X, kernel=kernel))
+
+
 @needs_simd
 def test_simd_splits_rows_over_threads_with_the_same_sums() -> None:
     _, flat, rng = _forest()
@@ -148,9 +170,11 @@ def test_the_kernel_refuses_arrays_out_of_bounds() -> None:
     def call(**change: object) -> int:
         q = dataclasses.replace(p, **change)  # type: ignore[arg-type]
         args = (q.column, q.threshold, q.leaf, q.node_off, q.leaf_off, q.depth)
-        return int(_simd.score(flat_x, 300, 9, 1, 300, *args, out, 0, 300))
+        tables = (q.leaf_code, q.leaf_table, q.coded)
+        return int(_simd.score(flat_x, 300, 9, 1, 300, *args, *tables, out, 0, 300))
 
     assert call() == 0
+    tables = (p.leaf_code, p.leaf_table, p.coded)
     bad_column = p.column.copy()
     bad_column[0] = 9 * int(_simd.BLOCK)  # column 9 of 9
     bad_node = p.node_off.copy()
@@ -159,36 +183,45 @@ def test_the_kernel_refuses_arrays_out_of_bounds() -> None:
     bad_leaf[0] = -1
     bad_depth = p.depth.copy()
     bad_depth[0] = 31
+    not_a_flag = p.coded.copy()
+    not_a_flag[0] = 2
+    deep, deep_coded = p.depth.copy(), np.ones_like(p.coded)
+    deep[0] = 9  # 512 leaves: more than a tree's codes hold (its slots are in bounds)
     for change, message in [
         ({"column": bad_column}, "column"),
         ({"node_off": bad_node}, "nodes out of bounds"),
         ({"leaf_off": bad_leaf}, "leaves out of bounds"),
         ({"depth": bad_depth}, "depth"),
         ({"threshold": p.threshold[:-1]}, "threshold"),
+        ({"coded": not_a_flag}, "leaf codes"),
+        ({"depth": deep, "coded": deep_coded, "leaf_off": p.leaf_off * 0}, "leaf codes"),
+        ({"leaf_code": p.leaf_code[:-1]}, "leaf_code"),
+        ({"leaf_table": p.leaf_table[:-1]}, "leaf_table"),
+        ({"coded": p.coded[:-1]}, "coded"),
     ]:
         with pytest.raises(ValueError, match=message):
             call(**change)
     with pytest.raises(ValueError, match="row range"):
         _simd.score(flat_x, 300, 9, 1, 300, p.column, p.threshold, p.leaf, p.node_off,
-                    p.leaf_off, p.depth, out, 0, 301)  # fmt: skip
+                    p.leaf_off, p.depth, *tables, out, 0, 301)  # fmt: skip
     with pytest.raises(ValueError, match="X"):
         _simd.score(flat_x[:-1], 300, 9, 1, 300, p.column, p.threshold, p.leaf, p.node_off,
-                    p.leaf_off, p.depth, out, 0, 300)  # fmt: skip
+                    p.leaf_off, p.depth, *tables, out, 0, 300)  # fmt: skip
     empty = np.zeros(0)
     with pytest.raises(ValueError, match="X: sizes out of range"):  # n * 8 * 8 overflows
         _simd.score(empty, 2**61, 8, 1, 2**61, p.column, p.threshold, p.leaf, p.node_off,
-                    p.leaf_off, p.depth, empty, 0, 200)  # fmt: skip
+                    p.leaf_off, p.depth, *tables, empty, 0, 200)  # fmt: skip
     with pytest.raises(ValueError, match="bad sizes"):
         _simd.score(flat_x, -1, 9, 9, 1, p.column, p.threshold, p.leaf, p.node_off,
-                    p.leaf_off, p.depth, out, 0, 0)  # fmt: skip
+                    p.leaf_off, p.depth, *tables, out, 0, 0)  # fmt: skip
     with pytest.raises(ValueError, match="X: sizes out of range"):
         _simd.top_deviation(empty, 2**61, 8, 8, 1, np.zeros(8), np.ones(8), empty)
     with pytest.raises(RuntimeError, match="cannot run kernel level 3"):
         _simd.score(flat_x, 300, 9, 1, 300, p.column, p.threshold, p.leaf, p.node_off,
-                    p.leaf_off, p.depth, out, 0, 300, 3)  # fmt: skip
+                    p.leaf_off, p.depth, *tables, out, 0, 300, 3)  # fmt: skip
     with pytest.raises(ValueError, match="column-major or row-major"):
         _simd.score(flat_x, 300, 9, 9, 300, p.column, p.threshold, p.leaf, p.node_off,
-                    p.leaf_off, p.depth, out, 0, 300)  # fmt: skip
+                    p.leaf_off, p.depth, *tables, out, 0, 300)  # fmt: skip
 
 
 def test_too_deep_forests_are_left_to_numba(monkeypatch: pytest.MonkeyPatch) -> None:
