@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -212,17 +213,27 @@ def score_partition(
 
 
 def _worker_setup(kernel_threads: int | None) -> bool | None:
-    """In a Dask worker (``kernel_threads`` given): keep numba's and Arrow's threads to
-    the worker's share of cores and use the allocators the CLI process uses
+    """In a Dask worker (``kernel_threads`` given): keep the scoring kernels' and Arrow's
+    threads to the worker's share of cores and use the allocators the CLI process uses
     (netrca.runtime). Returns whether netrca's malloc settings are in force (None
-    locally, where the CLI made that choice)."""
+    locally, where the CLI made that choice).
+
+    numba is not imported for this: where the SIMD kernel scores, a worker never needs
+    it (its import cost each worker's first task 0.1-0.3 s), and the SIMD kernel reads
+    ``NUMBA_NUM_THREADS`` while numba is not loaded (``_native.threads``), as numba
+    does when a later task imports it."""
     if kernel_threads is None:
         return None
-    import numba
-
-    limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
-    numba.set_num_threads(max(1, min(kernel_threads, limit)))
-    pa.set_cpu_count(max(1, kernel_threads))  # Arrow's compute/parse thread pool
+    threads = max(1, kernel_threads)
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+        numba.set_num_threads(max(1, min(threads, limit)))
+    else:
+        configured = os.environ.get("NUMBA_NUM_THREADS", "")
+        if not (configured.isdigit() and 0 < int(configured) <= threads):
+            os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    pa.set_cpu_count(threads)  # Arrow's compute/parse thread pool
     configure_arrow_pool()
     return configure_malloc()
 

@@ -183,6 +183,29 @@ def test_local_cluster_workers_load_the_scoring_code_while_they_start() -> None:
     assert all(s == {"pipeline": True, "kernel": True} for s in states.values()), states
 
 
+def _scoring_threads() -> dict[str, object]:
+    import sys
+
+    from netrca.detect import _native
+
+    return {"numba": "numba" in sys.modules, "threads": _native.threads()}
+
+
+def test_dask_workers_score_on_one_thread_without_loading_numba_where_simd_runs(
+    tmp_path: Path, parts_dir: Path, detector: Detector
+) -> None:
+    """A worker owns one core: the kernel scores on one thread there, and where the SIMD
+    kernel runs, numba (only its fallback) is never imported in the worker."""
+    pytest.importorskip("distributed")
+    from netrca.dask_cluster import local_cluster
+    from netrca.detect import _native
+
+    with local_cluster(1) as started:
+        detect_partitioned(parts_dir, detector, tmp_path / "out", engine="dask", cluster=started)
+        (state,) = started.result()[1].run(_scoring_threads).values()
+    assert state == {"numba": not _native.available(), "threads": 1}, state
+
+
 def _parent_maps() -> str:
     return Path(f"/proc/{os.getppid()}/maps").read_text()
 
