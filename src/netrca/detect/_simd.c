@@ -33,7 +33,7 @@
      row's value.
    - Deeper levels gather node and value.
    - The leaf's path length: a tree of at most 256 leaves with at most 32 distinct path
-     lengths (isolation trees of 256 samples have 9-21) has a byte code per leaf and a
+     lengths (the benchmark's trees of 256 samples have 9-21) has a byte code per leaf and a
      table of its values (netrca.detect._native.leaf_tables); the AVX-512F kernel picks
      the code, then the value, by permutes over registers. Other trees, and the AVX2
      kernel, gather the value.
