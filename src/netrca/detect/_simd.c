@@ -204,6 +204,59 @@ fetch_ahead(const Ahead *a, int64_t t, int64_t n_trees)
         __builtin_prefetch(a->base + q / a->lines_per_seg * a->seg_stride + q % a->lines_per_seg * 64, 0, 2);
 }
 
+/* One level of at most 128 nodes (level 4-7) for the block's vectors: node columns and
+   thresholds held in registers and picked by permutes; only the row's value is gathered.
+   Inlined with the level a constant at each call, so each level's code has no test of
+   it (0.282 -> 0.269 s for 1M rows on one core). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+permuted_level(const int level, const int32_t *col, const float *thr, const float *xb,
+               __m512i lane, __m512i minus_one, __m512i *rel)
+{
+    const int first = (1 << level) - 1;
+    __m512i c[8];
+    __m512 h[8];
+    for (int q = 0; q < 8; q++) {
+        /* only the level's own entries are used; PAD keeps the loads in bounds */
+        c[q] = 16 * q < (1 << level) ? _mm512_loadu_si512(col + first + 16 * q)
+                                     : _mm512_setzero_si512();
+        h[q] = 16 * q < (1 << level) ? _mm512_loadu_ps(thr + first + 16 * q)
+                                     : _mm512_setzero_ps();
+    }
+    for (int v = 0; v < VECS; v++) {
+        const __m512i r = rel[v];
+        __m512i cv;
+        __m512 tv;
+        if (level <= 4) {
+            cv = _mm512_permutexvar_epi32(r, c[0]);
+            tv = _mm512_permutexvar_ps(r, h[0]);
+        } else {
+            /* 32 entries a permute; bits 5 and 6 of r pick among them */
+            cv = _mm512_permutex2var_epi32(c[0], r, c[1]);
+            tv = _mm512_permutex2var_ps(h[0], r, h[1]);
+            if (level >= 6) {
+                __mmask16 b5 = _mm512_test_epi32_mask(r, _mm512_set1_epi32(32));
+                cv = _mm512_mask_blend_epi32(b5, cv, _mm512_permutex2var_epi32(c[2], r, c[3]));
+                tv = _mm512_mask_blend_ps(b5, tv, _mm512_permutex2var_ps(h[2], r, h[3]));
+                if (level >= 7) {
+                    __mmask16 b6 = _mm512_test_epi32_mask(r, _mm512_set1_epi32(64));
+                    __m512i chi = _mm512_mask_blend_epi32(
+                        b5, _mm512_permutex2var_epi32(c[4], r, c[5]),
+                        _mm512_permutex2var_epi32(c[6], r, c[7]));
+                    __m512 thi =
+                        _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(h[4], r, h[5]),
+                                             _mm512_permutex2var_ps(h[6], r, h[7]));
+                    cv = _mm512_mask_blend_epi32(b6, cv, chi);
+                    tv = _mm512_mask_blend_ps(b6, tv, thi);
+                }
+            }
+        }
+        __m512 x = _mm512_i32gather_ps(_mm512_add_epi32(cv, lane), xb + LANES * v, 4);
+        __mmask16 right = _mm512_cmp_ps_mask(x, tv, _CMP_GT_OQ);
+        __m512i twice = _mm512_add_epi32(r, r);
+        rel[v] = _mm512_mask_sub_epi32(twice, right, twice, minus_one);
+    }
+}
+
 __attribute__((target("avx512f"))) static void
 walk_block(const float *xb, int64_t n_trees, const int32_t *column, const float *threshold,
            const double *leaf, const int64_t *node_off, const int64_t *leaf_off,
@@ -238,52 +291,15 @@ walk_block(const float *xb, int64_t n_trees, const int32_t *column, const float 
             __m512i low = _mm512_and_si512(exits[v], _mm512_sub_epi32(_mm512_setzero_si512(), exits[v]));
             rel[v] = _mm512_cvttps_epi32(_mm512_getexp_ps(_mm512_cvtepu32_ps(low)));
         }
-        /* levels with at most 128 nodes: node columns and thresholds held in registers and
-           picked by permutes; only the row's value is gathered */
+        /* levels with at most 128 nodes, by permutes */
         int level = TOP_LEVELS;
         for (; level < d && level <= PERMUTED_LEVELS; level++) {
-            const int first = (1 << level) - 1;
-            __m512i c[8];
-            __m512 h[8];
-            for (int q = 0; q < 8; q++) {
-                /* only the level's own entries are used; PAD keeps the loads in bounds */
-                c[q] = 16 * q < (1 << level) ? _mm512_loadu_si512(col + first + 16 * q)
-                                             : _mm512_setzero_si512();
-                h[q] = 16 * q < (1 << level) ? _mm512_loadu_ps(thr + first + 16 * q)
-                                             : _mm512_setzero_ps();
-            }
-            for (int v = 0; v < VECS; v++) {
-                const __m512i r = rel[v];
-                __m512i cv;
-                __m512 tv;
-                if (level <= 4) {
-                    cv = _mm512_permutexvar_epi32(r, c[0]);
-                    tv = _mm512_permutexvar_ps(r, h[0]);
-                } else {
-                    /* 32 entries a permute; bits 5 and 6 of r pick among them */
-                    cv = _mm512_permutex2var_epi32(c[0], r, c[1]);
-                    tv = _mm512_permutex2var_ps(h[0], r, h[1]);
-                    if (level >= 6) {
-                        __mmask16 b5 = _mm512_test_epi32_mask(r, _mm512_set1_epi32(32));
-                        cv = _mm512_mask_blend_epi32(b5, cv, _mm512_permutex2var_epi32(c[2], r, c[3]));
-                        tv = _mm512_mask_blend_ps(b5, tv, _mm512_permutex2var_ps(h[2], r, h[3]));
-                        if (level >= 7) {
-                            __mmask16 b6 = _mm512_test_epi32_mask(r, _mm512_set1_epi32(64));
-                            __m512i chi = _mm512_mask_blend_epi32(
-                                b5, _mm512_permutex2var_epi32(c[4], r, c[5]),
-                                _mm512_permutex2var_epi32(c[6], r, c[7]));
-                            __m512 thi =
-                                _mm512_mask_blend_ps(b5, _mm512_permutex2var_ps(h[4], r, h[5]),
-                                                     _mm512_permutex2var_ps(h[6], r, h[7]));
-                            cv = _mm512_mask_blend_epi32(b6, cv, chi);
-                            tv = _mm512_mask_blend_ps(b6, tv, thi);
-                        }
-                    }
-                }
-                __m512 x = _mm512_i32gather_ps(_mm512_add_epi32(cv, lane), xb + LANES * v, 4);
-                __mmask16 right = _mm512_cmp_ps_mask(x, tv, _CMP_GT_OQ);
-                __m512i twice = _mm512_add_epi32(r, r);
-                rel[v] = _mm512_mask_sub_epi32(twice, right, twice, minus_one);
+            switch (level) {
+            case 4: permuted_level(4, col, thr, xb, lane, minus_one, rel); break;
+            case 5: permuted_level(5, col, thr, xb, lane, minus_one, rel); break;
+            case 6: permuted_level(6, col, thr, xb, lane, minus_one, rel); break;
+            case 7: permuted_level(7, col, thr, xb, lane, minus_one, rel); break;
+            default: permuted_level(level, col, thr, xb, lane, minus_one, rel); break;
             }
         }
         /* deeper levels gather node and value */
