@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from netrca import prefetch
 from netrca.dask_cluster import dask_module, local_cluster
-from netrca.detect import Detector
+from netrca.detect import Detector, _native
 from netrca.errors import ConfigError, InputError, NetrcaError
 from netrca.io import ParquetReader, read_flows
 from netrca.io._source import gzip_errors, is_gzip
@@ -219,20 +219,17 @@ def _worker_setup(kernel_threads: int | None) -> bool | None:
     locally, where the CLI made that choice).
 
     numba is not imported for this: where the SIMD kernel scores, a worker never needs
-    it (its import cost each worker's first task 0.1-0.3 s), and the SIMD kernel reads
-    ``NUMBA_NUM_THREADS`` while numba is not loaded (``_native.threads``), as numba
-    does when a later task imports it."""
+    it (its import cost each worker's first task 0.1-0.3 s). The SIMD kernel's limit
+    (``_native.limit_threads``) and numba's, where numba is loaded (Dask's preload loads
+    it where its kernels will score), hold for the task's thread only."""
     if kernel_threads is None:
         return None
     threads = max(1, kernel_threads)
+    _native.limit_threads(threads)
     numba = sys.modules.get("numba")
     if numba is not None:
         limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
         numba.set_num_threads(max(1, min(threads, limit)))
-    else:
-        configured = os.environ.get("NUMBA_NUM_THREADS", "")
-        if not (configured.isdigit() and 0 < int(configured) <= threads):
-            os.environ["NUMBA_NUM_THREADS"] = str(threads)
     pa.set_cpu_count(threads)  # Arrow's compute/parse thread pool
     configure_arrow_pool()
     return configure_malloc()
@@ -272,6 +269,7 @@ def _score_and_write(
         # Dask workers: whether netrca's malloc settings are in force (False on a cluster
         # whose workers carry their own MALLOC_* settings, e.g. Dask's defaults)
         "malloc_tuned": tuned,
+        "kernel_threads": _native.threads(),  # what the SIMD kernel scored on here
     }
 
 

@@ -183,27 +183,44 @@ def test_local_cluster_workers_load_the_scoring_code_while_they_start() -> None:
     assert all(s == {"pipeline": True, "kernel": True} for s in states.values()), states
 
 
-def _scoring_threads() -> dict[str, object]:
+def _numba_loaded() -> bool:
     import sys
 
-    from netrca.detect import _native
-
-    return {"numba": "numba" in sys.modules, "threads": _native.threads()}
+    return "numba" in sys.modules
 
 
 def test_dask_workers_score_on_one_thread_without_loading_numba_where_simd_runs(
     tmp_path: Path, parts_dir: Path, detector: Detector
 ) -> None:
-    """A worker owns one core: the kernel scores on one thread there, and where the SIMD
-    kernel runs, numba (only its fallback) is never imported in the worker."""
+    """A worker owns one core: the kernel scores on one thread in its tasks, and where the
+    SIMD kernel runs, numba (only its fallback) is never imported in the worker."""
     pytest.importorskip("distributed")
     from netrca.dask_cluster import local_cluster
     from netrca.detect import _native
 
     with local_cluster(1) as started:
-        detect_partitioned(parts_dir, detector, tmp_path / "out", engine="dask", cluster=started)
-        (state,) = started.result()[1].run(_scoring_threads).values()
-    assert state == {"numba": not _native.available(), "threads": 1}, state
+        out = detect_partitioned(
+            parts_dir, detector, tmp_path / "out", engine="dask", cluster=started
+        )
+        (loaded,) = started.result()[1].run(_numba_loaded).values()
+    assert [p["kernel_threads"] for p in out["per_partition"]] == [1] * out["partitions"]
+    assert loaded == (not _native.available())
+
+
+def test_workers_in_this_process_leave_its_scoring_threads_as_they_were(
+    tmp_path: Path, parts_dir: Path, detector: Detector
+) -> None:
+    """Workers that are threads of this process limit the kernel in their own threads only."""
+    pytest.importorskip("distributed")
+    from netrca.detect import _native
+
+    before, env = _native.threads(), os.environ.get("NUMBA_NUM_THREADS")
+    out = detect_partitioned(
+        parts_dir, detector, tmp_path / "out", engine="dask", workers=2, processes=False
+    )
+    assert {p["kernel_threads"] for p in out["per_partition"]} == {1}
+    assert _native.threads() == before
+    assert os.environ.get("NUMBA_NUM_THREADS") == env
 
 
 def _parent_maps() -> str:

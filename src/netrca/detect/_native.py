@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -118,7 +119,7 @@ def perfect_layout(c: _kernel.CompiledForest) -> PerfectForest | None:
         return None
     node_off = np.concatenate(([0], np.cumsum(inner)[:-1])).astype(np.int64)
     leaf_off = np.concatenate(([0], np.cumsum(inner + 1)[:-1])).astype(np.int64)
-    # spare entries at the end: the kernel's 16-wide loads of a level may run past its tree
+    # spare entries at the end: the AVX2 kernel's loads of a level may run past its tree
     n_inner, n_leaf = int(inner.sum()) + int(_simd.PAD), int((inner + 1).sum())
     column = np.zeros(n_inner, dtype=np.int32)
     threshold = np.full(n_inner, np.inf, dtype=np.float32)  # padding: always left
@@ -186,10 +187,25 @@ def leaf_tables(leaf: np.ndarray, leaf_off: np.ndarray, depth: np.ndarray) -> di
     }
 
 
+_limit = threading.local()
+
+
+def limit_threads(n: int | None) -> None:
+    """Score on at most ``n`` threads in the calling thread (None: lift the limit). A Dask
+    worker's task thread sets it to the worker's share of cores; like numba's own
+    setting, it holds for this thread only, so a worker running as a thread of the
+    client's process leaves the client's scoring as it was."""
+    _limit.n = n
+
+
 def threads() -> int:
-    """Threads to score with, as the numba kernel: numba's setting where numba is loaded
-    (a Dask worker sets it to its share of cores), else ``NUMBA_NUM_THREADS`` or every
-    core. numba is not imported for this: its import costs a CLI run ~0.2 s."""
+    """Threads to score with: this thread's limit (:func:`limit_threads`) where one is
+    set, else as the numba kernel: numba's setting where numba is loaded, else
+    ``NUMBA_NUM_THREADS`` or every core. numba is not imported for this: its import
+    costs a CLI run ~0.2 s."""
+    limit = getattr(_limit, "n", None)
+    if limit is not None:
+        return max(1, int(limit))
     numba = sys.modules.get("numba")
     if numba is not None:
         return int(numba.get_num_threads())

@@ -63,7 +63,8 @@
 #define BLOCK (VECS * LANES)
 #define MAX_DEPTH 20
 /* last level whose nodes (at most 128) are picked by permutes; node arrays end with PAD
-   spare entries so that its 16-wide loads stay inside them */
+   spare entries so that the AVX2 kernel's 8-wide loads of a level's 32 entries (4 of
+   them at level 4, which has 16) stay inside them */
 #ifndef PERMUTED_LEVELS
 #define PERMUTED_LEVELS 7
 #endif
@@ -190,8 +191,10 @@ copy_full_block(const double *X, int64_t row_step, int64_t col_step, int64_t n_f
 }
 
 /* The next block's rows in X, fetched into L2 a slice a tree while this block is walked:
-   nseg segments of seg_bytes, seg_stride apart (one for row-major X, a column each for
-   column-major). */
+   `lines` cache lines in segments of lines_per_seg, seg_stride bytes apart (one segment
+   for row-major X, a column each for column-major). A segment's count has one line spare
+   for its alignment, so the last block's may reach a line past X: prefetches never
+   fault, and nothing is read from them. */
 typedef struct {
     const char *base;
     int64_t seg_stride, lines_per_seg, lines;
@@ -440,12 +443,14 @@ walk_block_avx2(const float *xb, int64_t n_trees, const int32_t *column, const f
     }
 }
 
-/* 2: AVX-512F, 1: AVX2, 0: neither (the numba kernel scores) */
+/* 2: AVX-512F (with AVX2, which the block copy uses), 1: AVX2, 0: neither (the numba
+   kernel scores) */
 static int
 cpu_level(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (!__builtin_cpu_supports("avx2")) return 0;
+    return __builtin_cpu_supports("avx512f") ? 2 : 1;
 }
 
 #else

@@ -224,8 +224,8 @@ class FlatForest:
             )
         backend = self.backend(backend)
         denom = self.n_trees * float(average_path_length(self.max_samples)[0])
-        if denom == 0:
-            return np.ones(X.shape[0])
+        if denom == 0:  # one sample a tree: scikit-learn's depths / denominator is 1 there
+            return np.full(X.shape[0], 0.5)
 
         def to_scores(depth: np.ndarray) -> None:  # 2 ** (-depth / denom), in place
             np.negative(depth, out=depth)

@@ -171,3 +171,13 @@ def test_top_deviation_equals_numpy_argmax_with_ties_nan_and_zero_scales(kernel:
         assert np.array_equal(top_deviation(X, center, scale), expected), trial
     with pytest.raises(ModelError, match="expected 3 features"):
         top_deviation(np.zeros((2, 4)), np.zeros(3), np.ones(3))
+
+
+def test_one_sample_a_tree_scores_as_sklearn() -> None:
+    """With max_samples=1 the average path length is 0; scikit-learn then takes depths /
+    denominator as 1, so every score is 0.5 (a fit on a single row comes to this)."""
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    forest = IsolationForest(n_estimators=5, max_samples=1, random_state=0).fit(X)
+    flat = FlatForest.from_sklearn(forest)
+    for backend in ("numpy", "numba", "auto"):
+        assert np.array_equal(flat.score_samples(X, backend), -forest.score_samples(X))
