@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.cores import CoreProbe
 from benchmarks.quality import machine
 from netrca.simulate import Scenario, simulate, write_flows
 
@@ -97,6 +98,29 @@ def _simulate(path: Path, n: int, seed: int, anomalies: bool = True) -> Path:
 SCORER_ROUNDS = 5
 
 
+def _scorer_round(
+    contenders: dict[str, tuple[Any, int]],
+    timed: Any,
+    runs: dict[str, list[float]],
+    diffs: dict[str, float],
+    ref: np.ndarray | None,
+    before: dict[str, Any],
+) -> np.ndarray | None:
+    """Every contender once (scikit-learn first), ``before[name]()`` just before it where
+    given; appends seconds to ``runs`` and the largest difference from scikit-learn's
+    scores to ``diffs``. Returns scikit-learn's scores."""
+    for name, (fn, n_threads) in contenders.items():
+        if name in before:
+            before[name]()
+        seconds, out = timed(fn, n_threads)
+        runs.setdefault(name, []).append(seconds)
+        if name == "sklearn":
+            ref = out
+        else:
+            diffs[name] = max(diffs.get(name, 0.0), float(np.max(np.abs(out - ref))))
+    return ref
+
+
 def scorer(out_dir: Path, n_rows: int = 1_000_000, rounds: int = SCORER_ROUNDS) -> dict[str, Any]:
     """The default kernel (AVX-512 where the CPU has it), the numba kernel and
     scikit-learn's score_samples on the same forest and rows, ``rounds`` rounds with
@@ -144,14 +168,11 @@ def scorer(out_dir: Path, n_rows: int = 1_000_000, rounds: int = SCORER_ROUNDS) 
         contenders["avx2"] = (lambda: avx2(threads), threads)
         contenders["avx2_one_thread"] = (lambda: avx2(1), 1)
     ref = None
-    for _ in range(rounds):
-        for name, (fn, n_threads) in contenders.items():
-            seconds, out = timed(fn, n_threads)
-            runs.setdefault(name, []).append(seconds)
-            if name == "sklearn":
-                ref = out
-            else:
-                diffs[name] = max(diffs.get(name, 0.0), float(np.max(np.abs(out - ref))))
+    probes = []
+    with CoreProbe() as probe:  # probed just before the two-thread kernel, each round
+        for _ in range(rounds):
+            hook = {"kernel": lambda: probes.append(probe.measure())}
+            ref = _scorer_round(contenders, timed, runs, diffs, ref, hook)
     t = time.perf_counter()
     flat.score_samples(X[:200_000], backend="numpy")
     t_numpy = (time.perf_counter() - t) * n_rows / 200_000
@@ -183,6 +204,14 @@ def scorer(out_dir: Path, n_rows: int = 1_000_000, rounds: int = SCORER_ROUNDS) 
         "numba_rows_per_s": n_rows / med["numba"],
         "numba_rows_per_s_one_core": n_rows / med["numba_one_thread"],
         "speedup_vs_sklearn": ratio("kernel"),
+        "speedup_vs_sklearn_rounds": [
+            s / k for s, k in zip(runs["sklearn"], runs["kernel"], strict=True)
+        ],
+        "kernel_scaling_rounds": [
+            one / two for one, two in zip(runs["kernel_one_thread"], runs["kernel"], strict=True)
+        ],
+        "core_probe_rounds": probes,
+        "core_probe_slowdown": float(np.median([p["slowdown"] for p in probes])),
         "speedup_one_core_vs_sklearn": ratio("kernel_one_thread"),
         "numba_speedup_vs_sklearn": ratio("numba"),
     } | (
@@ -412,6 +441,25 @@ def render(result: dict[str, Any]) -> str:
                 f"Medians of {s['rounds']} rounds (every contender once a round); the ratios "
                 "are the median of each round's ratio.",
             ]
+        if "core_probe_rounds" in s:
+            lines += [
+                "",
+                "Rounds. Core probe (benchmarks/cores.py), run just before the two-thread "
+                "kernel: two one-thread scorers in two processes side by side, seconds over "
+                "one alone (1.0: two independent cores).",
+                "",
+                f"| round | scikit-learn s | kernel, {s['kernel_threads']} threads s | ratio | "
+                "kernel, 1 thread s | threads' scaling | core probe |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            runs = s["seconds_all"]
+            for i, probe in enumerate(s["core_probe_rounds"]):
+                lines.append(
+                    f"| {i + 1} | {runs['sklearn'][i]:.2f} | {runs['kernel'][i]:.3f} | "
+                    f"{s['speedup_vs_sklearn_rounds'][i]:.1f}x | "
+                    f"{runs['kernel_one_thread'][i]:.3f} | {s['kernel_scaling_rounds'][i]:.2f}x | "
+                    f"{probe['slowdown']:.2f} |"
+                )
     if result.get("end_to_end"):
         lines += [
             "",
