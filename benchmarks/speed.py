@@ -8,7 +8,10 @@ and on the same machine, every comparison of issue #6 and writes
    installed release) on the same fitted forest and the same 1M rows of netrca's real
    feature matrix (features of simulated flows), with the largest score difference;
    the kernel on one thread gives the per-core figure. Five rounds, every contender once a
-   round; the median of each round's ratio is reported.
+   round; the median of each round's ratio is reported. Just before each round's
+   two-thread kernel, a core probe (``benchmarks/cores.py``) times two one-thread
+   scorers side by side against one alone: on a shared host the two cores may slow each
+   other, and the two-thread ratio with them.
 2. **end to end**: `netrca detect` (the CLI, in a subprocess) on simulated Zeek
    conn.logs of 1M and 5M flows, with peak RSS (process tree, sampled), three runs each,
    the median reported (``--e2e-rounds``): the in-memory
