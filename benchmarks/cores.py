@@ -13,6 +13,7 @@ the rounds' two-thread ratios can be read against it.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -26,6 +27,7 @@ REPEATS = 7
 
 def _serve(conn: Connection, rows: int, repeats: int) -> None:
     """Worker process: build the forest and rows, then time scorings on each request."""
+    os.environ["NUMBA_NUM_THREADS"] = "1"  # one thread where the numba kernel scores too
     from sklearn.ensemble import IsolationForest
 
     from netrca.detect import _native
