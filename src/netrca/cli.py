@@ -14,7 +14,7 @@ import typer
 from netrca import __version__, prefetch
 from netrca.cli_view import register as register_view_commands
 from netrca.errors import ConfigError, NetrcaError
-from netrca.runtime import configure_arrow_pool, configure_malloc
+from netrca.runtime import configure_arrow_pool, configure_malloc, configure_numpy_pages
 from netrca.synth.cli import app as synth_app
 
 __all__ = ["app", "entry", "main"]
@@ -475,6 +475,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the app and maps errors to exit codes."""
     configure_arrow_pool()
     configure_malloc()
+    configure_numpy_pages()
     # A run allocates millions of short-lived objects in bursts (per-value text, JSON):
     # with the default 700-object threshold the young-generation collector ran ~400
     # times on 1M flows (0.2 s); 10,000 cuts it to ~80 runs (0.09 s). Cycles are still

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import threading
 from collections.abc import Callable, Iterable
@@ -459,17 +458,17 @@ class FeatureBuilder:
 
 
 def _zeros(rows: int, cols: int) -> np.ndarray:
-    """A zero float64 matrix. A large one is a fresh anonymous mapping (zero already)
-    that the kernel is asked to back with 2 MiB pages: the first touch of 4 KiB pages
-    (the kernel zeroing and mapping them one by one) cost 0.7-0.9 s for the 352 MB
-    matrix of 1M flows on one thread; in huge pages, about 0.08 s. Where huge pages
-    cannot be asked for, its pages are touched by two threads when there are two cores
-    (0.4-0.45 s)."""
+    """A zero float64 matrix. A large one is a fresh anonymous mapping in 4 KiB pages,
+    zero already, its pages touched as the feature rows are written. Not in 2 MiB pages
+    (MADV_HUGEPAGE): for the 352 MB matrix of 1M flows those were faster to touch on the
+    Intel Xeon VM (0.17 s against 0.25-0.3 s, 2026-11-28) but 4-5x slower on the AMD
+    EPYC one the same day (0.57-0.85 s against 0.14-0.17 s; its THP "defrag" setting
+    lets such a fault compact memory), where the whole 1M-flow partitioned run took
+    0.3-0.5 s longer for it (BENCHMARKS.md, #6). Where no anonymous mapping can be made,
+    numpy's memory is zeroed by two threads when there are two cores."""
     nbytes = rows * cols * 8
-    if nbytes >= (64 << 20) and hasattr(mmap, "MADV_HUGEPAGE"):
+    if nbytes >= (64 << 20) and hasattr(mmap, "MAP_ANONYMOUS"):
         area = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        with contextlib.suppress(OSError):  # a kernel without them: 4 KiB pages
-            area.madvise(mmap.MADV_HUGEPAGE)
         return np.frombuffer(area, dtype=np.float64).reshape(rows, cols)  # keeps area
     mat = np.empty((rows, cols), dtype=np.float64)
     flat = mat.reshape(-1)

@@ -53,7 +53,12 @@ from netrca.io._source import gzip_errors, is_gzip
 from netrca.io._text import byte_count
 from netrca.io.canonical import canonicalize, epoch_seconds
 from netrca.io.writers import to_parquet, write_csv
-from netrca.runtime import configure_arrow_pool, configure_malloc, release_free_memory
+from netrca.runtime import (
+    configure_arrow_pool,
+    configure_malloc,
+    configure_numpy_pages,
+    release_free_memory,
+)
 
 __all__ = [
     "ENGINES",
@@ -232,6 +237,7 @@ def _worker_setup(kernel_threads: int | None) -> bool | None:
         numba.set_num_threads(max(1, min(threads, limit)))
     pa.set_cpu_count(threads)  # Arrow's compute/parse thread pool
     configure_arrow_pool()
+    configure_numpy_pages()
     return configure_malloc()
 
 

@@ -1,4 +1,4 @@
-"""Process-wide runtime settings of the command line: Arrow's allocator and glibc malloc's."""
+"""Process-wide settings of the command line: Arrow's and glibc's allocators, numpy's pages."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ __all__ = [
     "TRIM_THRESHOLD",
     "configure_arrow_pool",
     "configure_malloc",
+    "configure_numpy_pages",
     "release_free_memory",
 ]
 
@@ -78,6 +79,30 @@ def configure_malloc() -> bool:
     if mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1:
         return False
     return bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1)
+
+
+def configure_numpy_pages() -> bool:
+    """Stop numpy asking for transparent huge pages for its large arrays.
+
+    numpy advises the kernel (``MADV_HUGEPAGE``) to back every array of 4 MiB or more
+    with 2 MiB pages. Where the kernel's THP "defrag" setting lets such a fault compact
+    memory, as on the AMD EPYC VM this project is measured on, a first touch can take
+    several times as long as in 4 KiB pages: a 1M-flow partitioned ``netrca detect``
+    spent 1.7-2.1 s of system time with them and 1.0-1.2 s without (with the feature
+    matrix in 4 KiB pages too; BENCHMARKS.md, #6). netrca's arrays are read in passes,
+    where huge pages save little. ``NUMPY_MADVISE_HUGEPAGE`` (read by numpy itself)
+    still wins when it is set. Called by the CLI and by Dask workers, not on import.
+    Returns whether the setting was changed.
+    """
+    if os.environ.get("NUMPY_MADVISE_HUGEPAGE"):
+        return False
+    from numpy._core import multiarray
+
+    advise = getattr(multiarray, "_set_madvise_hugepage", None)
+    if advise is None:  # a numpy without it: its default stays
+        return False
+    advise(False)
+    return True
 
 
 def release_free_memory() -> None:

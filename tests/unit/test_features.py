@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from netrca.features import FeatureBuilder, FeatureState
+from netrca.features import FeatureBuilder, FeatureState, _zeros
 
 
 def test_matrix_is_finite_and_named(sim_flows: pd.DataFrame) -> None:
@@ -194,3 +195,30 @@ def test_port_mismatch_equals_the_per_protocol_definition_on_odd_ports() -> None
     assert not got[protocol == "TCP"].any() and not got[np.isnan(dport)].any()
     empty = _port_mismatch(names[:0], np.zeros(0, dtype=np.int64), np.zeros(0))
     assert empty.shape == (0,)
+
+
+def _vm_flags(address: int) -> list[str]:
+    """The VmFlags of the mapping of this process holding ``address`` (/proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps", encoding="ascii", errors="replace") as smaps:
+        lines = smaps.readlines()
+    for line in lines:
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            inside = lo <= address < hi
+        elif inside and line.startswith("VmFlags:"):
+            return line.split()[1:]
+    raise AssertionError("no mapping holds the address")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps")
+def test_large_zero_matrix_is_zero_in_small_pages() -> None:
+    """The 72 MB matrix is a zero, writable mapping not advised into huge pages ("hg")."""
+    rows, cols = 9, 1_000_000
+    mat = _zeros(rows, cols)
+    assert mat.shape == (rows, cols) and mat.dtype == np.float64
+    assert not mat.any()
+    mat[3, 5] = 1.5
+    assert mat.sum() == 1.5
+    assert "hg" not in _vm_flags(mat.ctypes.data)

@@ -132,3 +132,29 @@ def test_release_free_memory_returns_freed_heap_blocks() -> None:
     if configured == "False":
         pytest.skip("not glibc (or mallopt refused the threshold)")
     assert int(released) > 150  # of the 192 MiB freed in the middle of the heap
+
+
+_NUMPY_PAGES_PROBE = """
+from numpy._core.multiarray import _set_madvise_hugepage
+from netrca.runtime import configure_numpy_pages
+before = _set_madvise_hugepage(True)  # returns the setting it replaces
+print(before, configure_numpy_pages(), _set_madvise_hugepage(False))
+"""
+
+
+@pytest.mark.parametrize("user", [None, "1"])
+def test_numpy_stops_asking_for_huge_pages_unless_the_user_chose(user: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if user is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = user
+    out = subprocess.run(
+        [sys.executable, "-c", _NUMPY_PAGES_PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    _, changed, after = out.stdout.split()
+    # configured: numpy's advice is off afterwards; the user's choice: left on
+    assert (changed, after) == (("True", "False") if user is None else ("False", "True"))
