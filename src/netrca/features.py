@@ -463,9 +463,10 @@ def _zeros(rows: int, cols: int) -> np.ndarray:
     (MADV_HUGEPAGE): for the 352 MB matrix of 1M flows those were faster to touch on the
     Intel Xeon VM (0.17 s against 0.25-0.3 s, 2026-11-28) but 4-5x slower on the AMD
     EPYC one the same day (0.57-0.85 s against 0.14-0.17 s; its THP "defrag" setting
-    lets such a fault compact memory), where the whole 1M-flow partitioned run took
-    0.3-0.5 s longer for it (BENCHMARKS.md, #6). Where no anonymous mapping can be made,
-    numpy's memory is zeroed by two threads when there are two cores."""
+    lets such a fault compact memory), where a whole 1M-flow partitioned run took about
+    0.5 s longer for it (medians of five, 3.90 against 3.38 s; BENCHMARKS.md, #6).
+    Where no anonymous mapping can be made, numpy's memory is zeroed by two threads when
+    there are two cores."""
     nbytes = rows * cols * 8
     if nbytes >= (64 << 20) and hasattr(mmap, "MAP_ANONYMOUS"):
         area = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)

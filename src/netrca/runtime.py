@@ -87,10 +87,10 @@ def configure_numpy_pages() -> bool:
     numpy advises the kernel (``MADV_HUGEPAGE``) to back every array of 4 MiB or more
     with 2 MiB pages. Where the kernel's THP "defrag" setting lets such a fault compact
     memory, as on the AMD EPYC VM this project is measured on, a first touch can take
-    several times as long as in 4 KiB pages: a 1M-flow partitioned ``netrca detect``
-    spent 1.7-2.1 s of system time with them and 1.0-1.2 s without (with the feature
-    matrix in 4 KiB pages too; BENCHMARKS.md, #6). netrca's arrays are read in passes,
-    where huge pages save little. ``NUMPY_MADVISE_HUGEPAGE`` (read by numpy itself)
+    several times as long as in 4 KiB pages: with the feature matrix already in 4 KiB
+    pages, a 1M-flow partitioned ``netrca detect`` spent 1.35-1.54 s of system time with
+    numpy's advice and 0.98-1.13 s without (BENCHMARKS.md, #6). netrca's arrays are read
+    in passes, where huge pages save little. ``NUMPY_MADVISE_HUGEPAGE`` (read by numpy itself)
     still wins when it is set. Called by the CLI and by Dask workers, not on import.
     Returns whether the setting was changed.
     """
