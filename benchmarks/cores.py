@@ -4,14 +4,15 @@ On a virtual machine two vCPUs may be two threads of one host core, or share it 
 other guests, for minutes at a time; the two-thread scorer is then slower than the
 one-thread figure predicts, and that is the host, not netrca. The probe keeps two worker
 processes, each holding the same small forest and rows (seeded), and on request times
-one-thread scoring in one of them alone, then in both at once. ``together / alone``
-near 1.0 means the two cores were independent during that round; 1.4 means each ran at
-about 70% of its solo speed. :func:`benchmarks.speed.scorer` probes once a round, so
+one-thread scoring in each of them alone, then in both at once. ``together / alone``
+near 1.0 means the two cores were independent during that round; 1.4 means a worker ran
+at about 70% of its solo speed. :func:`benchmarks.speed.scorer` probes once a round, so
 the rounds' two-thread ratios can be read against it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import time
@@ -49,39 +50,67 @@ def _serve(conn: Connection, rows: int, repeats: int) -> None:
     conn.close()
 
 
+#: Seconds to wait for a worker's answer (start-up: imports and the forest's fit).
+TIMEOUT = 300
+
+
 class CoreProbe:
-    """Two persistent worker processes; :meth:`measure` times one alone, then both at once."""
+    """Two persistent worker processes; :meth:`measure` times each alone, then both at once.
+
+    Two processes stand for a kernel on two threads, so the probe speaks for the
+    two-thread runs of a 2-core machine (the machine ``make bench`` is recorded on)."""
 
     def __init__(self, rows: int = ROWS, repeats: int = REPEATS) -> None:
         ctx = mp.get_context("spawn")  # no threads of the parent carried into the workers
         self._conns: list[Connection] = []
-        self._procs = []
-        for _ in range(2):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(child, rows, repeats), daemon=True)
-            proc.start()
-            child.close()
-            self._conns.append(parent)
-            self._procs.append(proc)
-        for conn in self._conns:
-            if conn.recv() != "ready":
-                raise RuntimeError("core probe worker did not start")
+        self._procs: list[Any] = []
+        try:
+            for _ in range(2):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_serve, args=(child, rows, repeats), daemon=True)
+                proc.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(proc)
+            for conn in self._conns:
+                if self._answer(conn) != "ready":
+                    raise RuntimeError("core probe worker did not start")
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _answer(conn: Connection) -> Any:
+        """The worker's next message; RuntimeError when it has not answered in time."""
+        if not conn.poll(TIMEOUT):
+            raise RuntimeError(f"core probe worker did not answer within {TIMEOUT} s")
+        return conn.recv()
 
     def measure(self) -> dict[str, float]:
-        """One round: seconds alone, seconds side by side (the slower worker), their ratio."""
-        self._conns[0].send("go")
-        alone = float(self._conns[0].recv())
+        """One round: each worker's seconds alone, then side by side; ``slowdown`` is the
+        larger of the two workers' side-by-side over alone."""
+        alone = []
         for conn in self._conns:
             conn.send("go")
-        together = max(float(conn.recv()) for conn in self._conns)
-        return {"alone_s": alone, "together_s": together, "slowdown": together / alone}
+            alone.append(float(self._answer(conn)))
+        for conn in self._conns:
+            conn.send("go")
+        together = [float(self._answer(conn)) for conn in self._conns]
+        slowdown = max(t / a for t, a in zip(together, alone, strict=True))
+        return {"alone_s": max(alone), "together_s": max(together), "slowdown": slowdown}
 
     def close(self) -> None:
+        """Stop the workers (safe to call again, and after a worker died)."""
         for conn in self._conns:
-            conn.send("stop")
+            with contextlib.suppress(OSError):
+                conn.send("stop")
             conn.close()
         for proc in self._procs:
             proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=10)
+        self._conns, self._procs = [], []
 
     def __enter__(self) -> CoreProbe:
         return self

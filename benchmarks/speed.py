@@ -10,7 +10,7 @@ and on the same machine, every comparison of issue #6 and writes
    the kernel on one thread gives the per-core figure. Five rounds, every contender once a
    round; the median of each round's ratio is reported. Just before each round's
    two-thread kernel, a core probe (``benchmarks/cores.py``) times two one-thread
-   scorers side by side against one alone: on a shared host the two cores may slow each
+   scorers side by side against each alone: on a shared host the two cores may slow each
    other, and the two-thread ratio with them.
 2. **end to end**: `netrca detect` (the CLI, in a subprocess) on simulated Zeek
    conn.logs of 1M and 5M flows, with peak RSS (process tree, sampled), three runs each,
@@ -448,8 +448,8 @@ def render(result: dict[str, Any]) -> str:
             lines += [
                 "",
                 "Rounds. Core probe (benchmarks/cores.py), run just before the two-thread "
-                "kernel: two one-thread scorers in two processes side by side, seconds over "
-                "one alone (1.0: two independent cores).",
+                "kernel: two one-thread scorers in two processes side by side, each one's "
+                "seconds over its own alone, the larger (1.0: two independent cores).",
                 "",
                 f"| round | scikit-learn s | kernel, {s['kernel_threads']} threads s | ratio | "
                 "kernel, 1 thread s | threads' scaling | core probe |",

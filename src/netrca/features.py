@@ -458,15 +458,16 @@ class FeatureBuilder:
 
 
 def _zeros(rows: int, cols: int) -> np.ndarray:
-    """A zero float64 matrix. A large one is a fresh anonymous mapping in 4 KiB pages,
-    zero already, its pages touched as the feature rows are written. Not in 2 MiB pages
-    (MADV_HUGEPAGE): for the 352 MB matrix of 1M flows those were faster to touch on the
-    Intel Xeon VM (0.17 s against 0.25-0.3 s, 2026-11-28) but 4-5x slower on the AMD
-    EPYC one the same day (0.57-0.85 s against 0.14-0.17 s; its THP "defrag" setting
-    lets such a fault compact memory), where a whole 1M-flow partitioned run took about
-    0.5 s longer for it (medians of five, 3.90 against 3.38 s; BENCHMARKS.md, #6).
-    Where no anonymous mapping can be made, numpy's memory is zeroed by two threads when
-    there are two cores."""
+    """A zero float64 matrix. A large one is a fresh anonymous mapping, zero already,
+    its pages touched as the feature rows are written, and not advised into 2 MiB pages
+    (MADV_HUGEPAGE; where THP "enabled" is "always" the kernel may still use them when
+    they come cheap, without compacting memory first). For the 352 MB matrix of 1M
+    flows, advised huge pages were faster to touch on the Intel Xeon VM (0.17 s against
+    0.25-0.3 s, 2026-11-28) but 4-5x slower on the AMD EPYC one the same day (0.57-0.85 s
+    against 0.14-0.17 s; its THP "defrag" setting lets such a fault compact memory),
+    where a whole 1M-flow partitioned run took about 0.5 s longer for them (medians of
+    five, 3.90 against 3.38 s; BENCHMARKS.md, #6). Where no anonymous mapping can be
+    made, numpy's memory is zeroed by two threads when there are two cores."""
     nbytes = rows * cols * 8
     if nbytes >= (64 << 20) and hasattr(mmap, "MAP_ANONYMOUS"):
         area = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)

@@ -92,7 +92,7 @@ def configure_numpy_pages() -> bool:
     numpy's advice and 0.98-1.13 s without (BENCHMARKS.md, #6). netrca's arrays are read
     in passes, where huge pages save little. ``NUMPY_MADVISE_HUGEPAGE`` (read by numpy itself)
     still wins when it is set. Called by the CLI and by Dask workers, not on import.
-    Returns whether the setting was changed.
+    Returns whether numpy's advice was on and is now off.
     """
     if os.environ.get("NUMPY_MADVISE_HUGEPAGE"):
         return False
@@ -101,8 +101,7 @@ def configure_numpy_pages() -> bool:
     advise = getattr(multiarray, "_set_madvise_hugepage", None)
     if advise is None:  # a numpy without it: its default stays
         return False
-    advise(False)
-    return True
+    return bool(advise(False))  # the setting it replaced: True when it was on
 
 
 def release_free_memory() -> None:

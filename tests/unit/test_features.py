@@ -213,7 +213,7 @@ def _vm_flags(address: int) -> list[str]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps")
-def test_large_zero_matrix_is_zero_in_small_pages() -> None:
+def test_large_zero_matrix_is_zero_and_not_advised_into_huge_pages() -> None:
     """The 72 MB matrix is a zero, writable mapping not advised into huge pages ("hg")."""
     rows, cols = 9, 1_000_000
     mat = _zeros(rows, cols)

@@ -135,10 +135,10 @@ def test_release_free_memory_returns_freed_heap_blocks() -> None:
 
 
 _NUMPY_PAGES_PROBE = """
-from numpy._core.multiarray import _set_madvise_hugepage
+from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
 from netrca.runtime import configure_numpy_pages
-before = _set_madvise_hugepage(True)  # returns the setting it replaces
-print(before, configure_numpy_pages(), _set_madvise_hugepage(False))
+_set_madvise_hugepage(True)  # as numpy starts on Linux; the user's "1" asks the same
+print(configure_numpy_pages(), _get_madvise_hugepage())
 """
 
 
@@ -155,6 +155,36 @@ def test_numpy_stops_asking_for_huge_pages_unless_the_user_chose(user: str | Non
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    _, changed, after = out.stdout.split()
+    changed, after = out.stdout.split()
     # configured: numpy's advice is off afterwards; the user's choice: left on
     assert (changed, after) == (("True", "False") if user is None else ("False", "True"))
+
+
+_WIRING_PROBE = """
+from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
+import {module}
+_set_madvise_hugepage(True)
+{call}
+print(_get_madvise_hugepage())
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "call"),
+    [
+        ("netrca.cli", "try:\n    netrca.cli.main(['--help'])\nexcept SystemExit:\n    pass"),
+        ("netrca.partitioned", "netrca.partitioned._worker_setup(1)"),
+    ],
+    ids=["cli", "dask-worker"],
+)
+def test_the_cli_and_dask_workers_turn_numpys_huge_page_advice_off(module: str, call: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    out = subprocess.run(
+        [sys.executable, "-c", _WIRING_PROBE.format(module=module, call=call)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "False"
