@@ -109,21 +109,35 @@ def group_incidents(
         | (frame["key"] != frame["key"].shift())
         | (frame["ts"].diff().fillna(0) > gap_seconds)
     )
-    frame["gid"] = new_group.cumsum()
-    groups = frame.groupby("gid", sort=False)
-    first_ts = groups["ts"].min().sort_values(kind="stable")
-    width = max(4, len(str(len(first_ts))))
+    starts = np.flatnonzero(new_group.to_numpy())
+    gid = np.cumsum(new_group.to_numpy()) - 1  # 0, 1, ...: the groups lie in runs
+    ts_sorted = frame["ts"].to_numpy()
+    # incidents in order of their first flow's time, groups with the same time in order
+    first_ts = np.fmin.reduceat(ts_sorted, starts)  # NaN skipped, as groupby.min
+    order = np.argsort(first_ts, kind="stable")
+    # each group's detector: its most frequent one, ties to the first seen (value_counts)
+    det_codes, det_names = pd.factorize(frame["det"])
+    n_det = max(1, len(det_names))
+    combo, first, counts = np.unique(gid * n_det + det_codes, return_index=True, return_counts=True)
+    owner = combo // n_det
+    rank = np.lexsort((first, -counts, owner))
+    lead = rank[np.r_[True, owner[rank][1:] != owner[rank][:-1]]]
+    group_det = det_names.to_numpy(dtype=object)[combo[lead] % n_det]
+    row_sorted = frame["row"].to_numpy()
+    kind_sorted = frame["kind"].to_numpy(dtype=object)
+    key_sorted = frame["key"].to_numpy(dtype=object)
+    ends = np.r_[starts[1:], len(frame)]
+    width = max(4, len(str(len(starts))))
     incidents: list[Incident] = []
-    for n, gid in enumerate(first_ts.index, start=1):
-        g = groups.get_group(gid)
-        det = g["det"].value_counts().index[0]
+    for n, g in enumerate(order, start=1):
+        a, b = starts[g], ends[g]
         incidents.append(
             Incident(
                 incident_id=f"{prefix}-{n:0{width}d}",
-                rows=np.sort(g["row"].to_numpy()),
-                pivot=str(g["kind"].iloc[0]),
-                key=str(g["key"].iloc[0]),
-                detector=str(det),
+                rows=np.sort(row_sorted[a:b]),
+                pivot=str(kind_sorted[a]),
+                key=str(key_sorted[a]),
+                detector=str(group_det[g]),
             )
         )
     return incidents

@@ -182,12 +182,23 @@ def incident_body(
 def timeline_chart(view: dict[str, Any]) -> Markup:
     """The score timeline of a view, with its incidents as bands."""
     tl = view["timeline"]
+    windows = [r.get("time_window") or {} for r in view["incidents"]]
+    # feature tables have no time: their windows are row ranges (NaT here), not drawn
+    # (one conversion for every incident: one call each cost 0.4 ms)
+    starts = pd.to_datetime(
+        pd.Series([tw.get("start") for tw in windows], dtype=object),
+        utc=True,
+        errors="coerce",
+        format="ISO8601",
+    )
+    ends = pd.to_datetime(
+        pd.Series([tw.get("end") for tw in windows], dtype=object),
+        utc=True,
+        errors="coerce",
+        format="ISO8601",
+    )
     bands = []
-    for r in view["incidents"]:
-        tw = r.get("time_window") or {}
-        # feature tables have no time: their windows are row ranges, not drawn here
-        start = pd.to_datetime(tw.get("start"), utc=True, errors="coerce")
-        end = pd.to_datetime(tw.get("end"), utc=True, errors="coerce")
+    for r, start, end in zip(view["incidents"], starts, ends, strict=True):
         s = None if pd.isna(start) else start.timestamp()
         e = s if pd.isna(end) else end.timestamp()
         if s is not None and e is not None:

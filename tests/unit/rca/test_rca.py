@@ -72,6 +72,105 @@ def test_gap_splits_incidents() -> None:
     assert build_evidence.__name__ == "build_evidence"
 
 
+def _grouped_by_pandas(
+    keys: np.ndarray, det: np.ndarray, ts: np.ndarray, gap: float
+) -> list[tuple[list[int], str, str]]:
+    """The grouping rule spelled out with pandas (groupby, value_counts): each group's
+    rows, key and most frequent detector (ties: the first seen), groups in order of
+    their first flow's time."""
+    frame = pd.DataFrame({"row": np.arange(len(keys)), "key": keys, "det": det, "ts": ts})
+    frame = frame.sort_values(["key", "ts", "row"], kind="stable")
+    new = (frame["key"] != frame["key"].shift()) | (frame["ts"].diff().fillna(0) > gap)
+    frame["gid"] = new.cumsum()
+    groups = frame.groupby("gid", sort=False)
+    first = groups["ts"].min().sort_values(kind="stable")
+    out = []
+    for gid in first.index:
+        g = groups.get_group(gid)
+        out.append(
+            (sorted(g["row"].tolist()), str(g["key"].iloc[0]), g["det"].value_counts().index[0])
+        )
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_group_incidents_equal_the_pandas_rule(seed: int) -> None:
+    """Many small groups, detectors tied within groups, equal first times across groups."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    src = rng.choice([f"10.0.0.{i}" for i in range(12)], n)
+    flows = pd.DataFrame(
+        {
+            "source_ip": src,
+            "destination_ip": rng.choice(["10.1.0.1", "10.1.0.2"], n),
+            "destination_port": pd.array(rng.choice([22, 80], n), dtype="Int64"),
+        }
+    )
+    ts = rng.choice([0.0, 100.0, 5000.0, 5050.0, 20000.0], n)  # equal times: order by group
+    # "scan", "failures" and "rarity" all group by source: ties decided by first appearance
+    reasons = [f"{d}:0.9" if d else "" for d in rng.choice(["scan", "failures", ""], n)]
+    got = group_incidents(flows, np.ones(n, bool), reasons, ts, gap_seconds=3600)
+    det = np.where([r == "" for r in reasons], "rarity", [r.split(":")[0] for r in reasons])
+    expected = _grouped_by_pandas(src, det, ts, 3600)
+    assert [(inc.rows.tolist(), inc.key, inc.detector) for inc in got] == expected
+    assert {inc.pivot for inc in got} == {"source"}
+    assert len(got) > 20
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_top_values_follow_value_counts(seed: int) -> None:
+    """Most frequent first, ties in order of first appearance, missing values skipped:
+    the order pandas' value_counts gives."""
+    from netrca.rca.evidence import _top
+
+    rng = np.random.default_rng(seed)
+    values = pd.Series(rng.choice(["a", "b", "c", "d", "e", "f", None], 60), dtype="string")
+    # codes numbered from the end: not in the order the values first appear
+    reversed_codes, uniques = pd.factorize(values[::-1])
+    codes = reversed_codes[::-1]
+    for k in (1, 3, 10):
+        assert _top(codes, uniques, k) == values.dropna().value_counts().index[:k].tolist()
+    assert _top(np.array([-1, -1]), uniques) == []
+
+
+def test_evidence_facts_equal_pandas_on_the_incident_flows(
+    analysed: tuple,  # type: ignore[type-arg]
+) -> None:
+    """Facts read from the prepared columns equal pandas expressions on each incident's
+    own rows of the flows frame."""
+    scored, analyses, _, _ = analysed
+    incidents = list(analyses)[:10]
+    assert incidents
+    by_id = {a.incident_id: a for a in incidents}
+    from netrca.rca import build_evidence as build
+    from netrca.rca.incidents import Incident
+
+    incs = [
+        Incident(a.incident_id, np.asarray(a.flow_ids), "source", "k", "rarity") for a in incidents
+    ]
+    packs = build(scored, incs)
+    for pack in packs:
+        f = scored.flows.iloc[pack.incident.rows]
+        facts = pack.facts
+        top = f["source_ip"].astype("string").dropna().value_counts().index[:5].tolist()
+        assert facts["top_sources"] == top
+        ports = f["destination_port"].astype("Int64").dropna().value_counts().index[:5]
+        assert facts["top_ports"] == [int(p) for p in ports]
+        target = f["destination_ip"].astype(str) + ":" + f["destination_port"].astype(str)
+        assert facts["distinct_targets"] == target.nunique()
+        assert facts["distinct_dst_ports"] == f["destination_port"].nunique()
+        errs = f["error_code"].astype(str)
+        top_err = errs[errs != "NONE"].dropna().value_counts().index[:1].tolist()
+        assert facts["top_error"] == (top_err[0] if top_err else "NONE")
+        sent = f["bytes_sent"].astype("float64").fillna(0).to_numpy()
+        assert facts["bytes_sent_total"] == float(sent.sum())
+        assert facts["flow_count"] == len(by_id[pack.incident_id].flow_ids)
+        ids = [s["flow_id"] for s in pack.sample]
+        assert ids == sorted(ids) and set(ids) <= set(pack.incident.rows.tolist())
+        row = scored.flows.iloc[ids[0]]
+        assert pack.sample[0]["source_ip"] == row["source_ip"]
+
+
 def test_knowledge_base_is_data(tmp_path: Path) -> None:
     kb = load_knowledge()
     assert set(kb.categories) == set(CATEGORY_VALUES)

@@ -234,3 +234,48 @@ def test_report_size_does_not_grow_with_flows() -> None:
 
     small, large = view_size(10_000), view_size(400_000)
     assert large < small * 1.05
+
+
+def test_timeline_draws_bands_for_timed_incidents_only() -> None:
+    """Incidents with a time window become bands at their times; a feature table's row
+    range and a missing window do not."""
+    from netrca.report.html import timeline_chart
+
+    start = pd.Timestamp("2024-03-04T00:00:00Z").timestamp()
+    view = {
+        "timeline": {
+            "start": [start, start + 60, start + 120],
+            "bin_seconds": 60.0,
+            "max_score": [0.1, 0.9, 0.2],
+            "flows": [3, 4, 5],
+            "anomalies": [0, 1, 0],
+        },
+        "threshold": 0.5,
+        "incidents": [
+            {
+                "incident_id": "INC-1",
+                "category": "port_scan",
+                "severity": "high",
+                "time_window": {
+                    "start": "2024-03-04T00:01:00.250000Z",
+                    "end": "2024-03-04T00:02:00Z",
+                },
+            },
+            {
+                "incident_id": "INC-2",
+                "category": "unknown",
+                "severity": "low",
+                "time_window": {"start": "row 3", "end": "row 9"},
+            },
+            {"incident_id": "INC-3", "category": "unknown", "severity": "low", "time_window": None},
+            {
+                "incident_id": "INC-4",
+                "category": "ddos",
+                "severity": "high",
+                "time_window": {"start": "2024-03-04T00:02:30Z", "end": None},
+            },
+        ],
+    }
+    svg = str(timeline_chart(view))
+    assert 'data-incident="INC-1"' in svg and 'data-incident="INC-4"' in svg
+    assert 'data-incident="INC-2"' not in svg and 'data-incident="INC-3"' not in svg
