@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "address_codes",
@@ -77,15 +79,23 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _IPV4 = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
 
 
+def _dotted_quads(uniq: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """``uniq`` as Arrow text, and where it holds a dotted quad (Arrow's regular
+    expressions: a Python pass over 100,000 distinct addresses took 0.3 s)."""
+    text = pa.array([u if isinstance(u, str) else None for u in uniq], type=pa.string())
+    ok = pc.fill_null(pc.match_substring_regex(text, f"^{_IPV4}$"), False)
+    return text, np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _ipv4_ints(uniq: np.ndarray) -> np.ndarray:
     """Each text's IPv4 address as an integer, -1 where it is not a dotted quad."""
     out = np.full(len(uniq), -1, dtype=np.int64)
     if not len(uniq):
         return out
-    text = pd.Series(uniq, dtype="string")
-    ok = text.str.fullmatch(_IPV4).to_numpy(dtype=bool, na_value=False)
+    text, ok = _dotted_quads(uniq)
     if ok.any():
-        octets = text[ok].str.split(".", expand=True).astype("int64").to_numpy()
+        parts = pc.list_flatten(pc.split_pattern(text.filter(pa.array(ok)), "."))
+        octets = np.asarray(pc.cast(parts, pa.int64()).to_numpy(), dtype=np.int64).reshape(-1, 4)
         out[ok] = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
     return out
 
@@ -97,9 +107,18 @@ def subnet_key(ips: pd.Series) -> pd.Series:
 
 
 def subnet_of_unique(uniq: np.ndarray) -> np.ndarray:
-    """:func:`subnet_key` of each (distinct) address text in ``uniq`` (object array)."""
+    """:func:`subnet_key` of each (distinct) address text in ``uniq`` (object array).
+    Dotted quads get theirs by one Arrow pass (``a.b.c.d`` → ``a.b.c.0/24``, as
+    :mod:`ipaddress` writes it), other text address by address."""
     out = np.empty(len(uniq), dtype=object)
-    for i, u in enumerate(uniq):
+    if not len(uniq):
+        return out
+    text, ok = _dotted_quads(uniq)
+    if ok.any():
+        nets = pc.replace_substring_regex(text.filter(pa.array(ok)), r"\.[0-9]+$", ".0/24")
+        out[ok] = nets.to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~ok):
+        u = uniq[i]
         try:
             addr = ipaddress.ip_address(u)
         except ValueError:

@@ -7,7 +7,7 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from netrca.netaddr import internal_mask, parse_networks
+from netrca.netaddr import internal_mask, parse_networks, subnet_of_unique
 
 NETS = parse_networks(["10.0.0.0/8", "192.168.1.0/24", "172.16.0.0/12", "fd00::/8"])
 
@@ -69,3 +69,24 @@ def test_internal_mask_prefers_zeek_flags() -> None:
     ips = pd.Series(["10.0.0.1", "8.8.8.8", "8.8.4.4"])
     flags = pd.Series(["F", "T", None])
     assert internal_mask(ips, NETS, flags).tolist() == [False, True, False]
+
+
+def _subnet_reference(value: object) -> object:
+    try:
+        addr = ipaddress.ip_address(value)  # type: ignore[arg-type]
+    except ValueError:
+        return value
+    prefix = 24 if addr.version == 4 else 64
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def test_subnet_of_unique_matches_ipaddress() -> None:
+    """Dotted quads by one Arrow pass, the rest address by address: ipaddress's text."""
+    rng = np.random.default_rng(1)
+    octets = rng.integers(0, 256, size=(500, 4))
+    values = TRICKY + [".".join(str(o) for o in row) for row in octets] + ["2001:db8::7"]
+    uniq = np.asarray([*values, None], dtype=object)
+    got = subnet_of_unique(uniq)
+    assert got.tolist() == [_subnet_reference(v) for v in uniq.tolist()]
+    assert got[0] == "10.1.2.0/24" and got[7] == "010.1.2.3"  # a leading zero: kept as text
+    assert subnet_of_unique(np.asarray([], dtype=object)).tolist() == []

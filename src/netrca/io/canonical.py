@@ -282,21 +282,35 @@ def _epoch_scale(median: float) -> float:
     return 1.0
 
 
+#: A dotted quad in the form :mod:`ipaddress` writes it (ASCII digits, no leading zero,
+#: each number at most 255): such text is its own normal form.
+_DOTTED_QUAD = (
+    r"^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
+)
+
+
 def _valid_ips(text: pd.Series) -> pd.Series:
     """Normalised IP text, or NA where the value is not an IPv4/IPv6 address (worked out
-    once per distinct value and spread onto the rows)."""
+    once per distinct value and spread onto the rows). Dotted quads in normal form are
+    recognised by one regular expression over the distinct values (Arrow), the rest by
+    :mod:`ipaddress`: a log with 100,000 distinct addresses spent 0.5 s here, value by
+    value."""
     codes, values = by_value(text)
-    out: list[str | None] = []
+    arr = pa.array(values, type=pa.string(), from_pandas=True)
+    quad = pc.fill_null(pc.match_substring_regex(arr, _DOTTED_QUAD), False)
+    out = values.to_numpy(dtype=object, copy=True)
     same = text.dtype == "string"  # every address already in its normal form
-    for value in values:
+    for i in np.flatnonzero(~quad.to_numpy(zero_copy_only=False)):
+        value = out[i]
         if pd.isna(value):
-            out.append(None)
+            out[i] = None
             continue
         try:
             normal = str(ipaddress.ip_address(value))
         except ValueError:
             normal = None
-        out.append(normal)
+        out[i] = normal
         same = same and normal == value
     if same:  # the column as it is (dotted quads as logs write them): no gather
         return text

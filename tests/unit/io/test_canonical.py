@@ -60,6 +60,42 @@ def test_valid_ips_normalise_once_per_value_like_the_row_by_row_rule() -> None:
     pd.testing.assert_series_equal(_valid_ips(normal), normal.map(one).astype("string"))
 
 
+def _octet_text() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.integers(0, 300).map(str),
+        st.integers(0, 99).map(lambda v: f"0{v}"),  # a leading zero: not an address
+        st.sampled_from(["", " 1", "1 ", "+1", "-1", "\u0661", "\uff11", "1e1", "0x1", "٣"]),
+    )
+
+
+_ADDRESS_TEXT = st.one_of(
+    st.lists(_octet_text(), min_size=4, max_size=4).map(".".join),
+    st.lists(_octet_text(), min_size=3, max_size=5).map(".".join),
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=6).map(lambda a: a.exploded.upper()),
+    st.sampled_from(["::FFFF:1.2.3.4", "1.2.3.4/32", "1.2.3.4\n", "fe80::1%eth0"]),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ADDRESS_TEXT, min_size=1, max_size=25))
+def test_valid_ips_equal_ipaddress_value_by_value(values: list[str | None]) -> None:
+    """Dotted quads recognised by pattern and everything else by ipaddress: the same
+    text as ipaddress gives for every value (its normal form, NA where invalid)."""
+
+    def one(v: str | None) -> str | None:
+        try:
+            return None if v is None else str(ipaddress.ip_address(v))
+        except ValueError:
+            return None
+
+    for dtype in ("string", object):
+        text = pd.Series(values, dtype=dtype)
+        expected = pd.Series([one(v) for v in values], dtype="string")
+        assert _valid_ips(text).equals(expected), (values, dtype)
+
+
 def test_text_columns_normalised_two_at_a_time_equal_one_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
