@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 __all__ = [
     "address_codes",
+    "infrastructure_of_unique",
     "internal_mask",
     "parse_networks",
     "subnet_key",
@@ -97,6 +98,31 @@ def _ipv4_ints(uniq: np.ndarray) -> np.ndarray:
         parts = pc.list_flatten(pc.split_pattern(text.filter(pa.array(ok)), "."))
         octets = np.asarray(pc.cast(parts, pa.int64()).to_numpy(), dtype=np.int64).reshape(-1, 4)
         out[ok] = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+    return out
+
+
+def infrastructure_of_unique(uniq: np.ndarray) -> np.ndarray:
+    """Whether each (distinct) address text is multicast, link-local, unspecified, or an
+    IPv4 address ending in .255 (a broadcast): dotted quads by integer tests, other text
+    by :mod:`ipaddress` (value by value, 74,000 addresses took 0.4 s)."""
+    v4 = _ipv4_ints(uniq)
+    out = (v4 >= 0) & (
+        ((v4 >> 28) == 0xE)  # 224.0.0.0/4
+        | ((v4 >> 16) == 0xA9FE)  # 169.254.0.0/16
+        | (v4 == 0)
+        | ((v4 & 0xFF) == 0xFF)
+    )
+    for i in np.flatnonzero(v4 < 0):
+        try:
+            ip = ipaddress.ip_address(str(uniq[i]))
+        except ValueError:
+            continue
+        out[i] = bool(
+            ip.is_multicast
+            or ip.is_link_local
+            or ip.is_unspecified
+            or (ip.version == 4 and str(ip).endswith(".255"))
+        )
     return out
 
 

@@ -7,7 +7,12 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from netrca.netaddr import internal_mask, parse_networks, subnet_of_unique
+from netrca.netaddr import (
+    infrastructure_of_unique,
+    internal_mask,
+    parse_networks,
+    subnet_of_unique,
+)
 
 NETS = parse_networks(["10.0.0.0/8", "192.168.1.0/24", "172.16.0.0/12", "fd00::/8"])
 
@@ -90,3 +95,26 @@ def test_subnet_of_unique_matches_ipaddress() -> None:
     assert got.tolist() == [_subnet_reference(v) for v in uniq.tolist()]
     assert got[0] == "10.1.2.0/24" and got[7] == "010.1.2.3"  # a leading zero: kept as text
     assert subnet_of_unique(np.asarray([], dtype=object)).tolist() == []
+
+
+def _infrastructure_reference(value: object) -> bool:
+    try:
+        ip = ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    if ip.is_multicast or ip.is_link_local or ip.is_unspecified:
+        return True
+    return ip.version == 4 and str(ip).endswith(".255")
+
+
+def test_infrastructure_of_unique_matches_ipaddress() -> None:
+    """Multicast, link-local, unspecified and .255 addresses: dotted quads by integer
+    tests, the rest by ipaddress, as ipaddress classifies each."""
+    rng = np.random.default_rng(2)
+    first = rng.choice([0, 10, 169, 192, 223, 224, 239, 240, 255], size=400)
+    rest = rng.choice([0, 1, 254, 255], size=(400, 3))
+    values = [f"{a}.{b}.{c}.{d}" for a, (b, c, d) in zip(first, rest, strict=True)]
+    values += [*TRICKY, "ff02::1", "fe80::1", "::", "2001:db8::ff", "169.254.1.1", None]
+    got = infrastructure_of_unique(np.asarray(values, dtype=object))
+    assert got.tolist() == [_infrastructure_reference(v) for v in values]
+    assert 0 < got.sum() < len(values)

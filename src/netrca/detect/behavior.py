@@ -32,7 +32,7 @@ import pandas as pd
 
 from netrca.features import FlowContext, pair_order
 from netrca.groups import Groups
-from netrca.netaddr import subnet_key
+from netrca.netaddr import infrastructure_of_unique, subnet_key
 
 __all__ = [
     "AUTH_PORTS",
@@ -355,23 +355,10 @@ def beacon_scores(ctx: FlowContext, min_flows: int = 8) -> np.ndarray:
     out = out * (1.0 - 0.8 * _lramp(ports, 2, 10))
     # multicast, broadcast and link-local peers are periodic by design (neighbour
     # discovery, name service announcements) and cannot be a command server
-    infra = pd.Series(ctx.dst_names).map(_is_infrastructure).to_numpy(dtype=bool)[ctx.dst]
+    infra = infrastructure_of_unique(np.asarray(ctx.dst_names, dtype=object))[ctx.dst]
     out = np.where(infra, 0.0, out)
     internal_pair = ctx.dst_internal & ctx.src_internal & (~ctx.dst_internal).any()
     return np.where(internal_pair, 0.5 * out, out)
-
-
-def _is_infrastructure(address: object) -> bool:
-    """Multicast, broadcast, link-local or unspecified addresses."""
-    import ipaddress
-
-    try:
-        ip = ipaddress.ip_address(str(address))
-    except ValueError:
-        return False
-    if ip.is_multicast or ip.is_link_local or ip.is_unspecified:
-        return True
-    return ip.version == 4 and (str(ip) == "255.255.255.255" or str(ip).endswith(".255"))
 
 
 def _episodes(
