@@ -1,7 +1,8 @@
 """Spread a Zeek conn.log's addresses over many hosts: a stress input for incident analysis.
 
 Every line keeps its fields but ``id.orig_h``, drawn from ``--internal`` addresses in
-10.0.0.0/8, and ``id.resp_h``, drawn from ``--external`` random public addresses (seeded).
+10.0.0.0/8, and ``id.resp_h``, drawn from ``--external`` random addresses in 11.0.0.1 to
+222.255.255.254 (seeded; most are public, a few fall in private or reserved ranges).
 The traffic's structure is gone (a scan's flows no longer share a source), so anomalous
 flows fall into thousands of small incidents: the case where per-incident costs show.
 Used for the A/B runs of BENCHMARKS.md (#6, 2026-11-28); ``make bench`` simulates its

@@ -61,13 +61,23 @@ def test_killed_runs_leave_whole_or_marked_folders(tmp_path: Path) -> None:
     assert verify_run(out).ok  # the next run starts clean and completes
 
 
-def test_a_run_killed_before_it_publishes_leaves_an_incomplete_folder(tmp_path: Path) -> None:
-    """A kill inside the first run into a new folder: the folder says it is incomplete.
-    (Kills into a folder that already holds a complete run leave that run whole unless
-    they land in the moment of publishing, so the test above cannot count on this.)"""
-    outcome, killed = kill_trial(tmp_path / "run", 0.5)
-    assert killed  # a run takes seconds (imports, simulation, fit): 0.5 s is inside it
-    assert outcome == "incomplete", outcome
+def test_a_run_killed_while_it_stages_leaves_an_incomplete_folder(tmp_path: Path) -> None:
+    """The first run into a new folder, killed once it has started staging its outputs:
+    the folder exists and says it is incomplete. (Kills into a folder that already holds
+    a complete run leave that run whole unless they land in the moment of publishing, so
+    the test above cannot count on an incomplete folder.)"""
+    out = tmp_path / "run"
+    proc = _run(out)
+    deadline = time.monotonic() + 120
+    while not any(out.glob(".staging-*")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "the run never started staging"
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it was killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    check = verify_run(out)
+    assert out.is_dir() and not check.complete and not check.ok
+    assert any("no manifest" in p for p in check.problems), check.problems
 
 
 def test_verify_detects_tampering(tmp_path: Path) -> None:

@@ -179,6 +179,9 @@ class _IncidentFlows:
         self.err_named = (errs != "NONE").to_numpy()
         self.src_codes, self.src_values = pd.factorize(f["source_ip"].astype("string"))
         self.dst_codes, self.dst_values = pd.factorize(f["destination_ip"].astype("string"))
+        # distinct counts of the values as they are (nunique), not of their text
+        self.src_raw = pd.factorize(f["source_ip"])[0]
+        self.dst_raw = pd.factorize(f["destination_ip"])[0]
         self.port_codes, self.port_values = pd.factorize(f["destination_port"].astype("Int64"))
         self.proto_codes, self.proto_values = pd.factorize(f["protocol"].astype(str))
         target = f["destination_ip"].astype(str) + ":" + f["destination_port"].astype(str)
@@ -218,8 +221,8 @@ def _facts(
         lat_ratio = np.nanmedian((lat + 1.0) / (base + 1.0)) if np.isfinite(lat).any() else np.nan
     facts: dict[str, Any] = {
         "flow_count": len(r),
-        "distinct_sources": _distinct(fl.src_codes[pos]),
-        "distinct_destinations": _distinct(fl.dst_codes[pos]),
+        "distinct_sources": _distinct(fl.src_raw[pos]),
+        "distinct_destinations": _distinct(fl.dst_raw[pos]),
         "distinct_dst_ports": _distinct(port_codes),
         "distinct_targets": _distinct(fl.target_codes[pos]),
         "top_sources": top_src,

@@ -197,8 +197,19 @@ def timeline_chart(view: dict[str, Any]) -> Markup:
         errors="coerce",
         format="ISO8601",
     )
+
+    def one(value: Any, parsed: Any) -> Any:
+        """A value the ISO reading missed, read on its own as before (text netrca does
+        not write: another date format); a row range stays missing."""
+        if not pd.isna(parsed) or value is None:
+            return parsed
+        if isinstance(value, str) and value.startswith("row "):
+            return parsed
+        return pd.to_datetime(value, utc=True, errors="coerce")
+
     bands = []
-    for r, start, end in zip(view["incidents"], starts, ends, strict=True):
+    for r, tw, start, end in zip(view["incidents"], windows, starts, ends, strict=True):
+        start, end = one(tw.get("start"), start), one(tw.get("end"), end)
         s = None if pd.isna(start) else start.timestamp()
         e = s if pd.isna(end) else end.timestamp()
         if s is not None and e is not None:

@@ -96,6 +96,14 @@ def test_valid_ips_equal_ipaddress_value_by_value(values: list[str | None]) -> N
         assert _valid_ips(text).equals(expected), (values, dtype)
 
 
+def test_valid_ips_read_objects_that_are_not_text_as_ipaddress_does() -> None:
+    """An object column may hold numbers, bytes or address objects: each is given to
+    ipaddress as it is (5 is 0.0.0.5; bytes of the wrong length are no address)."""
+    values = [5, "1.2.3.4", b"1.2.3.4", ipaddress.ip_address("10.0.0.7"), None, 2**32 + 1]
+    got = _valid_ips(pd.Series(values, dtype=object))
+    assert got.tolist() == ["0.0.0.5", "1.2.3.4", pd.NA, "10.0.0.7", pd.NA, "::1:0:1"]
+
+
 def test_text_columns_normalised_two_at_a_time_equal_one_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -133,42 +133,75 @@ def test_top_values_follow_value_counts(seed: int) -> None:
     assert _top(np.array([-1, -1]), uniques) == []
 
 
+def _facts_by_pandas(sf: object, rows: np.ndarray) -> dict[str, object]:
+    """Facts of the flows ``rows`` as pandas expressions on the incident's own rows."""
+    f = sf.flows.iloc[rows]  # type: ignore[attr-defined]
+
+    def top(values: pd.Series, k: int = 5) -> list[object]:
+        vc = values.dropna().value_counts(sort=True)
+        return [v.item() if hasattr(v, "item") else v for v in vc.index[:k]]
+
+    errs = f["error_code"].astype(str)
+    err = errs.to_numpy().astype(str)
+    lat = f["latency"].astype("float64").to_numpy()
+    ports = [int(p) for p in top(f["destination_port"].astype("Int64"))]
+    return {
+        "top_sources": top(f["source_ip"].astype("string")),
+        "top_destinations": top(f["destination_ip"].astype("string")),
+        "top_ports": ports,
+        "top_protocol": (top(f["protocol"].astype(str), 1) or ["UNKNOWN"])[0],
+        "top_error": (top(errs[errs != "NONE"], 1) or ["NONE"])[0],
+        "distinct_sources": int(f["source_ip"].nunique()),
+        "distinct_destinations": int(f["destination_ip"].nunique()),
+        "distinct_dst_ports": int(f["destination_port"].nunique()),
+        "distinct_targets": int(
+            (f["destination_ip"].astype(str) + ":" + f["destination_port"].astype(str)).nunique()
+        ),
+        "auth_failure_ratio": float((np.char.find(err, "AUTH") >= 0).mean()),
+        "bytes_sent_total": float(f["bytes_sent"].astype("float64").fillna(0).sum()),
+        "bytes_received_total": float(f["bytes_received"].astype("float64").fillna(0).sum()),
+        "latency_median": float(np.nanmedian(lat)) if np.isfinite(lat).any() else None,
+        "top_feature": top(pd.Series([sf.top_feature[i] for i in rows]), 1)[0],  # type: ignore[attr-defined]
+    }
+
+
 def test_evidence_facts_equal_pandas_on_the_incident_flows(
     analysed: tuple,  # type: ignore[type-arg]
 ) -> None:
     """Facts read from the prepared columns equal pandas expressions on each incident's
-    own rows of the flows frame."""
-    scored, analyses, _, _ = analysed
-    incidents = list(analyses)[:10]
-    assert incidents
-    by_id = {a.incident_id: a for a in incidents}
-    from netrca.rca import build_evidence as build
+    own rows, with missing values in the text and number columns; the sample flows are
+    the incident's rows as the frame holds them."""
+    from dataclasses import replace
+
     from netrca.rca.incidents import Incident
 
+    scored, analyses, _, _ = analysed
+    flows = scored.flows.copy()
+    rng = np.random.default_rng(3)
+    for col in ("source_ip", "destination_ip", "destination_port", "protocol", "error_code"):
+        flows.loc[rng.random(len(flows)) < 0.15, col] = pd.NA
+    sf = replace(scored, flows=flows)
+    picked = [*[a for a in analyses if a.flow_count > 1][:8], analyses[-1]]
     incs = [
-        Incident(a.incident_id, np.asarray(a.flow_ids), "source", "k", "rarity") for a in incidents
+        Incident(a.incident_id, np.asarray(a.flow_ids), "source", "k", "rarity") for a in picked
     ]
-    packs = build(scored, incs)
+    # rows shared by two incidents, in another order
+    incs.append(Incident("X", np.concatenate([incs[0].rows, incs[1].rows[:3]]), "source", "k", "r"))
+    packs = build_evidence(sf, incs)
     for pack in packs:
-        f = scored.flows.iloc[pack.incident.rows]
-        facts = pack.facts
-        top = f["source_ip"].astype("string").dropna().value_counts().index[:5].tolist()
-        assert facts["top_sources"] == top
-        ports = f["destination_port"].astype("Int64").dropna().value_counts().index[:5]
-        assert facts["top_ports"] == [int(p) for p in ports]
-        target = f["destination_ip"].astype(str) + ":" + f["destination_port"].astype(str)
-        assert facts["distinct_targets"] == target.nunique()
-        assert facts["distinct_dst_ports"] == f["destination_port"].nunique()
-        errs = f["error_code"].astype(str)
-        top_err = errs[errs != "NONE"].dropna().value_counts().index[:1].tolist()
-        assert facts["top_error"] == (top_err[0] if top_err else "NONE")
-        sent = f["bytes_sent"].astype("float64").fillna(0).to_numpy()
-        assert facts["bytes_sent_total"] == float(sent.sum())
-        assert facts["flow_count"] == len(by_id[pack.incident_id].flow_ids)
+        rows = pack.incident.rows
+        expected = _facts_by_pandas(sf, rows)
+        assert {k: pack.facts[k] for k in expected} == expected, pack.incident_id
+        assert pack.facts["flow_count"] == len(rows)
         ids = [s["flow_id"] for s in pack.sample]
-        assert ids == sorted(ids) and set(ids) <= set(pack.incident.rows.tolist())
-        row = scored.flows.iloc[ids[0]]
-        assert pack.sample[0]["source_ip"] == row["source_ip"]
+        assert ids == sorted(ids) and set(ids) <= set(rows.tolist())
+        for sample in pack.sample:
+            row = flows.iloc[sample["flow_id"]]
+            for col in ("source_ip", "destination_ip", "destination_port", "protocol"):
+                want = row[col]
+                want = None if pd.isna(want) else (want.item() if hasattr(want, "item") else want)
+                assert sample[col] == want, (col, sample)
+    assert any(p.facts["distinct_sources"] < len(p.incident.rows) for p in packs)
 
 
 def test_knowledge_base_is_data(tmp_path: Path) -> None:
