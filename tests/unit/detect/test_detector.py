@@ -224,3 +224,24 @@ def test_reasons_skip_rows_with_a_nan_part_as_before(
     assert parts["mismatch"].isna().any()
     assert scores.reasons == fitted._reasons_text(parts, X).to_pylist()
     assert all(r == "" for r in np.asarray(scores.reasons, dtype=object)[::7])
+
+
+def test_trimmed_forest_is_fitted_on_the_rows_scikit_learn_scores_keep(
+    fitted: Detector, sim_flows: pd.DataFrame
+) -> None:
+    """The second forest sees the rows scikit-learn's own scores of the first keep (the
+    compiled scorer only replaces the slower call): its trees are those of a forest fitted
+    on exactly those rows."""
+    from sklearn.ensemble import IsolationForest
+
+    X = fitted.features_.transform(sim_flows).to_numpy(dtype=np.float64)
+    params = {"n_estimators": fitted.n_estimators, "random_state": fitted.random_state}
+    first = IsolationForest(max_samples=min(fitted.max_samples, len(X)), **params).fit(X)
+    s = -first.score_samples(X)
+    keep = s <= np.quantile(s, 1.0 - fitted.trim)
+    assert 0 < (~keep).sum() < len(X) // 5
+    second = IsolationForest(max_samples=min(fitted.max_samples, int(keep.sum())), **params)
+    second.fit(X[keep])
+    for mine, theirs in zip(fitted.sklearn_forest_.estimators_, second.estimators_, strict=True):
+        assert np.array_equal(mine.tree_.threshold, theirs.tree_.threshold)
+        assert np.array_equal(mine.tree_.feature, theirs.tree_.feature)
