@@ -222,3 +222,26 @@ def test_large_zero_matrix_is_zero_and_not_advised_into_huge_pages() -> None:
     mat[3, 5] = 1.5
     assert mat.sum() == 1.5
     assert "hg" not in _vm_flags(mat.ctypes.data)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series(["1", "2.5", "", None, "abc", "1e5", "-3", "9007199254740993"], dtype="string"),
+        pd.Series(["1", " 2", "3 ", "0x10", None], dtype=object),  # Arrow refuses: pandas reads
+        pd.Series(["-0", "1.5", "-0.0"], dtype="string"),  # negative zero: pandas decides
+        pd.Series([1, 2, 3, 2**60], dtype="int64"),
+        pd.Series([1.5, np.nan, -2.0]),
+        pd.Series([True, False, None], dtype="boolean"),
+        pd.Series([1.5, "2", None], dtype=object),
+    ],
+)
+def test_extra_columns_read_as_pandas_to_numeric(column: pd.Series) -> None:
+    """Extra (table) columns parsed by Arrow where they are text: pd.to_numeric's values,
+    bit for bit."""
+    from netrca.features import _numeric
+
+    expected = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
+    got = _numeric(column)
+    assert got.dtype == np.float64
+    assert np.array_equal(got.view(np.int64), expected.view(np.int64)), (got, expected)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netrca.io.canonical import _numbers, _valid_ips, canonicalize
+from netrca.io.canonical import _valid_ips, canonicalize
+from netrca.io.canonical import parse_numbers as _numbers
 
 _TRICKY = ["-0", "-0.0", "0", "+1.5", "1e5", "1.0E+3", "inf", "-inf", "nan", "Infinity", "1e400"]
 _BAD = ["1_000", "0x10", "1.5e", ".", "abc", ""]
