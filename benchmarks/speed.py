@@ -126,19 +126,17 @@ def _scorer_round(
     runs: dict[str, list[float]],
     diffs: dict[str, float],
     ref: np.ndarray | None,
-    before: dict[str, Any],
-    after: dict[str, Any] | None = None,
+    around: dict[str, Any],
 ) -> np.ndarray | None:
-    """Every contender once (scikit-learn first), ``before[name]()`` just before it and
-    ``after[name]()`` just after it where given; appends seconds to ``runs`` and the
-    largest difference from scikit-learn's scores to ``diffs``. Returns scikit-learn's
-    scores."""
+    """Every contender once (scikit-learn first), ``around[name]()`` just before it and
+    just after it where given; appends seconds to ``runs`` and the largest difference
+    from scikit-learn's scores to ``diffs``. Returns scikit-learn's scores."""
     for name, (fn, n_threads) in contenders.items():
-        if name in before:
-            before[name]()
+        if name in around:
+            around[name]()
         seconds, out = timed(fn, n_threads)
-        if after and name in after:
-            after[name]()
+        if name in around:
+            around[name]()
         runs.setdefault(name, []).append(seconds)
         if name == "sklearn":
             ref = out
@@ -210,7 +208,7 @@ def scorer(
             len(probes) < max_rounds and sum(p["two_cores"] for p in probes) < rounds
         ):
             pair.clear()
-            ref = _scorer_round(contenders, timed, runs, diffs, ref, hook, hook)
+            ref = _scorer_round(contenders, timed, runs, diffs, ref, hook)
             slowdown = max(p["slowdown"] for p in pair)
             probes.append(
                 {

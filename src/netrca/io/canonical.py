@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from netrca.errors import InputError, MissingColumnsError, SchemaError
 from netrca.io._text import by_value, spread
 from netrca.io.connstate import map_conn_state
+from netrca.netaddr import dotted_quads
 from netrca.schema import (
     CANONICAL_COLUMNS,
     FLOAT_COLUMNS,
@@ -283,14 +284,6 @@ def _epoch_scale(median: float) -> float:
     return 1.0
 
 
-#: A dotted quad in the form :mod:`ipaddress` writes it (ASCII digits, no leading zero,
-#: each number at most 255): such text is its own normal form.
-_DOTTED_QUAD = (
-    r"^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
-    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
-)
-
-
 def _valid_ips(text: pd.Series) -> pd.Series:
     """Normalised IP text, or NA where the value is not an IPv4/IPv6 address (worked out
     once per distinct value and spread onto the rows). Dotted quads in normal form are
@@ -299,11 +292,11 @@ def _valid_ips(text: pd.Series) -> pd.Series:
     value."""
     codes, values = by_value(text)
     out = values.to_numpy(dtype=object, copy=True)
-    # text only to the pattern; anything else (a number in an object column) to ipaddress
-    arr = pa.array([v if isinstance(v, str) else None for v in out], type=pa.string())
-    quad = pc.fill_null(pc.match_substring_regex(arr, _DOTTED_QUAD), False)
+    # a dotted quad in normal form is its own normal form; anything else (other text, a
+    # number in an object column) goes to ipaddress
+    _, quad = dotted_quads(out)
     same = text.dtype == "string"  # every address already in its normal form
-    for i in np.flatnonzero(~quad.to_numpy(zero_copy_only=False)):
+    for i in np.flatnonzero(~quad):
         value = out[i]
         if pd.isna(value):
             out[i] = None

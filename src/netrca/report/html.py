@@ -183,20 +183,14 @@ def timeline_chart(view: dict[str, Any]) -> Markup:
     """The score timeline of a view, with its incidents as bands."""
     tl = view["timeline"]
     windows = [r.get("time_window") or {} for r in view["incidents"]]
-    # feature tables have no time: their windows are row ranges (NaT here), not drawn
-    # (one conversion for every incident: one call each cost 0.4 ms)
-    starts = pd.to_datetime(
-        pd.Series([tw.get("start") for tw in windows], dtype=object),
-        utc=True,
-        errors="coerce",
-        format="ISO8601",
-    )
-    ends = pd.to_datetime(
-        pd.Series([tw.get("end") for tw in windows], dtype=object),
-        utc=True,
-        errors="coerce",
-        format="ISO8601",
-    )
+
+    def every(key: str) -> pd.Series:
+        """The windows' ``key`` times in one conversion (one call each cost 0.4 ms);
+        feature tables have no time: their windows are row ranges (NaT), not drawn."""
+        values = pd.Series([tw.get(key) for tw in windows], dtype=object)
+        return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+    starts, ends = every("start"), every("end")
 
     def one(value: Any, parsed: Any) -> Any:
         """A value the ISO reading missed, read on its own as before (text netrca does
